@@ -1,0 +1,83 @@
+"""Composition root: builds the FastAPI app, mounts each domain's router, wires providers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+
+import miaodai
+from miaodai.container import Container, build_container
+from miaodai.core.audit import Sealer
+from miaodai.core.http import BodyLimitMiddleware, RequestContextMiddleware, install_error_handlers
+from miaodai.core.logging import configure_logging
+from miaodai.core.settings import Settings, get_settings
+
+DESCRIPTION = """
+Miaodai (秒贷) borrower and staff API.
+
+Errors are RFC 9457 problem details (`application/problem+json`) with a stable `code`,
+`message_zh`, `message_en` and, where you can do something about it, `action`.
+See docs/api.md for a walk-through with curl and docs/sandbox.md for sandbox test values.
+"""
+
+
+def create_app(settings: Settings | None = None, container: Container | None = None) -> FastAPI:
+    settings = settings or (container.settings if container else get_settings())
+    container = container or build_container(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        sealer = None
+        if settings.audit_sealer_enabled:
+            sealer = Sealer(container.db, container.clock, settings.audit_seal_interval_seconds)
+            sealer.start()
+        try:
+            yield
+        finally:
+            if sealer is not None:
+                sealer.stop()
+
+    app = FastAPI(title="Miaodai 秒贷 API", version=miaodai.__version__, description=DESCRIPTION, lifespan=lifespan)
+    app.state.container = container
+    install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
+    app.add_middleware(RequestContextMiddleware)
+    _mount_operational_routes(app, container)
+    _mount_domain_routers(app, container)
+    return app
+
+
+def _mount_domain_routers(app: FastAPI, container: Container) -> None:
+    # Each domain contributes its router here (and sandbox-only routers when the sandbox is on).
+    _ = container
+
+
+def _mount_operational_routes(app: FastAPI, container: Container) -> None:
+    @app.get("/healthz", tags=["operations"], summary="Liveness: the process is up")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["operations"], summary="Readiness: the database answers")
+    def readyz() -> JSONResponse:
+        try:
+            with container.db.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except Exception:
+            return JSONResponse({"status": "unavailable", "database": "down"}, status_code=503)
+        return JSONResponse({"status": "ready", "database": container.db.dialect})
+
+    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics", include_in_schema=False)
+    def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+def asgi() -> FastAPI:
+    """Factory for ``uvicorn --factory miaodai.app:asgi``."""
+    settings = get_settings()
+    configure_logging(settings.log_level, json=settings.log_json)
+    return create_app(settings)

@@ -1,0 +1,251 @@
+"""Append-only, hash-chained audit log.
+
+Writers add an entry in the same transaction as the change it records, without
+touching any shared row, so they never queue on a chain head. A background sealer
+(one at a time, serialised by a lock on ``audit_chain_head``) takes every committed
+entry not yet sealed, in id order, gives each the next chain position ``seq`` and
+``entry_hash = SHA-256(prev_hash | seq | id | body)``.
+
+Ids come from a sequence and can commit out of order: the sealer selects on
+``seq IS NULL`` rather than "id greater than the last one", so a late commit simply
+lands in a later batch. :func:`verify_chain` walks the chain by ``seq`` and names
+the first entry whose position, link or hash does not hold.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import BigInteger, Index, String, Text, select, text
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from miaodai.core.clock import Clock
+from miaodai.core.db import Base, Database, IdType, UTCDateTime
+
+log = logging.getLogger(__name__)
+
+GENESIS_HASH = "0" * 64
+
+
+class AuditEntry(Base):
+    __tablename__ = "audit_entries"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    subject: Mapped[str] = mapped_column(String(64), index=True)
+    # Canonical JSON of everything above plus the details; the hash covers this text.
+    body: Mapped[str] = mapped_column(Text)
+    seq: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    entry_hash: Mapped[str | None] = mapped_column(String(64))
+    sealed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        Index(
+            "ix_audit_entries_unsealed",
+            "id",
+            postgresql_where=text("seq IS NULL"),
+            sqlite_where=text("seq IS NULL"),
+        ),
+    )
+
+
+class AuditChainHead(Base):
+    """The last sealed position. Only the sealer writes (and locks) this row."""
+
+    __tablename__ = "audit_chain_head"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    last_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_hash: Mapped[str] = mapped_column(String(64), default=GENESIS_HASH)
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def entry_hash(prev_hash: str, seq: int, entry_id: int, body: str) -> str:
+    return hashlib.sha256(f"{prev_hash}|{seq}|{entry_id}|{body}".encode()).hexdigest()
+
+
+class AuditLog:
+    """Writes audit entries inside the caller's transaction. Never put personal data in ``details``."""
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+
+    def record(
+        self,
+        session: Session,
+        *,
+        actor: str,
+        action: str,
+        subject: str,
+        details: dict[str, Any] | None = None,
+    ) -> AuditEntry:
+        at = self._clock.now()
+        body = canonical_json(
+            {
+                "occurred_at": at.isoformat(),
+                "actor": actor,
+                "action": action,
+                "subject": subject,
+                "details": details or {},
+            }
+        )
+        entry = AuditEntry(occurred_at=at, actor=actor, action=action, subject=subject, body=body)
+        session.add(entry)
+        return entry
+
+
+def seal_pending(db: Database, clock: Clock, *, batch_size: int = 2000) -> int:
+    """Seal committed, unsealed entries into the chain; returns how many were sealed."""
+    sealed = 0
+    while True:
+        with db.transaction() as session:
+            head = session.execute(
+                select(AuditChainHead).where(AuditChainHead.id == 1).with_for_update()
+            ).scalar_one_or_none()
+            if head is None:
+                head = AuditChainHead(id=1, last_seq=0, last_hash=GENESIS_HASH)
+                session.add(head)
+                session.flush()
+            pending = (
+                session.execute(
+                    select(AuditEntry).where(AuditEntry.seq.is_(None)).order_by(AuditEntry.id).limit(batch_size)
+                )
+                .scalars()
+                .all()
+            )
+            if not pending:
+                return sealed
+            now = clock.now()
+            seq, prev = head.last_seq, head.last_hash
+            for entry in pending:
+                seq += 1
+                entry.seq = seq
+                entry.prev_hash = prev
+                entry.entry_hash = entry_hash(prev, seq, entry.id, entry.body)
+                entry.sealed_at = now
+                prev = entry.entry_hash
+            head.last_seq, head.last_hash, head.updated_at = seq, prev, now
+            sealed += len(pending)
+        if len(pending) < batch_size:
+            return sealed
+
+
+@dataclass(frozen=True)
+class ChainFinding:
+    entry_id: int | None
+    seq: int | None
+    problem: str
+
+    def __str__(self) -> str:
+        where = f"entry id={self.entry_id} seq={self.seq}" if self.entry_id is not None else "chain head"
+        return f"{where}: {self.problem}"
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    sealed: int
+    first_break: ChainFinding | None
+    stale_unsealed: list[ChainFinding]
+
+    @property
+    def intact(self) -> bool:
+        return self.first_break is None
+
+
+def _sealed_entries(session: Session) -> Iterator[AuditEntry]:
+    stmt = select(AuditEntry).where(AuditEntry.seq.is_not(None)).order_by(AuditEntry.seq)
+    yield from session.execute(stmt.execution_options(yield_per=1000)).scalars()
+
+
+def _check_entry(entry: AuditEntry, expected_seq: int, prev: str) -> str | None:
+    if entry.seq != expected_seq:
+        return f"expected chain position {expected_seq}, found {entry.seq} (an entry is missing or moved)"
+    if entry.prev_hash != prev:
+        return "link to the previous entry is broken (an entry was removed, inserted or reordered)"
+    if entry.entry_hash != entry_hash(prev, expected_seq, entry.id, entry.body):
+        return "hash does not match the entry's content (the entry was edited)"
+    try:
+        body = json.loads(entry.body)
+    except ValueError:
+        return "body is not valid JSON (the entry was edited)"
+    columns = {"actor": entry.actor, "action": entry.action, "subject": entry.subject}
+    if any(body.get(name) != value for name, value in columns.items()):
+        return "columns disagree with the sealed body (the entry was edited)"
+    if body.get("occurred_at") != entry.occurred_at.isoformat():
+        return "timestamp disagrees with the sealed body (the entry was edited)"
+    return None
+
+
+def verify_chain(db: Database, clock: Clock, *, unsealed_bound: timedelta) -> ChainReport:
+    """Walk the chain in order; report the first break and entries left unsealed too long."""
+    first_break: ChainFinding | None = None
+    count = 0
+    prev, expected = GENESIS_HASH, 1
+    with db.transaction() as session:
+        for entry in _sealed_entries(session):
+            problem = _check_entry(entry, expected, prev)
+            if problem:
+                first_break = ChainFinding(entry.id, entry.seq, problem)
+                break
+            prev, expected, count = entry.entry_hash or "", expected + 1, count + 1
+        if first_break is None:
+            head = session.get(AuditChainHead, 1)
+            last_seq, last_hash = (head.last_seq, head.last_hash) if head else (0, GENESIS_HASH)
+            if last_seq != count or last_hash != prev:
+                first_break = ChainFinding(
+                    None, None,
+                    f"chain head says {last_seq} entries ending in {last_hash[:12]}…, the table has "
+                    f"{count} ending in {prev[:12]}… (entries were deleted from the end)",
+                )
+        cutoff = clock.now() - unsealed_bound
+        stale = session.execute(
+            select(AuditEntry.id, AuditEntry.occurred_at)
+            .where(AuditEntry.seq.is_(None), AuditEntry.occurred_at < cutoff)
+            .order_by(AuditEntry.id)
+            .limit(100)
+        ).all()
+    findings = [ChainFinding(row.id, None, f"unsealed since {row.occurred_at.isoformat()}") for row in stale]
+    return ChainReport(count, first_break, findings)
+
+
+class Sealer:
+    """Background thread that seals the chain every ``interval`` seconds."""
+
+    def __init__(self, db: Database, clock: Clock, interval: float) -> None:
+        self._db, self._clock, self._interval = db, clock, interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="audit-sealer", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                seal_pending(self._db, self._clock)
+            except Exception:  # keep sealing: an unsealed backlog is reported by `audit verify`
+                log.exception("audit sealer pass failed")
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        try:
+            seal_pending(self._db, self._clock)
+        except Exception:
+            log.exception("final audit seal failed")

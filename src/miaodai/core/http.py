@@ -1,0 +1,168 @@
+"""The HTTP edge of the kernel: problem details, body limits, request ids and metrics."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from prometheus_client import Counter, Histogram
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from miaodai.core.errors import DomainError, Errors, ErrorSpec
+
+log = structlog.get_logger("miaodai.http")
+
+PROBLEM_JSON = "application/problem+json"
+
+HTTP_REQUESTS = Counter("miaodai_http_requests_total", "HTTP requests", ["method", "route", "status"])
+HTTP_LATENCY = Histogram(
+    "miaodai_http_request_duration_seconds", "HTTP request latency", ["method", "route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)
+DOMAIN_ERRORS = Counter("miaodai_domain_errors_total", "Problems returned to clients", ["code"])
+
+
+def problem_response(error: DomainError, request_id: str | None = None) -> JSONResponse:
+    body = error.problem()
+    if request_id:
+        body["request_id"] = request_id
+    DOMAIN_ERRORS.labels(error.code).inc()
+    return JSONResponse(body, status_code=error.spec.status, media_type=PROBLEM_JSON, headers=error.headers)
+
+
+def _request_id(request: Request) -> str | None:
+    return getattr(request.state, "request_id", None)
+
+
+def _field_path(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or "body"
+
+
+async def _on_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    errors = exc.errors()
+    if any(e.get("type") == "json_invalid" for e in errors):
+        return problem_response(DomainError(Errors.MALFORMED_JSON), _request_id(request))
+    fields = sorted({_field_path(tuple(e.get("loc", ()))) for e in errors})
+    detail = "; ".join(f"{_field_path(tuple(e.get('loc', ())))}: {e.get('msg')}" for e in errors)
+    err = DomainError(Errors.VALIDATION_FAILED, params={"fields": ", ".join(fields)}, detail=detail)
+    return problem_response(err, _request_id(request))
+
+
+async def _on_domain_error(request: Request, exc: DomainError) -> JSONResponse:
+    log.info("domain_error", code=exc.code, path=request.url.path)
+    return problem_response(exc, _request_id(request))
+
+
+_STATUS_SPECS: dict[int, ErrorSpec] = {
+    401: Errors.UNAUTHENTICATED, 403: Errors.FORBIDDEN, 404: Errors.NOT_FOUND, 405: Errors.METHOD_NOT_ALLOWED,
+    413: Errors.BODY_TOO_LARGE, 415: Errors.UNSUPPORTED_MEDIA_TYPE, 503: Errors.SERVICE_UNAVAILABLE,
+}
+
+
+async def _on_http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    spec = _STATUS_SPECS.get(exc.status_code)
+    if spec is None:
+        spec = ErrorSpec("HTTP_ERROR", exc.status_code, str(exc.detail), str(exc.detail), str(exc.detail))
+    return problem_response(DomainError(spec), _request_id(request))
+
+
+async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.error("unhandled_exception", path=request.url.path, exc_info=exc)
+    return problem_response(DomainError(Errors.INTERNAL), _request_id(request))
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _on_validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(DomainError, _on_domain_error)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, _on_http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, _on_unexpected)
+
+
+class BodyLimitMiddleware:
+    """Refuses bodies over ``limit`` bytes with 413, by Content-Length or while streaming."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        declared = headers.get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
+            await self._reject(scope, receive, send)
+            return
+        received = 0
+        too_large = False
+
+        async def limited_receive() -> Message:
+            nonlocal received, too_large
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    too_large = True
+                    raise _BodyTooLarge
+            return message
+
+        try:
+            await self.app(scope, limited_receive, send)
+        except _BodyTooLarge:
+            await self._reject(scope, receive, send)
+
+    async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = problem_response(DomainError(Errors.BODY_TOO_LARGE, params={"limit": self.limit}))
+        await response(scope, receive, send)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+class RequestContextMiddleware:
+    """Gives each request an id (echoed as X-Request-Id), logs it and records metrics."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        incoming = headers.get(b"x-request-id", b"").decode("latin-1")
+        request_id = incoming if 8 <= len(incoming) <= 64 and incoming.isprintable() else secrets.token_hex(8)
+        scope.setdefault("state", {})["request_id"] = request_id
+        status = {"code": 500}
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+                message.setdefault("headers", []).append((b"x-request-id", request_id.encode()))
+            await send(message)
+
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        started = time.perf_counter()
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            elapsed = time.perf_counter() - started
+            route = scope.get("route")
+            template = getattr(route, "path", "unmatched")
+            HTTP_REQUESTS.labels(scope["method"], template, str(status["code"])).inc()
+            HTTP_LATENCY.labels(scope["method"], template).observe(elapsed)
+            if logging.getLogger("miaodai.access").isEnabledFor(logging.INFO):
+                structlog.get_logger("miaodai.access").info(
+                    "request", method=scope["method"], route=template, status=status["code"],
+                    ms=round(elapsed * 1000, 2),
+                )
+            structlog.contextvars.unbind_contextvars("request_id")

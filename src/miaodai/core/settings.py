@@ -1,0 +1,93 @@
+"""Settings read from the environment (prefix ``MIAODAI_``) or a ``.env`` file.
+
+Outside development the service refuses to start with placeholder secrets or with
+the development keyring that is created on the fly.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_MARKERS = ("changeme", "change-me", "placeholder", "dev-only")
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MIAODAI_", env_file=".env", extra="ignore")
+
+    env: Environment = Environment.DEVELOPMENT
+    database_url: str = "sqlite:///var/miaodai.db"
+    # JSON keyring with the data-encryption keys and the blind-index key (see docs/operations.md).
+    keyring_file: Path = Path("var/keyring.json")
+    # Sandboxes for every outside party; the sandbox-only endpoints exist only when this is on.
+    sandbox: bool = True
+    log_level: str = "INFO"
+    log_json: bool = True
+    max_body_bytes: int = 64 * 1024
+    # Trust X-Forwarded-For from a reverse proxy (only behind one you run).
+    trust_forwarded_for: bool = False
+
+    # Phone login (one-time codes).
+    otp_ttl_seconds: int = 300
+    otp_max_wrong_guesses: int = 5
+    otp_resend_cooldown_seconds: int = 60
+    otp_max_per_hour: int = 5
+    otp_max_per_day: int = 10
+    otp_max_per_ip_per_hour: int = 30
+    otp_max_per_device_per_hour: int = 10
+    otp_lockout_minutes: int = 30
+    session_ttl_days: int = 30
+    step_up_ttl_seconds: int = 300
+
+    # Real-name verification.
+    kyc_min_age: int = 18
+    kyc_max_age: int = 60
+    kyc_max_identity_attempts_per_day: int = 5
+    kyc_max_face_attempts_per_day: int = 5
+    provider_timeout_seconds: float = 3.0
+
+    # Audit chain: how often the background sealer runs, and how old an unsealed entry may get.
+    audit_seal_interval_seconds: float = 0.5
+    audit_unsealed_bound_seconds: int = 10
+    audit_sealer_enabled: bool = True
+
+    staff_session_ttl_hours: int = 8
+
+    # Extra secret mixed into session-token hashes; must be set in production.
+    session_pepper: str = Field(default="dev-only-session-pepper")
+
+    @model_validator(mode="after")
+    def _refuse_placeholders_outside_development(self) -> Settings:
+        if self.env is Environment.PRODUCTION:
+            lowered = self.session_pepper.lower()
+            if any(marker in lowered for marker in PLACEHOLDER_MARKERS) or len(self.session_pepper) < 32:
+                raise ValueError(
+                    "MIAODAI_SESSION_PEPPER is a placeholder or shorter than 32 characters; "
+                    "set a random secret before running in production"
+                )
+            if self.sandbox:
+                raise ValueError("MIAODAI_SANDBOX must be false in production")
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def is_development(self) -> bool:
+        return self.env is not Environment.PRODUCTION
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,54 @@
+"""FastAPI dependencies shared by the domain routers (``Annotated`` aliases)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from miaodai.container import Container
+from miaodai.core.errors import DomainError, Errors
+from miaodai.identity.sessions import AuthContext, authenticate
+
+
+def get_container(request: Request) -> Container:
+    return request.app.state.container
+
+
+ContainerDep = Annotated[Container, Depends(get_container)]
+
+
+def client_ip(request: Request) -> str:
+    container: Container = request.app.state.container
+    if container.settings.trust_forwarded_for:
+        forwarded = request.headers.get("x-forwarded-for", "")
+        if forwarded:
+            return forwarded.split(",")[0].strip()
+    return request.client.host if request.client else "unknown"
+
+
+ClientIp = Annotated[str, Depends(client_ip)]
+
+
+def bearer_token(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+def current_borrower(request: Request, container: ContainerDep) -> AuthContext:
+    token = bearer_token(request)
+    if token is None:
+        raise DomainError(Errors.UNAUTHENTICATED, headers={"WWW-Authenticate": "Bearer"})
+    with container.db.transaction() as session:
+        context = authenticate(
+            session, token, pepper=container.settings.session_pepper, now=container.clock.now()
+        )
+    if context is None:
+        raise DomainError(Errors.UNAUTHENTICATED, headers={"WWW-Authenticate": "Bearer"})
+    return context
+
+
+CurrentBorrower = Annotated[AuthContext, Depends(current_borrower)]

@@ -1,0 +1,1 @@
+"""Borrowers, phone login, sessions and devices, real-name verification, consents, staff users and roles."""

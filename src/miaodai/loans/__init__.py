@@ -1,0 +1,1 @@
+"""Loan products, schedules, drawdowns, repayments (issue 3 fills this in)."""

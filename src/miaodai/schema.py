@@ -1,0 +1,9 @@
+"""Imports every model module so ``Base.metadata`` holds the whole schema (for Alembic and tests)."""
+
+from miaodai.core import audit as _audit  # noqa: F401
+from miaodai.core.db import Base
+from miaodai.identity import models as _identity  # noqa: F401
+from miaodai.loans import models as _loans  # noqa: F401
+from miaodai.sandbox import models as _sandbox  # noqa: F401
+
+metadata = Base.metadata

@@ -1,0 +1,1 @@
+"""Test tooling shipped with the package: a throw-away PostgreSQL server on loopback."""
