@@ -1,0 +1,3 @@
+from bench.onboarding import main
+
+main()

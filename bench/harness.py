@@ -1,0 +1,120 @@
+"""Run a uvicorn server in a subprocess and drive it with a bounded async load from this process.
+
+The load generator and the server share the machine's two cores, so every figure is
+reported beside a ceiling measured with the same generator against a trivial app in
+the same run (see DESIGN.md §7): the ratio, not the absolute number, is what to compare.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+
+import httpx
+
+from miaodai.testing.pgserver import free_port
+
+
+@dataclass
+class LoadResult:
+    completed: int
+    errors: int
+    seconds: float
+    latencies_ms: list[float]
+
+    @property
+    def rate(self) -> float:
+        return self.completed / self.seconds if self.seconds else 0.0
+
+    def percentile(self, q: float) -> float:
+        if not self.latencies_ms:
+            return 0.0
+        ordered = sorted(self.latencies_ms)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+    def summary(self) -> dict[str, float | int]:
+        return {
+            "per_second": round(self.rate, 1),
+            "completed": self.completed,
+            "errors": self.errors,
+            "p50_ms": round(statistics.median(self.latencies_ms), 2) if self.latencies_ms else 0.0,
+            "p99_ms": round(self.percentile(0.99), 2),
+        }
+
+
+@contextlib.contextmanager
+def serve(app: str, env: dict[str, str], *, workers: int = 1, factory: bool = False) -> Iterator[str]:
+    """Start `uvicorn app` on a free loopback port; yields its base URL; stops it afterwards."""
+    port = free_port()
+    command = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port),
+               "--workers", str(workers), "--no-access-log", "--log-level", "warning"]
+    if factory:
+        command.append("--factory")
+    process = subprocess.Popen(command, env={**os.environ, **env})
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_up(base, process)
+        yield base
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def _wait_up(base: str, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+                return
+        time.sleep(0.2)
+    raise RuntimeError("server did not come up")
+
+
+Task = Callable[[httpx.AsyncClient, int], Awaitable[None]]
+
+
+async def _drive(base: str, task: Task, *, concurrency: int, seconds: float, max_ops: int) -> LoadResult:
+    latencies: list[float] = []
+    errors = 0
+    counter = iter(range(max_ops))
+    deadline = time.perf_counter() + seconds
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
+
+        async def worker() -> None:
+            nonlocal errors
+            for n in counter:
+                if time.perf_counter() > deadline:
+                    return
+                started = time.perf_counter()
+                try:
+                    await task(client, n)
+                    latencies.append((time.perf_counter() - started) * 1000)
+                except Exception:  # counted, and reported beside the rate
+                    errors += 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    return LoadResult(len(latencies), errors, elapsed, latencies)
+
+
+def run_load(base: str, task: Task, *, concurrency: int = 16, seconds: float = 10.0,
+             max_ops: int = 1_000_000, warmup_seconds: float = 1.0) -> LoadResult:
+    """Run ``task`` from ``concurrency`` coroutines for ``seconds`` (bounded by ``max_ops``)."""
+    if warmup_seconds:
+        asyncio.run(_drive(base, task, concurrency=concurrency, seconds=warmup_seconds, max_ops=max_ops))
+    return asyncio.run(_drive(base, task, concurrency=concurrency, seconds=seconds, max_ops=max_ops))

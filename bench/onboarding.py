@@ -1,0 +1,137 @@
+"""Login and real-name verification request rates on PostgreSQL, beside the machine's ceilings.
+
+Each figure is one JSON line:
+  {"bench": "...", "per_second": ..., "ceiling": "...", "ceiling_per_second": ..., "ratio": ...}
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import httpx
+
+from bench.harness import LoadResult, run_load, serve
+from miaodai.core.crypto import Keyring, save_keyring
+from miaodai.migrate import upgrade
+from miaodai.testing.pgserver import PostgresServer, running_postgres
+
+SECONDS = float(os.environ.get("BENCH_SECONDS", "10"))
+CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "16"))
+WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
+
+
+def emit(name: str, result: LoadResult, ceiling_name: str, ceiling: LoadResult, **extra: object) -> None:
+    line = {"bench": name, **result.summary(), "ceiling": ceiling_name,
+            "ceiling_per_second": round(ceiling.rate, 1),
+            "ratio": round(result.rate / ceiling.rate, 3) if ceiling.rate else None, **extra}
+    print(json.dumps(line), flush=True)
+
+
+def pgbench_tps(server: PostgresServer) -> float:
+    """TPC-B-like pgbench on the same server: the database's own ceiling."""
+    server.create_database("pgbench")
+    binary = str(server.bindir / "pgbench")
+    prefix = ["runuser", "-u", "postgres", "--"] if server.as_root else []
+    common = ["-h", "127.0.0.1", "-p", str(server.port), "-U", "postgres"]
+    subprocess.run([*prefix, binary, "-i", "-q", "-s", "10", *common, "pgbench"], check=True,
+                   capture_output=True, timeout=300)
+    out = subprocess.run([*prefix, binary, "-c", "8", "-j", "2", "-T", str(int(SECONDS)), *common, "pgbench"],
+                         check=True, capture_output=True, text=True, timeout=300).stdout
+    for line in out.splitlines():
+        if line.startswith("tps"):
+            return float(line.split("=")[1].split()[0])
+    raise RuntimeError(f"no tps in pgbench output:\n{out}")
+
+
+def service_env(url: str, workdir: Path) -> dict[str, str]:
+    keyring = workdir / "keyring.json"
+    save_keyring(keyring, Keyring.generate())
+    return {
+        "MIAODAI_DATABASE_URL": url,
+        "MIAODAI_KEYRING_FILE": str(keyring),
+        "MIAODAI_SANDBOX": "true",
+        "MIAODAI_LOG_LEVEL": "WARNING",
+        # Every virtual borrower comes from 127.0.0.1: lift the per-IP cap for the benchmark only.
+        "MIAODAI_OTP_MAX_PER_IP_PER_HOUR": "100000000",
+        "MIAODAI_SANDBOX_LATENCY_SECONDS": "0",
+    }
+
+
+def phone_for(n: int, base: int) -> str:
+    return f"1{base}{n:08d}"
+
+
+async def login(client: httpx.AsyncClient, phone: str, device: str) -> str:
+    headers = {"X-Device-Id": device}
+    r = await client.post("/v1/auth/otp", json={"phone": phone, "purpose": "login", "channel": "sms"},
+                          headers=headers)
+    r.raise_for_status()
+    inbox = (await client.get(f"/sandbox/sms/{phone}")).json()
+    code = "".join(ch for ch in inbox["messages"][0]["text"] if ch.isdigit())[:6]
+    r = await client.post("/v1/auth/login", json={"phone": phone, "code": code}, headers=headers)
+    r.raise_for_status()
+    return r.json()["token"]
+
+
+def main() -> None:
+    workdir = Path(tempfile.mkdtemp(prefix="miaodai-bench-"))
+    try:
+        with running_postgres(durable=True) as server:
+            print(json.dumps({"bench": "pgbench_tpcb", "per_second": pgbench_tps(server)}), flush=True)
+            ceiling_url = server.create_database("ceiling")
+            from bench.ceiling_app import metadata
+            from miaodai.core.db import make_engine
+
+            engine = make_engine(ceiling_url)
+            metadata.create_all(engine)
+            engine.dispose()
+            with serve("bench.ceiling_app:app", {"MIAODAI_DATABASE_URL": ceiling_url}, workers=WORKERS) as base:
+                bare = run_load(base, lambda c, n: _ok(c.get("/json")), concurrency=CONCURRENCY, seconds=SECONDS)
+                one_insert = run_load(base, lambda c, n: _ok(c.post("/insert")), concurrency=CONCURRENCY,
+                                      seconds=SECONDS)
+            print(json.dumps({"bench": "ceiling_fastapi_json", **bare.summary()}), flush=True)
+            print(json.dumps({"bench": "ceiling_fastapi_insert_commit", **one_insert.summary()}), flush=True)
+
+            url = server.create_database("miaodai")
+            upgrade(url)
+            with serve("miaodai.app:asgi", service_env(url, workdir), workers=WORKERS, factory=True) as base:
+                logins = run_load(base, lambda c, n: login(c, phone_for(n, 36), f"bench-device-{n:08d}"),
+                                  concurrency=CONCURRENCY, seconds=SECONDS, warmup_seconds=0)
+                emit("login_otp_request_and_verify", logins, "ceiling_fastapi_insert_commit", one_insert,
+                     http_requests_per_login=3)
+                verifications = run_load(base, lambda c, n: verify(c, n), concurrency=CONCURRENCY,
+                                         seconds=SECONDS, warmup_seconds=0)
+                emit("real_name_verification", verifications, "ceiling_fastapi_insert_commit", one_insert,
+                     http_requests_per_verification=8)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+async def _ok(awaitable) -> None:  # noqa: ANN001
+    response = await awaitable
+    response.raise_for_status()
+
+
+async def verify(client: httpx.AsyncClient, n: int) -> None:
+    """Log in, grant the four consents, submit name + ID (carrier check), pass face liveness."""
+    from bench.identities import identity_for
+
+    token = await login(client, phone_for(n, 37), f"bench-kyc-device-{n:08d}")
+    headers = {"Authorization": f"Bearer {token}"}
+    for kind in ("privacy_policy", "user_agreement", "credit_bureau_query", "carrier_data"):
+        r = await client.post("/v1/consents", json={"kind": kind, "version": "1.0"}, headers=headers)
+        r.raise_for_status()
+    name, id_number = identity_for(n)
+    r = await client.post("/v1/kyc/identity", json={"name": name, "id_number": id_number}, headers=headers)
+    r.raise_for_status()
+    r = await client.post("/v1/kyc/face", json={"liveness_token": "live-pass"}, headers=headers)
+    r.raise_for_status()
+
+
+if __name__ == "__main__":
+    main()
