@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from miaodai.core.crypto import Vault
 from miaodai.identity.models import BorrowerSession, Device
 
-TOKEN_PREFIX = "mds_"
+TOKEN_PREFIX = "mds_"  # noqa: S105 - a public prefix, not a secret
 
 
 def hash_token(token: str, pepper: str) -> str:
