@@ -76,6 +76,11 @@ class Errors:
         "请求内容不是有效的 JSON。", "The request body is not valid JSON.",
         "请检查请求格式后重试。", "Send a valid JSON body.",
     )
+    BAD_REQUEST = ErrorSpec(
+        "BAD_REQUEST", 400, "Bad request",
+        "请求格式有误。", "The request could not be read.",
+        "请检查请求格式后重试。", "Check the request format and retry.",
+    )
     VALIDATION_FAILED = ErrorSpec(
         "VALIDATION_FAILED", 422, "Invalid request",
         "请求参数有误：{fields}。", "The request has invalid fields: {fields}.",

@@ -62,15 +62,18 @@ async def _on_domain_error(request: Request, exc: DomainError) -> JSONResponse:
 
 
 _STATUS_SPECS: dict[int, ErrorSpec] = {
-    401: Errors.UNAUTHENTICATED, 403: Errors.FORBIDDEN, 404: Errors.NOT_FOUND, 405: Errors.METHOD_NOT_ALLOWED,
-    413: Errors.BODY_TOO_LARGE, 415: Errors.UNSUPPORTED_MEDIA_TYPE, 503: Errors.SERVICE_UNAVAILABLE,
+    400: Errors.BAD_REQUEST, 401: Errors.UNAUTHENTICATED, 403: Errors.FORBIDDEN, 404: Errors.NOT_FOUND,
+    405: Errors.METHOD_NOT_ALLOWED, 413: Errors.BODY_TOO_LARGE, 415: Errors.UNSUPPORTED_MEDIA_TYPE, 503: Errors.SERVICE_UNAVAILABLE,
 }
 
 
 async def _on_http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     spec = _STATUS_SPECS.get(exc.status_code)
     if spec is None:
-        spec = ErrorSpec("HTTP_ERROR", exc.status_code, str(exc.detail), str(exc.detail), str(exc.detail))
+        spec = ErrorSpec(
+            "HTTP_ERROR", exc.status_code, "Request not processed",
+            f"请求未能处理（HTTP {exc.status_code}）。", f"The request was not processed (HTTP {exc.status_code}).",
+        )
     return problem_response(DomainError(spec), _request_id(request))
 
 
@@ -87,7 +90,11 @@ def install_error_handlers(app: FastAPI) -> None:
 
 
 class BodyLimitMiddleware:
-    """Refuses bodies over ``limit`` bytes with 413, by Content-Length or while streaming."""
+    """Refuses bodies over ``limit`` bytes with 413, by Content-Length or while reading the stream.
+
+    The body is read here (it is small by construction) and replayed to the app, so an
+    oversized chunked upload is answered with a clear 413 instead of a parse error.
+    """
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app, self.limit = app, limit
@@ -101,31 +108,39 @@ class BodyLimitMiddleware:
         if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
             await self._reject(scope, receive, send)
             return
-        received = 0
-        too_large = False
-
-        async def limited_receive() -> Message:
-            nonlocal received, too_large
+        chunks: list[bytes] = []
+        received, more = 0, True
+        while more:
             message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.limit:
-                    too_large = True
-                    raise _BodyTooLarge
-            return message
-
-        try:
-            await self.app(scope, limited_receive, send)
-        except _BodyTooLarge:
-            await self._reject(scope, receive, send)
+            if message["type"] != "http.request":  # client went away
+                await self.app(scope, _replay([message]), send)
+                return
+            chunk = message.get("body", b"")
+            received += len(chunk)
+            if received > self.limit:
+                await self._reject(scope, receive, send)
+                return
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        body_message: Message = {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+        await self.app(scope, _replay([body_message], then=receive), send)
 
     async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = problem_response(DomainError(Errors.BODY_TOO_LARGE, params={"limit": self.limit}))
         await response(scope, receive, send)
 
 
-class _BodyTooLarge(Exception):
-    pass
+def _replay(messages: list[Message], then: Receive | None = None) -> Receive:
+    pending = list(messages)
+
+    async def receive() -> Message:
+        if pending:
+            return pending.pop(0)
+        if then is not None:
+            return await then()  # e.g. http.disconnect after the response
+        return {"type": "http.disconnect"}
+
+    return receive
 
 
 class RequestContextMiddleware:
@@ -142,11 +157,11 @@ class RequestContextMiddleware:
         incoming = headers.get(b"x-request-id", b"").decode("latin-1")
         request_id = incoming if 8 <= len(incoming) <= 64 and incoming.isprintable() else secrets.token_hex(8)
         scope.setdefault("state", {})["request_id"] = request_id
-        status = {"code": 500}
+        status: dict[str, int | bool] = {"code": 500, "started": False}
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                status["code"] = message["status"]
+                status["code"], status["started"] = message["status"], True
                 message.setdefault("headers", []).append((b"x-request-id", request_id.encode()))
             await send(message)
 
@@ -154,6 +169,13 @@ class RequestContextMiddleware:
         started = time.perf_counter()
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception as exc:
+            # A bug, not bad input: answer with a problem document that carries the request id.
+            log.error("unhandled_exception", path=scope.get("path"), exc_info=exc)
+            if status.get("started"):
+                raise
+            response = problem_response(DomainError(Errors.INTERNAL), request_id)
+            await response(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - started
             route = scope.get("route")
