@@ -63,7 +63,8 @@ async def _on_domain_error(request: Request, exc: DomainError) -> JSONResponse:
 
 _STATUS_SPECS: dict[int, ErrorSpec] = {
     400: Errors.BAD_REQUEST, 401: Errors.UNAUTHENTICATED, 403: Errors.FORBIDDEN, 404: Errors.NOT_FOUND,
-    405: Errors.METHOD_NOT_ALLOWED, 413: Errors.BODY_TOO_LARGE, 415: Errors.UNSUPPORTED_MEDIA_TYPE, 503: Errors.SERVICE_UNAVAILABLE,
+    405: Errors.METHOD_NOT_ALLOWED, 413: Errors.BODY_TOO_LARGE, 415: Errors.UNSUPPORTED_MEDIA_TYPE,
+    503: Errors.SERVICE_UNAVAILABLE,
 }
 
 
