@@ -68,11 +68,11 @@ def phone_for(n: int, base: int) -> str:
 
 async def login(client: httpx.AsyncClient, phone: str, device: str) -> str:
     headers = {"X-Device-Id": device}
-    r = await client.post("/v1/auth/otp", json={"phone": phone, "purpose": "login", "channel": "sms"},
+    r = await client.post("/v1/auth/otp", json={"phone": phone, "channel": "sms"},
                           headers=headers)
     r.raise_for_status()
     inbox = (await client.get(f"/sandbox/sms/{phone}")).json()
-    code = "".join(ch for ch in inbox["messages"][0]["text"] if ch.isdigit())[:6]
+    code = inbox["messages"][0]["code"]
     r = await client.post("/v1/auth/login", json={"phone": phone, "code": code}, headers=headers)
     r.raise_for_status()
     return r.json()["token"]

@@ -36,7 +36,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "backend" in metafunc.fixturenames:
+    # A module may pin the backend with its own fixture, listed in a module-level PINNED_FIXTURES.
+    if "backend" in metafunc.fixturenames and "backend" not in getattr(metafunc.module, "PINNED_FIXTURES", ()):
         chosen = [b.strip() for b in metafunc.config.getoption("--backends").split(",") if b.strip()]
         metafunc.parametrize("backend", chosen)
 
