@@ -15,6 +15,7 @@ from miaodai.container import Container, build_container
 from miaodai.core.audit import Sealer
 from miaodai.core.http import BodyLimitMiddleware, RequestContextMiddleware, install_error_handlers
 from miaodai.core.logging import configure_logging
+from miaodai.core.providers import ProviderNotConfigured
 from miaodai.core.settings import Settings, get_settings
 
 DESCRIPTION = """
@@ -29,6 +30,9 @@ See docs/api.md for a walk-through with curl and docs/sandbox.md for sandbox tes
 def create_app(settings: Settings | None = None, container: Container | None = None) -> FastAPI:
     settings = settings or (container.settings if container else get_settings())
     container = container or build_container(settings)
+    missing = container.unconfigured_providers()
+    if missing:
+        raise ProviderNotConfigured("; ".join(p.message() for p in missing))
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -55,6 +59,22 @@ def create_app(settings: Settings | None = None, container: Container | None = N
 def _mount_domain_routers(app: FastAPI, container: Container) -> None:
     # Each domain contributes its router here (and sandbox-only routers when the sandbox is on).
     _ = container
+    from miaodai.identity.api_staff import router as staff_router
+
+    app.include_router(staff_router)
+    from miaodai.identity.api_auth import router as auth_router
+
+    app.include_router(auth_router)
+    from miaodai.identity.api_consents import router as consents_router
+    from miaodai.identity.api_kyc import router as kyc_router
+
+    app.include_router(kyc_router)
+    app.include_router(consents_router)
+    if container.settings.sandbox:
+        # Sandbox-only: these routes must not exist at all when the sandbox is off.
+        from miaodai.sandbox.api import router as sandbox_router
+
+        app.include_router(sandbox_router)
 
 
 def _mount_operational_routes(app: FastAPI, container: Container) -> None:

@@ -38,6 +38,7 @@ class OtpChannel(StrEnum):
 
 
 class DeliveryStatus(StrEnum):
+    PENDING = "pending"  # recorded before the carrier is called, so concurrent requests count it
     SENT = "sent"
     FAILED = "failed"
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-22 14:56:24.400182
+Create Date: 2026-11-22 15:27:38.416466
 """
 
 from __future__ import annotations
@@ -31,9 +31,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "audit_entries",
-        sa.Column(
-            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
-        ),
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
         sa.Column("occurred_at", miaodai.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("actor", sa.String(length=64), nullable=False),
         sa.Column("action", sa.String(length=64), nullable=False),
@@ -59,15 +57,11 @@ def upgrade() -> None:
 
     op.create_table(
         "borrowers",
-        sa.Column(
-            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
-        ),
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
         sa.Column("phone_enc", sa.String(length=255), nullable=False),
         sa.Column("phone_bidx", sa.String(length=64), nullable=False),
         sa.Column(
-            "status",
-            sa.Enum("active", "closed", name="borrowerstatus", native_enum=False, length=32),
-            nullable=False,
+            "status", sa.Enum("active", "closed", name="borrowerstatus", native_enum=False, length=32), nullable=False
         ),
         sa.Column(
             "kyc_status",
@@ -80,9 +74,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "consent_documents",
-        sa.Column(
-            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
-        ),
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
         sa.Column(
             "kind",
             sa.Enum(
@@ -107,9 +99,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "loan_products",
-        sa.Column(
-            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
-        ),
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
         sa.Column("code", sa.String(length=32), nullable=False),
         sa.Column("name_zh", sa.String(length=120), nullable=False),
         sa.Column("name_en", sa.String(length=120), nullable=False),
@@ -125,9 +115,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "login_lockouts",
-        sa.Column(
-            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
-        ),
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
         sa.Column("phone_bidx", sa.String(length=64), nullable=False),
         sa.Column("locked_until", miaodai.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("reason", sa.String(length=48), nullable=False),
@@ -139,20 +127,12 @@ def upgrade() -> None:
 
     op.create_table(
         "otp_challenges",
-        sa.Column(
-            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
-        ),
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
         sa.Column("phone_bidx", sa.String(length=64), nullable=False),
         sa.Column(
-            "purpose",
-            sa.Enum("login", "step_up", name="otppurpose", native_enum=False, length=32),
-            nullable=False,
+            "purpose", sa.Enum("login", "step_up", name="otppurpose", native_enum=False, length=32), nullable=False
         ),
-        sa.Column(
-            "channel",
-            sa.Enum("sms", "voice", name="otpchannel", native_enum=False, length=32),
-            nullable=False,
-        ),
+        sa.Column("channel", sa.Enum("sms", "voice", name="otpchannel", native_enum=False, length=32), nullable=False),
         sa.Column("code_hash", sa.String(length=64), nullable=False),
         sa.Column("created_at", miaodai.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("expires_at", miaodai.core.db.UTCDateTime(timezone=True), nullable=False),
@@ -160,7 +140,7 @@ def upgrade() -> None:
         sa.Column("wrong_guesses", sa.Integer(), nullable=False),
         sa.Column(
             "delivery",
-            sa.Enum("sent", "failed", name="deliverystatus", native_enum=False, length=32),
+            sa.Enum("pending", "sent", "failed", name="deliverystatus", native_enum=False, length=32),
             nullable=False,
         ),
         sa.Column("ip_bidx", sa.String(length=64), nullable=False),
@@ -168,17 +148,13 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_otp_challenges")),
     )
     with op.batch_alter_table("otp_challenges", schema=None) as batch_op:
-        batch_op.create_index(
-            "ix_otp_challenges_device_time", ["device_key_bidx", "created_at"], unique=False
-        )
+        batch_op.create_index("ix_otp_challenges_device_time", ["device_key_bidx", "created_at"], unique=False)
         batch_op.create_index("ix_otp_challenges_ip_time", ["ip_bidx", "created_at"], unique=False)
         batch_op.create_index("ix_otp_challenges_phone_time", ["phone_bidx", "created_at"], unique=False)
 
     op.create_table(
         "sandbox_messages",
-        sa.Column(
-            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
-        ),
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
         sa.Column("phone_bidx", sa.String(length=64), nullable=False),
         sa.Column("channel", sa.String(length=8), nullable=False),
         sa.Column("text_enc", sa.String(length=512), nullable=False),
@@ -193,9 +169,7 @@ def upgrade() -> None:
 
     op.create_table(
         "staff_users",
-        sa.Column(
-            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
-        ),
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
         sa.Column("username", sa.String(length=64), nullable=False),
         sa.Column("display_name", sa.String(length=120), nullable=False),
         sa.Column("password_hash", sa.String(length=255), nullable=False),
@@ -210,28 +184,20 @@ def upgrade() -> None:
     )
     op.create_table(
         "devices",
-        sa.Column(
-            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
-        ),
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
         sa.Column("borrower_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("device_key_bidx", sa.String(length=64), nullable=False),
         sa.Column("label", sa.String(length=120), nullable=False),
         sa.Column("trusted", sa.Boolean(), nullable=False),
         sa.Column("first_seen_at", miaodai.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("last_seen_at", miaodai.core.db.UTCDateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["borrower_id"], ["borrowers.id"], name=op.f("fk_devices_borrower_id_borrowers")
-        ),
+        sa.ForeignKeyConstraint(["borrower_id"], ["borrowers.id"], name=op.f("fk_devices_borrower_id_borrowers")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_devices")),
-        sa.UniqueConstraint(
-            "borrower_id", "device_key_bidx", name=op.f("uq_devices_borrower_id_device_key_bidx")
-        ),
+        sa.UniqueConstraint("borrower_id", "device_key_bidx", name=op.f("uq_devices_borrower_id_device_key_bidx")),
     )
     op.create_table(
         "identity_flags",
-        sa.Column(
-            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
-        ),
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
         sa.Column("borrower_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("kind", sa.String(length=48), nullable=False),
         sa.Column("related_borrower_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
@@ -246,32 +212,22 @@ def upgrade() -> None:
 
     op.create_table(
         "kyc_attempts",
-        sa.Column(
-            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
-        ),
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
         sa.Column("borrower_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column(
-            "kind",
-            sa.Enum("identity", "face", name="kycattemptkind", native_enum=False, length=32),
-            nullable=False,
+            "kind", sa.Enum("identity", "face", name="kycattemptkind", native_enum=False, length=32), nullable=False
         ),
         sa.Column("outcome", sa.String(length=48), nullable=False),
         sa.Column("created_at", miaodai.core.db.UTCDateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["borrower_id"], ["borrowers.id"], name=op.f("fk_kyc_attempts_borrower_id_borrowers")
-        ),
+        sa.ForeignKeyConstraint(["borrower_id"], ["borrowers.id"], name=op.f("fk_kyc_attempts_borrower_id_borrowers")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_kyc_attempts")),
     )
     with op.batch_alter_table("kyc_attempts", schema=None) as batch_op:
-        batch_op.create_index(
-            "ix_kyc_attempts_borrower_kind_time", ["borrower_id", "kind", "created_at"], unique=False
-        )
+        batch_op.create_index("ix_kyc_attempts_borrower_kind_time", ["borrower_id", "kind", "created_at"], unique=False)
 
     op.create_table(
         "kyc_identities",
-        sa.Column(
-            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
-        ),
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
         sa.Column("borrower_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("name_enc", sa.String(length=255), nullable=False),
         sa.Column("id_number_enc", sa.String(length=255), nullable=False),
@@ -301,17 +257,13 @@ def upgrade() -> None:
     )
     op.create_table(
         "staff_sessions",
-        sa.Column(
-            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
-        ),
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
         sa.Column("staff_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("token_hash", sa.String(length=64), nullable=False),
         sa.Column("created_at", miaodai.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("expires_at", miaodai.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("revoked_at", miaodai.core.db.UTCDateTime(timezone=True), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["staff_id"], ["staff_users.id"], name=op.f("fk_staff_sessions_staff_id_staff_users")
-        ),
+        sa.ForeignKeyConstraint(["staff_id"], ["staff_users.id"], name=op.f("fk_staff_sessions_staff_id_staff_users")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_staff_sessions")),
         sa.UniqueConstraint("token_hash", name=op.f("uq_staff_sessions_token_hash")),
     )
@@ -320,9 +272,7 @@ def upgrade() -> None:
 
     op.create_table(
         "borrower_sessions",
-        sa.Column(
-            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
-        ),
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
         sa.Column("borrower_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("device_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("token_hash", sa.String(length=64), nullable=False),
@@ -334,9 +284,7 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(
             ["borrower_id"], ["borrowers.id"], name=op.f("fk_borrower_sessions_borrower_id_borrowers")
         ),
-        sa.ForeignKeyConstraint(
-            ["device_id"], ["devices.id"], name=op.f("fk_borrower_sessions_device_id_devices")
-        ),
+        sa.ForeignKeyConstraint(["device_id"], ["devices.id"], name=op.f("fk_borrower_sessions_device_id_devices")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_borrower_sessions")),
         sa.UniqueConstraint("token_hash", name=op.f("uq_borrower_sessions_token_hash")),
     )
@@ -345,9 +293,7 @@ def upgrade() -> None:
 
     op.create_table(
         "consents",
-        sa.Column(
-            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
-        ),
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
         sa.Column("borrower_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("document_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column(
@@ -367,9 +313,7 @@ def upgrade() -> None:
         sa.Column("device_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
         sa.Column("granted_at", miaodai.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("revoked_at", miaodai.core.db.UTCDateTime(timezone=True), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["borrower_id"], ["borrowers.id"], name=op.f("fk_consents_borrower_id_borrowers")
-        ),
+        sa.ForeignKeyConstraint(["borrower_id"], ["borrowers.id"], name=op.f("fk_consents_borrower_id_borrowers")),
         sa.ForeignKeyConstraint(["device_id"], ["devices.id"], name=op.f("fk_consents_device_id_devices")),
         sa.ForeignKeyConstraint(
             ["document_id"], ["consent_documents.id"], name=op.f("fk_consents_document_id_consent_documents")
@@ -427,9 +371,7 @@ def downgrade() -> None:
     op.drop_table("borrowers")
     with op.batch_alter_table("audit_entries", schema=None) as batch_op:
         batch_op.drop_index(
-            "ix_audit_entries_unsealed",
-            postgresql_where=sa.text("seq IS NULL"),
-            sqlite_where=sa.text("seq IS NULL"),
+            "ix_audit_entries_unsealed", postgresql_where=sa.text("seq IS NULL"), sqlite_where=sa.text("seq IS NULL")
         )
         batch_op.drop_index(batch_op.f("ix_audit_entries_subject"))
         batch_op.drop_index(batch_op.f("ix_audit_entries_action"))

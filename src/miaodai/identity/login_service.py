@@ -1,0 +1,348 @@
+"""Use cases of phone login and step-up: send a one-time code, log in with it, confirm a step-up.
+
+Each use case is one transaction that writes its audit entry, with one deliberate
+exception: sending a code records the challenge and commits *before* the carrier is
+called, then records the delivery outcome in a second transaction. A database
+transaction is never held open across a call to an outside party (on SQLite it would
+block every writer for the length of the call), and because the challenge is already
+committed, concurrent requests count it against the limits.
+
+Refusals that must leave a trace (a wrong guess counts, the last one locks the number)
+are committed first and raised afterwards, see :func:`_commit_then_raise`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import structlog
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from miaodai.container import Container
+from miaodai.core.errors import DomainError
+from miaodai.core.masking import mask_phone
+from miaodai.identity import otp
+from miaodai.identity.devices import check_device_key, device_label
+from miaodai.identity.login_errors import (
+    DEVICE_KEY_PROBLEMS,
+    PHONE_REJECTIONS,
+    SEND_REFUSALS,
+    LoginErrors,
+    locked_out,
+    retry_later,
+)
+from miaodai.identity.login_store import (
+    DEVICE_INDEX_PURPOSE,
+    IP_INDEX_PURPOSE,
+    PHONE_FIELD,
+    active_lockout_until,
+    latest_delivered_challenge,
+    lock_phone,
+    phone_bidx_of,
+    send_history,
+)
+from miaodai.identity.models import (
+    Borrower,
+    BorrowerSession,
+    BorrowerStatus,
+    DeliveryStatus,
+    Device,
+    LoginLockout,
+    OtpChallenge,
+    OtpChannel,
+    OtpPurpose,
+)
+from miaodai.identity.phone import InvalidPhoneNumber, parse_mainland_mobile
+from miaodai.identity.sessions import AuthContext, find_or_add_device, open_session
+from miaodai.identity.sms import SmsDelivery
+
+ANONYMOUS = "anonymous"
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class ClientInfo:
+    """What the HTTP edge knows about the caller's device and network."""
+
+    ip: str
+    device_key: str | None
+    user_agent: str | None = None
+
+
+@dataclass(frozen=True)
+class CodeSent:
+    phone_masked: str
+    purpose: OtpPurpose
+    channel: OtpChannel
+    expires_at: datetime
+    resend_after: datetime
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    token: str
+    session: BorrowerSession
+    borrower: Borrower
+    new_borrower: bool
+
+
+def parse_phone(text: str) -> str:
+    try:
+        return parse_mainland_mobile(text)
+    except InvalidPhoneNumber as exc:
+        raise DomainError(PHONE_REJECTIONS[exc.rejection]) from None
+
+
+def require_device_key(raw: str | None) -> str:
+    problem = check_device_key(raw)
+    if problem is not None:
+        raise DomainError(DEVICE_KEY_PROBLEMS[problem])
+    assert raw is not None
+    return raw
+
+
+def request_login_code(container: Container, *, phone: str, channel: OtpChannel, client: ClientInfo) -> CodeSent:
+    device_key = require_device_key(client.device_key)
+    phone_e164 = parse_phone(phone)
+    return _send_code(
+        container, phone_e164=phone_e164, purpose=OtpPurpose.LOGIN, channel=channel, ip=client.ip,
+        device_key_bidx=container.vault.blind_index(device_key, DEVICE_INDEX_PURPOSE), actor=ANONYMOUS,
+    )
+
+
+def request_step_up_code(container: Container, auth: AuthContext, *, channel: OtpChannel, ip: str) -> CodeSent:
+    """A step-up code always goes to the borrower's own number, never to one given in the request."""
+    with container.db.transaction() as session:
+        borrower = session.get_one(Borrower, auth.borrower_id)
+        device = session.get_one(Device, auth.device_id)
+        phone_e164 = container.vault.decrypt(borrower.phone_enc, PHONE_FIELD)
+        device_key_bidx = device.device_key_bidx
+    return _send_code(
+        container, phone_e164=phone_e164, purpose=OtpPurpose.STEP_UP, channel=channel, ip=ip,
+        device_key_bidx=device_key_bidx, actor=auth.actor,
+    )
+
+
+def _send_code(
+    container: Container, *, phone_e164: str, purpose: OtpPurpose, channel: OtpChannel, ip: str,
+    device_key_bidx: str, actor: str,
+) -> CodeSent:
+    code = otp.generate_code()
+    challenge_id, sent = _record_challenge(
+        container, phone_e164=phone_e164, purpose=purpose, channel=channel, code=code,
+        ip_bidx=container.vault.blind_index(ip, IP_INDEX_PURPOSE), device_key_bidx=device_key_bidx, actor=actor,
+    )
+    ttl_minutes = container.settings.otp_ttl_seconds // 60
+    delivery = _deliver(container, phone_e164, _message_text(code, purpose, channel, ttl_minutes), channel)
+    _record_delivery(container, challenge_id, delivery, actor=actor)
+    if not delivery.accepted:
+        spec = LoginErrors.SMS_DELIVERY_FAILED if channel is OtpChannel.SMS else LoginErrors.VOICE_DELIVERY_FAILED
+        raise DomainError(spec, params={"channel": channel.value})
+    return sent
+
+
+def _record_challenge(
+    container: Container, *, phone_e164: str, purpose: OtpPurpose, channel: OtpChannel, code: str,
+    ip_bidx: str, device_key_bidx: str, actor: str,
+) -> tuple[int, CodeSent]:
+    limits = otp.OtpLimits.from_settings(container.settings)
+    now = container.clock.now()
+    phone_bidx = phone_bidx_of(container.vault, phone_e164)
+    with container.db.transaction() as session:
+        lock_phone(session, phone_bidx)
+        history = send_history(
+            session, phone_bidx=phone_bidx, ip_bidx=ip_bidx, device_key_bidx=device_key_bidx,
+            now=now, limits=limits,
+        )
+        decision = otp.decide_send(history, channel=channel.value, now=now, limits=limits)
+        if not decision.allowed:
+            raise _send_refused(decision, now=now, limits=limits)
+        challenge = OtpChallenge(
+            phone_bidx=phone_bidx, purpose=purpose, channel=channel,
+            code_hash=otp.hash_code(_code_key(container), phone_bidx=phone_bidx, purpose=purpose.value, code=code),
+            created_at=now, expires_at=now + limits.ttl, wrong_guesses=0, delivery=DeliveryStatus.PENDING,
+            ip_bidx=ip_bidx, device_key_bidx=device_key_bidx,
+        )
+        session.add(challenge)
+        session.flush()
+        container.audit.record(
+            session, actor=actor, action="otp.requested", subject=_phone_subject(phone_bidx),
+            details={"purpose": purpose.value, "channel": channel.value, "phone_masked": mask_phone(phone_e164),
+                     "challenge_id": challenge.id},
+        )
+    sent = CodeSent(mask_phone(phone_e164), purpose, channel, challenge.expires_at, now + limits.resend_cooldown)
+    return challenge.id, sent
+
+
+def _send_refused(decision: otp.SendDecision, *, now: datetime, limits: otp.OtpLimits) -> DomainError:
+    assert decision.refusal is not None and decision.retry_at is not None
+    refusal = decision.refusal
+    if refusal is otp.SendRefusal.LOCKED_OUT:
+        return locked_out(LoginErrors.LOGIN_LOCKED, now=now, locked_until=decision.retry_at)
+    caps = {
+        otp.SendRefusal.COOLDOWN: int(limits.resend_cooldown.total_seconds()),
+        otp.SendRefusal.PHONE_HOURLY_CAP: limits.max_per_phone_per_hour,
+        otp.SendRefusal.PHONE_DAILY_CAP: limits.max_per_phone_per_day,
+        otp.SendRefusal.DEVICE_HOURLY_CAP: limits.max_per_device_per_hour,
+        otp.SendRefusal.IP_HOURLY_CAP: limits.max_per_ip_per_hour,
+    }
+    return retry_later(SEND_REFUSALS[refusal], now=now, retry_at=decision.retry_at, limit=caps[refusal])
+
+
+def _record_delivery(container: Container, challenge_id: int, delivery: SmsDelivery, *, actor: str) -> None:
+    with container.db.transaction() as session:
+        challenge = session.get_one(OtpChallenge, challenge_id)
+        challenge.delivery = DeliveryStatus.SENT if delivery.accepted else DeliveryStatus.FAILED
+        container.audit.record(
+            session, actor=actor, action="otp.delivered" if delivery.accepted else "otp.delivery_failed",
+            subject=_phone_subject(challenge.phone_bidx),
+            details={"challenge_id": challenge_id, "channel": challenge.channel.value,
+                     "provider_message_id": delivery.provider_message_id, "reason": delivery.failure_reason},
+        )
+
+
+def _deliver(container: Container, phone_e164: str, text: str, channel: OtpChannel) -> SmsDelivery:
+    """Hand the code to the carrier; a carrier that errors or times out counts as a failed delivery,
+    so the borrower gets the same "ask for a voice code" answer instead of a 500."""
+    try:
+        return container.sms.send(phone_e164, text, channel)
+    except Exception as exc:
+        log.warning("sms_provider_error", channel=channel.value, error=type(exc).__name__)
+        return SmsDelivery(False, failure_reason=f"provider error: {type(exc).__name__}")
+
+
+def _message_text(code: str, purpose: OtpPurpose, channel: OtpChannel, ttl_minutes: int) -> str:
+    if channel is OtpChannel.VOICE:
+        return f"您好，这里是秒贷。您的验证码是 {code}，重复一遍，{code}。请勿告诉他人。"
+    use = "登录" if purpose is OtpPurpose.LOGIN else "确认本人操作"
+    return f"【秒贷】验证码 {code}，用于{use}，{ttl_minutes} 分钟内有效。切勿告诉他人，客服不会向您索要验证码。"
+
+
+def log_in_with_code(container: Container, *, phone: str, code: str, client: ClientInfo) -> LoginResult:
+    """Redeem a login code: first login opens the borrower's account, every login a new session."""
+    device_key = require_device_key(client.device_key)
+    phone_e164 = parse_phone(phone)
+    phone_bidx = phone_bidx_of(container.vault, phone_e164)
+    now = container.clock.now()
+    with container.db.transaction() as session:
+        refusal = _redeem_code(container, session, phone_bidx=phone_bidx, purpose=OtpPurpose.LOGIN,
+                               guess=code, now=now, actor=ANONYMOUS)
+        if refusal is None:
+            result = _open_borrower_session(container, session, phone_e164=phone_e164, phone_bidx=phone_bidx,
+                                            device_key=device_key, client=client, now=now)
+    _commit_then_raise(refusal)
+    return result
+
+
+def confirm_step_up(container: Container, auth: AuthContext, *, code: str) -> datetime:
+    """Redeem a step-up code; the calling session counts as freshly confirmed from now."""
+    now = container.clock.now()
+    with container.db.transaction() as session:
+        borrower = session.get_one(Borrower, auth.borrower_id)
+        refusal = _redeem_code(container, session, phone_bidx=borrower.phone_bidx, purpose=OtpPurpose.STEP_UP,
+                               guess=code, now=now, actor=auth.actor)
+        if refusal is None:
+            session.get_one(BorrowerSession, auth.session_id).step_up_at = now
+            container.audit.record(
+                session, actor=auth.actor, action="step_up.confirmed", subject=auth.actor,
+                details={"session_id": auth.session_id, "device_id": auth.device_id},
+            )
+    _commit_then_raise(refusal)
+    return now
+
+
+def _commit_then_raise(refusal: DomainError | None) -> None:
+    """Raised outside the transaction so what the refusal recorded (a counted guess, a lockout) stays."""
+    if refusal is not None:
+        raise refusal
+
+
+def _redeem_code(
+    container: Container, session: Session, *, phone_bidx: str, purpose: OtpPurpose, guess: str, now: datetime,
+    actor: str,
+) -> DomainError | None:
+    """Judge a guess at the latest code for the number and purpose, and record its consequences."""
+    limits = otp.OtpLimits.from_settings(container.settings)
+    lock_phone(session, phone_bidx)
+    locked_until = active_lockout_until(session, phone_bidx, now)
+    challenge = latest_delivered_challenge(session, phone_bidx, purpose)
+    state = None if challenge is None else otp.ChallengeState(
+        challenge.expires_at, challenge.consumed_at, challenge.wrong_guesses)
+    matches = challenge is not None and otp.code_matches(
+        _code_key(container), phone_bidx=phone_bidx, purpose=purpose.value, guess=guess,
+        stored_hash=challenge.code_hash,
+    )
+    outcome = otp.judge_guess(state, matches=matches, locked_until=locked_until, now=now, limits=limits)
+    if outcome is otp.GuessOutcome.ACCEPTED:
+        challenge.consumed_at = now
+        return None
+    if outcome in (otp.GuessOutcome.WRONG, otp.GuessOutcome.WRONG_AND_BURNED):
+        return _count_wrong_guess(container, session, challenge, state, now=now, limits=limits, actor=actor)
+    if outcome is otp.GuessOutcome.LOCKED_OUT:
+        return locked_out(LoginErrors.LOGIN_LOCKED, now=now, locked_until=locked_until)
+    if outcome is otp.GuessOutcome.EXPIRED:
+        return DomainError(LoginErrors.OTP_EXPIRED, params={"ttl_minutes": int(limits.ttl.total_seconds()) // 60})
+    if outcome is otp.GuessOutcome.ALREADY_USED:
+        return DomainError(LoginErrors.OTP_ALREADY_USED)
+    return DomainError(LoginErrors.OTP_NOT_REQUESTED)
+
+
+def _count_wrong_guess(
+    container: Container, session: Session, challenge: OtpChallenge, state: otp.ChallengeState, *,
+    now: datetime, limits: otp.OtpLimits, actor: str,
+) -> DomainError:
+    challenge.wrong_guesses += 1
+    left = otp.wrong_guesses_left(state, limits)
+    subject = _phone_subject(challenge.phone_bidx)
+    details = {"challenge_id": challenge.id, "purpose": challenge.purpose.value,
+               "wrong_guesses": challenge.wrong_guesses}
+    if left > 0:
+        container.audit.record(session, actor=actor, action="otp.wrong_guess", subject=subject, details=details)
+        return DomainError(LoginErrors.OTP_WRONG_CODE, params={"attempts_left": left})
+    # The last allowed wrong guess burns the code and locks the number, so six digits cannot be walked.
+    challenge.consumed_at = now
+    locked_until = now + limits.lockout
+    session.add(LoginLockout(phone_bidx=challenge.phone_bidx, locked_until=locked_until,
+                             reason="too_many_wrong_codes", created_at=now))
+    container.audit.record(session, actor=actor, action="login.locked_out", subject=subject,
+                           details={**details, "locked_until": locked_until.isoformat()})
+    return locked_out(LoginErrors.OTP_TOO_MANY_WRONG_GUESSES, now=now, locked_until=locked_until)
+
+
+def _open_borrower_session(
+    container: Container, session: Session, *, phone_e164: str, phone_bidx: str, device_key: str, client: ClientInfo,
+    now: datetime,
+) -> LoginResult:
+    borrower = session.execute(select(Borrower).where(Borrower.phone_bidx == phone_bidx)).scalar_one_or_none()
+    new_borrower = borrower is None
+    if borrower is None:
+        borrower = Borrower(phone_enc=container.vault.encrypt(phone_e164, PHONE_FIELD), phone_bidx=phone_bidx,
+                            status=BorrowerStatus.ACTIVE, created_at=now)
+        session.add(borrower)
+        session.flush()
+    elif borrower.status is BorrowerStatus.CLOSED:
+        raise DomainError(LoginErrors.ACCOUNT_CLOSED)
+    device = find_or_add_device(session, container.vault, borrower_id=borrower.id, device_key=device_key,
+                                label=device_label(client.user_agent), now=now)
+    token, record = open_session(session, borrower_id=borrower.id, device_id=device.id,
+                                 pepper=container.settings.session_pepper, now=now, ttl=container.session_ttl)
+    # The login code was just proven on this device: that is as fresh as a step-up gets.
+    record.step_up_at = now
+    actor = f"borrower:{borrower.id}"
+    if new_borrower:
+        container.audit.record(session, actor=actor, action="borrower.registered", subject=actor,
+                               details={"phone_masked": mask_phone(phone_e164)})
+    container.audit.record(session, actor=actor, action="login.succeeded", subject=actor,
+                           details={"session_id": record.id, "device_id": device.id, "new_borrower": new_borrower})
+    return LoginResult(token, record, borrower, new_borrower)
+
+
+def _code_key(container: Container) -> bytes:
+    # The blind-index key: a secret kept apart from the data keys, never rotated under live codes.
+    return container.vault.keyring.index_key
+
+
+def _phone_subject(phone_bidx: str) -> str:
+    return f"phone:{phone_bidx[:16]}"

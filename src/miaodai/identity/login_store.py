@@ -1,0 +1,106 @@
+"""Queries of the login use cases: what the database knows about a number's recent codes.
+
+They run inside the caller's transaction and return plain values for the pure rules
+in :mod:`miaodai.identity.otp`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
+
+from miaodai.core.clock import business_date, start_of_business_day
+from miaodai.core.crypto import Vault
+from miaodai.identity import otp
+from miaodai.identity.models import DeliveryStatus, LoginLockout, OtpChallenge, OtpPurpose
+from miaodai.identity.sms import PHONE_INDEX_PURPOSE
+
+PHONE_FIELD = "borrower.phone"  # the encryption field (associated data) of borrowers.phone_enc
+DEVICE_INDEX_PURPOSE = "device"  # as used by sessions.find_or_add_device
+IP_INDEX_PURPOSE = "ip"
+
+
+def phone_bidx_of(vault: Vault, phone_e164: str) -> str:
+    return vault.blind_index(phone_e164, PHONE_INDEX_PURPOSE)
+
+
+def lock_phone(session: Session, phone_bidx: str) -> None:
+    """Serialise code requests and guesses for one number until the transaction ends.
+
+    SQLite already runs one writer at a time (BEGIN IMMEDIATE). On PostgreSQL a
+    transaction-scoped advisory lock keeps two concurrent requests from both passing
+    the cooldown, or two guesses from both redeeming the same code.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        key = int(phone_bidx[:15], 16)  # 60 bits: fits the signed bigint the lock takes
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+
+def active_lockout_until(session: Session, phone_bidx: str, now: datetime) -> datetime | None:
+    return session.execute(
+        select(func.max(LoginLockout.locked_until)).where(
+            LoginLockout.phone_bidx == phone_bidx, LoginLockout.locked_until > now
+        )
+    ).scalar_one_or_none()
+
+
+def latest_delivered_challenge(session: Session, phone_bidx: str, purpose: OtpPurpose) -> OtpChallenge | None:
+    """Only the newest delivered code of a number and purpose counts: asking again replaces it."""
+    return session.execute(
+        select(OtpChallenge)
+        .where(
+            OtpChallenge.phone_bidx == phone_bidx,
+            OtpChallenge.purpose == purpose,
+            OtpChallenge.delivery == DeliveryStatus.SENT,
+        )
+        .order_by(OtpChallenge.created_at.desc(), OtpChallenge.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+
+
+def _recent_times(session: Session, column, value: str, *, since: datetime, cap: int) -> list[datetime]:
+    rows = session.execute(
+        select(OtpChallenge.created_at)
+        .where(column == value, OtpChallenge.created_at > since)
+        .order_by(OtpChallenge.created_at.desc())
+        .limit(cap)
+    ).scalars()
+    return list(rows)
+
+
+def _last_send(session: Session, phone_bidx: str) -> otp.LastSend | None:
+    row = session.execute(
+        select(OtpChallenge.created_at, OtpChallenge.channel, OtpChallenge.delivery)
+        .where(OtpChallenge.phone_bidx == phone_bidx)
+        .order_by(OtpChallenge.created_at.desc(), OtpChallenge.id.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        return None
+    return otp.LastSend(row.created_at, row.channel.value, row.delivery is DeliveryStatus.FAILED)
+
+
+def send_history(
+    session: Session, *, phone_bidx: str, ip_bidx: str, device_key_bidx: str, now: datetime,
+    limits: otp.OtpLimits,
+) -> otp.SendHistory:
+    hour_ago = now - timedelta(hours=1)
+    today_starts = start_of_business_day(business_date(now))
+    sent_today = session.execute(
+        select(func.count()).select_from(OtpChallenge).where(
+            OtpChallenge.phone_bidx == phone_bidx, OtpChallenge.created_at >= today_starts
+        )
+    ).scalar_one()
+    return otp.SendHistory(
+        locked_until=active_lockout_until(session, phone_bidx, now),
+        last_send=_last_send(session, phone_bidx),
+        phone_sends_last_hour=_recent_times(session, OtpChallenge.phone_bidx, phone_bidx, since=hour_ago,
+                                            cap=limits.max_per_phone_per_hour),
+        phone_sends_today=sent_today,
+        device_sends_last_hour=_recent_times(session, OtpChallenge.device_key_bidx, device_key_bidx,
+                                             since=hour_ago, cap=limits.max_per_device_per_hour),
+        ip_sends_last_hour=_recent_times(session, OtpChallenge.ip_bidx, ip_bidx, since=hour_ago,
+                                         cap=limits.max_per_ip_per_hour),
+    )

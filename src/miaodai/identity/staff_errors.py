@@ -1,0 +1,69 @@
+"""Errors of staff accounts and the staff console (stable codes, zh-CN + English, what to do).
+
+Wrong username, wrong password and wrong TOTP code share one code on purpose: the
+response must not tell a guesser which factor was right. The audit entry records the
+precise reason for the security team.
+"""
+
+from __future__ import annotations
+
+from miaodai.core.errors import ErrorSpec
+
+
+class StaffErrors:
+    LOGIN_FAILED = ErrorSpec(
+        "STAFF_LOGIN_FAILED", 401, "Staff login failed",
+        "用户名、密码或动态验证码不正确（连续失败 {lock_after} 次将锁定 {lock_minutes} 分钟）。",
+        "Username, password or authenticator code is wrong ({lock_after} failures in a row lock the account "
+        "for {lock_minutes} minutes).",
+        "请核对用户名和密码，并输入身份验证器上当前显示的 6 位验证码。",
+        "Check your username and password and enter the 6-digit code your authenticator shows now.",
+    )
+    TOTP_REUSED = ErrorSpec(
+        "STAFF_TOTP_REUSED", 401, "Authenticator code already used",
+        "该动态验证码已使用过，不能重复使用。", "This authenticator code has already been used.",
+        "请等待身份验证器显示新的验证码后重试。", "Wait for your authenticator to show a new code, then retry.",
+    )
+    LOCKED = ErrorSpec(
+        "STAFF_ACCOUNT_LOCKED", 429, "Staff account locked",
+        "登录失败次数过多，账户已锁定至 {locked_until_local}（北京时间）。",
+        "Too many failed logins; the account is locked until {locked_until_local} (Beijing time).",
+        "请在锁定结束后重试；如非本人操作请立即联系安全管理员。",
+        "Retry after the lock ends; if this was not you, tell the security administrator now.",
+    )
+    INACTIVE = ErrorSpec(
+        "STAFF_ACCOUNT_INACTIVE", 403, "Staff account disabled",
+        "该员工账户已停用。", "This staff account is disabled.",
+        "如需恢复请联系管理员。", "Ask an administrator to re-enable it if you still need access.",
+    )
+    UNAUTHENTICATED = ErrorSpec(
+        "STAFF_UNAUTHENTICATED", 401, "Staff login required",
+        "请使用员工账户登录（会话无效或已过期）。", "Log in with a staff account (the session is missing, invalid or expired).",
+        "请通过 POST /v1/staff/login 重新登录后重试。", "Log in again through POST /v1/staff/login and retry.",
+    )
+    FORBIDDEN = ErrorSpec(
+        "STAFF_PERMISSION_DENIED", 403, "Permission denied",
+        "您的角色没有“{permission}”权限。", "Your roles do not grant the permission \"{permission}\".",
+        "如工作需要，请向管理员申请相应角色。", "Ask an administrator for a role that grants it if your work needs it.",
+    )
+    USERNAME_TAKEN = ErrorSpec(
+        "STAFF_USERNAME_TAKEN", 409, "Username taken",
+        "用户名“{username}”已存在。", "The username \"{username}\" already exists.",
+        "请换一个用户名。", "Choose another username.",
+    )
+    INVALID_USERNAME = ErrorSpec(
+        "STAFF_INVALID_USERNAME", 422, "Invalid username",
+        "用户名“{username}”不合规。", "The username \"{username}\" is not allowed.",
+        "用户名须以字母开头，3–64 位小写字母、数字或 . _ -。",
+        "Start with a letter; use 3-64 lowercase letters, digits, '.', '_' or '-'.",
+    )
+    UNKNOWN_ROLE = ErrorSpec(
+        "STAFF_UNKNOWN_ROLE", 422, "Unknown role",
+        "未知角色：{role}。", "Unknown role: {role}.",
+        "可用角色：{known}。", "Known roles: {known}.",
+    )
+    WEAK_PASSWORD = ErrorSpec(
+        "STAFF_PASSWORD_TOO_WEAK", 422, "Password too weak",
+        "密码至少需要 {min_length} 个字符。", "The password needs at least {min_length} characters.",
+        "请使用更长的密码（建议使用密码管理器生成）。", "Use a longer password (a password manager can generate one).",
+    )

@@ -1,0 +1,284 @@
+"""Staff accounts: creation, login (password + TOTP), sessions and logout.
+
+Each use case is one transaction and writes its audit entry in it. A failed login
+must still *commit* (the failure counter, the lock, the audit entry), so the login
+use case returns its error out of the transaction and raises it after the commit.
+
+Passwords are argon2 hashes (re-hashed on login when the parameters change); the TOTP
+secret is stored encrypted (field ``staff.totp_secret``); session tokens are stored
+only as a keyed hash, like borrower sessions.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import lru_cache
+
+import pyotp
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from miaodai.container import Container
+from miaodai.core.clock import local_display
+from miaodai.core.errors import DomainError
+from miaodai.identity import rbac, staff_rules
+from miaodai.identity.models import StaffRoleGrant, StaffSession, StaffUser
+from miaodai.identity.sessions import hash_token
+from miaodai.identity.staff_errors import StaffErrors
+
+TOTP_FIELD = "staff.totp_secret"
+TOKEN_PREFIX = "mdst_"  # noqa: S105 - a public marker, not a secret
+ISSUER = "Miaodai"
+# Module-level so tests (and a future settings knob) can swap the cost parameters.
+PASSWORD_HASHER = PasswordHasher()
+
+
+@dataclass(frozen=True)
+class NewStaff:
+    """A created account with its initial secrets, to be shown to the person once."""
+
+    staff_id: int
+    username: str
+    password: str
+    totp_secret: str
+
+    @property
+    def otpauth_uri(self) -> str:
+        return pyotp.TOTP(self.totp_secret).provisioning_uri(name=self.username, issuer_name=ISSUER)
+
+
+@dataclass(frozen=True)
+class StaffContext:
+    """Who is calling the staff API: the account, its roles and the session."""
+
+    staff_id: int
+    username: str
+    display_name: str
+    roles: frozenset[str]
+    session_id: int
+
+    @property
+    def permissions(self) -> frozenset[str]:
+        return rbac.permissions_for(self.roles)
+
+    @property
+    def actor(self) -> str:
+        return f"staff:{self.staff_id}"
+
+
+@dataclass(frozen=True)
+class StaffLogin:
+    token: str
+    expires_at: datetime
+    staff: StaffContext
+
+
+def add_staff(
+    session: Session, container: Container, *, username: str, display_name: str, roles: Iterable[str],
+    actor: str, password: str | None = None,
+) -> NewStaff:
+    """Create an account inside the caller's transaction; a password is generated when none is given."""
+    username = staff_rules.normalise_username(username)
+    roles = sorted(set(roles))
+    _check_new_account(session, username, roles, password)
+    password = password or secrets.token_urlsafe(18)
+    totp_secret = pyotp.random_base32()
+    now = container.clock.now()
+    user = StaffUser(
+        username=username, display_name=display_name[:120], password_hash=PASSWORD_HASHER.hash(password),
+        totp_secret_enc=container.vault.encrypt(totp_secret, TOTP_FIELD), active=True, failed_logins=0,
+        created_at=now,
+    )
+    session.add(user)
+    session.flush()
+    grantor = int(actor.split(":", 1)[1]) if actor.startswith("staff:") else None
+    for role in roles:
+        session.add(StaffRoleGrant(staff_id=user.id, role=role, granted_at=now, granted_by=grantor))
+    container.audit.record(
+        session, actor=actor, action="staff.created", subject=f"staff:{user.id}",
+        details={"username": username, "roles": roles},
+    )
+    return NewStaff(user.id, username, password, totp_secret)
+
+
+def _check_new_account(session: Session, username: str, roles: list[str], password: str | None) -> None:
+    if not staff_rules.is_valid_username(username):
+        raise DomainError(StaffErrors.INVALID_USERNAME, params={"username": username[:64]})
+    for role in roles:
+        if not rbac.is_known_role(role):
+            known = ", ".join(sorted(rbac.KNOWN_ROLES))
+            raise DomainError(StaffErrors.UNKNOWN_ROLE, params={"role": role, "known": known})
+    if password is not None and not staff_rules.password_is_acceptable(password):
+        raise DomainError(StaffErrors.WEAK_PASSWORD, params={"min_length": staff_rules.MIN_PASSWORD_LENGTH})
+    if session.execute(select(StaffUser.id).where(StaffUser.username == username)).first():
+        raise DomainError(StaffErrors.USERNAME_TAKEN, params={"username": username})
+
+
+@dataclass(frozen=True)
+class _PasswordCheck:
+    """The outcome of the (slow) argon2 check, made before the recording transaction opens."""
+
+    checked_hash: str | None
+    matches: bool
+    rehashed: str | None  # a new hash when the stored one used outdated parameters
+
+
+def login(container: Container, *, username: str, password: str, totp_code: str) -> StaffLogin:
+    """Check password then TOTP; count failures and lock after five. Raises a DomainError on failure."""
+    username = staff_rules.normalise_username(username)
+    with container.db.transaction() as session:
+        stored = session.execute(
+            select(StaffUser.password_hash).where(StaffUser.username == username)
+        ).scalar_one_or_none()
+    # argon2 costs ~0.1 s by design: run it outside any transaction so no lock is held meanwhile
+    # (on SQLite every transaction holds the database's write lock). Unknown users cost the same.
+    matches = _password_matches(stored or _dummy_hash(), password) and stored is not None
+    rehashed = PASSWORD_HASHER.hash(password) if matches and PASSWORD_HASHER.check_needs_rehash(stored) else None
+    check = _PasswordCheck(stored, matches, rehashed)
+    with container.db.transaction() as session:
+        outcome = _attempt_login(session, container, username, check, totp_code)
+    if isinstance(outcome, DomainError):
+        raise outcome
+    return outcome
+
+
+def _attempt_login(
+    session: Session, container: Container, username: str, check: _PasswordCheck, totp_code: str
+) -> StaffLogin | DomainError:
+    now = container.clock.now()
+    user = session.execute(
+        select(StaffUser).where(StaffUser.username == username).with_for_update()
+    ).scalar_one_or_none()
+    if user is None:
+        _audit_login_failure(session, container, "staff:unknown", "unknown_user")
+        return _login_failed()
+    subject = f"staff:{user.id}"
+    if staff_rules.is_locked(user.locked_until, now):
+        _audit_login_failure(session, container, subject, "locked")
+        return _locked(user.locked_until, now)
+    # A password changed between the check and now counts as wrong.
+    if not check.matches or user.password_hash != check.checked_hash:
+        return _count_failure(session, container, user, now, "wrong_password")
+    if not user.active:
+        _audit_login_failure(session, container, subject, "inactive")
+        return DomainError(StaffErrors.INACTIVE)
+    secret = container.vault.decrypt(user.totp_secret_enc, TOTP_FIELD)
+    step = staff_rules.matching_totp_step(secret, totp_code, now)
+    if step is None:
+        return _count_failure(session, container, user, now, "wrong_totp")
+    if staff_rules.is_replayed_step(step, user.last_totp_step):
+        return _count_failure(session, container, user, now, "totp_reused")
+    if check.rehashed is not None:
+        user.password_hash = check.rehashed
+    return _complete_login(session, container, user, step, now)
+
+
+def _complete_login(
+    session: Session, container: Container, user: StaffUser, step: int, now: datetime
+) -> StaffLogin:
+    user.failed_logins, user.locked_until, user.last_totp_step = 0, None, step
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    expires_at = now + timedelta(hours=container.settings.staff_session_ttl_hours)
+    record = StaffSession(
+        staff_id=user.id, token_hash=hash_token(token, container.settings.session_pepper),
+        created_at=now, expires_at=expires_at,
+    )
+    session.add(record)
+    session.flush()
+    container.audit.record(
+        session, actor=f"staff:{user.id}", action="staff.login", subject=f"staff:{user.id}",
+        details={"session_id": record.id},
+    )
+    return StaffLogin(token, expires_at, _context(session, user, record.id))
+
+
+def _count_failure(
+    session: Session, container: Container, user: StaffUser, now: datetime, reason: str
+) -> DomainError:
+    outcome = staff_rules.after_failure(user.failed_logins or 0, now)
+    user.failed_logins, user.locked_until = outcome.failed_logins, outcome.locked_until
+    subject = f"staff:{user.id}"
+    _audit_login_failure(session, container, subject, reason)
+    if outcome.locked_until is not None:
+        container.audit.record(
+            session, actor="system", action="staff.locked", subject=subject,
+            details={"locked_until": outcome.locked_until.isoformat(), "after": reason},
+        )
+        return _locked(outcome.locked_until, now)
+    if reason == "totp_reused":
+        return DomainError(StaffErrors.TOTP_REUSED)
+    return _login_failed()
+
+
+def _audit_login_failure(session: Session, container: Container, subject: str, reason: str) -> None:
+    container.audit.record(
+        session, actor="anonymous", action="staff.login_failed", subject=subject, details={"reason": reason}
+    )
+
+
+def _login_failed() -> DomainError:
+    return DomainError(
+        StaffErrors.LOGIN_FAILED,
+        params={
+            "lock_after": staff_rules.LOCK_AFTER_FAILURES,
+            "lock_minutes": int(staff_rules.LOCK_DURATION.total_seconds() // 60),
+        },
+    )
+
+
+def _locked(locked_until: datetime | None, now: datetime) -> DomainError:
+    assert locked_until is not None
+    retry_after = max(1, int((locked_until - now).total_seconds()))
+    return DomainError(
+        StaffErrors.LOCKED,
+        params={"locked_until": locked_until.isoformat(), "locked_until_local": local_display(locked_until)},
+        headers={"Retry-After": str(retry_after)},
+    )
+
+
+def _password_matches(password_hash: str, password: str) -> bool:
+    try:
+        return PASSWORD_HASHER.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+@lru_cache(maxsize=1)
+def _dummy_hash() -> str:
+    return PASSWORD_HASHER.hash(secrets.token_urlsafe(18))
+
+
+def _context(session: Session, user: StaffUser, session_id: int) -> StaffContext:
+    roles = session.execute(select(StaffRoleGrant.role).where(StaffRoleGrant.staff_id == user.id)).scalars()
+    return StaffContext(user.id, user.username, user.display_name, frozenset(roles), session_id)
+
+
+def authenticate(session: Session, token: str, *, pepper: str, now: datetime) -> StaffContext | None:
+    """The staff context of a live session token, or None (unknown, revoked, expired, account disabled)."""
+    row = session.execute(
+        select(StaffSession, StaffUser)
+        .join(StaffUser, StaffUser.id == StaffSession.staff_id)
+        .where(StaffSession.token_hash == hash_token(token, pepper))
+    ).first()
+    if row is None:
+        return None
+    record, user = row
+    if record.revoked_at is not None or record.expires_at <= now or not user.active:
+        return None
+    return _context(session, user, record.id)
+
+
+def logout(container: Container, staff: StaffContext) -> None:
+    with container.db.transaction() as session:
+        record = session.get(StaffSession, staff.session_id)
+        if record is not None and record.revoked_at is None:
+            record.revoked_at = container.clock.now()
+        container.audit.record(
+            session, actor=staff.actor, action="staff.logout", subject=staff.actor,
+            details={"session_id": staff.session_id},
+        )

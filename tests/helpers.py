@@ -1,0 +1,65 @@
+"""Helpers for tests that go through the real HTTP flow (no backdoors into the services)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+DEFAULT_DEVICE = "test-device-0001"
+IPHONE_UA = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148"
+
+
+def device_headers(device: str = DEFAULT_DEVICE, user_agent: str = IPHONE_UA) -> dict[str, str]:
+    return {"X-Device-Id": device, "User-Agent": user_agent}
+
+
+def assert_problem(response: Any, status: int, code: str) -> dict[str, Any]:
+    """A problem document with the given status and code, bilingual, never a 500."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    problem = response.json()
+    assert problem["code"] == code, problem
+    assert problem["message_zh"] and problem["message_en"]
+    assert problem["status"] == status
+    return problem
+
+
+def sandbox_inbox(client: TestClient, phone: str) -> list[dict[str, Any]]:
+    response = client.get(f"/sandbox/sms/{phone}")
+    assert response.status_code == 200, response.text
+    return response.json()["messages"]
+
+
+def latest_code(client: TestClient, phone: str) -> str:
+    """The newest code that has arrived at the phone, read from the sandbox inbox."""
+    messages = sandbox_inbox(client, phone)
+    assert messages, f"no message has arrived at {phone}"
+    return messages[0]["code"]
+
+
+def request_code(client: TestClient, phone: str, *, channel: str = "sms", device: str = DEFAULT_DEVICE) -> Any:
+    return client.post("/v1/auth/otp", json={"phone": phone, "channel": channel}, headers=device_headers(device))
+
+
+def login(
+    client: TestClient, phone: str, *, device: str = DEFAULT_DEVICE, user_agent: str = IPHONE_UA,
+) -> dict[str, Any]:
+    """Log in through the HTTP API (code by SMS, read from the sandbox). Returns
+    ``headers`` (Authorization + X-Device-Id) for later calls, ``token``, ``borrower_id``, ``session_id``.
+
+    Asking twice for one number within 60 s hits the resend cooldown: advance the ``clock`` in between.
+    """
+    sent = request_code(client, phone, device=device)
+    assert sent.status_code == 200, sent.text
+    response = client.post(
+        "/v1/auth/login", json={"phone": phone, "code": latest_code(client, phone)},
+        headers=device_headers(device, user_agent),
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    headers = {"Authorization": f"Bearer {body['token']}", **device_headers(device, user_agent)}
+    return {
+        "headers": headers, "token": body["token"], "borrower_id": body["borrower"]["borrower_id"],
+        "session_id": body["session_id"], "body": body,
+    }
