@@ -14,6 +14,18 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(audit_app, name="audit")
+keys_app = typer.Typer(
+    help="Data-encryption keys: init, status, rotate (online re-encryption), retire. "
+    "The blind-index key is not rotated (every *_bidx lookup value would have to be recomputed at once).",
+    no_args_is_help=True,
+)
+demo_app = typer.Typer(help="Demo data for a new install.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+app.add_typer(demo_app, name="demo")
+staff_app = typer.Typer(help="Staff accounts of the console.", no_args_is_help=True)
+app.add_typer(staff_app, name="staff")
+sandbox_app = typer.Typer(help="Sandbox providers (only with MIAODAI_SANDBOX=true).", no_args_is_help=True)
+app.add_typer(sandbox_app, name="sandbox")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -85,6 +97,181 @@ def audit_verify() -> None:
         )
         raise typer.Exit(2)
     console.print(f"[green]audit chain intact[/]: {report.sealed} entries")
+
+
+def _fail(message: str) -> typer.Exit:
+    err_console.print(f"[red]{message}[/]")
+    return typer.Exit(1)
+
+
+@keys_app.command("init")
+def keys_init() -> None:
+    """Create the keyring file (one data key and the blind-index key, mode 0600) if it is absent."""
+    from miaodai.keys import init_keyring
+
+    path = get_settings().keyring_file
+    created, keyring = init_keyring(path)
+    if created:
+        console.print(f"created keyring {path} (active key {keyring.active_key_id}); back it up now, apart "
+                      "from database backups: without it the encrypted data cannot be read")
+    else:
+        console.print(f"keyring {path} already exists (active key {keyring.active_key_id}); nothing changed")
+
+
+@keys_app.command("status")
+def keys_status() -> None:
+    """Show the active key and how many stored values each key encrypts, per encrypted column."""
+    from rich.table import Table
+
+    from miaodai.core.crypto import KeyringError, load_keyring
+    from miaodai.core.db import Database
+    from miaodai.keys import UNKNOWN_KEY, key_usage, totals_by_key
+
+    settings = get_settings()
+    try:
+        keyring = load_keyring(settings.keyring_file, create=False)
+    except KeyringError as exc:
+        raise _fail(str(exc)) from None
+    key_ids = sorted(keyring.data_keys, key=lambda k: k != keyring.active_key_id)
+    db = Database(settings.database_url)
+    usage = key_usage(db, key_ids)
+    db.dispose()
+    table = Table(title=f"keyring {settings.keyring_file} · active key {keyring.active_key_id}")
+    table.add_column("column")
+    for kid in [*key_ids, UNKNOWN_KEY]:
+        table.add_column(f"{kid} (active)" if kid == keyring.active_key_id else kid, justify="right")
+    for label, per_key in usage.items():
+        table.add_row(label, *(str(per_key[kid]) for kid in [*key_ids, UNKNOWN_KEY]))
+    totals = totals_by_key(usage)
+    table.add_row("[bold]total[/]", *(f"[bold]{totals[kid]}[/]" for kid in [*key_ids, UNKNOWN_KEY]))
+    console.print(table)
+
+
+@keys_app.command(
+    "rotate",
+    help="Add a new data key, make it active (the keyring file is replaced atomically; old keys stay so "
+    "running servers keep decrypting), then re-encrypt every encrypted column in small transactions "
+    "while the service runs. The blind-index key is NOT rotated: every *_bidx lookup value would have "
+    "to be recomputed and switched at once, which needs a migration, not an online rotation.",
+)
+def keys_rotate(
+    batch_size: int = typer.Option(200, min=1, max=10_000, help="Rows per transaction."),
+    resume: bool = typer.Option(False, help="No new key: finish re-encrypting values not yet under the active key."),
+) -> None:
+    from miaodai.core.audit import AuditLog
+    from miaodai.core.clock import SystemClock
+    from miaodai.core.crypto import KeyringError, Vault, load_keyring
+    from miaodai.core.db import Database
+    from miaodai.keys import KeyManagementError, rewrap, rotate
+
+    settings = get_settings()
+    db, audit = Database(settings.database_url), AuditLog(SystemClock())
+
+    def progress(label: str, done: int) -> None:
+        console.print(f"  {label}: {done} re-encrypted", highlight=False)
+
+    try:
+        if resume:
+            keyring = load_keyring(settings.keyring_file, create=False)
+            vault = Vault(keyring, settings.keyring_file)
+            report = rewrap(vault, db, audit, batch_size=batch_size, progress=progress)
+        else:
+            report = rotate(settings.keyring_file, db, audit, batch_size=batch_size, progress=progress)
+    except (KeyringError, KeyManagementError) as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        db.dispose()
+    console.print(f"active key {report.active_key_id}; re-encrypted {sum(report.rewrapped.values())} values")
+    if report.unreadable:
+        raise _fail(f"values that could not be decrypted (left unchanged): {report.unreadable}")
+    console.print("back up the keyring file now; retire old keys with `miaodai keys retire KEY_ID`")
+
+
+@keys_app.command("retire")
+def keys_retire(key_id: str = typer.Argument(..., help="The key id to remove, e.g. k1a2b3c4d.")) -> None:
+    """Remove a data key from the keyring; refused while it is active or any stored value uses it."""
+    from miaodai.core.audit import AuditLog
+    from miaodai.core.clock import SystemClock
+    from miaodai.core.crypto import KeyringError
+    from miaodai.core.db import Database
+    from miaodai.keys import KeyManagementError, retire
+
+    settings = get_settings()
+    db = Database(settings.database_url)
+    try:
+        keyring = retire(settings.keyring_file, db, AuditLog(SystemClock()), key_id)
+    except (KeyManagementError, KeyringError) as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        db.dispose()
+    console.print(f"retired {key_id}; keys left: {', '.join(sorted(keyring.data_keys))}")
+
+
+@staff_app.command("create")
+def staff_create(
+    username: str = typer.Argument(..., help="Login name: 3-64 lowercase letters, digits, '.', '_' or '-'."),
+    role: list[str] = typer.Option(..., "--role", "-r", help="A role to grant (repeatable): admin, auditor, ..."),
+    display_name: str = typer.Option("", help="Name shown in the console (defaults to the username)."),
+) -> None:
+    """Create a staff account; its generated password and TOTP secret are printed once, never stored."""
+    from miaodai.cli_render import credentials_panel
+    from miaodai.core.errors import DomainError
+    from miaodai.identity.staff_service import add_staff
+
+    container = _container()
+    try:
+        with container.db.transaction() as session:
+            created = add_staff(session, container, username=username, display_name=display_name or username,
+                                roles=role, actor="system:cli")
+    except DomainError as exc:
+        raise _fail(f"{exc.code}: {exc.message_en} {exc.problem().get('action', {}).get('en', '')}") from None
+    finally:
+        container.db.dispose()
+    console.print(credentials_panel(created, f"Staff account {created.username}"))
+
+
+@demo_app.command("seed")
+def demo_seed() -> None:
+    """Create a demo loan product, a demo admin (credentials printed once) and three onboarded
+    borrowers. Safe to run again: a second run changes nothing and says so."""
+    from miaodai.demo import print_report, seed_demo
+
+    container = _container()
+    try:
+        report = seed_demo(container)
+    finally:
+        container.db.dispose()
+    print_report(console, report)
+
+
+@sandbox_app.command("sms")
+def sandbox_sms(
+    phone: str = typer.Argument(..., help="The mobile number, e.g. 13812345678 or +8613812345678."),
+) -> None:
+    """Print the sandbox SMS/voice inbox of a number: messages that have arrived, newest first."""
+    from miaodai.core.clock import local_display
+    from miaodai.core.errors import DomainError
+    from miaodai.identity.login_service import parse_phone
+    from miaodai.identity.sms import read_sandbox_inbox
+
+    if not get_settings().sandbox:
+        raise _fail("the sandbox is off (MIAODAI_SANDBOX=false): there is no sandbox inbox")
+    try:
+        phone_e164 = parse_phone(phone)
+    except DomainError as exc:
+        raise _fail(f"{exc.code}: {exc.message_en}") from None
+    container = _container()
+    try:
+        messages = read_sandbox_inbox(container.db, container.vault, phone_e164=phone_e164, now=container.clock.now())
+    finally:
+        container.db.dispose()
+    if not messages:
+        console.print(f"no messages for {phone_e164}")
+    else:
+        console.print("arrived (Beijing time)  channel  text", style="bold")
+    for message in messages:
+        console.print(f"{local_display(message.visible_at)}  {message.channel:<5}  {message.text}",
+                      markup=False, highlight=False, soft_wrap=True)
 
 
 if __name__ == "__main__":

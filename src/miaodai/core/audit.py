@@ -26,7 +26,7 @@ from typing import Any
 from sqlalchemy import BigInteger, Index, String, Text, select, text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from miaodai.core.clock import Clock
+from miaodai.core.clock import Clock, as_utc
 from miaodai.core.db import Base, Database, IdType, UTCDateTime
 
 log = logging.getLogger(__name__)
@@ -93,7 +93,8 @@ class AuditLog:
         subject: str,
         details: dict[str, Any] | None = None,
     ) -> AuditEntry:
-        at = self._clock.now()
+        # Normalised to UTC: the sealed body must match the column as both databases read it back.
+        at = as_utc(self._clock.now())
         body = canonical_json(
             {
                 "occurred_at": at.isoformat(),
@@ -190,6 +191,25 @@ def _check_entry(entry: AuditEntry, expected_seq: int, prev: str) -> str | None:
     return None
 
 
+def _head_finding(session: Session, count: int, prev: str) -> ChainFinding | None:
+    """The chain head must end where the walk ended; otherwise entries vanished from or joined the end."""
+    head = session.get(AuditChainHead, 1)
+    last_seq, last_hash = (head.last_seq, head.last_hash) if head else (0, GENESIS_HASH)
+    if last_seq == count and last_hash == prev:
+        return None
+    if last_seq > count:
+        what = f"entries seq {count + 1}..{last_seq} were deleted from the end"
+    elif last_seq < count:
+        what = f"entries seq {last_seq + 1}..{count} were added behind the sealer's back"
+    else:
+        what = f"entry seq {count} was replaced"
+    return ChainFinding(
+        None, None,
+        f"chain head says {last_seq} entries ending in {last_hash[:12]}…, the table has "
+        f"{count} ending in {prev[:12]}… ({what})",
+    )
+
+
 def verify_chain(db: Database, clock: Clock, *, unsealed_bound: timedelta) -> ChainReport:
     """Walk the chain in order; report the first break and entries left unsealed too long."""
     first_break: ChainFinding | None = None
@@ -203,14 +223,7 @@ def verify_chain(db: Database, clock: Clock, *, unsealed_bound: timedelta) -> Ch
                 break
             prev, expected, count = entry.entry_hash or "", expected + 1, count + 1
         if first_break is None:
-            head = session.get(AuditChainHead, 1)
-            last_seq, last_hash = (head.last_seq, head.last_hash) if head else (0, GENESIS_HASH)
-            if last_seq != count or last_hash != prev:
-                first_break = ChainFinding(
-                    None, None,
-                    f"chain head says {last_seq} entries ending in {last_hash[:12]}…, the table has "
-                    f"{count} ending in {prev[:12]}… (entries were deleted from the end)",
-                )
+            first_break = _head_finding(session, count, prev)
         cutoff = clock.now() - unsealed_bound
         stale = session.execute(
             select(AuditEntry.id, AuditEntry.occurred_at)

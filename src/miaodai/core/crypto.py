@@ -20,6 +20,7 @@ import json
 import os
 import secrets
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +29,9 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 FORMAT_VERSION = "v1"
 NONCE_BYTES = 12
+# How often a writer looks at the keyring file's mtime, so that after `keys rotate` every
+# running server starts encrypting under the new active key within seconds, unrestarted.
+KEYRING_RECHECK_SECONDS = 5.0
 
 
 class KeyringError(RuntimeError):
@@ -140,6 +144,8 @@ class Vault:
         self._keyring = keyring
         self._path = path
         self._lock = threading.Lock()
+        self._signature = self._file_signature()
+        self._checked_at = time.monotonic()
 
     @property
     def keyring(self) -> Keyring:
@@ -152,9 +158,27 @@ class Vault:
     def reload(self) -> None:
         if self._path is not None and self._path.exists():
             with self._lock:
+                self._signature = self._file_signature()
                 self._keyring = Keyring.from_json(self._path.read_text())
 
+    def _file_signature(self) -> tuple[int, int] | None:
+        # The inode changes on every atomic replace, even within one mtime tick.
+        try:
+            stat = self._path.stat() if self._path is not None else None
+        except OSError:
+            return None
+        return (stat.st_ino, stat.st_mtime_ns) if stat is not None else None
+
+    def _reload_if_rotated(self) -> None:
+        now = time.monotonic()
+        if self._path is None or now - self._checked_at < KEYRING_RECHECK_SECONDS:
+            return
+        self._checked_at = now
+        if self._file_signature() != self._signature:
+            self.reload()
+
     def encrypt(self, plaintext: str, field: str) -> str:
+        self._reload_if_rotated()
         keyring = self._keyring
         nonce = secrets.token_bytes(NONCE_BYTES)
         sealed = AESGCM(keyring.data_keys[keyring.active_key_id]).encrypt(

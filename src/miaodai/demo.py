@@ -1,0 +1,172 @@
+"""``miaodai demo seed``: something to look at on a new install.
+
+Creates, in one transaction and only what is missing: a demo loan product, a demo
+administrator whose generated password and TOTP secret are returned once (for the
+console to print; they are never stored in plaintext nor logged), and three demo
+borrowers who have finished onboarding (verified identity, all four consents).
+Every created thing writes its audit entry. Running it again changes nothing.
+
+The borrowers' data is synthetic: valid-checksum resident ID numbers and phone numbers
+outside the sandbox's special test values, so they log in through the sandbox SMS.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from stdnum.cn import ric
+
+from miaodai.cli_render import credentials_panel
+from miaodai.container import Container
+from miaodai.core.masking import mask_id_number, mask_name
+from miaodai.identity import staff_service
+from miaodai.identity.models import (
+    Borrower,
+    BorrowerStatus,
+    Consent,
+    ConsentDocument,
+    KycIdentity,
+    KycStatus,
+    StaffUser,
+)
+from miaodai.loans.models import LoanProduct
+
+ACTOR = "system:demo-seed"
+PRODUCT_CODE = "DEMO-12"
+ADMIN_USERNAME = "demo.admin"
+CONSENT_VERSION = "1.0"
+
+
+@dataclass(frozen=True)
+class DemoBorrower:
+    phone: str  # E.164, as the login service normalises it
+    name: str
+    id_number: str
+
+
+DEMO_BORROWERS = (
+    DemoBorrower("+8613800138001", "王小明", "110101199003071233"),
+    DemoBorrower("+8613800138002", "李晓燕", "31010419881121242X"),
+    DemoBorrower("+8613800138003", "陈建国", "440305199506155319"),
+)
+
+
+@dataclass
+class SeedReport:
+    product_created: bool = False
+    admin: staff_service.NewStaff | None = None
+    borrowers_created: list[DemoBorrower] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return self.product_created or self.admin is not None or bool(self.borrowers_created)
+
+
+def seed_demo(container: Container) -> SeedReport:
+    report = SeedReport()
+    with container.db.transaction() as session:
+        now = container.clock.now()
+        report.product_created = _ensure_product(session, container, now)
+        report.admin = _ensure_admin(session, container)
+        for demo in DEMO_BORROWERS:
+            if _ensure_borrower(session, container, demo, now):
+                report.borrowers_created.append(demo)
+    return report
+
+
+def _ensure_product(session: Session, container: Container, now: datetime) -> bool:
+    if session.execute(select(LoanProduct.id).where(LoanProduct.code == PRODUCT_CODE)).first():
+        return False
+    product = LoanProduct(
+        code=PRODUCT_CODE, name_zh="秒贷演示产品（12期）", name_en="Miaodai demo loan (up to 12 months)",
+        min_amount_fen=1_000_00, max_amount_fen=50_000_00, terms_months="3,6,12",
+        annual_rate=Decimal("0.18"), repayment_method="equal_installments", active=True, created_at=now,
+    )
+    session.add(product)
+    session.flush()
+    container.audit.record(
+        session, actor=ACTOR, action="loan_product.created", subject=f"loan_product:{product.id}",
+        details={"code": PRODUCT_CODE, "annual_rate": "0.18", "terms_months": "3,6,12"},
+    )
+    return True
+
+
+def _ensure_admin(session: Session, container: Container) -> staff_service.NewStaff | None:
+    if session.execute(select(StaffUser.id).where(StaffUser.username == ADMIN_USERNAME)).first():
+        return None
+    return staff_service.add_staff(
+        session, container, username=ADMIN_USERNAME, display_name="演示管理员 Demo admin",
+        roles=["admin"], actor=ACTOR,
+    )
+
+
+def _ensure_borrower(session: Session, container: Container, demo: DemoBorrower, now: datetime) -> bool:
+    vault = container.vault
+    phone_bidx = vault.blind_index(demo.phone, "phone")
+    if session.execute(select(Borrower.id).where(Borrower.phone_bidx == phone_bidx)).first():
+        return False
+    borrower = Borrower(
+        phone_enc=vault.encrypt(demo.phone, "borrower.phone"), phone_bidx=phone_bidx,
+        status=BorrowerStatus.ACTIVE, kyc_status=KycStatus.VERIFIED, created_at=now,
+    )
+    session.add(borrower)
+    session.flush()
+    subject = f"borrower:{borrower.id}"
+    container.audit.record(session, actor=ACTOR, action="borrower.registered", subject=subject,
+                           details={"source": "demo_seed"})
+    _add_verified_identity(session, container, borrower.id, demo, now)
+    container.audit.record(session, actor=ACTOR, action="kyc.verified", subject=subject,
+                           details={"source": "demo_seed"})
+    for document in session.execute(
+        select(ConsentDocument).where(ConsentDocument.version == CONSENT_VERSION).order_by(ConsentDocument.id)
+    ).scalars():
+        session.add(Consent(
+            borrower_id=borrower.id, document_id=document.id, kind=document.kind, version=document.version,
+            device_id=None, granted_at=now,
+        ))
+        container.audit.record(session, actor=ACTOR, action="consent.granted", subject=subject,
+                               details={"kind": document.kind.value, "version": document.version})
+    return True
+
+
+def _add_verified_identity(
+    session: Session, container: Container, borrower_id: int, demo: DemoBorrower, now: datetime
+) -> None:
+    vault = container.vault
+    id_number = ric.validate(demo.id_number)
+    session.add(KycIdentity(
+        borrower_id=borrower_id,
+        name_enc=vault.encrypt(demo.name, "kyc.name"),
+        id_number_enc=vault.encrypt(id_number, "kyc.id_number"),
+        id_number_bidx=vault.blind_index(id_number, "id_number"),
+        birth_date=ric.get_birth_date(id_number),
+        gender="M" if int(id_number[16]) % 2 else "F",
+        region_code=id_number[:6],
+        carrier_verified_at=now,
+        face_verified_at=now,
+    ))
+
+
+def print_report(console: Console, report: SeedReport) -> None:
+    if not report.changed:
+        console.print("demo data already present; nothing changed")
+    elif report.product_created:
+        console.print(f"created demo loan product {PRODUCT_CODE}: ¥1,000–¥50,000, 3/6/12 months, 18% a year")
+    if report.admin is not None:
+        console.print(credentials_panel(report.admin, "Demo admin 演示管理员"))
+    table = Table(title="Demo borrowers 演示借款人: verified, 4 consents; log in with the sandbox SMS code")
+    for heading in ("phone 手机号", "name 姓名", "ID 身份证", "this run"):
+        table.add_column(heading)
+    created = set(report.borrowers_created)
+    for demo in DEMO_BORROWERS:
+        table.add_row(
+            demo.phone, mask_name(demo.name), mask_id_number(demo.id_number),
+            "created" if demo in created else "already present",
+        )
+    console.print(table)

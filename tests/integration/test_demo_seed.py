@@ -1,0 +1,126 @@
+"""`miaodai demo seed`: a product, an admin who can log in, and three onboarded borrowers — once."""
+
+from __future__ import annotations
+
+import logging
+import re
+from decimal import Decimal
+from pathlib import Path
+
+import pyotp
+import pytest
+from argon2 import PasswordHasher
+from sqlalchemy import func, select
+from stdnum.cn import ric
+
+from miaodai.core.audit import AuditEntry
+from miaodai.demo import ADMIN_USERNAME, DEMO_BORROWERS, PRODUCT_CODE, seed_demo
+from miaodai.identity import staff_service
+from miaodai.identity.models import Borrower, Consent, ConsentKind, KycIdentity, KycStatus, StaffUser
+from miaodai.identity.phone import parse_mainland_mobile
+from miaodai.loans.models import LoanProduct
+from tests.cli_support import run_cli
+
+
+@pytest.fixture(autouse=True)
+def fast_hasher(monkeypatch):
+    monkeypatch.setattr(staff_service, "PASSWORD_HASHER", PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1))
+
+
+def count(container, model):
+    with container.db.transaction() as session:
+        return session.execute(select(func.count()).select_from(model)).scalar_one()
+
+
+def test_demo_data_is_synthetic_but_valid():
+    for demo in DEMO_BORROWERS:
+        assert ric.is_valid(demo.id_number)
+        assert parse_mainland_mobile(demo.phone) == demo.phone
+        # Not one of the sandbox numbers that make SMS or the carrier check fail.
+        assert not demo.phone.startswith("+86139000000")
+
+
+def test_the_seed_creates_a_product_an_admin_and_onboarded_borrowers(container):
+    report = seed_demo(container)
+    assert report.product_created and report.admin is not None and len(report.borrowers_created) == 3
+    vault = container.vault
+    with container.db.transaction() as session:
+        product = session.execute(select(LoanProduct).where(LoanProduct.code == PRODUCT_CODE)).scalar_one()
+        assert (product.min_amount_fen, product.max_amount_fen) == (100_000, 5_000_000)
+        assert product.terms_months == "3,6,12" and product.annual_rate == Decimal("0.18")
+        for demo in DEMO_BORROWERS:
+            borrower = session.execute(
+                select(Borrower).where(Borrower.phone_bidx == vault.blind_index(demo.phone, "phone"))
+            ).scalar_one()
+            assert borrower.kyc_status is KycStatus.VERIFIED
+            assert vault.decrypt(borrower.phone_enc, "borrower.phone") == demo.phone
+            identity = session.execute(
+                select(KycIdentity).where(KycIdentity.borrower_id == borrower.id)
+            ).scalar_one()
+            assert vault.decrypt(identity.name_enc, "kyc.name") == demo.name
+            assert vault.decrypt(identity.id_number_enc, "kyc.id_number") == demo.id_number
+            assert identity.id_number_bidx == vault.blind_index(demo.id_number, "id_number")
+            assert identity.face_verified_at is not None
+            in_force = session.execute(
+                select(Consent.kind).where(Consent.borrower_id == borrower.id, Consent.revoked_at.is_(None))
+            ).scalars().all()
+            assert sorted(in_force) == sorted(ConsentKind) and all(
+                v == "1.0" for v in session.execute(select(Consent.version)).scalars()
+            )
+    # product + admin + 3 × (registered, verified, 4 consents)
+    assert count(container, AuditEntry) == 1 + 1 + 3 * 6
+
+
+def test_a_second_run_changes_nothing(container):
+    seed_demo(container)
+    before = {model: count(container, model) for model in (LoanProduct, StaffUser, Borrower, Consent, AuditEntry)}
+    again = seed_demo(container)
+    assert not again.changed and again.admin is None
+    assert {model: count(container, model) for model in before} == before
+
+
+def test_the_printed_admin_credentials_log_in_once_and_are_not_stored_or_logged(
+    client, container, settings, clock, caplog, backend
+):
+    caplog.set_level(logging.DEBUG)
+    first = run_cli(settings, "demo", "seed")
+    assert first.exit_code == 0, first.output
+    password = re.search(r"password\s+(\S+)", first.output).group(1)
+    secret = re.search(r"TOTP secret\s+([A-Z2-7]+)", first.output).group(1)
+    unwrapped = re.sub(r"[\s│]", "", first.output)  # the panel wraps the long URI
+    assert f"otpauth://totp/Miaodai:demo.admin?secret={secret}" in unwrapped
+    for phone in (d.phone for d in DEMO_BORROWERS):
+        assert phone in first.output
+
+    response = client.post("/v1/staff/login", json={
+        "username": ADMIN_USERNAME, "password": password, "totp_code": pyotp.TOTP(secret).at(clock.now()),
+    })
+    assert response.status_code == 200, response.json()
+    assert response.json()["staff"]["roles"] == ["admin"]
+
+    second = run_cli(settings, "demo", "seed")
+    assert "nothing changed" in second.output and password not in second.output and secret not in second.output
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert password not in logged and secret not in logged
+    with container.db.transaction() as session:
+        row = session.execute(select(StaffUser.password_hash, StaffUser.totp_secret_enc)).one()
+    assert password not in row.password_hash and secret not in row.totp_secret_enc
+    if backend == "sqlite":
+        path = Path(settings.database_url.removeprefix("sqlite:///"))
+        raw = b"".join(p.read_bytes() for p in (path, path.with_name(path.name + "-wal")) if p.exists())
+        assert password.encode() not in raw and secret.encode() not in raw
+
+
+def test_a_demo_borrower_logs_in_with_the_sandbox_sms_and_cannot_use_staff_routes(client, container):
+    from tests.helpers import login
+
+    seed_demo(container)
+    phone_bidx = container.vault.blind_index(DEMO_BORROWERS[0].phone, "phone")
+    with container.db.transaction() as session:
+        expected = session.execute(select(Borrower.id).where(Borrower.phone_bidx == phone_bidx)).scalar_one()
+    session_info = login(client, DEMO_BORROWERS[0].phone.removeprefix("+86"))
+    assert session_info["borrower_id"] == expected  # the existing, verified borrower, not a new one
+    staff = client.get("/v1/staff/me", headers=session_info["headers"])
+    assert staff.status_code == 401 and staff.json()["code"] == "STAFF_UNAUTHENTICATED"
+    audit = client.get("/v1/staff/audit-entries", headers=session_info["headers"])
+    assert audit.status_code == 401
