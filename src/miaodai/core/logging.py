@@ -50,6 +50,7 @@ def _redact_value(key: str, value: Any) -> Any:
 
 
 def redact(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    event_dict.pop("color_message", None)  # uvicorn's ANSI-coloured copy of the message
     return {key: (scrub(value) if key == "event" and isinstance(value, str) else _redact_value(key, value))
             for key, value in event_dict.items()}
 
