@@ -27,6 +27,11 @@ from miaodai.container import Container
 from miaodai.core.masking import mask_id_number, mask_name
 from miaodai.identity import staff_service
 from miaodai.identity.models import (
+    ID_NUMBER_INDEX,
+    KYC_ID_NUMBER_FIELD,
+    KYC_NAME_FIELD,
+    PHONE_FIELD,
+    PHONE_INDEX,
     Borrower,
     BorrowerStatus,
     Consent,
@@ -108,11 +113,11 @@ def _ensure_admin(session: Session, container: Container) -> staff_service.NewSt
 
 def _ensure_borrower(session: Session, container: Container, demo: DemoBorrower, now: datetime) -> bool:
     vault = container.vault
-    phone_bidx = vault.blind_index(demo.phone, "phone")
+    phone_bidx = vault.blind_index(demo.phone, PHONE_INDEX)
     if session.execute(select(Borrower.id).where(Borrower.phone_bidx == phone_bidx)).first():
         return False
     borrower = Borrower(
-        phone_enc=vault.encrypt(demo.phone, "borrower.phone"), phone_bidx=phone_bidx,
+        phone_enc=vault.encrypt(demo.phone, PHONE_FIELD), phone_bidx=phone_bidx,
         status=BorrowerStatus.ACTIVE, kyc_status=KycStatus.VERIFIED, created_at=now,
     )
     session.add(borrower)
@@ -142,9 +147,9 @@ def _add_verified_identity(
     id_number = ric.validate(demo.id_number)
     session.add(KycIdentity(
         borrower_id=borrower_id,
-        name_enc=vault.encrypt(demo.name, "kyc.name"),
-        id_number_enc=vault.encrypt(id_number, "kyc.id_number"),
-        id_number_bidx=vault.blind_index(id_number, "id_number"),
+        name_enc=vault.encrypt(demo.name, KYC_NAME_FIELD),
+        id_number_enc=vault.encrypt(id_number, KYC_ID_NUMBER_FIELD),
+        id_number_bidx=vault.blind_index(id_number, ID_NUMBER_INDEX),
         birth_date=ric.get_birth_date(id_number),
         gender="M" if int(id_number[16]) % 2 else "F",
         region_code=id_number[:6],

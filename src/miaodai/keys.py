@@ -28,8 +28,16 @@ from sqlalchemy import Column, case, func, select, update
 from miaodai.core.audit import AuditLog
 from miaodai.core.crypto import FORMAT_VERSION, DecryptionError, Keyring, Vault, load_keyring, save_keyring
 from miaodai.core.db import Base, Database
-from miaodai.identity.models import Borrower, KycIdentity, StaffUser
-from miaodai.sandbox.models import SandboxMessage
+from miaodai.identity.models import (
+    KYC_ID_NUMBER_FIELD,
+    KYC_NAME_FIELD,
+    PHONE_FIELD,
+    STAFF_TOTP_FIELD,
+    Borrower,
+    KycIdentity,
+    StaffUser,
+)
+from miaodai.sandbox.models import MESSAGE_TEXT_FIELD, SandboxMessage
 
 
 class KeyManagementError(RuntimeError):
@@ -53,11 +61,11 @@ class EncryptedColumn:
 
 
 ENCRYPTED_COLUMNS: tuple[EncryptedColumn, ...] = (
-    EncryptedColumn(Borrower, "phone_enc", "borrower.phone"),
-    EncryptedColumn(KycIdentity, "name_enc", "kyc.name"),
-    EncryptedColumn(KycIdentity, "id_number_enc", "kyc.id_number"),
-    EncryptedColumn(StaffUser, "totp_secret_enc", "staff.totp_secret"),
-    EncryptedColumn(SandboxMessage, "text_enc", "sandbox.message"),
+    EncryptedColumn(Borrower, "phone_enc", PHONE_FIELD),
+    EncryptedColumn(KycIdentity, "name_enc", KYC_NAME_FIELD),
+    EncryptedColumn(KycIdentity, "id_number_enc", KYC_ID_NUMBER_FIELD),
+    EncryptedColumn(StaffUser, "totp_secret_enc", STAFF_TOTP_FIELD),
+    EncryptedColumn(SandboxMessage, "text_enc", MESSAGE_TEXT_FIELD),
 )
 
 UNKNOWN_KEY = "(not in keyring)"

@@ -38,7 +38,18 @@ from miaodai.identity.kyc_errors import (
     KycErrors,
 )
 from miaodai.identity.kyc_providers import ProviderTimeout
-from miaodai.identity.models import Borrower, IdentityFlag, KycAttempt, KycAttemptKind, KycIdentity, KycStatus
+from miaodai.identity.models import (
+    ID_NUMBER_INDEX,
+    KYC_ID_NUMBER_FIELD,
+    KYC_NAME_FIELD,
+    PHONE_FIELD,
+    Borrower,
+    IdentityFlag,
+    KycAttempt,
+    KycAttemptKind,
+    KycIdentity,
+    KycStatus,
+)
 from miaodai.identity.resident_id import (
     AgeNotEligible,
     InvalidName,
@@ -50,10 +61,6 @@ from miaodai.identity.resident_id import (
 )
 from miaodai.identity.sessions import AuthContext
 
-NAME_FIELD = "kyc.name"
-ID_NUMBER_FIELD = "kyc.id_number"
-ID_NUMBER_INDEX = "id_number"
-PHONE_FIELD = "borrower.phone"
 FLAG_ID_ON_OTHER_ACCOUNT = "id_number_on_other_account"
 OUTCOME_PENDING = "pending"
 OUTCOME_PASSED = "passed"
@@ -219,8 +226,8 @@ def _close_identity(container: Container, auth: AuthContext, opened: _OpenIdenti
         borrower = _locked_borrower(session, auth.borrower_id)
         attempt = session.execute(select(KycAttempt).where(KycAttempt.id == opened.attempt_id)).scalar_one()
         identity = KycIdentity(
-            borrower_id=borrower.id, name_enc=vault.encrypt(opened.name, NAME_FIELD),
-            id_number_enc=vault.encrypt(rid.number, ID_NUMBER_FIELD),
+            borrower_id=borrower.id, name_enc=vault.encrypt(opened.name, KYC_NAME_FIELD),
+            id_number_enc=vault.encrypt(rid.number, KYC_ID_NUMBER_FIELD),
             id_number_bidx=vault.blind_index(rid.number, ID_NUMBER_INDEX), birth_date=rid.birth_date,
             gender=rid.gender.value, region_code=rid.region_code, carrier_verified_at=now,
         )
@@ -274,7 +281,7 @@ def _open_face(container: Container, auth: AuthContext) -> tuple[int, str]:
         require_consents(session, borrower.id, BASIC_CONSENTS, now=now)
         identity = _identity_of(session, borrower.id)
         attempt = _new_attempt(session, borrower.id, KycAttemptKind.FACE, now)
-        return attempt.id, container.vault.decrypt(identity.id_number_enc, ID_NUMBER_FIELD)
+        return attempt.id, container.vault.decrypt(identity.id_number_enc, KYC_ID_NUMBER_FIELD)
 
 
 def _close_face(container: Container, auth: AuthContext, attempt_id: int, reference: str) -> None:
@@ -357,8 +364,8 @@ def overview(container: Container, borrower_id: int) -> KycOverview:
         missing = [k.value for k in CARRIER_CHECK_CONSENTS if k in standing and not standing[k].in_force]
     name = id_number = None
     if identity is not None:
-        name = mask_name(container.vault.decrypt(identity.name_enc, NAME_FIELD))
-        id_number = mask_id_number(container.vault.decrypt(identity.id_number_enc, ID_NUMBER_FIELD))
+        name = mask_name(container.vault.decrypt(identity.name_enc, KYC_NAME_FIELD))
+        id_number = mask_id_number(container.vault.decrypt(identity.id_number_enc, KYC_ID_NUMBER_FIELD))
     return KycOverview(
         borrower.kyc_status, name, id_number, identity.carrier_verified_at if identity else None,
         identity.face_verified_at if identity else None, budgets, missing,

@@ -34,9 +34,6 @@ from miaodai.identity.login_errors import (
     retry_later,
 )
 from miaodai.identity.login_store import (
-    DEVICE_INDEX_PURPOSE,
-    IP_INDEX_PURPOSE,
-    PHONE_FIELD,
     active_lockout_until,
     latest_delivered_challenge,
     lock_phone,
@@ -44,6 +41,9 @@ from miaodai.identity.login_store import (
     send_history,
 )
 from miaodai.identity.models import (
+    DEVICE_INDEX,
+    IP_INDEX,
+    PHONE_FIELD,
     Borrower,
     BorrowerSession,
     BorrowerStatus,
@@ -108,7 +108,7 @@ def request_login_code(container: Container, *, phone: str, channel: OtpChannel,
     phone_e164 = parse_phone(phone)
     return _send_code(
         container, phone_e164=phone_e164, purpose=OtpPurpose.LOGIN, channel=channel, ip=client.ip,
-        device_key_bidx=container.vault.blind_index(device_key, DEVICE_INDEX_PURPOSE), actor=ANONYMOUS,
+        device_key_bidx=container.vault.blind_index(device_key, DEVICE_INDEX), actor=ANONYMOUS,
     )
 
 
@@ -132,7 +132,7 @@ def _send_code(
     code = otp.generate_code()
     challenge_id, sent = _record_challenge(
         container, phone_e164=phone_e164, purpose=purpose, channel=channel, code=code,
-        ip_bidx=container.vault.blind_index(ip, IP_INDEX_PURPOSE), device_key_bidx=device_key_bidx, actor=actor,
+        ip_bidx=container.vault.blind_index(ip, IP_INDEX), device_key_bidx=device_key_bidx, actor=actor,
     )
     ttl_minutes = container.settings.otp_ttl_seconds // 60
     delivery = _deliver(container, phone_e164, _message_text(code, purpose, channel, ttl_minutes), channel)

@@ -14,16 +14,11 @@ from sqlalchemy.orm import Session
 from miaodai.core.clock import business_date, start_of_business_day
 from miaodai.core.crypto import Vault
 from miaodai.identity import otp
-from miaodai.identity.models import DeliveryStatus, LoginLockout, OtpChallenge, OtpPurpose
-from miaodai.identity.sms import PHONE_INDEX_PURPOSE
-
-PHONE_FIELD = "borrower.phone"  # the encryption field (associated data) of borrowers.phone_enc
-DEVICE_INDEX_PURPOSE = "device"  # as used by sessions.find_or_add_device
-IP_INDEX_PURPOSE = "ip"
+from miaodai.identity.models import PHONE_INDEX, DeliveryStatus, LoginLockout, OtpChallenge, OtpPurpose
 
 
 def phone_bidx_of(vault: Vault, phone_e164: str) -> str:
-    return vault.blind_index(phone_e164, PHONE_INDEX_PURPOSE)
+    return vault.blind_index(phone_e164, PHONE_INDEX)
 
 
 def lock_phone(session: Session, phone_bidx: str) -> None:

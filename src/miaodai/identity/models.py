@@ -11,6 +11,18 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from miaodai.core.db import Base, IdType, UTCDateTime
 
+# The names bound into each ciphertext (AES-GCM associated data) and the blind-index purposes.
+# Every writer and reader, and keys.ENCRYPTED_COLUMNS, take them from here: a value encrypted
+# under one name does not decrypt under another.
+PHONE_FIELD = "borrower.phone"
+KYC_NAME_FIELD = "kyc.name"
+KYC_ID_NUMBER_FIELD = "kyc.id_number"
+STAFF_TOTP_FIELD = "staff.totp_secret"
+PHONE_INDEX = "phone"
+ID_NUMBER_INDEX = "id_number"
+DEVICE_INDEX = "device"
+IP_INDEX = "ip"
+
 
 def _enum(cls: type[StrEnum]) -> Enum:
     return Enum(cls, native_enum=False, length=32, values_callable=lambda e: [m.value for m in e])

@@ -14,8 +14,7 @@ from miaodai.container import Container
 from miaodai.core.errors import DomainError
 from miaodai.core.masking import mask_phone
 from miaodai.identity.login_errors import LoginErrors
-from miaodai.identity.login_store import PHONE_FIELD
-from miaodai.identity.models import Borrower, BorrowerSession, BorrowerStatus, Device, KycStatus
+from miaodai.identity.models import PHONE_FIELD, Borrower, BorrowerSession, BorrowerStatus, Device, KycStatus
 from miaodai.identity.sessions import AuthContext, revoke_sessions
 
 

@@ -16,7 +16,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from miaodai.core.crypto import Vault
-from miaodai.identity.models import BorrowerSession, Device
+from miaodai.identity.models import DEVICE_INDEX, BorrowerSession, Device
 
 TOKEN_PREFIX = "mds_"  # noqa: S105 - a public prefix, not a secret
 
@@ -46,7 +46,7 @@ class AuthContext:
 def find_or_add_device(
     session: Session, vault: Vault, *, borrower_id: int, device_key: str, label: str, now: datetime
 ) -> Device:
-    key_bidx = vault.blind_index(device_key, "device")
+    key_bidx = vault.blind_index(device_key, DEVICE_INDEX)
     device = session.execute(
         select(Device).where(Device.borrower_id == borrower_id, Device.device_key_bidx == key_bidx)
     ).scalar_one_or_none()

@@ -20,11 +20,8 @@ from sqlalchemy import select
 from miaodai.core.clock import Clock
 from miaodai.core.crypto import Vault
 from miaodai.core.db import Database
-from miaodai.identity.models import OtpChannel
-from miaodai.sandbox.models import SandboxMessage
-
-PHONE_INDEX_PURPOSE = "phone"  # blind-index purpose of phone numbers (shared with borrowers.phone_bidx)
-MESSAGE_TEXT_FIELD = "sandbox.message"  # as listed in keys.ENCRYPTED_COLUMNS
+from miaodai.identity.models import PHONE_INDEX, OtpChannel
+from miaodai.sandbox.models import MESSAGE_TEXT_FIELD, SandboxMessage
 
 # Sandbox test numbers (E.164). Every other valid mainland mobile number is delivered at once.
 SANDBOX_SMS_FAILS_VOICE_WORKS = "+8613900000001"
@@ -67,7 +64,7 @@ class SandboxSmsProvider:
         with self._db.transaction() as session:
             session.add(
                 SandboxMessage(
-                    phone_bidx=self._vault.blind_index(phone_e164, PHONE_INDEX_PURPOSE),
+                    phone_bidx=self._vault.blind_index(phone_e164, PHONE_INDEX),
                     channel=channel.value,
                     text_enc=self._vault.encrypt(text, MESSAGE_TEXT_FIELD),
                     provider_message_id=message_id,
@@ -92,7 +89,7 @@ def read_sandbox_inbox(db: Database, vault: Vault, *, phone_e164: str, now: date
     stmt = (
         select(SandboxMessage)
         .where(
-            SandboxMessage.phone_bidx == vault.blind_index(phone_e164, PHONE_INDEX_PURPOSE),
+            SandboxMessage.phone_bidx == vault.blind_index(phone_e164, PHONE_INDEX),
             SandboxMessage.visible_at <= now,
         )
         .order_by(SandboxMessage.visible_at.desc(), SandboxMessage.id.desc())

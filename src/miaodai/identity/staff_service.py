@@ -27,11 +27,10 @@ from miaodai.container import Container
 from miaodai.core.clock import local_display
 from miaodai.core.errors import DomainError
 from miaodai.identity import rbac, staff_rules
-from miaodai.identity.models import StaffRoleGrant, StaffSession, StaffUser
+from miaodai.identity.models import STAFF_TOTP_FIELD, StaffRoleGrant, StaffSession, StaffUser
 from miaodai.identity.sessions import hash_token
 from miaodai.identity.staff_errors import StaffErrors
 
-TOTP_FIELD = "staff.totp_secret"
 TOKEN_PREFIX = "mdst_"  # noqa: S105 - a public marker, not a secret
 ISSUER = "Miaodai"
 # Module-level so tests (and a future settings knob) can swap the cost parameters.
@@ -91,7 +90,7 @@ def add_staff(
     now = container.clock.now()
     user = StaffUser(
         username=username, display_name=display_name[:120], password_hash=PASSWORD_HASHER.hash(password),
-        totp_secret_enc=container.vault.encrypt(totp_secret, TOTP_FIELD), active=True, failed_logins=0,
+        totp_secret_enc=container.vault.encrypt(totp_secret, STAFF_TOTP_FIELD), active=True, failed_logins=0,
         created_at=now,
     )
     session.add(user)
@@ -167,7 +166,7 @@ def _attempt_login(
     if not user.active:
         _audit_login_failure(session, container, subject, "inactive")
         return DomainError(StaffErrors.INACTIVE)
-    secret = container.vault.decrypt(user.totp_secret_enc, TOTP_FIELD)
+    secret = container.vault.decrypt(user.totp_secret_enc, STAFF_TOTP_FIELD)
     step = staff_rules.matching_totp_step(secret, totp_code, now)
     if step is None:
         return _count_failure(session, container, user, now, "wrong_totp")

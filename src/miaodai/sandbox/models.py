@@ -13,6 +13,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from miaodai.core.db import Base, IdType, UTCDateTime
 
+MESSAGE_TEXT_FIELD = "sandbox.message"  # associated data of text_enc (see keys.ENCRYPTED_COLUMNS)
+
 
 class SandboxMessage(Base):
     __tablename__ = "sandbox_messages"
