@@ -348,3 +348,31 @@ def test_no_plaintext_name_or_id_number_is_stored(client, container, backend, wa
         files = [Path(path + suffix) for suffix in ("", "-wal", "-shm")]
         raw = b"".join(f.read_bytes() for f in files if f.exists())
         assert raw and not any(s in raw for s in secrets)
+
+
+class _BrokenParty:
+    """A real adapter whose vendor answers with garbage: it raises something other than a timeout."""
+
+    def verify(self, name, id_number, phone_e164):
+        raise ConnectionResetError("vendor hung up")
+
+    def check(self, liveness_token, id_number):
+        raise ValueError("malformed vendor answer")
+
+
+def test_a_failing_carrier_adapter_is_a_retryable_problem_not_a_500(client, container, waits):
+    who = borrower(client)
+    container.carrier = _BrokenParty()
+    problem = assert_problem(submit(client, who), 503, "KYC_PROVIDER_UNAVAILABLE")
+    assert problem["action"]["en"] and problem["params"]["attempts_remaining"] == 5
+    assert attempts(container, who["borrower_id"]) == [("identity", "KYC_PROVIDER_UNAVAILABLE")]
+    assert kyc_status(container, who["borrower_id"]) is KycStatus.NONE
+
+
+def test_a_failing_face_adapter_is_a_retryable_problem_not_a_500(client, container, waits):
+    who = borrower(client)
+    assert submit(client, who).status_code == 200
+    container.face = _BrokenParty()
+    assert_problem(face(client, who), 503, "KYC_PROVIDER_UNAVAILABLE")
+    assert attempts(container, who["borrower_id"]) == [("identity", "passed"), ("face", "KYC_PROVIDER_UNAVAILABLE")]
+    assert kyc_status(container, who["borrower_id"]) is KycStatus.CARRIER_VERIFIED

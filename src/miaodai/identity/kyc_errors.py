@@ -144,6 +144,12 @@ class KycErrors:
         "The carrier did not answer in time; this attempt does not count against your limit.",
         "请稍后重试。", "Retry in a minute.",
     )
+    PROVIDER_UNAVAILABLE = ErrorSpec(
+        "KYC_PROVIDER_UNAVAILABLE", 503, "Verification service unavailable",
+        "核验服务暂时不可用，本次不计入认证次数。",
+        "The verification service is unavailable right now; this attempt does not count against your limit.",
+        "请稍后重试；如持续出现请联系客服。", "Retry in a few minutes; if it persists, contact support.",
+    )
     # --- face liveness and match -------------------------------------------------------------
     FACE_LIVENESS_FAILED = ErrorSpec(
         "KYC_FACE_LIVENESS_FAILED", 422, "Liveness check failed",

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
+import structlog
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -61,11 +62,12 @@ from miaodai.identity.resident_id import (
 )
 from miaodai.identity.sessions import AuthContext
 
+log = structlog.get_logger(__name__)
 FLAG_ID_ON_OTHER_ACCOUNT = "id_number_on_other_account"
 OUTCOME_PENDING = "pending"
 OUTCOME_PASSED = "passed"
-# A provider that does not answer is not the borrower's doing: it does not use up an attempt.
-NOT_COUNTED = (KycErrors.CARRIER_TIMEOUT.code, KycErrors.FACE_TIMEOUT.code)
+# A provider that does not answer, or fails, is not the borrower's doing: it does not use up an attempt.
+NOT_COUNTED = (KycErrors.CARRIER_TIMEOUT.code, KycErrors.FACE_TIMEOUT.code, KycErrors.PROVIDER_UNAVAILABLE.code)
 
 
 @dataclass(frozen=True)
@@ -148,6 +150,15 @@ def _close_refused(container: Container, auth: AuthContext, attempt_id: int, ref
     with container.db.transaction() as session:
         attempt = session.execute(select(KycAttempt).where(KycAttempt.id == attempt_id)).scalar_one()
         return _refuse(container, session, auth, attempt, refusal)
+
+
+def _provider_failed(
+    container: Container, auth: AuthContext, attempt_id: int, party: str, exc: Exception
+) -> DomainError:
+    """A real adapter that errors (bad gateway, malformed answer...): close the attempt, do not
+    count it, and tell the borrower to retry, rather than leave it pending behind a 500."""
+    log.error("kyc_provider_error", party=party, error=type(exc).__name__, attempt_id=attempt_id)
+    return _close_refused(container, auth, attempt_id, Refusal(KycErrors.PROVIDER_UNAVAILABLE, {}))
 
 
 # --- identity: name + ID number + carrier check ---------------------------------------------------
@@ -260,6 +271,8 @@ def submit_identity(container: Container, auth: AuthContext, name: str, id_numbe
         result = container.carrier.verify(opened.name, opened.resident_id.number, opened.phone_e164)
     except ProviderTimeout:
         raise _close_refused(container, auth, opened.attempt_id, Refusal(KycErrors.CARRIER_TIMEOUT, {})) from None
+    except Exception as exc:
+        raise _provider_failed(container, auth, opened.attempt_id, "carrier", exc) from None
     failure = CARRIER_FAILURES.get(result.outcome)
     if failure is not None:
         raise _close_refused(container, auth, opened.attempt_id, Refusal(failure, {}))
@@ -306,6 +319,8 @@ def submit_face(container: Container, auth: AuthContext, liveness_token: str) ->
         result = container.face.check(liveness_token, id_number)
     except ProviderTimeout:
         raise _close_refused(container, auth, attempt_id, Refusal(KycErrors.FACE_TIMEOUT, {})) from None
+    except Exception as exc:
+        raise _provider_failed(container, auth, attempt_id, "face", exc) from None
     failure = FACE_FAILURES.get(result.outcome)
     if failure is not None:
         raise _close_refused(container, auth, attempt_id, Refusal(failure, {}))
