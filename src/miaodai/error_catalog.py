@@ -1,0 +1,54 @@
+"""Every problem code the API can answer with, gathered from the catalogs, and the
+reference page ``docs/errors.md`` rendered from them (a test keeps the page current).
+
+Regenerate with ``uv run python -m miaodai.error_catalog > docs/errors.md``.
+"""
+
+from __future__ import annotations
+
+from miaodai.core.errors import Errors, ErrorSpec
+from miaodai.identity.consent_errors import ConsentErrors
+from miaodai.identity.kyc_errors import KycErrors
+from miaodai.identity.login_errors import LoginErrors
+from miaodai.identity.staff_errors import StaffErrors
+
+CATALOGS: tuple[tuple[str, type], ...] = (
+    ("Any request", Errors),
+    ("Phone login, sessions and step-up", LoginErrors),
+    ("Real-name verification 实名认证", KycErrors),
+    ("Consents", ConsentErrors),
+    ("Staff", StaffErrors),
+)
+
+
+def specs_of(catalog: type) -> list[ErrorSpec]:
+    return [value for value in vars(catalog).values() if isinstance(value, ErrorSpec)]
+
+
+def all_specs() -> list[ErrorSpec]:
+    return [spec for _, catalog in CATALOGS for spec in specs_of(catalog)]
+
+
+def _cell(text: str | None) -> str:
+    return (text or "").replace("|", "\\|").replace("\n", " ")
+
+
+def render_markdown() -> str:
+    lines = [
+        "# Problem codes",
+        "",
+        "Every error the API returns is an RFC 9457 problem document with one of these stable codes",
+        "(see [api.md](api.md#errors)). `{placeholders}` are filled from the problem's `params`.",
+        "Generated from the error catalogs by `uv run python -m miaodai.error_catalog`; do not edit by hand.",
+    ]
+    for title, catalog in CATALOGS:
+        lines += ["", f"## {title}", "", "| Code | HTTP | Message (zh-CN / English) | What the user can do |", "|---|---|---|---|"]
+        for spec in sorted(specs_of(catalog), key=lambda s: s.code):
+            message = f"{_cell(spec.message_zh)}<br>{_cell(spec.message_en)}"
+            action = f"{_cell(spec.action_zh)}<br>{_cell(spec.action_en)}" if spec.action_en else ""
+            lines.append(f"| `{spec.code}` | {spec.status} | {message} | {action} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(render_markdown(), end="")
