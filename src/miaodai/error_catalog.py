@@ -42,7 +42,8 @@ def render_markdown() -> str:
         "Generated from the error catalogs by `uv run python -m miaodai.error_catalog`; do not edit by hand.",
     ]
     for title, catalog in CATALOGS:
-        lines += ["", f"## {title}", "", "| Code | HTTP | Message (zh-CN / English) | What the user can do |", "|---|---|---|---|"]
+        lines += ["", f"## {title}", ""]
+        lines += ["| Code | HTTP | Message (zh-CN / English) | What the user can do |", "|---|---|---|---|"]
         for spec in sorted(specs_of(catalog), key=lambda s: s.code):
             message = f"{_cell(spec.message_zh)}<br>{_cell(spec.message_en)}"
             action = f"{_cell(spec.action_zh)}<br>{_cell(spec.action_en)}" if spec.action_en else ""
