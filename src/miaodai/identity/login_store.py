@@ -65,16 +65,15 @@ def _recent_times(session: Session, column, value: str, *, since: datetime, cap:
     return list(rows)
 
 
-def _last_send(session: Session, phone_bidx: str) -> otp.LastSend | None:
-    row = session.execute(
+def _phone_sends(session: Session, phone_bidx: str, since: datetime) -> list[tuple[datetime, str, bool]]:
+    """The number's codes since ``since``, newest first: one query serves the cooldown, the
+    hourly and the daily cap (the daily cap bounds how many rows there can be)."""
+    rows = session.execute(
         select(OtpChallenge.created_at, OtpChallenge.channel, OtpChallenge.delivery)
-        .where(OtpChallenge.phone_bidx == phone_bidx)
+        .where(OtpChallenge.phone_bidx == phone_bidx, OtpChallenge.created_at >= since)
         .order_by(OtpChallenge.created_at.desc(), OtpChallenge.id.desc())
-        .limit(1)
-    ).first()
-    if row is None:
-        return None
-    return otp.LastSend(row.created_at, row.channel.value, row.delivery is DeliveryStatus.FAILED)
+    ).all()
+    return [(row.created_at, row.channel.value, row.delivery is DeliveryStatus.FAILED) for row in rows]
 
 
 def send_history(
@@ -83,17 +82,14 @@ def send_history(
 ) -> otp.SendHistory:
     hour_ago = now - timedelta(hours=1)
     today_starts = start_of_business_day(business_date(now))
-    sent_today = session.execute(
-        select(func.count()).select_from(OtpChallenge).where(
-            OtpChallenge.phone_bidx == phone_bidx, OtpChallenge.created_at >= today_starts
-        )
-    ).scalar_one()
+    # Every send that can still matter: inside the hourly or daily window, or the cooldown.
+    sends = _phone_sends(session, phone_bidx, since=min(hour_ago, today_starts, now - limits.resend_cooldown))
+    last_send = otp.LastSend(*sends[0]) if sends else None
     return otp.SendHistory(
         locked_until=active_lockout_until(session, phone_bidx, now),
-        last_send=_last_send(session, phone_bidx),
-        phone_sends_last_hour=_recent_times(session, OtpChallenge.phone_bidx, phone_bidx, since=hour_ago,
-                                            cap=limits.max_per_phone_per_hour),
-        phone_sends_today=sent_today,
+        last_send=last_send,
+        phone_sends_last_hour=[at for at, _, _ in sends if at > hour_ago][: limits.max_per_phone_per_hour],
+        phone_sends_today=sum(1 for at, _, _ in sends if at >= today_starts),
         device_sends_last_hour=_recent_times(session, OtpChallenge.device_key_bidx, device_key_bidx,
                                              since=hour_ago, cap=limits.max_per_device_per_hour),
         ip_sends_last_hour=_recent_times(session, OtpChallenge.ip_bidx, ip_bidx, since=hour_ago,
