@@ -1,5 +1,5 @@
 # The two commands of the README. Everything else is `uv run miaodai --help`.
-.PHONY: run test bench lint
+.PHONY: run test bench
 
 run:  ## set up and start the service on SQLite with demo data and sandbox providers
 	./scripts/run
@@ -8,7 +8,4 @@ test:  ## set up and run the whole test suite (SQLite + a PostgreSQL server it s
 	./scripts/test
 
 bench:  ## benchmarks (JSON lines on stdout; starts its own PostgreSQL)
-	./scripts/bootstrap && uv run python -m bench
-
-lint:
-	./scripts/bootstrap && uv run ruff check src tests bench && uv run ruff format --check src tests bench
+	./scripts/bench
