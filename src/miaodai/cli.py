@@ -8,6 +8,7 @@ import typer
 from rich.console import Console
 
 from miaodai.core.settings import get_settings
+from miaodai.loans.cli import quote_command
 
 app = typer.Typer(help="Miaodai (秒贷) lending service.", no_args_is_help=True, add_completion=False)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -29,6 +30,8 @@ app.add_typer(sandbox_app, name="sandbox")
 
 console = Console()
 err_console = Console(stderr=True)
+
+app.command("quote")(quote_command)
 
 
 def _container():  # noqa: ANN202 - imported lazily so `--help` stays fast

@@ -1,0 +1,100 @@
+"""Loan-engine commands of the ``miaodai`` CLI: ``quote`` (registered on the top-level app)."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from decimal import Decimal, InvalidOperation
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from miaodai.core.errors import DomainError
+from miaodai.core.money import Money
+from miaodai.loans.quotes import DEFAULT_COST_CAP, percent, quote, quote_json, terms_or_error
+from miaodai.loans.schedule import DayCount, RepaymentMethod, Schedule
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _bad(option: str, message: str) -> typer.BadParameter:
+    return typer.BadParameter(message, param_hint=option)
+
+
+def _decimal(option: str, text: str) -> Decimal:
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise _bad(option, f"not a decimal number: {text!r} (e.g. 0.18)") from None
+    if not value.is_finite():
+        raise _bad(option, f"not a decimal number: {text!r}")
+    return value
+
+
+def quote_command(
+    principal: str = typer.Option(..., help="Principal in yuan, e.g. 10000.00."),
+    annual_rate: str = typer.Option(..., help="Nominal annual interest rate as a decimal, e.g. 0.18 for 18%."),
+    method: RepaymentMethod = typer.Option(RepaymentMethod.EQUAL_INSTALLMENT, help="Repayment method."),
+    term: int | None = typer.Option(None, help="Term in months (monthly methods)."),
+    term_days: int | None = typer.Option(None, help="Term in days (bullet only, at most 365)."),
+    monthly_fee_rate: str = typer.Option("0", help="Monthly service fee on the original principal, e.g. 0.003."),
+    start_date: str | None = typer.Option(None, help="Payout date YYYY-MM-DD (default: today in Beijing)."),
+    day_count: DayCount = typer.Option(DayCount.ACT_360, help="Day-count basis for daily interest."),
+    cost_cap: str = typer.Option(str(DEFAULT_COST_CAP), help="Refuse terms whose APR is above this annual rate."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON (money in fen, APR a decimal string)."),
+) -> None:
+    """Quote a loan: the full repayment schedule and the annualized rate (IRR method), before anything is signed."""
+    try:
+        principal_fen = Money.from_yuan(principal).fen
+    except ValueError as exc:
+        raise _bad("--principal", str(exc)) from None
+    if start_date is None:
+        from miaodai.core.clock import SystemClock, business_date
+
+        start = business_date(SystemClock().now())
+    else:
+        try:
+            start = date.fromisoformat(start_date)
+        except ValueError:
+            raise _bad("--start-date", f"not a date: {start_date!r} (YYYY-MM-DD)") from None
+    try:
+        terms = terms_or_error(
+            principal_fen=principal_fen, annual_rate=_decimal("--annual-rate", annual_rate), method=method,
+            start_date=start, term_months=term, term_days=term_days,
+            monthly_fee_rate=_decimal("--monthly-fee-rate", monthly_fee_rate), day_count=day_count,
+        )
+        schedule = quote(terms, cost_cap=_decimal("--cost-cap", cost_cap))
+    except DomainError as error:
+        err_console.print(f"[red]{error.code}[/]: {error.message_zh}\n{error.message_en}", highlight=False)
+        if error.code == "LOAN_APR_ABOVE_CAP":
+            err_console.print("(for analysis only, --cost-cap 0.36 prints the schedule anyway)")
+        raise typer.Exit(1) from None
+    if as_json:
+        typer.echo(json.dumps(quote_json(schedule), ensure_ascii=False, indent=2))
+    else:
+        console.print(schedule_table(schedule))
+
+
+def schedule_table(schedule: Schedule) -> Table:
+    terms = schedule.terms
+    term = f"{terms.term_months} 个月 months" if terms.method.is_monthly else f"{terms.term_days} 天 days"
+    table = Table(
+        title=f"{Money(terms.principal_fen).to_yuan()} 元 · {term} · {terms.method.name_zh} {terms.method.value}",
+        caption=(
+            f"年化利率 APR (IRR) {percent(schedule.apr)} · 名义年利率 nominal {percent(terms.annual_rate)}\n"
+            f"利息 interest {Money(schedule.total_interest_fen).to_yuan()} · "
+            f"服务费 fees {Money(schedule.total_fee_fen).to_yuan()} · "
+            f"总成本 total cost {Money(schedule.total_cost_fen).to_yuan()} · "
+            f"应还合计 total repayment {Money(schedule.total_repayment_fen).to_yuan()}"
+        ),
+    )
+    for header in ("期数\nPeriod", "还款日\nDue", "本金\nPrincipal", "利息\nInterest", "服务费\nFee", "合计\nTotal"):
+        table.add_column(header, justify="right")
+    for row in schedule.installments:
+        table.add_row(
+            str(row.period), row.due_date.isoformat(), Money(row.principal_fen).to_yuan(),
+            Money(row.interest_fen).to_yuan(), Money(row.fee_fen).to_yuan(), Money(row.total_fen).to_yuan(),
+        )
+    return table
