@@ -106,3 +106,13 @@ def container(settings: Settings, clock: FixedClock) -> Iterator[Container]:
 def client(container: Container) -> Iterator[TestClient]:
     with TestClient(create_app(container=container), raise_server_exceptions=False) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def fast_staff_hasher(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cheap argon2 parameters for tests that create staff accounts (the rules do not depend on the cost)."""
+    from argon2 import PasswordHasher
+
+    from miaodai.identity import staff_service
+
+    monkeypatch.setattr(staff_service, "PASSWORD_HASHER", PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1))

@@ -70,6 +70,9 @@ def _mount_domain_routers(app: FastAPI, container: Container) -> None:
 
     app.include_router(kyc_router)
     app.include_router(consents_router)
+    from miaodai.loans.api_products import router as products_router
+
+    app.include_router(products_router)
     if container.settings.sandbox:
         # Sandbox-only: these routes must not exist at all when the sandbox is off.
         from miaodai.sandbox.api import router as sandbox_router

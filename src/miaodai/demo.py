@@ -41,6 +41,8 @@ from miaodai.identity.models import (
     StaffUser,
 )
 from miaodai.loans.models import LoanProduct
+from miaodai.loans.products import ProductSpec
+from miaodai.loans.schedule import RepaymentMethod
 
 ACTOR = "system:demo-seed"
 PRODUCT_CODE = "DEMO-12"
@@ -54,6 +56,14 @@ class DemoBorrower:
     name: str
     id_number: str
 
+
+# Every repayment method; its costliest offer (18 % + 0.1 %/month fee, interest first) is 19.2 % APR, under the cap.
+DEMO_PRODUCT = ProductSpec(
+    code=PRODUCT_CODE, name_zh="秒贷演示产品", name_en="Miaodai demo loan",
+    min_amount_fen=500_00, max_amount_fen=50_000_00, methods=tuple(RepaymentMethod),
+    min_annual_rate=Decimal("0.072"), max_annual_rate=Decimal("0.18"), terms_months=(3, 6, 12),
+    bullet_max_days=30, monthly_fee_rate=Decimal("0.001"), late_fee_fen=20_00, grace_days=3,
+)
 
 DEMO_BORROWERS = (
     DemoBorrower("+8613800138001", "王小明", "110101199003071233"),
@@ -88,16 +98,13 @@ def seed_demo(container: Container) -> SeedReport:
 def _ensure_product(session: Session, container: Container, now: datetime) -> bool:
     if session.execute(select(LoanProduct.id).where(LoanProduct.code == PRODUCT_CODE)).first():
         return False
-    product = LoanProduct(
-        code=PRODUCT_CODE, name_zh="秒贷演示产品（12期）", name_en="Miaodai demo loan (up to 12 months)",
-        min_amount_fen=1_000_00, max_amount_fen=50_000_00, terms_months="3,6,12",
-        annual_rate=Decimal("0.18"), repayment_method="equal_installments", active=True, created_at=now,
-    )
+    product = LoanProduct.from_spec(DEMO_PRODUCT, created_at=now, created_by=ACTOR)
     session.add(product)
     session.flush()
     container.audit.record(
-        session, actor=ACTOR, action="loan_product.created", subject=f"loan_product:{product.id}",
-        details={"code": PRODUCT_CODE, "annual_rate": "0.18", "terms_months": "3,6,12"},
+        session, actor=ACTOR, action="loan_product.create", subject=f"loan_product:{product.id}",
+        details={"code": PRODUCT_CODE, "max_annual_rate": str(DEMO_PRODUCT.max_annual_rate),
+                 "monthly_fee_rate": str(DEMO_PRODUCT.monthly_fee_rate), "cost_cap": str(DEMO_PRODUCT.cost_cap)},
     )
     return True
 

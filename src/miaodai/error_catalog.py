@@ -11,6 +11,7 @@ from miaodai.identity.consent_errors import ConsentErrors
 from miaodai.identity.kyc_errors import KycErrors
 from miaodai.identity.login_errors import LoginErrors
 from miaodai.identity.staff_errors import StaffErrors
+from miaodai.loans.errors import LoanErrors
 
 CATALOGS: tuple[tuple[str, type], ...] = (
     ("Any request", Errors),
@@ -18,6 +19,7 @@ CATALOGS: tuple[tuple[str, type], ...] = (
     ("Real-name verification 实名认证", KycErrors),
     ("Consents", ConsentErrors),
     ("Staff", StaffErrors),
+    ("Loans: products, quotes, credit lines, drawdowns, repayments 借款", LoanErrors),
 )
 
 

@@ -19,6 +19,7 @@ from miaodai.identity import staff_service
 from miaodai.identity.models import Borrower, Consent, ConsentKind, KycIdentity, KycStatus, StaffUser
 from miaodai.identity.phone import parse_mainland_mobile
 from miaodai.loans.models import LoanProduct
+from miaodai.loans.schedule import RepaymentMethod
 from tests.cli_support import run_cli
 
 
@@ -46,8 +47,9 @@ def test_the_seed_creates_a_product_an_admin_and_onboarded_borrowers(container):
     vault = container.vault
     with container.db.transaction() as session:
         product = session.execute(select(LoanProduct).where(LoanProduct.code == PRODUCT_CODE)).scalar_one()
-        assert (product.min_amount_fen, product.max_amount_fen) == (100_000, 5_000_000)
-        assert product.terms_months == "3,6,12" and product.annual_rate == Decimal("0.18")
+        assert (product.min_amount_fen, product.max_amount_fen) == (50_000, 5_000_000)
+        assert product.terms_months == "3,6,12" and product.max_annual_rate == Decimal("0.18")
+        assert product.spec().methods == tuple(RepaymentMethod)
         for demo in DEMO_BORROWERS:
             borrower = session.execute(
                 select(Borrower).where(Borrower.phone_bidx == vault.blind_index(demo.phone, "phone"))

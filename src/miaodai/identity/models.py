@@ -6,10 +6,10 @@ from __future__ import annotations
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import Boolean, Date, Enum, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from miaodai.core.db import Base, IdType, UTCDateTime
+from miaodai.core.db import Base, IdType, UTCDateTime, enum_column
 
 # The names bound into each ciphertext (AES-GCM associated data) and the blind-index purposes.
 # Every writer and reader, and keys.ENCRYPTED_COLUMNS, take them from here: a value encrypted
@@ -24,8 +24,7 @@ DEVICE_INDEX = "device"
 IP_INDEX = "ip"
 
 
-def _enum(cls: type[StrEnum]) -> Enum:
-    return Enum(cls, native_enum=False, length=32, values_callable=lambda e: [m.value for m in e])
+_enum = enum_column
 
 
 class KycStatus(StrEnum):

@@ -43,6 +43,9 @@ class Permission(StrEnum):
     COMPLAINT_HANDLE = "complaint.handle"
     REPORT_READ = "report.read"
     PRODUCT_MANAGE = "product.manage"
+    # Maker-checker on manual credit lines: one proposes, a different staff member approves.
+    CREDIT_LINE_PROPOSE = "credit_line.propose"
+    CREDIT_LINE_APPROVE = "credit_line.approve"
 
 
 P = Permission
@@ -52,10 +55,12 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         {P.STAFF_READ, P.STAFF_MANAGE, P.AUDIT_READ, P.BORROWER_READ, P.LOAN_READ, P.REPORT_READ,
          P.PRODUCT_MANAGE}
     ),
-    Role.RISK_REVIEWER: frozenset({P.BORROWER_READ, P.REVIEW_READ, P.REVIEW_DECIDE, P.LOAN_READ}),
+    Role.RISK_REVIEWER: frozenset(
+        {P.BORROWER_READ, P.REVIEW_READ, P.REVIEW_DECIDE, P.LOAN_READ, P.CREDIT_LINE_PROPOSE}
+    ),
     Role.RISK_MANAGER: frozenset(
         {P.BORROWER_READ, P.REVIEW_READ, P.REVIEW_DECIDE, P.REVIEW_APPROVE_OVERRIDE, P.LOAN_READ,
-         P.LOAN_WRITE_OFF, P.REPORT_READ}
+         P.LOAN_WRITE_OFF, P.REPORT_READ, P.CREDIT_LINE_PROPOSE, P.CREDIT_LINE_APPROVE}
     ),
     Role.CUSTOMER_SERVICE: frozenset(
         {P.BORROWER_READ, P.BORROWER_REVEAL_PII, P.LOAN_READ, P.COMPLAINT_HANDLE}

@@ -8,7 +8,7 @@ from miaodai.core.errors import ErrorSpec
 class LoanErrors:
     TERMS_INVALID = ErrorSpec(
         "LOAN_TERMS_INVALID", 422, "Loan terms invalid",
-        "借款条件有误：{field} {reason_zh}。", "The loan terms are invalid: {field} {reason_en}.",
+        "借款条件有误：{field} {_reason_zh}。", "The loan terms are invalid: {field} {_reason_en}.",
         "请修改该项后重新试算。", "Correct this field and ask for a new quote.",
     )
     APR_ABOVE_CAP = ErrorSpec(
@@ -30,12 +30,12 @@ class LoanErrors:
     )
     PRODUCT_INVALID = ErrorSpec(
         "LOAN_PRODUCT_INVALID", 422, "Product definition invalid",
-        "产品设置有误：{field} {reason_zh}。", "The product definition is invalid: {field} {reason_en}.",
+        "产品设置有误：{field} {_reason_zh}。", "The product definition is invalid: {field} {_reason_en}.",
         "请修改该项后重新提交。", "Correct this field and submit again.",
     )
     PRODUCT_ABOVE_CAP = ErrorSpec(
         "LOAN_PRODUCT_ABOVE_CAP", 422, "Product can exceed the cost cap",
-        "按最高利率与服务费，{method_zh} {term} 的年化综合成本为 {apr_percent}，超过上限 {cap_percent}。",
+        "按最高利率与服务费，{_method_zh}（{method}）{term} 的年化综合成本为 {apr_percent}，超过上限 {cap_percent}。",
         "At its highest rate and fee, {method} over {term} costs {apr_percent} a year, above the {cap_percent} cap.",
         "请降低最高利率或服务费率，或去掉该期限。",
         "Lower the maximum rate or the service fee, or drop that term.",
@@ -52,7 +52,7 @@ class LoanErrors:
     )
     METHOD_NOT_OFFERED = ErrorSpec(
         "LOAN_METHOD_NOT_OFFERED", 422, "Repayment method not offered",
-        "该产品不提供“{method_zh}”还款方式。可选：{offered}。",
+        "该产品不提供“{_method_zh}”（{method}）还款方式。可选：{offered}。",
         "This product does not offer {method}. Offered: {offered}.",
         "请选择可选的还款方式之一。", "Choose one of the offered repayment methods.",
     )
@@ -60,4 +60,10 @@ class LoanErrors:
         "LOAN_RATE_OUT_OF_RANGE", 422, "Rate outside the product's range",
         "年利率须在 {min_rate} 至 {max_rate} 之间。", "The annual rate must be between {min_rate} and {max_rate}.",
         "请使用产品范围内的利率。", "Use a rate within the product's range.",
+    )
+    ILLEGAL_TRANSITION = ErrorSpec(
+        "LOAN_ILLEGAL_TRANSITION", 409, "Not possible in the loan's current state",
+        "借款当前状态为“{current}”，不能变为“{target}”。",
+        "The loan is {current}; it cannot become {target}.",
+        "请刷新借款详情查看最新状态。", "Refresh the loan to see its current state.",
     )

@@ -28,7 +28,7 @@ def terms_or_error(**fields: Any) -> LoanTerms:
     except InvalidLoanTerms as invalid:
         raise DomainError(
             LoanErrors.TERMS_INVALID,
-            params={"field": invalid.field, "reason_zh": invalid.reason_zh, "reason_en": invalid.reason_en},
+            params={"field": invalid.field, "_reason_zh": invalid.reason_zh, "_reason_en": invalid.reason_en},
         ) from None
 
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-22 15:27:38.416466
+Create Date: 2026-11-22 19:18:22.351337
 """
 
 from __future__ import annotations
@@ -105,11 +105,21 @@ def upgrade() -> None:
         sa.Column("name_en", sa.String(length=120), nullable=False),
         sa.Column("min_amount_fen", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("max_amount_fen", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("methods", sa.String(length=128), nullable=False),
         sa.Column("terms_months", sa.String(length=64), nullable=False),
-        sa.Column("annual_rate", sa.Numeric(precision=9, scale=6), nullable=False),
-        sa.Column("repayment_method", sa.String(length=32), nullable=False),
+        sa.Column("bullet_max_days", sa.Integer(), nullable=True),
+        sa.Column("min_annual_rate", sa.Numeric(precision=9, scale=6), nullable=False),
+        sa.Column("max_annual_rate", sa.Numeric(precision=9, scale=6), nullable=False),
+        sa.Column("day_count", sa.String(length=8), nullable=False),
+        sa.Column("monthly_fee_rate", sa.Numeric(precision=9, scale=6), nullable=False),
+        sa.Column("penalty_rate_multiplier", sa.Numeric(precision=5, scale=3), nullable=False),
+        sa.Column("late_fee_fen", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("grace_days", sa.Integer(), nullable=False),
+        sa.Column("cost_cap", sa.Numeric(precision=9, scale=6), nullable=False),
+        sa.Column("allocation_order", sa.String(length=64), nullable=False),
         sa.Column("active", sa.Boolean(), nullable=False),
         sa.Column("created_at", miaodai.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_by", sa.String(length=64), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_loan_products")),
         sa.UniqueConstraint("code", name=op.f("uq_loan_products_code")),
     )
@@ -182,6 +192,37 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_staff_users")),
         sa.UniqueConstraint("username", name=op.f("uq_staff_users_username")),
     )
+    op.create_table(
+        "credit_lines",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
+        sa.Column("borrower_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("product_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("limit_fen", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("available_fen", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("annual_rate", sa.Numeric(precision=9, scale=6), nullable=False),
+        sa.Column("risk_grade", sa.String(length=2), nullable=False),
+        sa.Column("expires_on", sa.Date(), nullable=False),
+        sa.Column(
+            "status",
+            sa.Enum("active", "frozen", "closed", name="linestatus", native_enum=False, length=32),
+            nullable=False,
+        ),
+        sa.Column("source", sa.String(length=32), nullable=False),
+        sa.Column("created_at", miaodai.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", miaodai.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.CheckConstraint(
+            "available_fen >= 0 AND available_fen <= limit_fen", name=op.f("ck_credit_lines_available_within_limit")
+        ),
+        sa.ForeignKeyConstraint(["borrower_id"], ["borrowers.id"], name=op.f("fk_credit_lines_borrower_id_borrowers")),
+        sa.ForeignKeyConstraint(
+            ["product_id"], ["loan_products.id"], name=op.f("fk_credit_lines_product_id_loan_products")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_credit_lines")),
+    )
+    with op.batch_alter_table("credit_lines", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_credit_lines_borrower_id"), ["borrower_id"], unique=False)
+
     op.create_table(
         "devices",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
@@ -323,11 +364,224 @@ def upgrade() -> None:
     with op.batch_alter_table("consents", schema=None) as batch_op:
         batch_op.create_index("ix_consents_borrower_kind", ["borrower_id", "kind"], unique=False)
 
+    op.create_table(
+        "credit_line_proposals",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
+        sa.Column("borrower_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("product_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("limit_fen", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("annual_rate", sa.Numeric(precision=9, scale=6), nullable=False),
+        sa.Column("risk_grade", sa.String(length=2), nullable=False),
+        sa.Column("expires_on", sa.Date(), nullable=False),
+        sa.Column("reason", sa.String(length=500), nullable=False),
+        sa.Column(
+            "status",
+            sa.Enum("pending", "approved", "rejected", name="proposalstatus", native_enum=False, length=32),
+            nullable=False,
+        ),
+        sa.Column("proposed_by", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("proposed_at", miaodai.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("decided_by", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
+        sa.Column("decided_at", miaodai.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("decision_note", sa.String(length=500), nullable=True),
+        sa.Column("credit_line_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
+        sa.CheckConstraint(
+            "decided_by IS NULL OR decided_by <> proposed_by", name=op.f("ck_credit_line_proposals_four_eyes")
+        ),
+        sa.ForeignKeyConstraint(
+            ["borrower_id"], ["borrowers.id"], name=op.f("fk_credit_line_proposals_borrower_id_borrowers")
+        ),
+        sa.ForeignKeyConstraint(
+            ["credit_line_id"], ["credit_lines.id"], name=op.f("fk_credit_line_proposals_credit_line_id_credit_lines")
+        ),
+        sa.ForeignKeyConstraint(
+            ["decided_by"], ["staff_users.id"], name=op.f("fk_credit_line_proposals_decided_by_staff_users")
+        ),
+        sa.ForeignKeyConstraint(
+            ["product_id"], ["loan_products.id"], name=op.f("fk_credit_line_proposals_product_id_loan_products")
+        ),
+        sa.ForeignKeyConstraint(
+            ["proposed_by"], ["staff_users.id"], name=op.f("fk_credit_line_proposals_proposed_by_staff_users")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_credit_line_proposals")),
+    )
+    with op.batch_alter_table("credit_line_proposals", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_credit_line_proposals_borrower_id"), ["borrower_id"], unique=False)
+
+    op.create_table(
+        "loans",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
+        sa.Column("loan_no", sa.String(length=32), nullable=False),
+        sa.Column("borrower_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("credit_line_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("product_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "status",
+            sa.Enum(
+                "requested",
+                "signed",
+                "disbursing",
+                "active",
+                "overdue",
+                "paid_off",
+                "cancelled",
+                "written_off",
+                name="loanstatus",
+                native_enum=False,
+                length=32,
+            ),
+            nullable=False,
+        ),
+        sa.Column("principal_fen", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "method",
+            sa.Enum(
+                "equal_installment",
+                "equal_principal",
+                "interest_first",
+                "bullet",
+                name="repaymentmethod",
+                native_enum=False,
+                length=32,
+            ),
+            nullable=False,
+        ),
+        sa.Column("term_months", sa.Integer(), nullable=True),
+        sa.Column("term_days", sa.Integer(), nullable=True),
+        sa.Column("annual_rate", sa.Numeric(precision=9, scale=6), nullable=False),
+        sa.Column("monthly_fee_rate", sa.Numeric(precision=9, scale=6), nullable=False),
+        sa.Column("day_count", sa.String(length=8), nullable=False),
+        sa.Column("penalty_annual_rate", sa.Numeric(precision=9, scale=6), nullable=False),
+        sa.Column("late_fee_fen", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("grace_days", sa.Integer(), nullable=False),
+        sa.Column("cost_cap", sa.Numeric(precision=9, scale=6), nullable=False),
+        sa.Column("allocation_order", sa.String(length=64), nullable=False),
+        sa.Column("apr", sa.Numeric(precision=9, scale=6), nullable=False),
+        sa.Column("total_interest_fen", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("total_fee_fen", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("start_date", sa.Date(), nullable=False),
+        sa.Column("principal_outstanding_fen", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("overpayment_fen", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("days_past_due", sa.Integer(), nullable=False),
+        sa.Column("request_key", sa.String(length=128), nullable=False),
+        sa.Column("device_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
+        sa.Column("requested_at", miaodai.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("signed_at", miaodai.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("disbursed_at", miaodai.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("closed_at", miaodai.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.CheckConstraint("principal_outstanding_fen >= 0", name=op.f("ck_loans_outstanding_not_negative")),
+        sa.ForeignKeyConstraint(["borrower_id"], ["borrowers.id"], name=op.f("fk_loans_borrower_id_borrowers")),
+        sa.ForeignKeyConstraint(
+            ["credit_line_id"], ["credit_lines.id"], name=op.f("fk_loans_credit_line_id_credit_lines")
+        ),
+        sa.ForeignKeyConstraint(["device_id"], ["devices.id"], name=op.f("fk_loans_device_id_devices")),
+        sa.ForeignKeyConstraint(["product_id"], ["loan_products.id"], name=op.f("fk_loans_product_id_loan_products")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_loans")),
+        sa.UniqueConstraint("borrower_id", "request_key", name=op.f("uq_loans_borrower_id_request_key")),
+        sa.UniqueConstraint("loan_no", name=op.f("uq_loans_loan_no")),
+    )
+    with op.batch_alter_table("loans", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_loans_borrower_id"), ["borrower_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_loans_credit_line_id"), ["credit_line_id"], unique=False)
+        batch_op.create_index("ix_loans_status", ["status"], unique=False)
+
+    op.create_table(
+        "loan_contracts",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
+        sa.Column("loan_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("contract_no", sa.String(length=32), nullable=False),
+        sa.Column("template_version", sa.String(length=32), nullable=False),
+        sa.Column("document", sa.Text(), nullable=False),
+        sa.Column("sha256", sa.String(length=64), nullable=False),
+        sa.Column("signature", sa.String(length=128), nullable=True),
+        sa.Column("key_id", sa.String(length=32), nullable=True),
+        sa.Column("signed_at", miaodai.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("signed_device_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
+        sa.Column("audit_entry_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
+        sa.Column("created_at", miaodai.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["audit_entry_id"], ["audit_entries.id"], name=op.f("fk_loan_contracts_audit_entry_id_audit_entries")
+        ),
+        sa.ForeignKeyConstraint(["loan_id"], ["loans.id"], name=op.f("fk_loan_contracts_loan_id_loans")),
+        sa.ForeignKeyConstraint(
+            ["signed_device_id"], ["devices.id"], name=op.f("fk_loan_contracts_signed_device_id_devices")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_loan_contracts")),
+        sa.UniqueConstraint("contract_no", name=op.f("uq_loan_contracts_contract_no")),
+        sa.UniqueConstraint("loan_id", name=op.f("uq_loan_contracts_loan_id")),
+    )
+    op.create_table(
+        "loan_installments",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
+        sa.Column("loan_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("period", sa.Integer(), nullable=False),
+        sa.Column("due_date", sa.Date(), nullable=False),
+        sa.Column("principal_fen", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("interest_fen", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("fee_fen", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("penalty_fen", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("principal_paid_fen", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("interest_paid_fen", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("fee_paid_fen", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("penalty_paid_fen", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("posted_due", sa.Boolean(), nullable=False),
+        sa.Column("paid_off_on", sa.Date(), nullable=True),
+        sa.ForeignKeyConstraint(["loan_id"], ["loans.id"], name=op.f("fk_loan_installments_loan_id_loans")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_loan_installments")),
+        sa.UniqueConstraint("loan_id", "period", name=op.f("uq_loan_installments_loan_id_period")),
+    )
+    with op.batch_alter_table("loan_installments", schema=None) as batch_op:
+        batch_op.create_index("ix_loan_installments_due_date", ["due_date"], unique=False)
+
+    op.create_table(
+        "loan_repayments",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
+        sa.Column("loan_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("idempotency_key", sa.String(length=128), nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("amount_fen", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("channel", sa.String(length=32), nullable=False),
+        sa.Column("received_on", sa.Date(), nullable=False),
+        sa.Column("posted_at", miaodai.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("allocation", sa.Text(), nullable=False),
+        sa.Column("journal_entry_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
+        sa.Column("reverses_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
+        sa.ForeignKeyConstraint(["loan_id"], ["loans.id"], name=op.f("fk_loan_repayments_loan_id_loans")),
+        sa.ForeignKeyConstraint(
+            ["reverses_id"], ["loan_repayments.id"], name=op.f("fk_loan_repayments_reverses_id_loan_repayments")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_loan_repayments")),
+        sa.UniqueConstraint("idempotency_key", name=op.f("uq_loan_repayments_idempotency_key")),
+        sa.UniqueConstraint("reverses_id", name=op.f("uq_loan_repayments_reverses_id")),
+    )
+    with op.batch_alter_table("loan_repayments", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_loan_repayments_loan_id"), ["loan_id"], unique=False)
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table("loan_repayments", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_loan_repayments_loan_id"))
+
+    op.drop_table("loan_repayments")
+    with op.batch_alter_table("loan_installments", schema=None) as batch_op:
+        batch_op.drop_index("ix_loan_installments_due_date")
+
+    op.drop_table("loan_installments")
+    op.drop_table("loan_contracts")
+    with op.batch_alter_table("loans", schema=None) as batch_op:
+        batch_op.drop_index("ix_loans_status")
+        batch_op.drop_index(batch_op.f("ix_loans_credit_line_id"))
+        batch_op.drop_index(batch_op.f("ix_loans_borrower_id"))
+
+    op.drop_table("loans")
+    with op.batch_alter_table("credit_line_proposals", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_credit_line_proposals_borrower_id"))
+
+    op.drop_table("credit_line_proposals")
     with op.batch_alter_table("consents", schema=None) as batch_op:
         batch_op.drop_index("ix_consents_borrower_kind")
 
@@ -351,6 +605,10 @@ def downgrade() -> None:
 
     op.drop_table("identity_flags")
     op.drop_table("devices")
+    with op.batch_alter_table("credit_lines", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_credit_lines_borrower_id"))
+
+    op.drop_table("credit_lines")
     op.drop_table("staff_users")
     with op.batch_alter_table("sandbox_messages", schema=None) as batch_op:
         batch_op.drop_index("ix_sandbox_messages_phone_time")
