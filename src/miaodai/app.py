@@ -73,6 +73,9 @@ def _mount_domain_routers(app: FastAPI, container: Container) -> None:
     from miaodai.loans.api_products import router as products_router
 
     app.include_router(products_router)
+    from miaodai.loans.api_lines import router as lines_router
+
+    app.include_router(lines_router)
     if container.settings.sandbox:
         # Sandbox-only: these routes must not exist at all when the sandbox is off.
         from miaodai.sandbox.api import router as sandbox_router

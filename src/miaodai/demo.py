@@ -13,7 +13,7 @@ outside the sandbox's special test values, so they log in through the sandbox SM
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from rich.console import Console
@@ -24,6 +24,7 @@ from stdnum.cn import ric
 
 from miaodai.cli_render import credentials_panel
 from miaodai.container import Container
+from miaodai.core.clock import business_date
 from miaodai.core.masking import mask_id_number, mask_name
 from miaodai.identity import staff_service
 from miaodai.identity.models import (
@@ -40,6 +41,7 @@ from miaodai.identity.models import (
     KycStatus,
     StaffUser,
 )
+from miaodai.loans import line_service
 from miaodai.loans.models import LoanProduct
 from miaodai.loans.products import ProductSpec
 from miaodai.loans.schedule import RepaymentMethod
@@ -55,6 +57,7 @@ class DemoBorrower:
     phone: str  # E.164, as the login service normalises it
     name: str
     id_number: str
+    line_fen: int = 0  # a credit line granted by the seed (0: none)
 
 
 # Every repayment method; its costliest offer (18 % + 0.1 %/month fee, interest first) is 19.2 % APR, under the cap.
@@ -65,9 +68,12 @@ DEMO_PRODUCT = ProductSpec(
     bullet_max_days=30, monthly_fee_rate=Decimal("0.001"), late_fee_fen=20_00, grace_days=3,
 )
 
+DEMO_LINE_RATE = Decimal("0.1548")
+
 DEMO_BORROWERS = (
-    DemoBorrower("+8613800138001", "王小明", "110101199003071233"),
-    DemoBorrower("+8613800138002", "李晓燕", "31010419881121242X"),
+    DemoBorrower("+8613800138001", "王小明", "110101199003071233", line_fen=20_000_00),
+    DemoBorrower("+8613800138002", "李晓燕", "31010419881121242X", line_fen=50_000_00),
+    # No line: staff can try the maker-checker grant on this one.
     DemoBorrower("+8613800138003", "陈建国", "440305199506155319"),
 )
 
@@ -90,9 +96,25 @@ def seed_demo(container: Container) -> SeedReport:
         report.product_created = _ensure_product(session, container, now)
         report.admin = _ensure_admin(session, container)
         for demo in DEMO_BORROWERS:
-            if _ensure_borrower(session, container, demo, now):
+            borrower_id = _ensure_borrower(session, container, demo, now)
+            if borrower_id is not None:
                 report.borrowers_created.append(demo)
+                if demo.line_fen:
+                    _add_line(session, container, borrower_id, demo, now)
     return report
+
+
+def _add_line(session: Session, container: Container, borrower_id: int, demo: DemoBorrower, now: datetime) -> None:
+    product_id = session.execute(select(LoanProduct.id).where(LoanProduct.code == PRODUCT_CODE)).scalar_one()
+    line = line_service.grant_line(
+        session, borrower_id=borrower_id, product_id=product_id, limit_fen=demo.line_fen,
+        annual_rate=DEMO_LINE_RATE, risk_grade="B", expires_on=business_date(now) + timedelta(days=365),
+        source=ACTOR, now=now,
+    )
+    container.audit.record(
+        session, actor=ACTOR, action="credit_line.grant", subject=f"credit_line:{line.id}",
+        details={"borrower_id": borrower_id, "limit_fen": line.limit_fen, "annual_rate": str(DEMO_LINE_RATE)},
+    )
 
 
 def _ensure_product(session: Session, container: Container, now: datetime) -> bool:
@@ -118,11 +140,12 @@ def _ensure_admin(session: Session, container: Container) -> staff_service.NewSt
     )
 
 
-def _ensure_borrower(session: Session, container: Container, demo: DemoBorrower, now: datetime) -> bool:
+def _ensure_borrower(session: Session, container: Container, demo: DemoBorrower, now: datetime) -> int | None:
+    """The new borrower's id, or None when they already exist."""
     vault = container.vault
     phone_bidx = vault.blind_index(demo.phone, PHONE_INDEX)
     if session.execute(select(Borrower.id).where(Borrower.phone_bidx == phone_bidx)).first():
-        return False
+        return None
     borrower = Borrower(
         phone_enc=vault.encrypt(demo.phone, PHONE_FIELD), phone_bidx=phone_bidx,
         status=BorrowerStatus.ACTIVE, kyc_status=KycStatus.VERIFIED, created_at=now,
@@ -144,7 +167,7 @@ def _ensure_borrower(session: Session, container: Container, demo: DemoBorrower,
         ))
         container.audit.record(session, actor=ACTOR, action="consent.granted", subject=subject,
                                details={"kind": document.kind.value, "version": document.version})
-    return True
+    return borrower.id
 
 
 def _add_verified_identity(
@@ -169,16 +192,20 @@ def print_report(console: Console, report: SeedReport) -> None:
     if not report.changed:
         console.print("demo data already present; nothing changed")
     elif report.product_created:
-        console.print(f"created demo loan product {PRODUCT_CODE}: ¥1,000–¥50,000, 3/6/12 months, 18% a year")
+        console.print(
+            f"created demo loan product {PRODUCT_CODE}: ¥500–¥50,000, 3/6/12 months or up to 30 days, "
+            "7.2%–18% a year + 0.1%/month service fee, every repayment method"
+        )
     if report.admin is not None:
         console.print(credentials_panel(report.admin, "Demo admin 演示管理员"))
     table = Table(title="Demo borrowers 演示借款人: verified, 4 consents; log in with the sandbox SMS code")
-    for heading in ("phone 手机号", "name 姓名", "ID 身份证", "this run"):
+    for heading in ("phone 手机号", "name 姓名", "ID 身份证", "credit line 额度", "this run"):
         table.add_column(heading)
     created = set(report.borrowers_created)
     for demo in DEMO_BORROWERS:
         table.add_row(
             demo.phone, mask_name(demo.name), mask_id_number(demo.id_number),
+            f"¥{demo.line_fen // 100:,} at {DEMO_LINE_RATE * 100}%" if demo.line_fen else "none",
             "created" if demo in created else "already present",
         )
     console.print(table)

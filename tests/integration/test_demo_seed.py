@@ -18,7 +18,7 @@ from miaodai.demo import ADMIN_USERNAME, DEMO_BORROWERS, PRODUCT_CODE, seed_demo
 from miaodai.identity import staff_service
 from miaodai.identity.models import Borrower, Consent, ConsentKind, KycIdentity, KycStatus, StaffUser
 from miaodai.identity.phone import parse_mainland_mobile
-from miaodai.loans.models import LoanProduct
+from miaodai.loans.models import CreditLine, LoanProduct
 from miaodai.loans.schedule import RepaymentMethod
 from tests.cli_support import run_cli
 
@@ -69,8 +69,11 @@ def test_the_seed_creates_a_product_an_admin_and_onboarded_borrowers(container):
             assert sorted(in_force) == sorted(ConsentKind) and all(
                 v == "1.0" for v in session.execute(select(Consent.version)).scalars()
             )
-    # product + admin + 3 × (registered, verified, 4 consents)
-    assert count(container, AuditEntry) == 1 + 1 + 3 * 6
+    # product + admin + 3 × (registered, verified, 4 consents) + 2 credit lines
+    assert count(container, AuditEntry) == 1 + 1 + 3 * 6 + 2
+    with container.db.transaction() as session:
+        lines = session.execute(select(CreditLine.limit_fen, CreditLine.available_fen).order_by(CreditLine.id)).all()
+    assert [tuple(line) for line in lines] == [(2_000_000, 2_000_000), (5_000_000, 5_000_000)]
 
 
 def test_a_second_run_changes_nothing(container):

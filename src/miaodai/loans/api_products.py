@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
 from miaodai.core.clock import business_date
 from miaodai.core.errors import DomainError
@@ -27,6 +27,8 @@ from miaodai.loans.schedule import DayCount, RepaymentMethod
 router = APIRouter(tags=["loans"])
 
 Rate = Annotated[Decimal, Field(ge=0, lt=1, max_digits=8, decimal_places=6, description='Decimal, e.g. "0.18"')]
+# Rates leave the API as decimal strings without trailing zeros, whichever database they came from ("0.12").
+RateOut = Annotated[Decimal, PlainSerializer(lambda d: format(d.normalize(), "f"), return_type=str)]
 Fen = Annotated[int, Field(gt=0, le=10**12, description="Amount in fen (分)")]
 
 
@@ -39,14 +41,14 @@ class ProductView(BaseModel):
     methods: list[RepaymentMethod]
     terms_months: list[int]
     bullet_max_days: int | None
-    min_annual_rate: Decimal
-    max_annual_rate: Decimal
+    min_annual_rate: RateOut
+    max_annual_rate: RateOut
     day_count: DayCount
-    monthly_fee_rate: Decimal
-    penalty_rate_multiplier: Decimal
+    monthly_fee_rate: RateOut
+    penalty_rate_multiplier: RateOut
     late_fee_fen: int
     grace_days: int
-    cost_cap: Decimal = Field(description="No offer's APR (IRR, all costs) may exceed this annual rate")
+    cost_cap: RateOut = Field(description="No offer's APR (IRR, all costs) may exceed this annual rate")
     allocation_order: list[Bucket]
 
 

@@ -67,3 +67,77 @@ class LoanErrors:
         "The loan is {current}; it cannot become {target}.",
         "请刷新借款详情查看最新状态。", "Refresh the loan to see its current state.",
     )
+    BORROWER_NOT_FOUND = ErrorSpec(
+        "LOAN_BORROWER_NOT_FOUND", 404, "Borrower not found",
+        "借款人 {borrower_id} 不存在。", "There is no borrower {borrower_id}.",
+        "请核对借款人编号。", "Check the borrower id.",
+    )
+    BORROWER_NOT_VERIFIED = ErrorSpec(
+        "LOAN_BORROWER_NOT_VERIFIED", 409, "Real-name verification not complete",
+        "借款人尚未完成实名认证，不能授信或借款。", "The borrower has not completed real-name verification.",
+        "请先完成实名认证（身份证、运营商核验与人脸识别）。",
+        "Complete real-name verification first (ID, carrier check and face).",
+    )
+    LINE_EXISTS = ErrorSpec(
+        "LOAN_LINE_EXISTS", 409, "The borrower already has a line for this product",
+        "该借款人在此产品下已有有效额度（额度 {line_id}）。",
+        "The borrower already has an active line for this product (line {line_id}).",
+        "如需调整，请冻结或关闭现有额度后再提议。", "Freeze or close the existing line before proposing a new one.",
+    )
+    LINE_LIMIT_INVALID = ErrorSpec(
+        "LOAN_LINE_LIMIT_INVALID", 422, "Line limit or expiry invalid",
+        "额度须不低于产品最低借款金额 {min_yuan} 元，且到期日须晚于今天。",
+        "The limit must be at least the product's minimum of ¥{min_yuan} and the expiry after today.",
+        "请修改额度或到期日。", "Change the limit or the expiry date.",
+    )
+    PROPOSAL_NOT_FOUND = ErrorSpec(
+        "LOAN_PROPOSAL_NOT_FOUND", 404, "Proposal not found",
+        "额度提议 {proposal_id} 不存在。", "There is no credit-line proposal {proposal_id}.",
+    )
+    PROPOSAL_DECIDED = ErrorSpec(
+        "LOAN_PROPOSAL_DECIDED", 409, "Proposal already decided",
+        "额度提议 {proposal_id} 已处理（{status}）。", "Credit-line proposal {proposal_id} is already {status}.",
+        "请刷新待审列表。", "Refresh the list of pending proposals.",
+    )
+    FOUR_EYES = ErrorSpec(
+        "LOAN_FOUR_EYES", 403, "Maker-checker: another staff member must decide",
+        "不能审批自己提出的额度提议。", "You cannot decide a proposal you made yourself.",
+        "请由另一位有审批权限的同事处理。", "Ask another staff member with approval rights to decide it.",
+    )
+    LINE_NOT_FOUND = ErrorSpec(
+        "LOAN_LINE_NOT_FOUND", 404, "Credit line not found",
+        "没有找到该授信额度。", "That credit line does not exist.",
+        "请通过 GET /v1/credit-lines 查看您的额度。", "See your lines at GET /v1/credit-lines.",
+    )
+    LINE_NOT_USABLE = ErrorSpec(
+        "LOAN_LINE_NOT_USABLE", 409, "Credit line not usable",
+        "该额度当前不可用（{status}）。", "This credit line cannot be drawn on ({status}).",
+        "如有疑问请联系客服。", "Contact support if you think this is wrong.",
+    )
+    LINE_INSUFFICIENT = ErrorSpec(
+        "LOAN_LINE_INSUFFICIENT", 409, "Not enough available credit",
+        "可用额度为 {available_yuan} 元，不足以借款 {amount_yuan} 元。",
+        "Your available credit is ¥{available_yuan}, less than the ¥{amount_yuan} asked for.",
+        "请减少借款金额，或还款后再借。", "Borrow less, or repay first and borrow again.",
+    )
+    LOAN_NOT_FOUND = ErrorSpec(
+        "LOAN_NOT_FOUND", 404, "Loan not found",
+        "没有找到该借款。", "That loan does not exist.",
+        "请通过 GET /v1/loans 查看您的借款。", "See your loans at GET /v1/loans.",
+    )
+    REQUEST_KEY_REUSED = ErrorSpec(
+        "LOAN_REQUEST_KEY_REUSED", 409, "Idempotency key reused with different terms",
+        "此幂等键已用于另一笔不同条件的借款申请。", "This Idempotency-Key was already used for a different drawdown.",
+        "新的申请请使用新的 Idempotency-Key。", "Use a new Idempotency-Key for a new request.",
+    )
+    IDEMPOTENCY_KEY_REQUIRED = ErrorSpec(
+        "IDEMPOTENCY_KEY_REQUIRED", 400, "Idempotency-Key header required",
+        "涉及资金的请求须带 Idempotency-Key 请求头。", "Requests that move money need an Idempotency-Key header.",
+        "请生成一个唯一值（如 UUID）放入 Idempotency-Key 请求头，重试时使用同一个值。",
+        "Send a unique value (e.g. a UUID) in the Idempotency-Key header, and the same value when retrying.",
+    )
+    CONCURRENT_UPDATE = ErrorSpec(
+        "LOAN_CONCURRENT_UPDATE", 409, "Changed by another request",
+        "该记录刚被另一请求修改。", "This record was just changed by another request.",
+        "请刷新后重试。", "Refresh and try again.",
+    )

@@ -34,6 +34,11 @@ from miaodai.loans.states import LineStatus, LoanStatus, ProposalStatus
 RATE = Numeric(9, 6)
 
 
+def _rate(value: Decimal) -> Decimal:
+    """A rate as read back (``0.120000`` from NUMERIC(9,6)) without trailing zeros: ``0.12``."""
+    return Decimal(value).normalize()
+
+
 def _csv(values: tuple) -> str:
     return ",".join(str(v) for v in values)
 
@@ -72,16 +77,16 @@ class LoanProduct(Base):
             min_amount_fen=self.min_amount_fen,
             max_amount_fen=self.max_amount_fen,
             methods=tuple(RepaymentMethod(m) for m in self.methods.split(",") if m),
-            min_annual_rate=Decimal(self.min_annual_rate),
-            max_annual_rate=Decimal(self.max_annual_rate),
+            min_annual_rate=_rate(self.min_annual_rate),
+            max_annual_rate=_rate(self.max_annual_rate),
             terms_months=tuple(int(t) for t in self.terms_months.split(",") if t),
             bullet_max_days=self.bullet_max_days,
             day_count=DayCount(self.day_count),
-            monthly_fee_rate=Decimal(self.monthly_fee_rate),
-            penalty_rate_multiplier=Decimal(self.penalty_rate_multiplier),
+            monthly_fee_rate=_rate(self.monthly_fee_rate),
+            penalty_rate_multiplier=_rate(self.penalty_rate_multiplier),
             late_fee_fen=self.late_fee_fen,
             grace_days=self.grace_days,
-            cost_cap=Decimal(self.cost_cap),
+            cost_cap=_rate(self.cost_cap),
             allocation_order=tuple(Bucket(b) for b in self.allocation_order.split(",")),
         )
 

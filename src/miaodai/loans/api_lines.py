@@ -1,0 +1,114 @@
+"""Credit lines: maker-checker proposals by staff, and the borrower's own lines. Thin."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel, ConfigDict, Field
+
+from miaodai.deps import ContainerDep, CurrentBorrower
+from miaodai.identity.staff_deps import require_permission
+from miaodai.identity.staff_service import StaffContext
+from miaodai.loans import line_service
+from miaodai.loans.api_products import Fen, Rate, RateOut
+from miaodai.loans.models import CreditLine, CreditLineProposal
+
+router = APIRouter(tags=["credit lines"])
+
+Proposer = Annotated[StaffContext, Depends(require_permission("credit_line.propose"))]
+Checker = Annotated[StaffContext, Depends(require_permission("credit_line.approve"))]
+
+
+class ProposalRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    borrower_id: int = Field(gt=0)
+    product_code: str = Field(min_length=1, max_length=32)
+    limit_fen: Fen
+    annual_rate: Rate
+    risk_grade: str = Field(pattern=r"^[A-E]$", description="A (best) … E")
+    expires_on: date
+    reason: str = Field(min_length=1, max_length=500, description="Why this line: what the checker reviews")
+
+
+class DecisionRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    note: str = Field(default="", max_length=500)
+
+
+class ProposalView(BaseModel):
+    id: int
+    borrower_id: int
+    product_id: int
+    limit_fen: int
+    annual_rate: RateOut
+    risk_grade: str
+    expires_on: date
+    reason: str
+    status: str
+    proposed_by: int
+    proposed_at: datetime
+    decided_by: int | None
+    decided_at: datetime | None
+    decision_note: str | None
+    credit_line_id: int | None
+
+
+class LineView(BaseModel):
+    id: int
+    product_id: int
+    limit_fen: int
+    available_fen: int
+    annual_rate: RateOut
+    risk_grade: str
+    expires_on: date
+    status: str
+
+
+def _proposal(p: CreditLineProposal) -> ProposalView:
+    return ProposalView(
+        id=p.id, borrower_id=p.borrower_id, product_id=p.product_id, limit_fen=p.limit_fen, annual_rate=p.annual_rate,
+        risk_grade=p.risk_grade, expires_on=p.expires_on, reason=p.reason, status=p.status.value,
+        proposed_by=p.proposed_by, proposed_at=p.proposed_at, decided_by=p.decided_by, decided_at=p.decided_at,
+        decision_note=p.decision_note, credit_line_id=p.credit_line_id,
+    )
+
+
+def line_view(line: CreditLine) -> LineView:
+    return LineView(
+        id=line.id, product_id=line.product_id, limit_fen=line.limit_fen, available_fen=line.available_fen,
+        annual_rate=line.annual_rate, risk_grade=line.risk_grade, expires_on=line.expires_on, status=line.status.value,
+    )
+
+
+@router.post("/v1/staff/credit-line-proposals", status_code=201,
+             summary="Propose a credit line for a verified borrower (maker; needs credit_line.propose)")
+def propose(body: ProposalRequest, staff: Proposer, container: ContainerDep) -> ProposalView:
+    request = line_service.LineProposalRequest(**body.model_dump())
+    return _proposal(line_service.propose(container, staff, request))
+
+
+@router.get("/v1/staff/credit-line-proposals", summary="Proposals waiting for a checker (needs credit_line.approve)")
+def pending(_staff: Checker, container: ContainerDep) -> list[ProposalView]:
+    return [_proposal(p) for p in line_service.pending_proposals(container)]
+
+
+@router.post("/v1/staff/credit-line-proposals/{proposal_id}/approve",
+             summary="Approve another staff member's proposal: the line is created (checker)")
+def approve(proposal_id: int, body: DecisionRequest, staff: Checker, container: ContainerDep) -> ProposalView:
+    proposal, _line = line_service.decide(container, staff, proposal_id, approve=True, note=body.note)
+    return _proposal(proposal)
+
+
+@router.post("/v1/staff/credit-line-proposals/{proposal_id}/reject", summary="Reject a proposal (checker)")
+def reject(proposal_id: int, body: DecisionRequest, staff: Checker, container: ContainerDep) -> ProposalView:
+    proposal, _line = line_service.decide(container, staff, proposal_id, approve=False, note=body.note)
+    return _proposal(proposal)
+
+
+@router.get("/v1/credit-lines", summary="My credit lines: limit, available credit, rate, expiry")
+def my_lines(auth: CurrentBorrower, container: ContainerDep) -> list[LineView]:
+    return [line_view(line) for line in line_service.borrower_lines(container, auth.borrower_id)]

@@ -1,0 +1,187 @@
+"""Credit lines (授信额度): granted by staff with maker-checker until the decision engine grants them.
+
+One staff member proposes (``credit_line.propose``), a different one approves or rejects
+(``credit_line.approve``); the four-eyes rule is checked here and by a CHECK constraint. A decision
+is taken once: the proposal row is claimed with a conditional UPDATE (``WHERE status = 'pending'``),
+so two checkers racing cannot both create a line.
+
+Reserving and releasing available credit are single conditional UPDATEs
+(``available_fen = available_fen - :x WHERE available_fen >= :x``), atomic on both databases, so
+concurrent drawdowns can never overdraw a line; they bump the line's ``version`` too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from miaodai.container import Container
+from miaodai.core.clock import business_date
+from miaodai.core.errors import DomainError
+from miaodai.core.money import Money
+from miaodai.identity.models import Borrower, KycStatus
+from miaodai.identity.staff_service import StaffContext
+from miaodai.loans.errors import LoanErrors
+from miaodai.loans.models import CreditLine, CreditLineProposal
+from miaodai.loans.product_service import product_by_code
+from miaodai.loans.states import LineStatus, ProposalStatus
+
+
+@dataclass(frozen=True)
+class LineProposalRequest:
+    borrower_id: int
+    product_code: str
+    limit_fen: int
+    annual_rate: Decimal
+    risk_grade: str
+    expires_on: date
+    reason: str
+
+
+def verified_borrower(session: Session, borrower_id: int) -> Borrower:
+    borrower = session.get(Borrower, borrower_id)
+    if borrower is None:
+        raise DomainError(LoanErrors.BORROWER_NOT_FOUND, params={"borrower_id": borrower_id})
+    if borrower.kyc_status is not KycStatus.VERIFIED:
+        raise DomainError(LoanErrors.BORROWER_NOT_VERIFIED)
+    return borrower
+
+
+def _active_line(session: Session, borrower_id: int, product_id: int) -> CreditLine | None:
+    return session.execute(
+        select(CreditLine).where(
+            CreditLine.borrower_id == borrower_id, CreditLine.product_id == product_id,
+            CreditLine.status != LineStatus.CLOSED,
+        )
+    ).scalars().first()
+
+
+def propose(container: Container, staff: StaffContext, request: LineProposalRequest) -> CreditLineProposal:
+    now = container.clock.now()
+    with container.db.transaction() as session:
+        verified_borrower(session, request.borrower_id)
+        product = product_by_code(session, request.product_code)
+        spec = product.spec()
+        if request.limit_fen < spec.min_amount_fen or request.expires_on <= business_date(now):
+            raise DomainError(LoanErrors.LINE_LIMIT_INVALID, params={"min_yuan": Money(spec.min_amount_fen).to_yuan()})
+        if not spec.min_annual_rate <= request.annual_rate <= spec.max_annual_rate:
+            # A line's price must be one the product offers (its drawdowns are priced at it).
+            raise DomainError(LoanErrors.RATE_OUT_OF_RANGE, params={
+                "min_rate": str(spec.min_annual_rate), "max_rate": str(spec.max_annual_rate)})
+        existing = _active_line(session, request.borrower_id, product.id)
+        if existing is not None:
+            raise DomainError(LoanErrors.LINE_EXISTS, params={"line_id": existing.id})
+        proposal = CreditLineProposal(
+            borrower_id=request.borrower_id, product_id=product.id, limit_fen=request.limit_fen,
+            annual_rate=request.annual_rate, risk_grade=request.risk_grade, expires_on=request.expires_on,
+            reason=request.reason, status=ProposalStatus.PENDING, proposed_by=staff.staff_id, proposed_at=now,
+        )
+        session.add(proposal)
+        session.flush()
+        container.audit.record(
+            session, actor=staff.actor, action="credit_line.propose", subject=f"credit_line_proposal:{proposal.id}",
+            details={"borrower_id": request.borrower_id, "product": request.product_code,
+                     "limit_fen": request.limit_fen, "annual_rate": str(request.annual_rate),
+                     "risk_grade": request.risk_grade, "expires_on": request.expires_on.isoformat()},
+        )
+    return proposal
+
+
+def pending_proposals(container: Container) -> list[CreditLineProposal]:
+    with container.db.transaction() as session:
+        return list(session.execute(
+            select(CreditLineProposal).where(CreditLineProposal.status == ProposalStatus.PENDING)
+            .order_by(CreditLineProposal.id)
+        ).scalars())
+
+
+def decide(
+    container: Container, staff: StaffContext, proposal_id: int, *, approve: bool, note: str
+) -> tuple[CreditLineProposal, CreditLine | None]:
+    now = container.clock.now()
+    with container.db.transaction() as session:
+        proposal = session.get(CreditLineProposal, proposal_id)
+        if proposal is None:
+            raise DomainError(LoanErrors.PROPOSAL_NOT_FOUND, params={"proposal_id": proposal_id})
+        if proposal.proposed_by == staff.staff_id:
+            raise DomainError(LoanErrors.FOUR_EYES)
+        status = ProposalStatus.APPROVED if approve else ProposalStatus.REJECTED
+        claimed = session.execute(
+            update(CreditLineProposal)
+            .where(CreditLineProposal.id == proposal_id, CreditLineProposal.status == ProposalStatus.PENDING)
+            .values(status=status, decided_by=staff.staff_id, decided_at=now, decision_note=note)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if claimed != 1:
+            session.refresh(proposal)
+            raise DomainError(LoanErrors.PROPOSAL_DECIDED,
+                              params={"proposal_id": proposal_id, "status": proposal.status.value})
+        line = None
+        if approve:
+            verified_borrower(session, proposal.borrower_id)
+            existing = _active_line(session, proposal.borrower_id, proposal.product_id)
+            if existing is not None:
+                raise DomainError(LoanErrors.LINE_EXISTS, params={"line_id": existing.id})
+            line = CreditLine(
+                borrower_id=proposal.borrower_id, product_id=proposal.product_id, limit_fen=proposal.limit_fen,
+                available_fen=proposal.limit_fen, annual_rate=proposal.annual_rate, risk_grade=proposal.risk_grade,
+                expires_on=proposal.expires_on, status=LineStatus.ACTIVE, source=f"staff:proposal:{proposal.id}",
+                created_at=now, updated_at=now,
+            )
+            session.add(line)
+            session.flush()
+            session.execute(update(CreditLineProposal).where(CreditLineProposal.id == proposal_id)
+                            .values(credit_line_id=line.id).execution_options(synchronize_session=False))
+        session.refresh(proposal)
+        container.audit.record(
+            session, actor=staff.actor, action=f"credit_line.{status.value}",
+            subject=f"credit_line_proposal:{proposal.id}",
+            details={"credit_line_id": line.id if line else None, "proposed_by": proposal.proposed_by, "note": note},
+        )
+    return proposal, line
+
+
+def grant_line(
+    session: Session, *, borrower_id: int, product_id: int, limit_fen: int, annual_rate: Decimal, risk_grade: str,
+    expires_on: date, source: str, now: datetime,
+) -> CreditLine:
+    """Create an active line directly (demo seed; the decision engine later). The caller audits it."""
+    line = CreditLine(
+        borrower_id=borrower_id, product_id=product_id, limit_fen=limit_fen, available_fen=limit_fen,
+        annual_rate=annual_rate, risk_grade=risk_grade, expires_on=expires_on, status=LineStatus.ACTIVE,
+        source=source, created_at=now, updated_at=now,
+    )
+    session.add(line)
+    session.flush()
+    return line
+
+
+def borrower_lines(container: Container, borrower_id: int) -> list[CreditLine]:
+    with container.db.transaction() as session:
+        return list(session.execute(
+            select(CreditLine).where(CreditLine.borrower_id == borrower_id).order_by(CreditLine.id)).scalars())
+
+
+def reserve(session: Session, line_id: int, amount_fen: int, *, now: datetime) -> bool:
+    """Take ``amount_fen`` from the line's available credit; False (nothing changed) if there is not enough."""
+    taken = session.execute(
+        update(CreditLine)
+        .where(CreditLine.id == line_id, CreditLine.status == LineStatus.ACTIVE, CreditLine.available_fen >= amount_fen)
+        .values(available_fen=CreditLine.available_fen - amount_fen, version=CreditLine.version + 1, updated_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    return taken == 1
+
+
+def release(session: Session, line_id: int, amount_fen: int, *, now: datetime) -> None:
+    """Give principal back to the line (a cancelled drawdown, or principal repaid): a revolving line."""
+    session.execute(
+        update(CreditLine)
+        .where(CreditLine.id == line_id)
+        .values(available_fen=CreditLine.available_fen + amount_fen, version=CreditLine.version + 1, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
