@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///var/miaodai.db"
     # JSON keyring with the data-encryption keys and the blind-index key (see docs/operations.md).
     keyring_file: Path = Path("var/keyring.json")
+    # Ed25519 private key (PKCS8 PEM, mode 0600) that signs every contract's SHA-256; created on first use
+    # in development and test, required elsewhere (see miaodai.contracts.signing).
+    contract_signing_key_file: Path = Path("var/contract-signing-key.pem")
     # Sandboxes for every outside party; the sandbox-only endpoints exist only when this is on.
     sandbox: bool = True
     log_level: str = "INFO"
