@@ -8,6 +8,7 @@ import typer
 from rich.console import Console
 
 from miaodai.core.settings import get_settings
+from miaodai.ledger.cli import ledger_app
 from miaodai.loans.cli import quote_command
 
 app = typer.Typer(help="Miaodai (秒贷) lending service.", no_args_is_help=True, add_completion=False)
@@ -27,6 +28,7 @@ staff_app = typer.Typer(help="Staff accounts of the console.", no_args_is_help=T
 app.add_typer(staff_app, name="staff")
 sandbox_app = typer.Typer(help="Sandbox providers (only with MIAODAI_SANDBOX=true).", no_args_is_help=True)
 app.add_typer(sandbox_app, name="sandbox")
+app.add_typer(ledger_app, name="ledger")
 
 console = Console()
 err_console = Console(stderr=True)

@@ -1,0 +1,216 @@
+"""Posting to the ledger, reversing, and reading balances. Every function works in the caller's
+``Session``, so a posting joins the business transaction that caused it (a payout and its journal entry
+commit or roll back together); the caller commits.
+
+Postings are idempotent by key: posting the same key again returns the entry already posted
+(``created=False``) when it is the same entry (same kind, loan and legs; the business date, time and
+memo of a retry may differ), and raises ``LEDGER_IDEMPOTENCY_KEY_REUSED`` when it is not. Two
+transactions racing on one key end with one entry: the insert runs in a SAVEPOINT, so the loser's unique
+violation rolls back only that savepoint and it re-reads the winner's entry.
+
+Corrections are reversals: a new entry (kind ``reversal``) with every leg negated and
+``reverses_entry_id`` pointing at the original. An entry is reversed at most once (a unique constraint),
+and a reversal is itself never reversed: to undo a mistaken reversal, post the original business again
+as a new entry. That keeps every chain one link long, so "is this entry in effect" is simply "has it
+no reversal".
+
+Writes go legs first, then the header (see :mod:`miaodai.ledger.models` for why), so the entry id is
+taken before the insert: from the table's sequence on PostgreSQL, and as max + 1 on SQLite, where the
+transaction already holds the database's write lock (``BEGIN IMMEDIATE``) and nobody else can take it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import func, insert, select, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from miaodai.core.errors import DomainError
+from miaodai.ledger.accounts import Account
+from miaodai.ledger.book import (
+    Finding,
+    LoanSubLedger,
+    TrialBalance,
+    TrialBalanceRow,
+    account_balances,
+    balances_by_loan,
+    check_book,
+    loan_balances,
+    loan_entries,
+    loan_subledger,
+    trial_balance,
+)
+from miaodai.ledger.errors import LedgerErrors
+from miaodai.ledger.models import JournalEntry, JournalLeg
+from miaodai.ledger.rules import Leg, check_header, check_legs, leg_signature, negated
+
+__all__ = [
+    "REVERSAL_KIND", "Finding", "Leg", "LoanSubLedger", "PostResult", "TrialBalance", "TrialBalanceRow",
+    "account_balances", "balances_by_loan", "check_book", "loan_balances", "loan_entries", "loan_subledger",
+    "post", "reverse", "trial_balance",
+]
+
+REVERSAL_KIND = "reversal"
+
+
+@dataclass(frozen=True)
+class PostResult:
+    entry: JournalEntry
+    # False when the idempotency key had already posted this same entry.
+    created: bool
+
+
+def post(
+    session: Session,
+    *,
+    kind: str,
+    idempotency_key: str,
+    business_date: date,
+    legs: Sequence[Leg],
+    now: datetime,
+    loan_id: int | None = None,
+    memo: str = "",
+) -> PostResult:
+    """Post one balanced journal entry in the caller's transaction (idempotent by ``idempotency_key``).
+
+    A leg without a ``loan_id`` takes the entry's. Raises :class:`DomainError` (``LEDGER_*``) when the
+    legs break a rule, or when the key already posted a different entry.
+    """
+    check_header(kind=kind, idempotency_key=idempotency_key)
+    checked = check_legs(legs, loan_id=loan_id)
+    _check_time(now, business_date)
+    existing = _entry_by_key(session, idempotency_key)
+    if existing is not None:
+        return _replay(existing, kind=kind, loan_id=loan_id, legs=checked, reverses_entry_id=None)
+    return _insert(
+        session, kind=kind, idempotency_key=idempotency_key, business_date=business_date, legs=checked, now=now,
+        loan_id=loan_id, memo=memo, reverses_entry_id=None,
+    )
+
+
+def reverse(
+    session: Session,
+    *,
+    entry_id: int,
+    idempotency_key: str,
+    business_date: date,
+    now: datetime,
+    memo: str = "",
+) -> PostResult:
+    """Post the reversal of entry ``entry_id``: the same legs with their signs flipped.
+
+    Idempotent by key like :func:`post`. Refused when the entry does not exist, has already been
+    reversed, or is itself a reversal.
+    """
+    check_header(kind=REVERSAL_KIND, idempotency_key=idempotency_key)
+    _check_time(now, business_date)
+    original = session.get(JournalEntry, entry_id)
+    if original is None:
+        raise DomainError(LedgerErrors.ENTRY_NOT_FOUND, {"entry_id": entry_id})
+    legs = negated(_stored_legs(original))
+    existing = _entry_by_key(session, idempotency_key)
+    if existing is not None:
+        return _replay(existing, kind=REVERSAL_KIND, loan_id=original.loan_id, legs=legs, reverses_entry_id=entry_id)
+    if original.reverses_entry_id is not None:
+        raise DomainError(LedgerErrors.REVERSAL_NOT_REVERSIBLE, {"entry_id": entry_id})
+    _refuse_if_reversed(session, entry_id)
+    return _insert(
+        session, kind=REVERSAL_KIND, idempotency_key=idempotency_key, business_date=business_date, legs=legs,
+        now=now, loan_id=original.loan_id, memo=memo, reverses_entry_id=entry_id,
+    )
+
+
+def _check_time(now: datetime, business_date: date) -> None:
+    if not isinstance(now, datetime) or now.tzinfo is None:
+        raise ValueError("now must be a timezone-aware datetime")
+    if not isinstance(business_date, date) or isinstance(business_date, datetime):
+        raise ValueError("business_date must be a date")
+
+
+def _entry_by_key(session: Session, idempotency_key: str) -> JournalEntry | None:
+    return session.scalars(select(JournalEntry).where(JournalEntry.idempotency_key == idempotency_key)).one_or_none()
+
+
+def _stored_legs(entry: JournalEntry) -> tuple[Leg, ...]:
+    return tuple(Leg(Account(leg.account), leg.amount_fen, leg.loan_id, leg.channel) for leg in entry.legs)
+
+
+def _replay(
+    existing: JournalEntry, *, kind: str, loan_id: int | None, legs: Sequence[Leg], reverses_entry_id: int | None
+) -> PostResult:
+    same = (
+        existing.kind == kind
+        and existing.loan_id == loan_id
+        and existing.reverses_entry_id == reverses_entry_id
+        and leg_signature(_stored_legs(existing)) == leg_signature(legs)
+    )
+    if not same:
+        raise DomainError(
+            LedgerErrors.IDEMPOTENCY_KEY_REUSED,
+            {"idempotency_key": existing.idempotency_key, "entry_id": existing.id},
+        )
+    return PostResult(existing, created=False)
+
+
+def _refuse_if_reversed(session: Session, entry_id: int) -> None:
+    reversal_id = session.scalar(select(JournalEntry.id).where(JournalEntry.reverses_entry_id == entry_id))
+    if reversal_id is not None:
+        raise DomainError(LedgerErrors.ALREADY_REVERSED, {"entry_id": entry_id, "reversal_id": reversal_id})
+
+
+def _next_entry_id(session: Session) -> int:
+    if session.get_bind().dialect.name == "postgresql":
+        return int(session.scalar(text("SELECT nextval(pg_get_serial_sequence('journal_entries', 'id'))")))
+    # SQLite: this transaction holds the write lock. Legs are counted too, so stray headerless legs
+    # (which cannot commit anyway) never make a new entry look unbalanced.
+    entries, legs = session.execute(
+        select(func.max(JournalEntry.id), select(func.max(JournalLeg.entry_id)).scalar_subquery())
+    ).one()
+    return max(entries or 0, legs or 0) + 1
+
+
+def _insert(
+    session: Session,
+    *,
+    kind: str,
+    idempotency_key: str,
+    business_date: date,
+    legs: Sequence[Leg],
+    now: datetime,
+    loan_id: int | None,
+    memo: str,
+    reverses_entry_id: int | None,
+) -> PostResult:
+    entry_id = _next_entry_id(session)
+    try:
+        with session.begin_nested():
+            # Legs first: the header, inserted last, seals the entry (the database checks it then).
+            session.execute(
+                insert(JournalLeg),
+                [
+                    {"entry_id": entry_id, "account": leg.account.value, "channel": leg.channel,
+                     "loan_id": leg.loan_id, "amount_fen": leg.amount_fen}
+                    for leg in legs
+                ],
+            )
+            session.execute(
+                insert(JournalEntry).values(
+                    id=entry_id, kind=kind, idempotency_key=idempotency_key, business_date=business_date,
+                    posted_at=now, loan_id=loan_id, reverses_entry_id=reverses_entry_id, memo=memo,
+                )
+            )
+    except IntegrityError:
+        # Another transaction committed the same key (or reversed the same entry) first.
+        existing = _entry_by_key(session, idempotency_key)
+        if existing is not None:
+            return _replay(existing, kind=kind, loan_id=loan_id, legs=legs, reverses_entry_id=reverses_entry_id)
+        if reverses_entry_id is not None:
+            _refuse_if_reversed(session, reverses_entry_id)
+        raise
+    entry = session.get(JournalEntry, entry_id)
+    assert entry is not None  # just inserted in this transaction
+    return PostResult(entry, created=True)
