@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
+from pydantic import Field
 
 from miaodai.container import Container
 from miaodai.core.errors import DomainError, Errors
@@ -16,6 +17,11 @@ def get_container(request: Request) -> Container:
 
 
 ContainerDep = Annotated[Container, Depends(get_container)]
+
+# A row id as the database stores it (BIGINT): anything else is a 422, never an overflow in the driver.
+ROW_ID_MAX = 2**63 - 1
+RowId = Annotated[int, Path(ge=1, le=ROW_ID_MAX, description="A row id")]
+RowIdField = Annotated[int, Field(ge=1, le=ROW_ID_MAX)]
 
 
 def client_ip(request: Request) -> str:

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 
-from miaodai.deps import ContainerDep, CurrentBorrower
+from miaodai.deps import ContainerDep, CurrentBorrower, RowId, RowIdField
 from miaodai.identity.staff_deps import require_permission
 from miaodai.identity.staff_service import StaffContext
 from miaodai.loans import line_service
@@ -24,7 +24,7 @@ Checker = Annotated[StaffContext, Depends(require_permission("credit_line.approv
 class ProposalRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    borrower_id: int = Field(gt=0)
+    borrower_id: RowIdField
     product_code: str = Field(min_length=1, max_length=32)
     limit_fen: Fen
     annual_rate: Rate
@@ -98,13 +98,13 @@ def pending(_staff: Checker, container: ContainerDep) -> list[ProposalView]:
 
 @router.post("/v1/staff/credit-line-proposals/{proposal_id}/approve",
              summary="Approve another staff member's proposal: the line is created (checker)")
-def approve(proposal_id: int, body: DecisionRequest, staff: Checker, container: ContainerDep) -> ProposalView:
+def approve(proposal_id: RowId, body: DecisionRequest, staff: Checker, container: ContainerDep) -> ProposalView:
     proposal, _line = line_service.decide(container, staff, proposal_id, approve=True, note=body.note)
     return _proposal(proposal)
 
 
 @router.post("/v1/staff/credit-line-proposals/{proposal_id}/reject", summary="Reject a proposal (checker)")
-def reject(proposal_id: int, body: DecisionRequest, staff: Checker, container: ContainerDep) -> ProposalView:
+def reject(proposal_id: RowId, body: DecisionRequest, staff: Checker, container: ContainerDep) -> ProposalView:
     proposal, _line = line_service.decide(container, staff, proposal_id, approve=False, note=body.note)
     return _proposal(proposal)
 
