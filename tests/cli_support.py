@@ -13,6 +13,7 @@ def run_cli(settings: Settings, *args: str, **extra_env: str):  # noqa: ANN201 -
         "MIAODAI_ENV": "test",
         "MIAODAI_DATABASE_URL": settings.database_url,
         "MIAODAI_KEYRING_FILE": str(settings.keyring_file),
+        "MIAODAI_CONTRACT_SIGNING_KEY_FILE": str(settings.contract_signing_key_file),
         "MIAODAI_LOG_JSON": "true",
         **{f"MIAODAI_{key.upper()}": value for key, value in extra_env.items()},
     }

@@ -89,6 +89,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         env=Environment.TEST,
         database_url=database_url,
         keyring_file=tmp_path / "keyring.json",
+        contract_signing_key_file=tmp_path / "contract-signing-key.pem",
         sandbox=True,
         audit_sealer_enabled=False,
         log_json=True,

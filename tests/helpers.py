@@ -87,3 +87,15 @@ def staff_headers(client: TestClient, container: Any, clock: Any, username: str,
     })
     assert response.status_code == 200, response.text
     return {"Authorization": f"Bearer {response.json()['token']}"}
+
+
+def step_up(client: TestClient, clock: Any, borrower: dict[str, Any], phone: str) -> None:
+    """Confirm a fresh SMS code for a logged-in borrower (the step-up that signing and money moves demand).
+    Advances the ``clock`` past the resend cooldown first."""
+    from datetime import timedelta
+
+    clock.advance(timedelta(seconds=61))
+    sent = client.post("/v1/auth/step-up/otp", json={}, headers=borrower["headers"])
+    assert sent.status_code == 200, sent.text
+    confirmed = client.post("/v1/auth/step-up", json={"code": latest_code(client, phone)}, headers=borrower["headers"])
+    assert confirmed.status_code == 200, confirmed.text

@@ -76,6 +76,10 @@ def _mount_domain_routers(app: FastAPI, container: Container) -> None:
     from miaodai.loans.api_lines import router as lines_router
 
     app.include_router(lines_router)
+
+    from miaodai.loans.api_loans import router as loans_router
+
+    app.include_router(loans_router)
     if container.settings.sandbox:
         # Sandbox-only: these routes must not exist at all when the sandbox is off.
         from miaodai.sandbox.api import router as sandbox_router

@@ -9,7 +9,7 @@ from rich.console import Console
 
 from miaodai.core.settings import get_settings
 from miaodai.ledger.cli import ledger_app
-from miaodai.loans.cli import quote_command
+from miaodai.loans.cli import contract_app, quote_command
 
 app = typer.Typer(help="Miaodai (秒贷) lending service.", no_args_is_help=True, add_completion=False)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -29,6 +29,7 @@ app.add_typer(staff_app, name="staff")
 sandbox_app = typer.Typer(help="Sandbox providers (only with MIAODAI_SANDBOX=true).", no_args_is_help=True)
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(ledger_app, name="ledger")
+app.add_typer(contract_app, name="contract")
 
 console = Console()
 err_console = Console(stderr=True)

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import cached_property
 
+from miaodai.contracts.signing import PlatformSigner
 from miaodai.core.audit import AuditLog
 from miaodai.core.clock import Clock, SystemClock
 from miaodai.core.crypto import Vault, load_keyring
@@ -29,6 +31,11 @@ class Container:
     sms: SmsProvider
     carrier: CarrierVerifier
     face: FaceLiveness
+
+    @cached_property
+    def signer(self) -> PlatformSigner:
+        """The platform's contract-signing key, loaded on first use (created in development and tests)."""
+        return PlatformSigner.from_settings(self.settings)
 
     @property
     def session_ttl(self) -> timedelta:

@@ -6,11 +6,13 @@ Regenerate with ``uv run python -m miaodai.error_catalog > docs/errors.md``.
 
 from __future__ import annotations
 
+from miaodai.contracts.errors import ContractErrors
 from miaodai.core.errors import Errors, ErrorSpec
 from miaodai.identity.consent_errors import ConsentErrors
 from miaodai.identity.kyc_errors import KycErrors
 from miaodai.identity.login_errors import LoginErrors
 from miaodai.identity.staff_errors import StaffErrors
+from miaodai.ledger.errors import LedgerErrors
 from miaodai.loans.errors import LoanErrors
 
 CATALOGS: tuple[tuple[str, type], ...] = (
@@ -20,6 +22,8 @@ CATALOGS: tuple[tuple[str, type], ...] = (
     ("Consents", ConsentErrors),
     ("Staff", StaffErrors),
     ("Loans: products, quotes, credit lines, drawdowns, repayments 借款", LoanErrors),
+    ("Loan contracts 借款合同", ContractErrors),
+    ("Ledger 总账", LedgerErrors),
 )
 
 

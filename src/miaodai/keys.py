@@ -37,6 +37,7 @@ from miaodai.identity.models import (
     KycIdentity,
     StaffUser,
 )
+from miaodai.loans.models import CONTRACT_DOCUMENT_FIELD, LoanContract
 from miaodai.sandbox.models import MESSAGE_TEXT_FIELD, SandboxMessage
 
 
@@ -66,6 +67,7 @@ ENCRYPTED_COLUMNS: tuple[EncryptedColumn, ...] = (
     EncryptedColumn(KycIdentity, "id_number_enc", KYC_ID_NUMBER_FIELD),
     EncryptedColumn(StaffUser, "totp_secret_enc", STAFF_TOTP_FIELD),
     EncryptedColumn(SandboxMessage, "text_enc", MESSAGE_TEXT_FIELD),
+    EncryptedColumn(LoanContract, "document_enc", CONTRACT_DOCUMENT_FIELD),
 )
 
 UNKNOWN_KEY = "(not in keyring)"

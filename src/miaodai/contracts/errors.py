@@ -17,6 +17,12 @@ class ContractErrors:
         "Contract {contract_no} was already signed at {signed_at}.",
         "可在“我的借款”中查看或下载已签署的合同。", "View or download the signed contract under \"My loans\".",
     )
+    CHANGED = ErrorSpec(
+        "CONTRACT_CHANGED", 409, "Contract changed since you read it",
+        "您签署的合同 {contract_no} 与当前版本不一致（例如日期已变更）。",
+        "The contract {contract_no} you are signing is not the current version (for example, its dates moved).",
+        "请重新打开并阅读合同，然后再签署。", "Open and read the contract again, then sign it.",
+    )
     NOT_SIGNED = ErrorSpec(
         "CONTRACT_NOT_SIGNED", 409, "Contract not signed yet",
         "合同 {contract_no} 尚未签署。", "Contract {contract_no} has not been signed yet.",

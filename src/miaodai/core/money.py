@@ -105,3 +105,23 @@ def parse_rate(text: str | Decimal) -> Decimal:
     if not rate.is_finite() or rate < 0:
         raise ValueError(f"not a rate: {text!r}")
     return rate
+
+
+def round_half_up_div(numerator: int, denominator: int) -> int:
+    """``numerator / denominator`` rounded half-up to an integer, in integer arithmetic.
+
+    The same rule as :func:`round_fen` (Decimal half-up, away from zero at .5) for exact
+    fractions; :func:`sql_round_half_up_div` is its SQL twin for set-based batch updates, so the
+    end-of-day batch rounds exactly as the Python code does without floats on either database.
+    """
+    if denominator <= 0:
+        raise ValueError("denominator must be positive")
+    if numerator >= 0:
+        return (2 * numerator + denominator) // (2 * denominator)
+    return -((-2 * numerator + denominator) // (2 * denominator))
+
+
+def sql_round_half_up_div(numerator: str, denominator: str) -> str:
+    """SQL text for :func:`round_half_up_div` of two non-negative BIGINT expressions (both databases
+    truncate integer division of non-negative operands, so this is exact)."""
+    return f"((2 * ({numerator}) + ({denominator})) / (2 * ({denominator})))"

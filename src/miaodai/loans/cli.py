@@ -98,3 +98,36 @@ def schedule_table(schedule: Schedule) -> Table:
             Money(row.interest_fen).to_yuan(), Money(row.fee_fen).to_yuan(), Money(row.total_fen).to_yuan(),
         )
     return table
+
+
+contract_app = typer.Typer(help="Loan contracts: check a signed contract end to end.", no_args_is_help=True)
+
+
+@contract_app.command("verify")
+def contract_verify(
+    contract: str = typer.Argument(..., help="Contract number (e.g. MD20261122AB12CD34) or loan id."),
+) -> None:
+    """Check that the stored text hashes to the signed hash, the platform signature verifies under the
+    named key, and the signing record sits in the audit log. Exit 0 when all hold, 1 naming what fails."""
+    from sqlalchemy import or_, select
+
+    from miaodai.container import build_container
+    from miaodai.core.settings import get_settings
+    from miaodai.loans import contract_service
+    from miaodai.loans.models import LoanContract
+
+    container = build_container(get_settings())
+    condition = LoanContract.contract_no == contract
+    if contract.isdigit():
+        condition = or_(condition, LoanContract.loan_id == int(contract))
+    with container.db.transaction() as session:
+        found = session.execute(select(LoanContract).where(condition)).scalars().first()
+        if found is None:
+            err_console.print(f"[red]no contract {contract}[/]")
+            raise typer.Exit(1)
+        result = contract_service.verify(session, container, found, container.signer)
+    if not result.ok:
+        for problem in result.problems:
+            err_console.print(f"[red]contract {result.contract_no}[/]: {problem}")
+        raise typer.Exit(1)
+    console.print(f"[green]contract {result.contract_no} verified[/]: text, platform signature and audit record agree")

@@ -126,7 +126,7 @@ class LoanErrors:
         "请通过 GET /v1/loans 查看您的借款。", "See your loans at GET /v1/loans.",
     )
     REQUEST_KEY_REUSED = ErrorSpec(
-        "LOAN_REQUEST_KEY_REUSED", 409, "Idempotency key reused with different terms",
+        "LOAN_REQUEST_KEY_REUSED", 422, "Idempotency key reused with different terms",
         "此幂等键已用于另一笔不同条件的借款申请。", "This Idempotency-Key was already used for a different drawdown.",
         "新的申请请使用新的 Idempotency-Key。", "Use a new Idempotency-Key for a new request.",
     )
@@ -140,4 +140,22 @@ class LoanErrors:
         "LOAN_CONCURRENT_UPDATE", 409, "Changed by another request",
         "该记录刚被另一请求修改。", "This record was just changed by another request.",
         "请刷新后重试。", "Refresh and try again.",
+    )
+    PAYOUT_RESULT_UNEXPECTED = ErrorSpec(
+        "LOAN_PAYOUT_RESULT_UNEXPECTED", 409, "Payout result does not match the loan",
+        "借款 {loan_id} 当前为“{status}”，不接受第 {attempt} 次放款的结果。",
+        "Loan {loan_id} is {status}; a result for payout attempt {attempt} cannot be applied.",
+        "请由运营人员按渠道对账结果处理（可能为渠道差错）。",
+        "Operations should resolve it against the channel's reconciliation file (a possible channel discrepancy).",
+    )
+    EOD_OUT_OF_ORDER = ErrorSpec(
+        "LOAN_EOD_OUT_OF_ORDER", 409, "End-of-day dates cannot be skipped",
+        "日终批处理须按日期顺序运行：下一个应运行的日期是 {expected}，而不是 {requested}。",
+        "End-of-day runs go date by date: the next date to run is {expected}, not {requested}.",
+        "请先运行 {expected}。", "Run {expected} first.",
+    )
+    EOD_UNFINISHED = ErrorSpec(
+        "LOAN_EOD_UNFINISHED", 409, "An earlier end-of-day run did not finish",
+        "{pending_date} 的日终批处理尚未完成。", "The end-of-day run of {pending_date} has not finished.",
+        "请重新运行 {pending_date}，它会从中断处继续。", "Run {pending_date} again; it resumes where it stopped.",
     )

@@ -198,6 +198,12 @@ class Loan(Base):
     # Money received beyond what is due, held as a liability until applied or refunded.
     overpayment_fen: Mapped[int] = mapped_column(IdType, default=0)
     days_past_due: Mapped[int] = mapped_column(Integer, default=0)
+    # The accrual register: interest earned day by day since the last due date (ACT/basis), and the
+    # last business date accrued. Income reaches the ledger when an installment falls due.
+    accrued_interest_fen: Mapped[int] = mapped_column(IdType, default=0)
+    accrued_through: Mapped[date | None] = mapped_column(Date)
+    # Payout orders sent for this loan; a definite failure lets the borrower try again (the next attempt).
+    payout_attempts: Mapped[int] = mapped_column(Integer, default=0)
     request_key: Mapped[str] = mapped_column(String(128))
     device_id: Mapped[int | None] = mapped_column(ForeignKey("devices.id"))
     requested_at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -233,6 +239,9 @@ class LoanInstallment(Base):
     penalty_paid_fen: Mapped[int] = mapped_column(IdType, default=0)
     # Interest, fees and penalties are receivable (posted to the ledger) from the due date on.
     posted_due: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The last business date penalty interest was charged for, and whether the late fee was charged.
+    penalty_through: Mapped[date | None] = mapped_column(Date)
+    late_fee_charged: Mapped[bool] = mapped_column(Boolean, default=False)
     paid_off_on: Mapped[date | None] = mapped_column(Date)
 
     __table_args__ = (
@@ -250,6 +259,10 @@ class LoanInstallment(Base):
         }
 
 
+# Bound into the ciphertext of every stored contract text (see miaodai.keys for rotation).
+CONTRACT_DOCUMENT_FIELD = "loan_contract.document"
+
+
 class LoanContract(Base):
     """The signed contract document: its exact text, SHA-256 and the platform's Ed25519 signature."""
 
@@ -259,8 +272,11 @@ class LoanContract(Base):
     loan_id: Mapped[int] = mapped_column(ForeignKey("loans.id"), unique=True)
     contract_no: Mapped[str] = mapped_column(String(32), unique=True)
     template_version: Mapped[str] = mapped_column(String(32))
-    document: Mapped[str] = mapped_column(Text)
+    # The rendered text, encrypted (it names the borrower in full); the hash is of the plaintext.
+    document_enc: Mapped[str] = mapped_column(Text)
     sha256: Mapped[str] = mapped_column(String(64))
+    # The business date the text was drawn up for; a draft from an earlier day is redrawn before signing.
+    drafted_on: Mapped[date] = mapped_column(Date)
     signature: Mapped[str | None] = mapped_column(String(128))
     key_id: Mapped[str | None] = mapped_column(String(32))
     signed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -286,3 +302,47 @@ class Repayment(Base):
     allocation: Mapped[str] = mapped_column(Text)
     journal_entry_id: Mapped[int | None] = mapped_column(IdType)
     reverses_id: Mapped[int | None] = mapped_column(ForeignKey("loan_repayments.id"), unique=True)
+
+
+class EodRun(Base):
+    """One end-of-day run per business date: its progress (the last step finished) and its figures."""
+
+    __tablename__ = "eod_runs"
+
+    business_date: Mapped[date] = mapped_column(Date, primary_key=True)
+    status: Mapped[str] = mapped_column(String(16))  # running | completed
+    step: Mapped[str] = mapped_column(String(32), default="")  # the last step completed
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    stats: Mapped[str] = mapped_column(Text, default="{}")  # JSON figures per step
+
+
+class Reminder(Base):
+    """A repayment reminder queued by the end-of-day batch, sent through the SMS provider by the dispatcher."""
+
+    __tablename__ = "loan_reminders"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    loan_id: Mapped[int] = mapped_column(ForeignKey("loans.id"))
+    installment_id: Mapped[int] = mapped_column(ForeignKey("loan_installments.id"))
+    kind: Mapped[str] = mapped_column(String(16))  # due_in_3 | due_in_1 | due_today | overdue
+    business_date: Mapped[date] = mapped_column(Date, index=True)
+    amount_fen: Mapped[int] = mapped_column(IdType)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    __table_args__ = (UniqueConstraint("installment_id", "kind"),)
+
+
+class CollectionInstruction(Base):
+    """Auto-debit (代扣) instruction for an installment due today; the payments layer executes it."""
+
+    __tablename__ = "collection_instructions"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    loan_id: Mapped[int] = mapped_column(ForeignKey("loans.id"))
+    installment_id: Mapped[int] = mapped_column(ForeignKey("loan_installments.id"))
+    business_date: Mapped[date] = mapped_column(Date, index=True)
+    amount_fen: Mapped[int] = mapped_column(IdType)
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | sent | done | failed
+
+    __table_args__ = (UniqueConstraint("installment_id", "business_date"),)

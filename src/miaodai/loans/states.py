@@ -7,7 +7,9 @@
                                               paid_off ◀──repaid in full──────── overdue ──▶ written_off
 
 ``cancelled`` is reachable only before any money has left (requested, signed, or disbursing after
-a *definite* payout failure — the payments layer decides that); ``written_off`` only from overdue.
+a *definite* payout failure — the payments layer decides that, never on an unknown outcome);
+a definite failure may also return the loan to ``signed`` for a new payout attempt to another card.
+``written_off`` only from overdue.
 """
 
 from __future__ import annotations
@@ -33,7 +35,8 @@ S = LoanStatus
 TRANSITIONS: dict[LoanStatus, frozenset[LoanStatus]] = {
     S.REQUESTED: frozenset({S.SIGNED, S.CANCELLED}),
     S.SIGNED: frozenset({S.DISBURSING, S.CANCELLED}),
-    S.DISBURSING: frozenset({S.ACTIVE, S.CANCELLED}),
+    # Back to signed after a *definite* payout failure: the borrower picks another card or cancels.
+    S.DISBURSING: frozenset({S.ACTIVE, S.SIGNED, S.CANCELLED}),
     S.ACTIVE: frozenset({S.OVERDUE, S.PAID_OFF}),
     S.OVERDUE: frozenset({S.ACTIVE, S.PAID_OFF, S.WRITTEN_OFF}),
     S.PAID_OFF: frozenset(),

@@ -1,0 +1,202 @@
+"""The borrower's loans: draw money on a line, read and sign the contract, follow the loan. Thin.
+
+Money-moving requests (a drawdown) need an ``Idempotency-Key`` header: a retry with the same key
+and body answers with the same loan, never a second one.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Response
+from fastapi.responses import HTMLResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from miaodai.core.errors import DomainError
+from miaodai.deps import ContainerDep, CurrentBorrower, RowId, RowIdField
+from miaodai.identity.step_up import RecentStepUp
+from miaodai.loans import loan_service
+from miaodai.loans.api_products import Fen, RateOut
+from miaodai.loans.errors import LoanErrors
+from miaodai.loans.models import Loan, LoanContract, LoanInstallment
+from miaodai.loans.schedule import RepaymentMethod
+
+router = APIRouter(tags=["loans"])
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(alias="Idempotency-Key", max_length=128, description="Unique per money-moving request; reuse it to retry"),
+]
+
+
+def require_key(key: str | None) -> str:
+    if key is None or not key.strip():
+        raise DomainError(LoanErrors.IDEMPOTENCY_KEY_REQUIRED)
+    return key.strip()
+
+
+class DrawdownBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    line_id: RowIdField
+    principal_fen: Fen
+    method: RepaymentMethod = RepaymentMethod.EQUAL_INSTALLMENT
+    term_months: int | None = Field(default=None, ge=1, le=60)
+    term_days: int | None = Field(default=None, ge=1, le=365)
+
+
+class InstallmentLine(BaseModel):
+    period: int
+    due_date: date
+    principal_fen: int
+    interest_fen: int
+    fee_fen: int
+    penalty_fen: int = 0
+    total_fen: int
+    paid_fen: int = 0
+    status: str = Field(description="scheduled (quote, not yet paid out) | pending | due | overdue | paid")
+
+
+class ContractView(BaseModel):
+    contract_no: str
+    template_version: str
+    sha256: str
+    signed_at: datetime | None
+    download_url: str
+
+
+class LoanView(BaseModel):
+    id: int
+    loan_no: str
+    status: str
+    line_id: int
+    principal_fen: int
+    method: RepaymentMethod
+    term_months: int | None
+    term_days: int | None
+    apr: RateOut = Field(description="Annualized rate, IRR method, all costs; shown before signing")
+    annual_rate: RateOut
+    monthly_fee_rate: RateOut
+    penalty_annual_rate: RateOut
+    total_interest_fen: int
+    total_fee_fen: int
+    total_cost_fen: int
+    principal_outstanding_fen: int
+    start_date: date
+    requested_at: datetime
+    signed_at: datetime | None
+    disbursed_at: datetime | None
+    payout_attempts: int
+    installments: list[InstallmentLine]
+    contract: ContractView | None
+
+
+def _status(line: LoanInstallment, today: date) -> str:
+    outstanding = sum(line.outstanding.values())
+    if outstanding == 0:
+        return "paid"
+    if line.due_date < today:
+        return "overdue"
+    return "due" if line.due_date == today else "pending"
+
+
+def loan_view(container: ContainerDep, loan: Loan) -> LoanView:
+    from miaodai.core.clock import business_date
+
+    today = business_date(container.clock.now())
+    with container.db.transaction() as session:
+        rows = loan_service.installments_of(session, loan.id)
+        contract = session.query(LoanContract).filter_by(loan_id=loan.id).one_or_none()
+    if rows:
+        lines = [
+            InstallmentLine(
+                period=r.period, due_date=r.due_date, principal_fen=r.principal_fen, interest_fen=r.interest_fen,
+                fee_fen=r.fee_fen, penalty_fen=r.penalty_fen,
+                total_fen=r.principal_fen + r.interest_fen + r.fee_fen + r.penalty_fen,
+                paid_fen=r.principal_paid_fen + r.interest_paid_fen + r.fee_paid_fen + r.penalty_paid_fen,
+                status=_status(r, today),
+            )
+            for r in rows
+        ]
+    else:  # not paid out yet: the quoted schedule (due dates move with the actual payout date)
+        lines = [
+            InstallmentLine(period=i.period, due_date=i.due_date, principal_fen=i.principal_fen,
+                            interest_fen=i.interest_fen, fee_fen=i.fee_fen, total_fen=i.total_fen, status="scheduled")
+            for i in loan_service.loan_schedule(loan).installments
+        ]
+    return LoanView(
+        id=loan.id, loan_no=loan.loan_no, status=loan.status.value, line_id=loan.credit_line_id,
+        principal_fen=loan.principal_fen, method=loan.method, term_months=loan.term_months, term_days=loan.term_days,
+        apr=loan.apr, annual_rate=loan.annual_rate, monthly_fee_rate=loan.monthly_fee_rate,
+        penalty_annual_rate=loan.penalty_annual_rate, total_interest_fen=loan.total_interest_fen,
+        total_fee_fen=loan.total_fee_fen, total_cost_fen=loan.total_interest_fen + loan.total_fee_fen,
+        principal_outstanding_fen=loan.principal_outstanding_fen, start_date=loan.start_date,
+        requested_at=loan.requested_at, signed_at=loan.signed_at, disbursed_at=loan.disbursed_at,
+        payout_attempts=loan.payout_attempts, installments=lines,
+        contract=ContractView(
+            contract_no=contract.contract_no, template_version=contract.template_version, sha256=contract.sha256,
+            signed_at=contract.signed_at, download_url=f"/v1/loans/{loan.id}/contract",
+        ) if contract else None,
+    )
+
+
+@router.post("/v1/loans", status_code=201,
+             summary="Draw money on a credit line: quote, reserve, draft the contract (needs Idempotency-Key)")
+def draw(
+    body: DrawdownBody, response: Response, container: ContainerDep, auth: CurrentBorrower,
+    idempotency_key: IdempotencyKey = None,
+) -> LoanView:
+    request = loan_service.DrawdownRequest(
+        line_id=body.line_id, principal_fen=body.principal_fen, method=body.method, term_months=body.term_months,
+        term_days=body.term_days, request_key=require_key(idempotency_key),
+    )
+    loan, created = loan_service.request_drawdown(container, auth, request)
+    if not created:
+        response.status_code = 200
+    return loan_view(container, loan)
+
+
+@router.get("/v1/loans", summary="My loans, newest first")
+def my_loans(container: ContainerDep, auth: CurrentBorrower) -> list[LoanView]:
+    return [loan_view(container, loan) for loan in loan_service.borrower_loans(container, auth.borrower_id)]
+
+
+@router.get("/v1/loans/{loan_id}", summary="One loan with its schedule (quoted until paid out)")
+def one_loan(loan_id: RowId, container: ContainerDep, auth: CurrentBorrower) -> LoanView:
+    with container.db.transaction() as session:
+        loan = loan_service.owned_loan(session, auth.borrower_id, loan_id)
+    return loan_view(container, loan)
+
+
+@router.get("/v1/loans/{loan_id}/contract", response_class=HTMLResponse,
+            summary="The contract as printable HTML; its SHA-256 is in the X-Content-SHA256 header")
+def contract_document(loan_id: RowId, container: ContainerDep, auth: CurrentBorrower) -> HTMLResponse:
+    contract, html = loan_service.open_contract(container, auth, loan_id)
+    return HTMLResponse(html, headers={
+        "Content-Disposition": f'inline; filename="{contract.contract_no}.html"', "X-Content-SHA256": contract.sha256})
+
+
+class SignBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    contract_sha256: str = Field(pattern="^[0-9a-f]{64}$",
+                                 description="SHA-256 of the contract text you read (X-Content-SHA256)")
+
+
+@router.post("/v1/loans/{loan_id}/sign",
+             summary="Sign the contract you read (needs a code confirmed in the last minutes: step-up); "
+                     "the payout is ordered")
+def sign(loan_id: RowId, body: SignBody, container: ContainerDep, auth: RecentStepUp) -> LoanView:
+    return loan_view(container, loan_service.sign(container, auth, loan_id, read_sha256=body.contract_sha256))
+
+
+@router.post("/v1/loans/{loan_id}/payout-retry",
+             summary="After a failed payout, order it again (step-up)")
+def retry_payout(loan_id: RowId, container: ContainerDep, auth: RecentStepUp) -> LoanView:
+    return loan_view(container, loan_service.retry_payout(container, auth, loan_id))
+
+
+@router.post("/v1/loans/{loan_id}/cancel", summary="Withdraw a drawdown before the money has left")
+def cancel(loan_id: RowId, container: ContainerDep, auth: CurrentBorrower) -> LoanView:
+    return loan_view(container, loan_service.cancel(container, auth, loan_id))

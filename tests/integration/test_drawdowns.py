@@ -1,0 +1,196 @@
+"""A drawdown from request to an active loan: quote, reserve, contract, sign with step-up, payout paid or failed.
+
+After every step the ledger's trial balance is zero and the line's available amount is what the loans say.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from miaodai.core.audit import AuditEntry, seal_pending
+from miaodai.core.clock import business_date
+from miaodai.demo import DEMO_BORROWERS, seed_demo
+from miaodai.ledger.service import check_book, loan_balances, trial_balance
+from miaodai.loans import contract_service
+from miaodai.loans.models import CreditLine, LoanContract
+from miaodai.loans.schedule import add_months
+from tests.cli_support import run_cli
+from tests.helpers import assert_problem, login, step_up
+
+PHONE = DEMO_BORROWERS[0].phone  # a 20,000-yuan line at the demo product
+
+
+@pytest.fixture
+def borrower(client, container):
+    seed_demo(container)
+    return login(client, PHONE)
+
+
+def line_of(client, borrower):
+    lines = client.get("/v1/credit-lines", headers=borrower["headers"]).json()
+    assert len(lines) == 1
+    return lines[0]
+
+
+def draw(client, borrower, key="dd-1", **body):
+    payload = {"line_id": line_of(client, borrower)["id"], "principal_fen": 1_000_000, "method": "equal_installment",
+               "term_months": 12, **body}
+    return client.post("/v1/loans", json=payload, headers={**borrower["headers"], "Idempotency-Key": key})
+
+
+def sign(client, clock, borrower, loan_id):
+    document = client.get(f"/v1/loans/{loan_id}/contract", headers=borrower["headers"])
+    assert document.status_code == 200, document.text
+    step_up(client, clock, borrower, PHONE)
+    return client.post(f"/v1/loans/{loan_id}/sign", json={"contract_sha256": document.headers["X-Content-SHA256"]},
+                       headers=borrower["headers"])
+
+
+def payout(client, loan_id, outcome, reason=""):
+    response = client.post(f"/sandbox/payouts/{loan_id}", json={"outcome": outcome, "reason": reason})
+    return response
+
+
+def book_is_balanced(container):
+    with container.db.transaction() as session:
+        assert trial_balance(session).balanced
+        assert check_book(session) == []
+
+
+def test_a_drawdown_quotes_reserves_and_drafts_the_contract(client, container, borrower):
+    before = line_of(client, borrower)["available_fen"]
+    response = draw(client, borrower)
+    assert response.status_code == 201, response.text
+    loan = response.json()
+    assert loan["status"] == "requested"
+    # The line's price (15.48%) with the product's 0.1%/month fee, quoted to the fen and disclosed as an APR.
+    assert loan["annual_rate"] == "0.1548" and loan["monthly_fee_rate"] == "0.001"
+    assert sum(i["principal_fen"] for i in loan["installments"]) == 1_000_000
+    assert loan["total_fee_fen"] == 12 * 1_000 and float(loan["apr"]) > 0.1548
+    assert loan["contract"]["sha256"] and loan["contract"]["signed_at"] is None
+    assert line_of(client, borrower)["available_fen"] == before - 1_000_000
+    book_is_balanced(container)  # nothing has moved yet
+
+
+def test_the_same_key_answers_with_the_same_loan_and_another_body_is_refused(client, borrower):
+    first = draw(client, borrower)
+    again = draw(client, borrower)
+    assert again.status_code == 200 and again.json()["id"] == first.json()["id"]
+    assert line_of(client, borrower)["available_fen"] == 2_000_000 - 1_000_000
+    assert_problem(draw(client, borrower, principal_fen=500_000), 422, "LOAN_REQUEST_KEY_REUSED")
+    missing = client.post("/v1/loans", json={"line_id": 1, "principal_fen": 100_000, "term_months": 3},
+                          headers=borrower["headers"])
+    assert_problem(missing, 400, "IDEMPOTENCY_KEY_REQUIRED")
+
+
+def test_a_drawdown_beyond_the_available_amount_is_refused(client, borrower):
+    assert draw(client, borrower, key="a", principal_fen=1_500_000).status_code == 201
+    refused = assert_problem(draw(client, borrower, key="b", principal_fen=600_000), 409, "LOAN_LINE_INSUFFICIENT")
+    assert refused["params"]["available_fen"] == 500_000
+
+
+def test_signing_needs_a_fresh_code_and_the_text_that_was_read(client, clock, container, borrower):
+    loan_id = draw(client, borrower).json()["id"]
+    clock.advance(timedelta(seconds=container.settings.step_up_ttl_seconds + 1))  # the login's code is stale now
+    no_step_up = client.post(f"/v1/loans/{loan_id}/sign", json={"contract_sha256": "0" * 64},
+                             headers=borrower["headers"])
+    assert_problem(no_step_up, 403, "STEP_UP_REQUIRED")
+    document = client.get(f"/v1/loans/{loan_id}/contract", headers=borrower["headers"])
+    assert "等额本息" in document.text and "10,000.00" in document.text
+    step_up(client, clock, borrower, PHONE)
+    stale = client.post(f"/v1/loans/{loan_id}/sign", json={"contract_sha256": "0" * 64}, headers=borrower["headers"])
+    assert_problem(stale, 409, "CONTRACT_CHANGED")
+    signed = client.post(f"/v1/loans/{loan_id}/sign",
+                         json={"contract_sha256": document.headers["X-Content-SHA256"]}, headers=borrower["headers"])
+    assert signed.status_code == 200, signed.text
+    assert signed.json()["status"] == "disbursing" and signed.json()["contract"]["signed_at"]
+    with container.db.transaction() as session:
+        contract = session.execute(select(LoanContract).where(LoanContract.loan_id == loan_id)).scalar_one()
+        entry = session.get(AuditEntry, contract.audit_entry_id)
+        assert entry.action == "contract.sign" and contract.sha256 in entry.body and contract.signature in entry.body
+        # The ordered payout is receivable principal against money in transit.
+        balances = loan_balances(session, loan_id)
+        assert balances["principal_receivable"] == 1_000_000 and balances["payout_in_transit"] == -1_000_000
+    book_is_balanced(container)
+
+
+def test_a_contract_drafted_yesterday_is_redrawn_before_it_can_be_signed(client, clock, borrower):
+    loan = draw(client, borrower).json()
+    clock.advance(timedelta(days=1))
+    borrower = login(client, PHONE)
+    document = client.get(f"/v1/loans/{loan['id']}/contract", headers=borrower["headers"])
+    assert document.headers["X-Content-SHA256"] != loan["contract"]["sha256"]
+    again = client.get(f"/v1/loans/{loan['id']}", headers=borrower["headers"]).json()
+    assert again["start_date"] > loan["start_date"]
+    assert sign(client, clock, borrower, loan["id"]).status_code == 200
+
+
+def test_a_paid_payout_activates_the_loan_from_the_payout_date(client, clock, container, borrower):
+    loan_id = draw(client, borrower).json()["id"]
+    assert sign(client, clock, borrower, loan_id).status_code == 200
+    clock.advance(timedelta(days=2))  # the bank took its time
+    paid_on = business_date(clock.now())
+    assert payout(client, loan_id, "paid").json()["status"] == "active"
+    assert payout(client, loan_id, "paid").json()["status"] == "active"  # a duplicate callback changes nothing
+    loan = client.get(f"/v1/loans/{loan_id}", headers=borrower["headers"]).json()
+    assert loan["start_date"] == paid_on.isoformat()
+    assert loan["installments"][0]["due_date"] == add_months(paid_on, 1).isoformat()
+    assert [i["status"] for i in loan["installments"]] == ["pending"] * 12
+    with container.db.transaction() as session:
+        balances = {account: fen for account, fen in loan_balances(session, loan_id).items() if fen}
+        assert balances == {"principal_receivable": 1_000_000, "cash": -1_000_000}
+    book_is_balanced(container)
+    assert_problem(payout(client, loan_id, "failed", "too late"), 409, "LOAN_PAYOUT_RESULT_UNEXPECTED")
+
+
+def test_a_failed_payout_voids_the_entries_and_the_borrower_may_retry_or_cancel(client, clock, container, borrower):
+    loan_id = draw(client, borrower).json()["id"]
+    assert sign(client, clock, borrower, loan_id).status_code == 200
+    assert_problem(client.post(f"/v1/loans/{loan_id}/cancel", headers=borrower["headers"]), 409,
+                   "LOAN_ILLEGAL_TRANSITION")  # the bank may be paying right now
+    assert payout(client, loan_id, "failed", "卡状态异常").json()["status"] == "signed"
+    with container.db.transaction() as session:
+        assert all(v == 0 for v in loan_balances(session, loan_id).values())
+    step_up(client, clock, borrower, PHONE)
+    retried = client.post(f"/v1/loans/{loan_id}/payout-retry", headers=borrower["headers"])
+    assert retried.status_code == 200 and retried.json()["payout_attempts"] == 2
+    assert payout(client, loan_id, "failed", "余额不足").json()["status"] == "signed"
+    cancelled = client.post(f"/v1/loans/{loan_id}/cancel", headers=borrower["headers"])
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+    assert line_of(client, borrower)["available_fen"] == 2_000_000
+    book_is_balanced(container)
+
+
+def test_contract_verify_checks_text_signature_and_audit_chain(client, clock, container, settings, borrower):
+    loan_id = draw(client, borrower).json()["id"]
+    assert sign(client, clock, borrower, loan_id).status_code == 200
+    seal_pending(container.db, container.clock)
+    with container.db.transaction() as session:
+        contract = contract_service.contract_of(session, loan_id)
+        contract_no = contract.contract_no
+        assert contract_service.verify(session, container, contract, container.signer).ok
+    result = run_cli(settings, "contract", "verify", contract_no)
+    assert result.exit_code == 0, result.output
+    # Somebody edits the stored text: the hash no longer matches and verify says so.
+    with container.db.transaction() as session:
+        contract = contract_service.contract_of(session, loan_id)
+        html = container.vault.decrypt(contract.document_enc, "loan_contract.document")
+        contract.document_enc = container.vault.encrypt(html.replace("10,000.00", "1,000.00"),
+                                                        "loan_contract.document")
+    result = run_cli(settings, "contract", "verify", contract_no)
+    assert result.exit_code == 1 and "altered" in result.output
+    assert_problem(client.get(f"/v1/loans/{loan_id}/contract", headers=borrower["headers"]), 500,
+                   "CONTRACT_HASH_MISMATCH")
+
+
+def test_the_line_is_never_overdrawn_and_the_cancelled_amount_comes_back(client, container, borrower):
+    loan_id = draw(client, borrower, principal_fen=2_000_000).json()["id"]
+    assert_problem(draw(client, borrower, key="second", principal_fen=50_000), 409, "LOAN_LINE_INSUFFICIENT")
+    assert client.post(f"/v1/loans/{loan_id}/cancel", headers=borrower["headers"]).json()["status"] == "cancelled"
+    with container.db.transaction() as session:
+        line = session.execute(select(CreditLine)).scalars().first()
+        assert line.available_fen <= line.limit_fen
+    assert line_of(client, borrower)["available_fen"] == 2_000_000
