@@ -9,7 +9,7 @@ from rich.console import Console
 
 from miaodai.core.settings import get_settings
 from miaodai.ledger.cli import ledger_app
-from miaodai.loans.cli import contract_app, quote_command
+from miaodai.loans.cli import contract_app, loan_app, quote_command
 
 app = typer.Typer(help="Miaodai (秒贷) lending service.", no_args_is_help=True, add_completion=False)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -30,6 +30,7 @@ sandbox_app = typer.Typer(help="Sandbox providers (only with MIAODAI_SANDBOX=tru
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(contract_app, name="contract")
+app.add_typer(loan_app, name="loan")
 
 console = Console()
 err_console = Console(stderr=True)

@@ -87,10 +87,16 @@ def trial_balance_command(
 @ledger_app.command("check")
 def check_command() -> None:
     """Prove the book: every entry has two or more legs summing to zero, every leg has its entry and a known
-    account, reversal links hold, nothing is reversed twice, and each reversal exactly negates its original.
-    Exit 0 when sound; 1 with every finding printed."""
+    account, reversal links hold, nothing is reversed twice, each reversal exactly negates its original, and
+    every loan's sub-ledger equals what its installments say is owed. Exit 0 when sound; 1 with every finding."""
+    # The loan check lives with the loans (the ledger knows loans only by id); the command composes both.
+    from miaodai.loans.accounting import mismatched_loans
+
     with _book_snapshot() as session:
         findings: list[Finding] = check_book(session)
+        for loan_id, diff in mismatched_loans(session):
+            detail = ", ".join(f"{bucket} installments {want} ≠ ledger {got}" for bucket, (want, got) in diff.items())
+            findings.append(Finding("LOAN_SUBLEDGER_MISMATCH", f"loan {loan_id}: {detail}", loan_id=loan_id))
         balance = trial_balance(session)
     if findings:
         for finding in findings:

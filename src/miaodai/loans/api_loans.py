@@ -9,18 +9,24 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Response
+from fastapi import APIRouter, Depends, Header, Response
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from miaodai.core.clock import business_date
 from miaodai.core.errors import DomainError
 from miaodai.deps import ContainerDep, CurrentBorrower, RowId, RowIdField
+from miaodai.identity.staff_deps import require_permission
+from miaodai.identity.staff_service import StaffContext
 from miaodai.identity.step_up import RecentStepUp
-from miaodai.loans import loan_service
+from miaodai.loans import loan_service, repayment_service
 from miaodai.loans.api_products import Fen, RateOut
 from miaodai.loans.errors import LoanErrors
 from miaodai.loans.models import Loan, LoanContract, LoanInstallment
+from miaodai.loans.repayment_math import PrepaymentMode
 from miaodai.loans.schedule import RepaymentMethod
+from miaodai.loans.statement import statement
+from miaodai.loans.states import ON_BOOK
 
 router = APIRouter(tags=["loans"])
 
@@ -102,8 +108,6 @@ def _status(line: LoanInstallment, today: date) -> str:
 
 
 def loan_view(container: ContainerDep, loan: Loan) -> LoanView:
-    from miaodai.core.clock import business_date
-
     today = business_date(container.clock.now())
     with container.db.transaction() as session:
         rows = loan_service.installments_of(session, loan.id)
@@ -200,3 +204,128 @@ def retry_payout(loan_id: RowId, container: ContainerDep, auth: RecentStepUp) ->
 @router.post("/v1/loans/{loan_id}/cancel", summary="Withdraw a drawdown before the money has left")
 def cancel(loan_id: RowId, container: ContainerDep, auth: CurrentBorrower) -> LoanView:
     return loan_view(container, loan_service.cancel(container, auth, loan_id))
+
+
+# -- repaying -----------------------------------------------------------------------------------------
+
+
+class PayoffView(BaseModel):
+    as_of: date
+    due_penalty_fen: int
+    due_fee_fen: int
+    due_interest_fen: int
+    due_principal_fen: int
+    remaining_principal_fen: int
+    accrued_interest_fen: int = Field(description="Interest accrued to today on the principal not yet due")
+    early_repayment_fee_fen: int
+    total_fen: int = Field(description="Pay this today and the loan is settled; no future interest or fees")
+
+
+@router.get("/v1/loans/{loan_id}/payoff-quote", summary="What paying the whole loan off today takes (提前结清)")
+def payoff_quote(loan_id: RowId, container: ContainerDep, auth: CurrentBorrower) -> PayoffView:
+    today = business_date(container.clock.now())
+    with container.db.transaction() as session:
+        loan = loan_service.owned_loan(session, auth.borrower_id, loan_id)
+        repayable(loan)
+        quote = repayment_service.payoff_quote(session, loan, today)
+    return PayoffView(as_of=today, due_penalty_fen=quote.due_penalty_fen, due_fee_fen=quote.due_fee_fen,
+                      due_interest_fen=quote.due_interest_fen, due_principal_fen=quote.due_principal_fen,
+                      remaining_principal_fen=quote.remaining_principal_fen,
+                      accrued_interest_fen=quote.accrued_interest_fen,
+                      early_repayment_fee_fen=quote.early_repayment_fee_fen, total_fen=quote.total_fen)
+
+
+def repayable(loan: Loan) -> None:
+    if loan.status not in ON_BOOK:
+        raise DomainError(LoanErrors.NOT_REPAYABLE, params={"status": loan.status.value})
+
+
+class PrepaymentBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    amount_fen: Fen
+    mode: PrepaymentMode = PrepaymentMode.SHORTER_TERM
+
+
+class PrepaymentView(BaseModel):
+    as_of: date
+    amount_fen: int
+    due_paid_fen: int = Field(description="Goes first to what is already due")
+    accrued_interest_fen: int = Field(description="Interest accrued to today, paid with the prepayment")
+    principal_fen: int = Field(description="Principal prepaid")
+    mode: PrepaymentMode
+    installments: list[InstallmentLine] = Field(description="The recomputed installments not yet due")
+
+
+@router.post("/v1/loans/{loan_id}/prepayment-quote",
+             summary="Preview an early partial repayment: the recomputed plan, before anything is paid")
+def prepayment_quote(loan_id: RowId, body: PrepaymentBody, container: ContainerDep,
+                     auth: CurrentBorrower) -> PrepaymentView:
+    today = business_date(container.clock.now())
+    with container.db.transaction() as session:
+        loan = loan_service.owned_loan(session, auth.borrower_id, loan_id)
+        repayable(loan)
+        plan = repayment_service.prepayment_plan(session, loan, body.amount_fen, body.mode, today)
+    return PrepaymentView(
+        as_of=today, amount_fen=body.amount_fen, due_paid_fen=plan.due.applied_fen,
+        accrued_interest_fen=plan.accrued_interest_fen, principal_fen=plan.principal_fen, mode=body.mode,
+        installments=[InstallmentLine(period=i.period, due_date=i.due_date, principal_fen=i.principal_fen,
+                                      interest_fen=i.interest_fen, fee_fen=i.fee_fen, total_fen=i.total_fen,
+                                      status="pending") for i in plan.installments],
+    )
+
+
+class StatementBalances(BaseModel):
+    principal_fen: int
+    interest_fen: int
+    fee_fen: int
+    penalty_fen: int
+    overpayment_fen: int
+
+
+class StatementLineView(BaseModel):
+    entry_id: int = Field(description="The journal entry behind this line")
+    business_date: date
+    posted_at: datetime
+    kind: str
+    name_zh: str
+    name_en: str
+    memo: str
+    cash_fen: int = Field(description="+ received from you, − paid out to you")
+    change: StatementBalances
+    balance: StatementBalances
+
+
+@router.get("/v1/loans/{loan_id}/statement", summary="Every transaction of the loan with running balances")
+def loan_statement(loan_id: RowId, container: ContainerDep, auth: CurrentBorrower) -> list[StatementLineView]:
+    with container.db.transaction() as session:
+        loan = loan_service.owned_loan(session, auth.borrower_id, loan_id)
+        return [StatementLineView.model_validate(line.as_dict()) for line in statement(session, loan.id)]
+
+
+class ReversalBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=2, max_length=200)
+
+
+class ReversalView(BaseModel):
+    id: int
+    reverses_id: int
+    loan_id: int
+    amount_fen: int
+    journal_entry_id: int | None
+
+
+Reverser = Annotated[StaffContext, Depends(require_permission("payment.refund"))]
+
+
+@router.post("/v1/staff/repayments/{repayment_id}/reverse",
+             summary="Reverse a repayment by compensating entries (a chargeback, a mistaken posting)")
+def reverse_repayment(repayment_id: RowId, body: ReversalBody, staff: Reverser, container: ContainerDep,
+                      idempotency_key: IdempotencyKey = None) -> ReversalView:
+    reversal = repayment_service.reverse_repayment(
+        container, repayment_id, idempotency_key=require_key(idempotency_key), actor=staff.actor, reason=body.reason)
+    assert reversal.reverses_id is not None
+    return ReversalView(id=reversal.id, reverses_id=reversal.reverses_id, loan_id=reversal.loan_id,
+                        amount_fen=reversal.amount_fen, journal_entry_id=reversal.journal_entry_id)

@@ -131,3 +131,43 @@ def contract_verify(
             err_console.print(f"[red]contract {result.contract_no}[/]: {problem}")
         raise typer.Exit(1)
     console.print(f"[green]contract {result.contract_no} verified[/]: text, platform signature and audit record agree")
+
+
+loan_app = typer.Typer(help="Loans: statements.", no_args_is_help=True)
+
+
+@loan_app.command("statement")
+def loan_statement(
+    loan_id: int = typer.Argument(..., help="The loan's id."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON (amounts in fen)."),
+) -> None:
+    """Every transaction of a loan with running balances, each traceable to its journal entry."""
+    from miaodai.core.db import Database
+    from miaodai.core.settings import get_settings
+    from miaodai.loans.models import Loan
+    from miaodai.loans.statement import statement
+
+    db = Database(get_settings().database_url)
+    try:
+        with db.transaction() as session:
+            loan = session.get(Loan, loan_id)
+            if loan is None:
+                err_console.print(f"[red]no loan {loan_id}[/]")
+                raise typer.Exit(1)
+            lines = statement(session, loan_id)
+            loan_no = loan.loan_no
+    finally:
+        db.dispose()
+    if as_json:
+        typer.echo(json.dumps([line.as_dict() for line in lines], ensure_ascii=False, indent=2))
+        return
+    table = Table(title=f"Statement 对账单 · loan {loan_id} {loan_no}")
+    for column in ("entry", "date 日期", "what 摘要", "cash 收付", "principal 本金", "interest 利息", "fee 费用",
+                   "penalty 罚息", "held 溢缴"):
+        table.add_column(column, justify="left" if column.startswith(("date", "what")) else "right")
+    for line in lines:
+        b = line.balance
+        table.add_row(str(line.entry_id), line.business_date.isoformat(), f"{line.name_zh} {line.name_en}",
+                      Money(line.cash_fen).to_yuan(), *(Money(v).to_yuan() for v in (
+                          b.principal_fen, b.interest_fen, b.fee_fen, b.penalty_fen, b.overpayment_fen)))
+    console.print(table)

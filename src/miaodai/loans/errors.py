@@ -148,6 +148,41 @@ class LoanErrors:
         "请由运营人员按渠道对账结果处理（可能为渠道差错）。",
         "Operations should resolve it against the channel's reconciliation file (a possible channel discrepancy).",
     )
+    NOT_REPAYABLE = ErrorSpec(
+        "LOAN_NOT_REPAYABLE", 409, "Nothing to repay on this loan",
+        "借款当前为“{status}”，无需还款。", "The loan is {status}; there is nothing to repay.",
+        "请在“我的借款”中查看借款状态。", "Check the loan's status under \"My loans\".",
+    )
+    REPAYMENT_KEY_REUSED = ErrorSpec(
+        "LOAN_REPAYMENT_KEY_REUSED", 422, "Idempotency key reused for another repayment",
+        "此幂等键已用于另一笔不同的还款。", "This idempotency key was already used for a different repayment.",
+        "新的还款请使用新的幂等键；重试同一笔还款时使用原来的键。",
+        "Use a new key for a new repayment, and the same key to retry one.",
+    )
+    PAYOFF_AMOUNT_SHORT = ErrorSpec(
+        "LOAN_PAYOFF_AMOUNT_SHORT", 422, "Amount does not cover the early payoff",
+        "提前结清需还 {payoff_yuan} 元，本次金额 {amount_yuan} 元不足。",
+        "Paying the loan off today takes ¥{payoff_yuan}; ¥{amount_yuan} is not enough.",
+        "请按结清金额还款，或改为部分提前还款。", "Pay the payoff amount, or make a partial prepayment instead.",
+    )
+    PREPAYMENT_TOO_SMALL = ErrorSpec(
+        "LOAN_PREPAYMENT_TOO_SMALL", 422, "Amount leaves no principal to prepay",
+        "须先还清到期应还 {due_yuan} 元及截至今日的利息 {accrued_yuan} 元，本次金额 {amount_yuan} 元不足以提前还本。",
+        "¥{amount_yuan} does not cover what is due (¥{due_yuan}) and interest to today (¥{accrued_yuan}) "
+        "with principal left over to prepay.",
+        "请增加金额，或先按期还款。", "Pay more, or repay what is due first.",
+    )
+    REPAYMENT_NOT_FOUND = ErrorSpec(
+        "LOAN_REPAYMENT_NOT_FOUND", 404, "Repayment not found",
+        "没有找到还款记录 {repayment_id}。", "There is no repayment {repayment_id}.",
+        "请在借款流水中查看还款记录。", "See the loan's statement for its repayments.",
+    )
+    REPAYMENT_NOT_REVERSIBLE = ErrorSpec(
+        "LOAN_REPAYMENT_NOT_REVERSIBLE", 409, "This repayment cannot be reversed",
+        "还款 {repayment_id} 无法冲正：{_reason_zh}。", "Repayment {repayment_id} cannot be reversed: {_reason_en}.",
+        "请先冲正其后的还款，或联系运营人员人工处理。",
+        "Reverse the later repayments first, or ask operations to handle it by hand.",
+    )
     EOD_OUT_OF_ORDER = ErrorSpec(
         "LOAN_EOD_OUT_OF_ORDER", 409, "End-of-day dates cannot be skipped",
         "日终批处理须按日期顺序运行：下一个应运行的日期是 {expected}，而不是 {requested}。",

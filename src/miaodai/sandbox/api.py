@@ -16,6 +16,7 @@ from miaodai.core.masking import mask_phone
 from miaodai.deps import ContainerDep, RowId
 from miaodai.identity.login_service import parse_phone
 from miaodai.identity.sms import read_sandbox_inbox
+from miaodai.loans.api_loans import IdempotencyKey, require_key
 from miaodai.loans.models import Loan
 
 router = APIRouter(prefix="/sandbox", tags=["sandbox"])
@@ -65,3 +66,28 @@ def sandbox_payout(loan_id: RowId, body: SandboxPayoutResult, container: Contain
     )
     loan = loan_service.settle_payout(container, loan_id, result, actor="sandbox:payout-channel")
     return {"loan_id": str(loan.id), "status": loan.status.value}
+
+
+class SandboxRepayment(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    amount_fen: int = Field(gt=0, le=10**12)
+    purpose: Literal["due", "payoff", "prepayment"] = "due"
+    mode: Literal["shorter_term", "smaller_installment"] | None = None
+
+
+@router.post("/loans/{loan_id}/repayments", summary="Stand in for a payment channel: money received for a loan "
+             "(needs Idempotency-Key; until the payments layer collects from cards and wallets)")
+def sandbox_repayment(loan_id: RowId, body: SandboxRepayment, container: ContainerDep,
+                      idempotency_key: IdempotencyKey = None) -> dict[str, object]:
+    from miaodai.loans import repayment_service
+    from miaodai.loans.repayment_math import PrepaymentMode
+
+    request = repayment_service.RepaymentRequest(
+        loan_id=loan_id, amount_fen=body.amount_fen, idempotency_key=require_key(idempotency_key),
+        channel="sandbox", received_at=container.clock.now(), purpose=repayment_service.Purpose(body.purpose),
+        mode=PrepaymentMode(body.mode) if body.mode else None,
+    )
+    posted = repayment_service.post_repayment(container, request, actor="sandbox:payment-channel")
+    return {"repayment_id": posted.repayment.id, "created": posted.created,
+            "journal_entry_id": posted.repayment.journal_entry_id}

@@ -1,0 +1,50 @@
+"""Getting a loan to a given state through the API, for tests of what happens after."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from miaodai.demo import DEMO_BORROWERS, seed_demo
+from miaodai.ledger.service import check_book, trial_balance
+from miaodai.loans.accounting import mismatched_loans
+from tests.helpers import login, step_up
+
+PHONE = DEMO_BORROWERS[0].phone  # a 20,000-yuan line at 15.48% on the demo product
+
+
+def demo_borrower(client: TestClient, container: Any) -> dict[str, Any]:
+    seed_demo(container)
+    return login(client, PHONE)
+
+
+def active_loan(client: TestClient, clock: Any, borrower: dict[str, Any], *, key: str = "loan-1",
+                principal_fen: int = 1_000_000, method: str = "equal_installment", **term: int) -> dict[str, Any]:
+    """Draw, read and sign the contract (with step-up), and let the sandbox channel pay it out today."""
+    line_id = client.get("/v1/credit-lines", headers=borrower["headers"]).json()[0]["id"]
+    body = {"line_id": line_id, "principal_fen": principal_fen, "method": method, **(term or {"term_months": 12})}
+    drawn = client.post("/v1/loans", json=body, headers={**borrower["headers"], "Idempotency-Key": key})
+    assert drawn.status_code in (200, 201), drawn.text
+    loan_id = drawn.json()["id"]
+    document = client.get(f"/v1/loans/{loan_id}/contract", headers=borrower["headers"])
+    step_up(client, clock, borrower, PHONE)
+    signed = client.post(f"/v1/loans/{loan_id}/sign", json={"contract_sha256": document.headers["X-Content-SHA256"]},
+                         headers=borrower["headers"])
+    assert signed.status_code == 200, signed.text
+    paid = client.post(f"/sandbox/payouts/{loan_id}", json={"outcome": "paid"})
+    assert paid.status_code == 200 and paid.json()["status"] == "active", paid.text
+    return client.get(f"/v1/loans/{loan_id}", headers=borrower["headers"]).json()
+
+
+def repay(client: TestClient, loan_id: int, amount_fen: int, key: str, **extra: str) -> Any:
+    return client.post(f"/sandbox/loans/{loan_id}/repayments", json={"amount_fen": amount_fen, **extra},
+                       headers={"Idempotency-Key": key})
+
+
+def assert_book_sound(container: Any) -> None:
+    """Trial balance zero, every entry well-formed, every loan's sub-ledger equal to its installments."""
+    with container.db.transaction() as session:
+        assert trial_balance(session).balanced
+        assert check_book(session) == []
+        assert list(mismatched_loans(session)) == []
