@@ -187,3 +187,13 @@ def test_the_cli_statement_and_the_loan_check_of_the_whole_book(client, clock, c
                                                       LoanInstallment.period == 2).values(principal_paid_fen=1))
     checked = run_cli(settings, "ledger", "check")
     assert checked.exit_code == 1 and "LOAN_SUBLEDGER_MISMATCH" in checked.output and "principal_fen" in checked.output
+
+
+def test_a_loan_that_is_not_seriously_overdue_cannot_be_written_off(client, clock, container, fast_staff_hasher, loan):
+    manager = staff_headers(client, container, clock, "manager", ("risk_manager",))
+    refused = client.post(f"/v1/staff/loans/{loan['id']}/write-off", json={"reason": "gone"}, headers=manager)
+    assert_problem(refused, 409, "LOAN_ILLEGAL_TRANSITION")  # active, not overdue
+    agent = staff_headers(client, container, clock, "agent", ("customer_service",))
+    assert_problem(client.post(f"/v1/staff/loans/{loan['id']}/write-off", json={"reason": "gone"}, headers=agent),
+                   403, "STAFF_PERMISSION_DENIED")
+    assert_book_sound(container)

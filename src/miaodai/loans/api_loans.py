@@ -19,7 +19,7 @@ from miaodai.deps import ContainerDep, CurrentBorrower, RowId, RowIdField
 from miaodai.identity.staff_deps import require_permission
 from miaodai.identity.staff_service import StaffContext
 from miaodai.identity.step_up import RecentStepUp
-from miaodai.loans import loan_service, repayment_service
+from miaodai.loans import loan_service, repayment_service, write_off
 from miaodai.loans.api_products import Fen, RateOut
 from miaodai.loans.errors import LoanErrors
 from miaodai.loans.models import Loan, LoanContract, LoanInstallment
@@ -329,3 +329,24 @@ def reverse_repayment(repayment_id: RowId, body: ReversalBody, staff: Reverser, 
     assert reversal.reverses_id is not None
     return ReversalView(id=reversal.id, reverses_id=reversal.reverses_id, loan_id=reversal.loan_id,
                         amount_fen=reversal.amount_fen, journal_entry_id=reversal.journal_entry_id)
+
+
+class WriteOffBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=2, max_length=200)
+
+
+class WriteOffView(BaseModel):
+    loan_id: int
+    status: str
+    days_past_due: int
+
+
+WriteOffStaff = Annotated[StaffContext, Depends(require_permission("loan.write_off"))]
+
+
+@router.post("/v1/staff/loans/{loan_id}/write-off", summary="Write off a loan more than 90 days past due (核销)")
+def write_off_loan(loan_id: RowId, body: WriteOffBody, staff: WriteOffStaff, container: ContainerDep) -> WriteOffView:
+    loan = write_off.write_off(container, loan_id, actor=staff.actor, reason=body.reason)
+    return WriteOffView(loan_id=loan.id, status=loan.status.value, days_past_due=loan.days_past_due)

@@ -183,6 +183,13 @@ class LoanErrors:
         "请先冲正其后的还款，或联系运营人员人工处理。",
         "Reverse the later repayments first, or ask operations to handle it by hand.",
     )
+    WRITE_OFF_TOO_EARLY = ErrorSpec(
+        "LOAN_WRITE_OFF_TOO_EARLY", 409, "Too early to write this loan off",
+        "借款逾期 {days_past_due} 天，须逾期超过 {minimum_days} 天（M3+）方可核销。",
+        "The loan is {days_past_due} days past due; only loans more than {minimum_days} days past due (M3+) "
+        "can be written off.",
+        "请继续催收，逾期超过 {minimum_days} 天后再核销。", "Keep collecting; write it off after {minimum_days} days.",
+    )
     EOD_OUT_OF_ORDER = ErrorSpec(
         "LOAN_EOD_OUT_OF_ORDER", 409, "End-of-day dates cannot be skipped",
         "日终批处理须按日期顺序运行：下一个应运行的日期是 {expected}，而不是 {requested}。",
