@@ -10,6 +10,7 @@ from rich.console import Console
 from miaodai.core.settings import get_settings
 from miaodai.ledger.cli import ledger_app
 from miaodai.loans.cli import contract_app, loan_app, quote_command
+from miaodai.loans.eod_cli import eod_app
 
 app = typer.Typer(help="Miaodai (秒贷) lending service.", no_args_is_help=True, add_completion=False)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -31,6 +32,7 @@ app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(contract_app, name="contract")
 app.add_typer(loan_app, name="loan")
+app.add_typer(eod_app, name="eod")
 
 console = Console()
 err_console = Console(stderr=True)

@@ -196,6 +196,12 @@ class LoanErrors:
         "End-of-day runs go date by date: the next date to run is {expected}, not {requested}.",
         "请先运行 {expected}。", "Run {expected} first.",
     )
+    EOD_DAY_NOT_OVER = ErrorSpec(
+        "LOAN_EOD_DAY_NOT_OVER", 409, "That business day is not over yet",
+        "{requested} 的营业日尚未结束（今天是 {today}），不能运行其日终批处理。",
+        "Business day {requested} is not over yet (today is {today}); its end-of-day run cannot start.",
+        "请在该日结束后再运行，日期请核对。", "Run it after that day has ended; check the date.",
+    )
     EOD_UNFINISHED = ErrorSpec(
         "LOAN_EOD_UNFINISHED", 409, "An earlier end-of-day run did not finish",
         "{pending_date} 的日终批处理尚未完成。", "The end-of-day run of {pending_date} has not finished.",

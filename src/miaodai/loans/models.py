@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -247,6 +248,11 @@ class LoanInstallment(Base):
     __table_args__ = (
         UniqueConstraint("loan_id", "period"),
         Index("ix_loan_installments_due_date", "due_date"),
+        # Partial indexes for the end-of-day batch (migration 0005): what is unpaid, what is not yet due.
+        Index("ix_loan_installments_unpaid", "due_date", "loan_id",
+              postgresql_where=text("paid_off_on IS NULL"), sqlite_where=text("paid_off_on IS NULL")),
+        Index("ix_loan_installments_not_posted", "due_date",
+              postgresql_where=text("posted_due = false"), sqlite_where=text("posted_due = 0")),
     )
 
     @property

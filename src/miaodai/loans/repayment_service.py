@@ -36,6 +36,7 @@ from miaodai.core.clock import business_date
 from miaodai.core.errors import DomainError
 from miaodai.core.money import Money
 from miaodai.ledger.accounts import Account
+from miaodai.ledger.models import JournalEntry
 from miaodai.ledger.service import Leg, post, reverse
 from miaodai.loans import line_service
 from miaodai.loans.errors import LoanErrors
@@ -233,6 +234,15 @@ def _post(container: Container, request: RepaymentRequest, *, actor: str) -> Pos
 
 def _legs(loan: Loan, rows: list[LoanInstallment], allocation: Allocation, amount_fen: int, channel: str) -> list[Leg]:
     """Dr cash; Cr what the allocation paid (receivable once posted due, else income); Cr held overpayment."""
+    credits = _credits(rows, allocation)
+    if allocation.unapplied_fen:
+        credits[Account.OVERPAYMENT_LIABILITY] = allocation.unapplied_fen
+    return [Leg(Account.CASH, amount_fen, loan_id=loan.id, channel=channel)] + [
+        Leg(account, -fen, loan_id=loan.id) for account, fen in credits.items()]
+
+
+def _credits(rows: list[LoanInstallment], allocation: Allocation) -> dict[Account, int]:
+    """The accounts an allocation pays off: the receivable once an installment is posted due, else income."""
     posted = {r.period: r.posted_due for r in rows}
     credits: dict[Account, int] = {}
     for line in allocation.lines:
@@ -246,10 +256,36 @@ def _legs(loan: Loan, rows: list[LoanInstallment], allocation: Allocation, amoun
             if line.amount(bucket):
                 account = receivable if due else income
                 credits[account] = credits.get(account, 0) + line.amount(bucket)
-    if allocation.unapplied_fen:
-        credits[Account.OVERPAYMENT_LIABILITY] = allocation.unapplied_fen
-    return [Leg(Account.CASH, amount_fen, loan_id=loan.id, channel=channel)] + [
-        Leg(account, -fen, loan_id=loan.id) for account, fen in credits.items()]
+    return credits
+
+
+def apply_held(session: Session, loan: Loan, *, as_of: date, now: datetime, business_day: date) -> int:
+    """Apply the money held for ``loan`` (its overpayment) to what is due on ``as_of``; returns the fen applied.
+
+    Called by the end-of-day batch when installments fall due (the caller holds the loan row). Posted once
+    per loan and business day: Dr overpayment liability / Cr the receivables paid.
+    """
+    key = f"loan:{loan.id}:held_applied:{business_day.isoformat()}"
+    if loan.overpayment_fen <= 0 or session.execute(select(JournalEntry.id).where(
+            JournalEntry.idempotency_key == key)).first():
+        return 0
+    rows = installments_of(session, loan.id)
+    allocation = allocate(_states(rows), loan.overpayment_fen, order=_order(loan), as_of=as_of)
+    applied = allocation.applied_fen
+    if applied == 0:
+        return 0
+    legs = [Leg(Account.OVERPAYMENT_LIABILITY, applied, loan_id=loan.id)] + [
+        Leg(account, -fen, loan_id=loan.id) for account, fen in _credits(rows, allocation).items()]
+    post(session, kind="held_applied", idempotency_key=key, business_date=business_day, now=now, loan_id=loan.id,
+         legs=legs, memo="held overpayment applied to what fell due")
+    _apply_rows(rows, allocation, as_of)
+    principal = allocation.bucket_total(Bucket.PRINCIPAL)
+    loan.principal_outstanding_fen -= principal
+    loan.overpayment_fen -= applied
+    if principal:
+        line_service.release(session, loan.credit_line_id, principal, now=now)
+    _settle_status(loan, rows, as_of, now=now)
+    return applied
 
 
 def _apply_rows(rows: list[LoanInstallment], allocation: Allocation, as_of: date) -> None:
@@ -294,19 +330,20 @@ def _payoff(session: Session, loan: Loan, rows: list[LoanInstallment], amount_fe
         first.principal_fen = first.principal_paid_fen + quote.remaining_principal_fen
         first.interest_fen = first.interest_paid_fen + quote.accrued_interest_fen
         first.fee_fen = first.fee_paid_fen
-        _drop(dropped)
+        _drop(dropped, as_of)
     due_states = _states(rows)
     # Everything due, then the rewritten first future installment: one allocation, oldest first.
     allocation = allocate(due_states, amount_fen, order=_order(loan), as_of=future[0].due_date if future else as_of)
     return allocation, {"accrued_interest_fen": quote.accrued_interest_fen}
 
 
-def _drop(rows: list[LoanInstallment]) -> None:
-    """Installments a prepayment made unnecessary: nothing owed (they never reached the ledger)."""
+def _drop(rows: list[LoanInstallment], as_of: date) -> None:
+    """Installments a prepayment made unnecessary: nothing owed (they never reached the ledger), settled."""
     for row in rows:
         row.principal_fen = row.principal_paid_fen
         row.interest_fen = row.interest_paid_fen
         row.fee_fen = row.fee_paid_fen
+        row.paid_off_on = row.paid_off_on or as_of
 
 
 def _prepay(session: Session, loan: Loan, rows: list[LoanInstallment], request: RepaymentRequest,
@@ -320,7 +357,7 @@ def _prepay(session: Session, loan: Loan, rows: list[LoanInstallment], request: 
     for row in future:
         line = new.get(row.period)
         if line is None:
-            _drop([row])
+            _drop([row], as_of)
             continue
         row.due_date = line.due_date
         row.principal_fen = row.principal_paid_fen + line.principal_fen

@@ -29,6 +29,7 @@ KIND_NAMES = {
     "repayment": ("还款", "repayment"),
     "installment_due": ("当期到期", "installment due"),
     "penalty": ("罚息及滞纳金", "penalty interest and late fee"),
+    "held_applied": ("溢缴款冲抵", "held overpayment applied"),
     "write_off": ("核销", "write-off"),
 }
 
