@@ -1,3 +1,36 @@
-from bench.onboarding import main
+"""``python -m bench [SUITE ...]``: run the named benchmark suites, or all of them with no argument.
 
-main()
+Suites: ``onboarding`` (login and real-name verification over HTTP), ``loans`` (schedules and repayments);
+``schedules`` and ``repayments`` run one half of ``loans``. Each figure is one JSON line on stdout.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+
+
+def _suites() -> dict[str, Callable[[], object]]:
+    from bench import loans, onboarding
+
+    return {"onboarding": onboarding.main, "loans": loans.main,
+            "schedules": loans.bench_schedules, "repayments": loans.bench_repayments}
+
+
+ALL = ("onboarding", "loans")
+
+
+def main(argv: list[str]) -> int:
+    suites = _suites()
+    chosen = argv or list(ALL)
+    unknown = [name for name in chosen if name not in suites]
+    if unknown:
+        print(f"unknown suite(s): {', '.join(unknown)}; choose from {', '.join(suites)} (none: {' '.join(ALL)})",
+              file=sys.stderr)
+        return 2
+    for name in chosen:
+        suites[name]()
+    return 0
+
+
+sys.exit(main(sys.argv[1:]))

@@ -34,16 +34,17 @@ def emit(name: str, result: LoadResult, ceiling_name: str, ceiling: LoadResult, 
     print(json.dumps(line), flush=True)
 
 
-def pgbench_tps(server: PostgresServer) -> float:
-    """TPC-B-like pgbench on the same server: the database's own ceiling."""
+def pgbench_tps(server: PostgresServer, clients: int = 8) -> float:
+    """TPC-B-like pgbench on the same server with ``clients`` connections: the database's own ceiling."""
     server.create_database("pgbench")
     binary = str(server.bindir / "pgbench")
     prefix = ["runuser", "-u", "postgres", "--"] if server.as_root else []
     common = ["-h", "127.0.0.1", "-p", str(server.port), "-U", "postgres"]
     subprocess.run([*prefix, binary, "-i", "-q", "-s", "10", *common, "pgbench"], check=True,
                    capture_output=True, timeout=300)
-    out = subprocess.run([*prefix, binary, "-c", "8", "-j", "2", "-T", str(int(SECONDS)), *common, "pgbench"],
-                         check=True, capture_output=True, text=True, timeout=300).stdout
+    load = ["-c", str(clients), "-j", str(min(2, clients)), "-T", str(int(SECONDS))]
+    out = subprocess.run([*prefix, binary, *load, *common, "pgbench"], check=True, capture_output=True, text=True,
+                         timeout=300).stdout
     for line in out.splitlines():
         if line.startswith("tps"):
             return float(line.split("=")[1].split()[0])
