@@ -35,9 +35,10 @@ fails instead of overwriting the batch.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy import func, select, text, update
@@ -175,17 +176,18 @@ class _Batch:
 
     # -- plumbing --
 
-    def _ranges(self) -> Iterator[tuple[int, int]]:
+    @cached_property
+    def ranges(self) -> list[tuple[int, int]]:
+        """Id ranges of ``chunk`` ids covering the loans on the book when the run starts (no step adds any)."""
         with self.db.transaction() as session:
             low, high = session.execute(text(
                 f"SELECT MIN(id), MAX(id) FROM loans WHERE status IN {ON_BOOK}")).one()
         if low is None:
-            return
-        for start in range(low, high + 1, self.chunk):
-            yield start, min(start + self.chunk - 1, high)
+            return []
+        return [(start, min(start + self.chunk - 1, high)) for start in range(low, high + 1, self.chunk)]
 
     def _each_chunk(self, step: str, work: Callable[[Session, dict[str, Any]], int]) -> int:
-        ranges = list(self._ranges())
+        ranges = self.ranges
         total = 0
         for n, (low, high) in enumerate(ranges, 1):
             with self.db.transaction() as session:
