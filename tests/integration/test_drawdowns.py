@@ -174,6 +174,10 @@ def test_contract_verify_checks_text_signature_and_audit_chain(client, clock, co
         assert contract_service.verify(session, container, contract, container.signer).ok
     result = run_cli(settings, "contract", "verify", contract_no)
     assert result.exit_code == 0, result.output
+    # After the signing key is rotated, the contract signed under the old key still verifies.
+    rotated = run_cli(settings, "contract", "rotate-key")
+    assert rotated.exit_code == 0 and contract.key_id in rotated.output, rotated.output
+    assert run_cli(settings, "contract", "verify", contract_no).exit_code == 0
     # Somebody edits the stored text: the hash no longer matches and verify says so.
     with container.db.transaction() as session:
         contract = contract_service.contract_of(session, loan_id)

@@ -133,6 +133,17 @@ def contract_verify(
     console.print(f"[green]contract {result.contract_no} verified[/]: text, platform signature and audit record agree")
 
 
+@contract_app.command("rotate-key")
+def contract_rotate_key() -> None:
+    """Retire the platform's contract-signing key (its public half kept, so signed contracts still verify)
+    and write a new one. Restart the servers afterwards so they sign with the new key."""
+    from miaodai.contracts.signing import rotate
+    from miaodai.core.settings import get_settings
+
+    retired, signer = rotate(get_settings().contract_signing_key_file)
+    console.print(f"retired key {retired}; new signing key {signer.key_id} — restart the servers to use it")
+
+
 loan_app = typer.Typer(help="Loans: statements.", no_args_is_help=True)
 
 
