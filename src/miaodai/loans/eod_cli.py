@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import typer
 from rich.console import Console
@@ -86,14 +86,20 @@ def eod_status(limit: int = typer.Option(10, min=1, help="How many recent runs t
         with db.transaction() as session:
             runs = session.scalars(select(EodRun).order_by(EodRun.business_date.desc()).limit(limit)).all()
             table = Table(title="日终运行 end-of-day runs")
-            for column in ("date", "status", "last step", "started", "finished"):
+            for column in ("date", "status", "last step", "started (Beijing)", "finished"):
                 table.add_column(column)
             for run in runs:
-                table.add_row(run.business_date.isoformat(), run.status, run.step, run.started_at.isoformat(),
-                              run.finished_at.isoformat() if run.finished_at else "")
+                table.add_row(run.business_date.isoformat(), run.status, run.step, _beijing(run.started_at),
+                              _beijing(run.finished_at) if run.finished_at else "")
             summary = book_summary(session)
     finally:
         db.dispose()
     console.print(table)
     console.print("在贷 on the book: " + ", ".join(f"{bucket} {n}" for bucket, n in summary.items()))
 
+
+
+def _beijing(moment: datetime) -> str:
+    from miaodai.core.clock import BUSINESS_TZ
+
+    return moment.astimezone(BUSINESS_TZ).strftime("%Y-%m-%d %H:%M:%S")
