@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from typing import Any
 
 from fastapi.testclient import TestClient
+from sqlalchemy import func, select
 
+from miaodai.core.clock import business_date
 from miaodai.demo import DEMO_BORROWERS, seed_demo
 from miaodai.ledger.service import check_book, trial_balance
 from miaodai.loans.accounting import mismatched_loans
+from miaodai.loans.eod import EodReport, run_eod
+from miaodai.loans.models import EodRun
 from tests.helpers import login, step_up
 
 PHONE = DEMO_BORROWERS[0].phone  # a 20,000-yuan line at 15.48% on the demo product
@@ -48,3 +53,20 @@ def assert_book_sound(container: Any) -> None:
         assert trial_balance(session).balanced
         assert check_book(session) == []
         assert list(mismatched_loans(session)) == []
+
+
+def close_through(container: Any, clock: Any, last: date) -> list[EodReport]:
+    """Run every date from the day after the last run (or today, the loan's start) through ``last``, the
+    clock following (it ends on the morning after ``last``), and check the book after each. Returns the
+    batch's report of each date run, in order."""
+    with container.db.transaction() as session:
+        ran = session.scalar(select(func.max(EodRun.business_date)))
+    day = ran + timedelta(days=1) if ran else business_date(clock.now())
+    reports = []
+    while day <= last:
+        if business_date(clock.now()) <= day:
+            clock.advance(timedelta(days=(day - business_date(clock.now())).days + 1))
+        reports.append(run_eod(container, day))
+        assert_book_sound(container)
+        day += timedelta(days=1)
+    return reports

@@ -24,26 +24,12 @@ from miaodai.loans.models import CollectionInstruction, EodRun, Loan, LoanInstal
 from miaodai.loans.repayment_math import InstallmentState, overdue_charge_parts
 from miaodai.loans.schedule import DayCount, daily_interest
 from tests.cli_support import run_cli
-from tests.loan_support import PHONE, active_loan, assert_book_sound, demo_borrower, repay
+from tests.loan_support import PHONE, active_loan, assert_book_sound, close_through, demo_borrower, repay
 
 
 @pytest.fixture
 def loan(client, clock, container):
     return active_loan(client, clock, demo_borrower(client, container))
-
-
-def close_through(container, clock, last: date) -> None:
-    """Run every date from the day after the last run (or the loan's start) through ``last``, the clock
-    following, and check the book after each."""
-    with container.db.transaction() as session:
-        ran = session.scalar(select(func.max(EodRun.business_date)))
-    day = ran + timedelta(days=1) if ran else business_date(clock.now())
-    while day <= last:
-        if business_date(clock.now()) <= day:
-            clock.advance(timedelta(days=(day - business_date(clock.now())).days + 1))
-        run_eod(container, day)
-        assert_book_sound(container)
-        day += timedelta(days=1)
 
 
 def installment(container, loan_id: int, period: int) -> LoanInstallment:
