@@ -328,20 +328,32 @@ class _Batch:
         return counts
 
     def status(self) -> dict[str, int]:
-        oldest = (
-            "(SELECT MIN(i.due_date) FROM loan_installments i WHERE i.loan_id = loans.id "
-            "AND i.paid_off_on IS NULL AND i.due_date <= :day)"
+        """Two set-based UPDATEs per chunk: loans with something unpaid due by D (their oldest such due date
+        gives the days past due), then overdue loans with nothing unpaid due any more."""
+        unpaid_due = (
+            "SELECT i.loan_id, MIN(i.due_date) AS oldest FROM loan_installments i WHERE i.paid_off_on IS NULL "
+            "AND i.due_date <= :day AND i.loan_id BETWEEN :low AND :high GROUP BY i.loan_id"
         )
-        statement = text(
-            f"UPDATE loans SET days_past_due = COALESCE({self.sql.days(':tomorrow', oldest)}, 0), "
-            f"status = CASE WHEN {oldest} IS NULL THEN 'active' ELSE 'overdue' END, version = version + 1 "
-            f"WHERE {self._on_book('loans')} AND (status = 'overdue' OR id IN ("
-            "SELECT i.loan_id FROM loan_installments i WHERE i.paid_off_on IS NULL AND i.due_date <= :day "
-            "AND i.loan_id BETWEEN :low AND :high))"
+        overdue = text(
+            f"UPDATE loans SET days_past_due = {self.sql.days(':tomorrow', 'o.oldest')}, status = 'overdue', "
+            f"version = loans.version + 1 FROM ({unpaid_due}) o WHERE o.loan_id = loans.id "
+            f"AND loans.status IN {ON_BOOK}"
         )
-        loans = self._each_chunk("status", lambda session, params: session.execute(statement, params).rowcount)
+        caught_up = text(
+            "UPDATE loans SET days_past_due = 0, status = 'active', version = version + 1 "
+            "WHERE id BETWEEN :low AND :high AND status = 'overdue' "
+            f"AND id NOT IN (SELECT o.loan_id FROM ({unpaid_due}) o)"
+        )
+        counts = {"overdue_loans": 0, "back_to_active": 0}
+
+        def work(session: Session, params: dict[str, Any]) -> int:
+            counts["overdue_loans"] += session.execute(overdue, params).rowcount
+            counts["back_to_active"] += session.execute(caught_up, params).rowcount
+            return 0
+
+        self._each_chunk("status", work)
         with self.db.transaction() as session:
-            return {"loans_updated": loans, **book_summary(session)}
+            return {**counts, **book_summary(session)}
 
     def reminders(self) -> dict[str, int]:
         owed = ("(i.principal_fen + i.interest_fen + i.fee_fen + i.penalty_fen - i.principal_paid_fen "
