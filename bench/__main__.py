@@ -1,6 +1,7 @@
 """``python -m bench [SUITE ...]``: run the named benchmark suites, or all of them with no argument.
 
-Suites: ``onboarding`` (login and real-name verification over HTTP), ``loans`` (schedules and repayments);
+Suites: ``onboarding`` (login and real-name verification over HTTP), ``loans`` (schedules and repayments),
+``eod`` (the end-of-day batch over a book of ``BENCH_EOD_LOANS`` loans, default 1,000,000);
 ``schedules`` and ``repayments`` run one half of ``loans``. Each figure is one JSON line on stdout.
 """
 
@@ -11,13 +12,13 @@ from collections.abc import Callable
 
 
 def _suites() -> dict[str, Callable[[], object]]:
-    from bench import loans, onboarding
+    from bench import eod, loans, onboarding
 
-    return {"onboarding": onboarding.main, "loans": loans.main,
+    return {"onboarding": onboarding.main, "loans": loans.main, "eod": eod.main,
             "schedules": loans.bench_schedules, "repayments": loans.bench_repayments}
 
 
-ALL = ("onboarding", "loans")
+ALL = ("onboarding", "loans", "eod")
 
 
 def main(argv: list[str]) -> int:

@@ -213,9 +213,10 @@ class _Batch:
             f"SELECT i.id AS installment_id, i.loan_id, i.period, i.penalty_fen AS charged, "
             f"CASE WHEN n = l.grace_days + 1 THEN l.late_fee_fen ELSE 0 END AS fee, "
             f"{daily_interest_sql('p', 'l.penalty_annual_rate', first_day_catch_up, 'l')} AS penalty, "
-            f" {daily_interest_sql('p', 'l.cost_cap', 'n', 'l')} AS cap "
+            f"{daily_interest_sql('p', 'l.cost_cap', 'n', 'l')} AS cap "
             f"FROM (SELECT i.*, {principal} AS p, {overdue_days} AS n FROM loan_installments i "
-            f"WHERE i.paid_off_on IS NULL AND i.due_date < :day) i JOIN loans l ON l.id = i.loan_id "
+            f"WHERE i.paid_off_on IS NULL AND i.due_date < :day AND i.loan_id BETWEEN :low AND :high) i "
+            f"JOIN loans l ON l.id = i.loan_id "
             f"WHERE {self._on_book()} AND i.n > l.grace_days AND i.p > 0 "
             f"AND (i.penalty_through IS NULL OR i.penalty_through < :day)"
         )
@@ -277,7 +278,7 @@ class _Batch:
     def fall_due(self) -> dict[str, int]:
         due = (
             f"FROM loan_installments i JOIN loans l ON l.id = i.loan_id WHERE {self._on_book()} "
-            f"AND i.due_date <= :tomorrow AND i.posted_due = {self.sql.false}"
+            f"AND i.due_date <= :tomorrow AND i.posted_due = {self.sql.false} AND i.loan_id BETWEEN :low AND :high"
         )
         source = (
             "SELECT i.loan_id, 'loan:' || i.loan_id || ':inst:' || i.period || '\\:due' AS idempotency_key, "
@@ -368,6 +369,7 @@ class _Batch:
             "INSERT INTO loan_reminders (loan_id, installment_id, kind, business_date, amount_fen) "
             f"SELECT i.loan_id, i.id, CAST(:kind AS VARCHAR(16)), :tomorrow, {owed} FROM loan_installments i "
             f"JOIN loans l ON l.id = i.loan_id WHERE {self._on_book()} AND i.due_date = :target "
+            "AND i.loan_id BETWEEN :low AND :high "
             "AND i.paid_off_on IS NULL AND NOT EXISTS ("
             "SELECT 1 FROM loan_reminders r WHERE r.installment_id = i.id AND r.kind = CAST(:kind AS VARCHAR(16)))"
         )
@@ -391,7 +393,8 @@ class _Batch:
             "INSERT INTO collection_instructions (loan_id, installment_id, business_date, amount_fen, status) "
             f"SELECT i.loan_id, i.id, :tomorrow, {owed}, 'pending' FROM loan_installments i "
             f"JOIN loans l ON l.id = i.loan_id WHERE {self._on_book()} "
-            "AND i.paid_off_on IS NULL AND i.due_date <= :tomorrow AND NOT EXISTS ("
+            "AND i.paid_off_on IS NULL AND i.due_date <= :tomorrow AND i.loan_id BETWEEN :low AND :high "
+            "AND NOT EXISTS ("
             "SELECT 1 FROM collection_instructions c WHERE c.installment_id = i.id AND c.business_date = :tomorrow)"
         )
         rows = self._each_chunk("instructions", lambda session, params: session.execute(statement, params).rowcount)
