@@ -34,4 +34,5 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-sys.exit(main(sys.argv[1:]))
+if __name__ == "__main__":  # not when a spawned worker process imports it
+    sys.exit(main(sys.argv[1:]))

@@ -8,12 +8,12 @@ Each figure is one JSON line on stdout, in the style of :mod:`bench.onboarding`:
   arithmetic in plain floats with no APR (what Python itself costs for a 12-row schedule): the ratio says
   what the exact Decimal arithmetic and the IRR cost on top.
 * ``repayments`` — :func:`miaodai.loans.repayment_service.post_repayment` called directly (no HTTP) from
-  ``BENCH_CONCURRENCY`` threads (default 2 = the cores), each posting small ``due`` repayments with unique
-  keys round-robin over its own borrower's loans (its own loan rows and credit line: no lock shared between
-  threads). The ceiling is pgbench TPC-B on the same durable server with the same client count. Set-up
-  (borrowers, lines, drawdowns, signatures, payouts) is not timed. After the run the book is checked and the
-  SQL statements of one posting are counted. ``BENCH_PROFILE=1`` also prints a cProfile of a one-thread run
-  on stderr.
+  ``BENCH_CONCURRENCY`` processes (default 2 = the cores; the service runs one worker process per core),
+  each posting small ``due`` repayments with unique keys round-robin over its own borrower's loans (its
+  own loan rows and credit line: no lock shared between processes). The ceiling is pgbench TPC-B on the
+  same durable server with the same client count. Set-up (borrowers, lines, drawdowns, signatures,
+  payouts) is not timed. After the run the book is checked and the SQL statements of one posting are
+  counted. ``BENCH_PROFILE=1`` also prints a cProfile of a one-thread run on stderr.
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ import pstats
 import shutil
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -202,26 +201,42 @@ def _post_loop(container: Any, loan_ids: list[int], prefix: str, deadline: float
             result.errors.append(repr(exc))
 
 
-def run_posting(container: Any, loans: list[list[int]], seconds: float,
+def _posting_process(url: str, workdir: str, now: datetime, loan_ids: list[int], prefix: str, start_at: float,
+                     seconds: float, warmup: float) -> tuple[WorkerResult, float]:
+    """One service process (as one uvicorn worker is): its own container and connection pool. Posts for
+    ``warmup`` seconds, waits for the common start (``start_at``, wall clock), then posts for ``seconds``."""
+    from miaodai.container import build_container
+    from miaodai.core.clock import FixedClock
+
+    container = build_container(_settings(url, Path(workdir)), clock=FixedClock(now))
+    try:
+        _post_loop(container, loan_ids, f"{prefix}-warmup", time.perf_counter() + warmup, WorkerResult())
+        time.sleep(max(0.0, start_at - time.time()))
+        result = WorkerResult()
+        started = time.perf_counter()
+        _post_loop(container, loan_ids, prefix, started + seconds, result)
+        return result, time.perf_counter() - started
+    finally:
+        container.db.dispose()
+
+
+def run_posting(url: str, workdir: Path, now: datetime, loans: list[list[int]], seconds: float,
                 tag: str) -> tuple[int, int, float, list[float]]:
-    """Every worker posts for ``seconds``; returns (completed, errors, elapsed, latencies)."""
-    results = [WorkerResult() for _ in loans]
-    gate = threading.Barrier(len(loans) + 1)
-    deadline_box: list[float] = []
+    """One process per client posts for ``seconds``; returns (completed, errors, elapsed, latencies).
 
-    def target(i: int) -> None:
-        gate.wait()
-        _post_loop(container, loans[i], f"{tag}-{i}", deadline_box[0], results[i])
+    Processes, not threads: the service runs one worker process per core, and threads would share one
+    interpreter lock and measure Python's GIL rather than the service."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
 
-    threads = [threading.Thread(target=target, args=(i,)) for i in range(len(loans))]
-    for thread in threads:
-        thread.start()
-    deadline_box.append(time.perf_counter() + seconds)
-    started = time.perf_counter()
-    gate.wait()
-    for thread in threads:
-        thread.join()
-    elapsed = time.perf_counter() - started
+    warmup = min(1.0, seconds / 5)
+    start_at = time.time() + warmup + 5.0  # room for the workers to start and warm up
+    with ProcessPoolExecutor(len(loans), mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [pool.submit(_posting_process, url, str(workdir), now, ids, f"{tag}-{i}", start_at, seconds, warmup)
+                   for i, ids in enumerate(loans)]
+        outcomes = [future.result() for future in futures]
+    results = [result for result, _ in outcomes]
+    elapsed = max(took for _, took in outcomes)
     errors = [e for r in results for e in r.errors]
     if errors:
         print(f"# repayments: {len(errors)} errors, first: {errors[0]}", file=sys.stderr)
@@ -312,8 +327,7 @@ def bench_repayments(seconds: float = SECONDS, clients: int = CONCURRENCY) -> di
                 setup_seconds = time.perf_counter() - setup_started
                 first_due = add_months(today.date(), 1)
                 clock.advance(timedelta(days=(first_due - today.date()).days))
-                run_posting(container, loans, min(1.0, seconds / 5), "warmup")
-                completed, errors, elapsed, latencies = run_posting(container, loans, seconds, "bench")
+                completed, errors, elapsed, latencies = run_posting(url, workdir, clock.now(), loans, seconds, "bench")
                 rate = completed / elapsed if elapsed else 0.0
                 counted = statement_profile(container, [i for ids in loans for i in ids])
                 if PROFILE:

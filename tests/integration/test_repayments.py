@@ -76,6 +76,43 @@ def test_the_same_key_posts_once_and_another_amount_under_it_is_refused(client, 
     assert_book_sound(container)
 
 
+def test_racing_requests_post_each_key_once(clock, container, loan):
+    """Eight threads at once: four send one key (a client's retries), four send keys of their own. The
+    first key posts once and every racer gets that repayment back; the others all post; the book is sound."""
+    from concurrent.futures import ThreadPoolExecutor
+    from threading import Barrier
+
+    from miaodai.ledger.models import JournalEntry
+    from miaodai.loans.models import Repayment
+    from miaodai.loans.repayment_service import RepaymentRequest, post_repayment
+
+    go_to(clock, date.fromisoformat(loan["installments"][0]["due_date"]))
+    keys = ["retried"] * 4 + [f"own-{n}" for n in range(4)]
+    start = Barrier(len(keys))
+
+    def send(key: str):
+        start.wait()
+        return post_repayment(container, RepaymentRequest(loan_id=loan["id"], amount_fen=1_000, idempotency_key=key,
+                                                          channel="sandbox", received_at=clock.now()), actor="test")
+
+    with ThreadPoolExecutor(len(keys)) as pool:
+        results = list(pool.map(send, keys))
+    retried = [r for key, r in zip(keys, results, strict=True) if key == "retried"]
+    assert sum(r.created for r in retried) == 1
+    assert len({r.repayment.id for r in retried}) == 1
+    assert all(r.created for key, r in zip(keys, results, strict=True) if key != "retried")
+    with container.db.transaction() as session:
+        posted = session.execute(select(Repayment.idempotency_key, Repayment.journal_entry_id)
+                                 .where(Repayment.loan_id == loan["id"])).all()
+        entries = session.scalars(select(JournalEntry.id).where(JournalEntry.kind == "repayment",
+                                                                JournalEntry.loan_id == loan["id"])).all()
+    assert sorted(key for key, _ in posted) == sorted(set(keys))
+    assert sorted(entry for _, entry in posted) == sorted(entries)  # each names its own entry
+    first = rows(container, loan["id"])[0]  # 5 × 10.00 yuan paid: the fee (10.00) first, then interest
+    assert (first.fee_paid_fen, first.interest_paid_fen) == (1_000, 4_000)
+    assert_book_sound(container)
+
+
 def test_money_before_anything_is_due_is_held_as_an_overpayment(client, clock, container, loan):
     assert repay(client, loan["id"], 50_000, "early").status_code == 200
     held = loan_row(container, loan["id"])

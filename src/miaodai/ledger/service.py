@@ -6,7 +6,8 @@ Postings are idempotent by key: posting the same key again returns the entry alr
 (``created=False``) when it is the same entry (same kind, loan and legs; the business date, time and
 memo of a retry may differ), and raises ``LEDGER_IDEMPOTENCY_KEY_REUSED`` when it is not. Two
 transactions racing on one key end with one entry: the insert runs in a SAVEPOINT, so the loser's unique
-violation rolls back only that savepoint and it re-reads the winner's entry.
+violation rolls back only that savepoint and it re-reads the winner's entry. :func:`post_new` is the
+lean form for keys that are new by construction (they name a row inserted in the same transaction).
 
 Corrections are reversals: a new entry (kind ``reversal``) with every leg negated and
 ``reverses_entry_id`` pointing at the original. An entry is reversed at most once (a unique constraint),
@@ -51,7 +52,7 @@ from miaodai.ledger.rules import Leg, check_header, check_legs, leg_signature, n
 __all__ = [
     "REVERSAL_KIND", "Finding", "Leg", "LoanSubLedger", "PostResult", "TrialBalance", "TrialBalanceRow",
     "account_balances", "balances_by_loan", "check_book", "loan_balances", "loan_entries", "loan_subledger",
-    "post", "reverse", "trial_balance",
+    "next_entry_id", "post", "post_new", "reverse", "trial_balance",
 ]
 
 REVERSAL_KIND = "reversal"
@@ -90,6 +91,33 @@ def post(
         session, kind=kind, idempotency_key=idempotency_key, business_date=business_date, legs=checked, now=now,
         loan_id=loan_id, memo=memo, reverses_entry_id=None,
     )
+
+
+def post_new(
+    session: Session,
+    *,
+    kind: str,
+    idempotency_key: str,
+    business_date: date,
+    legs: Sequence[Leg],
+    now: datetime,
+    loan_id: int | None = None,
+    memo: str = "",
+    entry_id: int | None = None,
+) -> int:
+    """Post an entry whose key cannot have been posted before, and return the new entry's id.
+
+    For keys that name a row the caller's transaction has just inserted (``loan:7:repayment:<new id>``):
+    the same checks as :func:`post` but no lookup by key, no savepoint and no re-read of the entry, which
+    is most of a posting's round trips. The unique key still holds: should the key exist after all, the
+    insert fails and takes the caller's whole transaction with it. ``entry_id`` is one reserved with
+    :func:`next_entry_id` (a new one is taken without it).
+    """
+    check_header(kind=kind, idempotency_key=idempotency_key)
+    checked = check_legs(legs, loan_id=loan_id)
+    _check_time(now, business_date)
+    return _write(session, kind=kind, idempotency_key=idempotency_key, business_date=business_date, legs=checked,
+                  now=now, loan_id=loan_id, memo=memo, reverses_entry_id=None, entry_id=entry_id)
 
 
 def reverse(
@@ -162,9 +190,11 @@ def _refuse_if_reversed(session: Session, entry_id: int) -> None:
         raise DomainError(LedgerErrors.ALREADY_REVERSED, {"entry_id": entry_id, "reversal_id": reversal_id})
 
 
-def _next_entry_id(session: Session) -> int:
+def next_entry_id(session: Session) -> int:
+    """The id the next entry posted in this transaction takes: reserve it with this, then pass it to
+    :func:`post_new`, when a row written before the entry must name it. Use it for the very next posting."""
     if session.get_bind().dialect.name == "postgresql":
-        return int(session.scalar(text("SELECT nextval(pg_get_serial_sequence('journal_entries', 'id'))")))
+        return int(session.scalar(_NEXT_ID_PG))
     # SQLite: this transaction holds the write lock. Legs are counted too, so stray headerless legs
     # (which cannot commit anyway) never make a new entry look unbalanced.
     entries, legs = session.execute(
@@ -185,24 +215,10 @@ def _insert(
     memo: str,
     reverses_entry_id: int | None,
 ) -> PostResult:
-    entry_id = _next_entry_id(session)
     try:
         with session.begin_nested():
-            # Legs first: the header, inserted last, seals the entry (the database checks it then).
-            session.execute(
-                insert(JournalLeg),
-                [
-                    {"entry_id": entry_id, "account": leg.account.value, "channel": leg.channel,
-                     "loan_id": leg.loan_id, "amount_fen": leg.amount_fen}
-                    for leg in legs
-                ],
-            )
-            session.execute(
-                insert(JournalEntry).values(
-                    id=entry_id, kind=kind, idempotency_key=idempotency_key, business_date=business_date,
-                    posted_at=now, loan_id=loan_id, reverses_entry_id=reverses_entry_id, memo=memo,
-                )
-            )
+            entry_id = _write(session, kind=kind, idempotency_key=idempotency_key, business_date=business_date,
+                              legs=legs, now=now, loan_id=loan_id, memo=memo, reverses_entry_id=reverses_entry_id)
     except IntegrityError:
         # Another transaction committed the same key (or reversed the same entry) first.
         existing = _entry_by_key(session, idempotency_key)
@@ -214,3 +230,40 @@ def _insert(
     entry = session.get(JournalEntry, entry_id)
     assert entry is not None  # just inserted in this transaction
     return PostResult(entry, created=True)
+
+
+def _write(
+    session: Session,
+    *,
+    kind: str,
+    idempotency_key: str,
+    business_date: date,
+    legs: Sequence[Leg],
+    now: datetime,
+    loan_id: int | None,
+    memo: str,
+    reverses_entry_id: int | None,
+    entry_id: int | None = None,
+) -> int:
+    """Insert the legs, then the header that seals them (the database checks the entry then); returns its id.
+
+    Core statements on the tables, two round trips: the ORM's bulk-insert machinery would cost more than
+    the inserts themselves on the repayment hot path."""
+    if entry_id is None:
+        entry_id = next_entry_id(session)
+    session.execute(_INSERT_LEGS, [
+        {"entry_id": entry_id, "account": leg.account.value, "channel": leg.channel, "loan_id": leg.loan_id,
+         "amount_fen": leg.amount_fen}
+        for leg in legs
+    ])
+    session.execute(_INSERT_ENTRY, {
+        "id": entry_id, "kind": kind, "idempotency_key": idempotency_key, "business_date": business_date,
+        "posted_at": now, "loan_id": loan_id, "reverses_entry_id": reverses_entry_id, "memo": memo,
+    })
+    return entry_id
+
+
+# Built once: a statement memoizes its cache key, so a posting neither rebuilds nor re-keys them.
+_INSERT_LEGS = insert(JournalLeg.__table__)
+_INSERT_ENTRY = insert(JournalEntry.__table__)
+_NEXT_ID_PG = text("SELECT nextval(pg_get_serial_sequence('journal_entries', 'id'))")

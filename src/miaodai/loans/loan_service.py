@@ -20,7 +20,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -319,5 +319,9 @@ def borrower_loans(container: Container, borrower_id: int) -> list[Loan]:
 
 
 def installments_of(session: Session, loan_id: int) -> list[LoanInstallment]:
-    return list(session.execute(
-        select(LoanInstallment).where(LoanInstallment.loan_id == loan_id).order_by(LoanInstallment.period)).scalars())
+    return list(session.execute(_INSTALLMENTS, {"loan_id": loan_id}).scalars())
+
+
+# Built once (a statement memoizes its cache key): every repayment reads a schedule.
+_INSTALLMENTS = (select(LoanInstallment).where(LoanInstallment.loan_id == bindparam("loan_id"))
+                 .order_by(LoanInstallment.period))

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -37,7 +37,7 @@ from miaodai.core.errors import DomainError
 from miaodai.core.money import Money
 from miaodai.ledger.accounts import Account
 from miaodai.ledger.models import JournalEntry
-from miaodai.ledger.service import Leg, post, reverse
+from miaodai.ledger.service import Leg, next_entry_id, post, post_new, reverse
 from miaodai.loans import line_service
 from miaodai.loans.errors import LoanErrors
 from miaodai.loans.loan_service import installments_of, loan_terms
@@ -175,7 +175,19 @@ def post_repayment(container: Container, request: RepaymentRequest, *, actor: st
 
 
 def _by_key(session: Session, key: str) -> Repayment | None:
-    return session.execute(select(Repayment).where(Repayment.idempotency_key == key)).scalar_one_or_none()
+    return session.execute(_BY_KEY, {"key": key}).scalar_one_or_none()
+
+
+# Built once (a statement memoizes its cache key). A key posted by a transaction that commits while this
+# one waits for the loan's lock is not seen here (the subquery reads the statement's snapshot); the
+# insert then fails on the unique key and post_repayment answers with the winner's repayment.
+_BY_KEY = select(Repayment).where(Repayment.idempotency_key == bindparam("key"))
+_LOCK_LOAN_AND_SEEK_KEY = (
+    select(Loan, select(Repayment.id).where(Repayment.idempotency_key == bindparam("key"))
+           .scalar_subquery().label("posted_id"))
+    .where(Loan.id == bindparam("loan_id"))
+    .with_for_update(of=Loan)
+)
 
 
 def _replayed(existing: Repayment, request: RepaymentRequest) -> Posted:
@@ -189,12 +201,15 @@ def _post(container: Container, request: RepaymentRequest, *, actor: str) -> Pos
         raise ValueError("a repayment is a positive amount of fen")
     as_of = business_date(request.received_at)
     with container.db.transaction() as session:
-        existing = _by_key(session, request.idempotency_key)
-        if existing is not None:
-            return _replayed(existing, request)
-        loan = session.execute(select(Loan).where(Loan.id == request.loan_id).with_for_update()).scalar_one_or_none()
-        if loan is None:
+        # One round trip: lock the loan and see whether the key was posted already.
+        found = session.execute(_LOCK_LOAN_AND_SEEK_KEY,
+                                {"loan_id": request.loan_id, "key": request.idempotency_key}).first()
+        if found is None or found.posted_id is not None:  # no such loan, or the key is known
+            existing = _by_key(session, request.idempotency_key)
+            if existing is not None:
+                return _replayed(existing, request)
             raise DomainError(LoanErrors.LOAN_NOT_FOUND, params={"loan_id": request.loan_id})
+        loan = found.Loan
         if loan.status not in ON_BOOK:
             raise DomainError(LoanErrors.NOT_REPAYABLE, params={"status": loan.status.value})
         rows = installments_of(session, loan.id)
@@ -205,19 +220,20 @@ def _post(container: Container, request: RepaymentRequest, *, actor: str) -> Pos
         else:
             allocation = allocate(_states(rows), request.amount_fen, order=_order(loan), as_of=as_of)
             details = {}
+        entry_id = next_entry_id(session)  # so the repayment row names its journal entry from the start
         repayment = Repayment(
             loan_id=loan.id, idempotency_key=request.idempotency_key, kind=request.purpose.value,
             amount_fen=request.amount_fen, channel=request.channel, received_on=as_of, posted_at=container.clock.now(),
             allocation=json.dumps({**allocation.as_dict(), **details,
                                    "mode": request.mode.value if request.mode else None}, sort_keys=True),
+            journal_entry_id=entry_id,
         )
         session.add(repayment)
         session.flush()
         legs = _legs(loan, rows, allocation, request.amount_fen, request.channel)
-        entry = post(session, kind="repayment", idempotency_key=f"loan:{loan.id}:repayment:{repayment.id}",
-                     business_date=as_of, now=container.clock.now(), loan_id=loan.id, legs=legs,
-                     memo=f"{request.purpose.value} via {request.channel}").entry
-        repayment.journal_entry_id = entry.id
+        post_new(session, kind="repayment", idempotency_key=f"loan:{loan.id}:repayment:{repayment.id}",
+                 business_date=as_of, now=container.clock.now(), loan_id=loan.id, legs=legs,
+                 memo=f"{request.purpose.value} via {request.channel}", entry_id=entry_id)
         _apply_rows(rows, allocation, as_of)
         principal = allocation.bucket_total(Bucket.PRINCIPAL)
         loan.principal_outstanding_fen -= principal
@@ -228,7 +244,7 @@ def _post(container: Container, request: RepaymentRequest, *, actor: str) -> Pos
         container.audit.record(session, actor=actor, action=f"loan.repayment.{request.purpose.value}",
                                subject=f"loan:{loan.id}",
                                details={"repayment_id": repayment.id, "amount_fen": request.amount_fen,
-                                        "channel": request.channel, "entry_id": entry.id})
+                                        "channel": request.channel, "entry_id": entry_id})
     return Posted(repayment, created=True)
 
 
