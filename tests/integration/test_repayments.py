@@ -99,7 +99,7 @@ def test_racing_requests_post_each_key_once(clock, container, loan):
         results = list(pool.map(send, keys))
     retried = [r for key, r in zip(keys, results, strict=True) if key == "retried"]
     assert sum(r.created for r in retried) == 1
-    assert len({r.repayment.id for r in retried}) == 1
+    assert len({r.repayment_id for r in retried}) == 1
     assert all(r.created for key, r in zip(keys, results, strict=True) if key != "retried")
     with container.db.transaction() as session:
         posted = session.execute(select(Repayment.idempotency_key, Repayment.journal_entry_id)

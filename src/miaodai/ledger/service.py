@@ -25,8 +25,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import cache
 
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import ColumnElement, Select, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -52,7 +53,7 @@ from miaodai.ledger.rules import Leg, check_header, check_legs, leg_signature, n
 __all__ = [
     "REVERSAL_KIND", "Finding", "Leg", "LoanSubLedger", "PostResult", "TrialBalance", "TrialBalanceRow",
     "account_balances", "balances_by_loan", "check_book", "loan_balances", "loan_entries", "loan_subledger",
-    "next_entry_id", "post", "post_new", "reverse", "trial_balance",
+    "next_entry_id", "next_entry_id_sql", "post", "post_new", "reverse", "trial_balance",
 ]
 
 REVERSAL_KIND = "reversal"
@@ -191,16 +192,26 @@ def _refuse_if_reversed(session: Session, entry_id: int) -> None:
 
 
 def next_entry_id(session: Session) -> int:
-    """The id the next entry posted in this transaction takes: reserve it with this, then pass it to
-    :func:`post_new`, when a row written before the entry must name it. Use it for the very next posting."""
-    if session.get_bind().dialect.name == "postgresql":
-        return int(session.scalar(_NEXT_ID_PG))
-    # SQLite: this transaction holds the write lock. Legs are counted too, so stray headerless legs
-    # (which cannot commit anyway) never make a new entry look unbalanced.
-    entries, legs = session.execute(
-        select(func.max(JournalEntry.id), select(func.max(JournalLeg.entry_id)).scalar_subquery())
-    ).one()
-    return max(entries or 0, legs or 0) + 1
+    """The id the next entry posted in this transaction takes: reserve it with this (or fetch
+    :func:`next_entry_id_sql` inside a statement of your own), then pass it to :func:`post_new`, when a row
+    written before the entry must name it. Use it for the very next posting."""
+    return int(session.scalar(_next_id_select(session.get_bind().dialect.name)))
+
+
+def next_entry_id_sql(dialect: str) -> ColumnElement[int]:
+    """:func:`next_entry_id` as a SQL expression: PostgreSQL takes it from the table's sequence; on SQLite
+    the transaction holds the write lock and it is max + 1. Legs are counted too there, so stray headerless
+    legs (which cannot commit anyway) never make a new entry look unbalanced."""
+    if dialect == "postgresql":
+        return func.nextval(func.pg_get_serial_sequence("journal_entries", "id"))
+    entries = func.coalesce(select(func.max(JournalEntry.id)).scalar_subquery(), 0)
+    legs = func.coalesce(select(func.max(JournalLeg.entry_id)).scalar_subquery(), 0)
+    return func.max(entries, legs) + 1  # SQLite's two-argument max() is the greater of the two
+
+
+@cache
+def _next_id_select(dialect: str) -> Select[tuple[int]]:
+    return select(next_entry_id_sql(dialect))
 
 
 def _insert(
@@ -266,4 +277,3 @@ def _write(
 # Built once: a statement memoizes its cache key, so a posting neither rebuilds nor re-keys them.
 _INSERT_LEGS = insert(JournalLeg.__table__)
 _INSERT_ENTRY = insert(JournalEntry.__table__)
-_NEXT_ID_PG = text("SELECT nextval(pg_get_serial_sequence('journal_entries', 'id'))")

@@ -26,8 +26,9 @@ import json
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
+from functools import cache
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Insert, bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -37,7 +38,7 @@ from miaodai.core.errors import DomainError
 from miaodai.core.money import Money
 from miaodai.ledger.accounts import Account
 from miaodai.ledger.models import JournalEntry
-from miaodai.ledger.service import Leg, next_entry_id, post, post_new, reverse
+from miaodai.ledger.service import Leg, next_entry_id_sql, post, post_new, reverse
 from miaodai.loans import line_service
 from miaodai.loans.errors import LoanErrors
 from miaodai.loans.loan_service import installments_of, loan_terms
@@ -85,7 +86,8 @@ class RepaymentRequest:
 
 @dataclass(frozen=True)
 class Posted:
-    repayment: Repayment
+    repayment_id: int
+    journal_entry_id: int | None
     created: bool  # False when the key had been posted before
 
 
@@ -182,6 +184,13 @@ def _by_key(session: Session, key: str) -> Repayment | None:
 # one waits for the loan's lock is not seen here (the subquery reads the statement's snapshot); the
 # insert then fails on the unique key and post_repayment answers with the winner's repayment.
 _BY_KEY = select(Repayment).where(Repayment.idempotency_key == bindparam("key"))
+@cache
+def _insert_repayment(dialect: str) -> Insert:
+    table = Repayment.__table__
+    return (insert(table).values(journal_entry_id=next_entry_id_sql(dialect))
+            .returning(table.c.id, table.c.journal_entry_id))
+
+
 _LOCK_LOAN_AND_SEEK_KEY = (
     select(Loan, select(Repayment.id).where(Repayment.idempotency_key == bindparam("key"))
            .scalar_subquery().label("posted_id"))
@@ -193,7 +202,7 @@ _LOCK_LOAN_AND_SEEK_KEY = (
 def _replayed(existing: Repayment, request: RepaymentRequest) -> Posted:
     if not request.same_as(existing):
         raise DomainError(LoanErrors.REPAYMENT_KEY_REUSED)
-    return Posted(existing, created=False)
+    return Posted(existing.id, existing.journal_entry_id, created=False)
 
 
 def _post(container: Container, request: RepaymentRequest, *, actor: str) -> Posted:
@@ -220,18 +229,16 @@ def _post(container: Container, request: RepaymentRequest, *, actor: str) -> Pos
         else:
             allocation = allocate(_states(rows), request.amount_fen, order=_order(loan), as_of=as_of)
             details = {}
-        entry_id = next_entry_id(session)  # so the repayment row names its journal entry from the start
-        repayment = Repayment(
-            loan_id=loan.id, idempotency_key=request.idempotency_key, kind=request.purpose.value,
-            amount_fen=request.amount_fen, channel=request.channel, received_on=as_of, posted_at=container.clock.now(),
-            allocation=json.dumps({**allocation.as_dict(), **details,
-                                   "mode": request.mode.value if request.mode else None}, sort_keys=True),
-            journal_entry_id=entry_id,
-        )
-        session.add(repayment)
-        session.flush()
+        # The row takes its journal entry's id in the same statement, so it names the entry from the start.
+        repayment_id, entry_id = session.execute(_insert_repayment(session.get_bind().dialect.name), {
+            "loan_id": loan.id, "idempotency_key": request.idempotency_key, "kind": request.purpose.value,
+            "amount_fen": request.amount_fen, "channel": request.channel, "received_on": as_of,
+            "posted_at": container.clock.now(),
+            "allocation": json.dumps({**allocation.as_dict(), **details,
+                                      "mode": request.mode.value if request.mode else None}, sort_keys=True),
+        }).one()
         legs = _legs(loan, rows, allocation, request.amount_fen, request.channel)
-        post_new(session, kind="repayment", idempotency_key=f"loan:{loan.id}:repayment:{repayment.id}",
+        post_new(session, kind="repayment", idempotency_key=f"loan:{loan.id}:repayment:{repayment_id}",
                  business_date=as_of, now=container.clock.now(), loan_id=loan.id, legs=legs,
                  memo=f"{request.purpose.value} via {request.channel}", entry_id=entry_id)
         _apply_rows(rows, allocation, as_of)
@@ -243,9 +250,9 @@ def _post(container: Container, request: RepaymentRequest, *, actor: str) -> Pos
         _settle_status(loan, rows, as_of, now=container.clock.now())
         container.audit.record(session, actor=actor, action=f"loan.repayment.{request.purpose.value}",
                                subject=f"loan:{loan.id}",
-                               details={"repayment_id": repayment.id, "amount_fen": request.amount_fen,
+                               details={"repayment_id": repayment_id, "amount_fen": request.amount_fen,
                                         "channel": request.channel, "entry_id": entry_id})
-    return Posted(repayment, created=True)
+    return Posted(repayment_id, entry_id, created=True)
 
 
 def _legs(loan: Loan, rows: list[LoanInstallment], allocation: Allocation, amount_fen: int, channel: str) -> list[Leg]:

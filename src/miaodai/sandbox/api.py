@@ -89,5 +89,5 @@ def sandbox_repayment(loan_id: RowId, body: SandboxRepayment, container: Contain
         mode=PrepaymentMode(body.mode) if body.mode else None,
     )
     posted = repayment_service.post_repayment(container, request, actor="sandbox:payment-channel")
-    return {"repayment_id": posted.repayment.id, "created": posted.created,
-            "journal_entry_id": posted.repayment.journal_entry_id}
+    return {"repayment_id": posted.repayment_id, "created": posted.created,
+            "journal_entry_id": posted.journal_entry_id}
