@@ -276,9 +276,9 @@ def statement_profile(container: Any, loan_ids: list[int], posts: int = 20, tag:
     for statement in seen:
         words = statement.split()
         key = " ".join(words[:3] if words[0] in ("INSERT", "DELETE") else words[:1])
-        if words[0] == "SELECT":
-            frm = words.index("FROM") + 1 if "FROM" in words else None
-            key = f"SELECT {words[frm]}" if frm else f"SELECT {words[1].split('(')[0]}"
+        if words[0] == "SELECT":  # named by its first column's table ("loans.id," -> loans) or function
+            first = words[1].split("(")[0]
+            key = f"SELECT {first.split('.')[0]}"
         elif words[0] == "UPDATE":
             key = f"UPDATE {words[1]}"
         kinds[key] = kinds.get(key, 0) + 1

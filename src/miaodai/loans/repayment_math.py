@@ -149,7 +149,7 @@ class InstallmentState:
     @classmethod
     def of(cls, row: Any) -> InstallmentState:
         """The state of anything with the same attribute names (a ``LoanInstallment`` row, say)."""
-        return cls(**{f.name: getattr(row, f.name) for f in fields(cls)})
+        return cls(*(getattr(row, name) for name in _STATE_FIELDS))
 
     @classmethod
     def from_installment(cls, line: Installment) -> InstallmentState:
@@ -172,6 +172,10 @@ class InstallmentState:
     @property
     def is_settled(self) -> bool:
         return self.total_outstanding == 0
+
+
+# The fields in order, read once: ``dataclasses.fields`` for every row adds up on the repayment path.
+_STATE_FIELDS = tuple(f.name for f in fields(InstallmentState))
 
 
 @dataclass(frozen=True, slots=True)

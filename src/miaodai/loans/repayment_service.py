@@ -241,12 +241,12 @@ def _post(container: Container, request: RepaymentRequest, *, actor: str) -> Pos
         post_new(session, kind="repayment", idempotency_key=f"loan:{loan.id}:repayment:{repayment_id}",
                  business_date=as_of, now=container.clock.now(), loan_id=loan.id, legs=legs,
                  memo=f"{request.purpose.value} via {request.channel}", entry_id=entry_id)
-        _apply_rows(rows, allocation, as_of)
         principal = allocation.bucket_total(Bucket.PRINCIPAL)
+        if principal:  # a statement of its own: before the rows change, so it does not flush them early
+            line_service.release(session, loan.credit_line_id, principal, now=container.clock.now())
+        _apply_rows(rows, allocation, as_of)
         loan.principal_outstanding_fen -= principal
         loan.overpayment_fen += allocation.unapplied_fen
-        if principal:
-            line_service.release(session, loan.credit_line_id, principal, now=container.clock.now())
         _settle_status(loan, rows, as_of, now=container.clock.now())
         container.audit.record(session, actor=actor, action=f"loan.repayment.{request.purpose.value}",
                                subject=f"loan:{loan.id}",
