@@ -53,7 +53,7 @@ from miaodai.ledger.rules import Leg, check_header, check_legs, leg_signature, n
 __all__ = [
     "REVERSAL_KIND", "Finding", "Leg", "LoanSubLedger", "PostResult", "TrialBalance", "TrialBalanceRow",
     "account_balances", "balances_by_loan", "check_book", "loan_balances", "loan_entries", "loan_subledger",
-    "next_entry_id", "next_entry_id_sql", "post", "post_new", "reverse", "trial_balance",
+    "next_entry_id_sql", "post", "post_new", "reverse", "trial_balance",
 ]
 
 REVERSAL_KIND = "reversal"
@@ -111,8 +111,8 @@ def post_new(
     For keys that name a row the caller's transaction has just inserted (``loan:7:repayment:<new id>``):
     the same checks as :func:`post` but no lookup by key, no savepoint and no re-read of the entry, which
     is most of a posting's round trips. The unique key still holds: should the key exist after all, the
-    insert fails and takes the caller's whole transaction with it. ``entry_id`` is one reserved with
-    :func:`next_entry_id` (a new one is taken without it).
+    insert fails and takes the caller's whole transaction with it. ``entry_id`` is one fetched with
+    :func:`next_entry_id_sql` (a new one is taken without it).
     """
     check_header(kind=kind, idempotency_key=idempotency_key)
     checked = check_legs(legs, loan_id=loan_id)
@@ -191,15 +191,14 @@ def _refuse_if_reversed(session: Session, entry_id: int) -> None:
         raise DomainError(LedgerErrors.ALREADY_REVERSED, {"entry_id": entry_id, "reversal_id": reversal_id})
 
 
-def next_entry_id(session: Session) -> int:
-    """The id the next entry posted in this transaction takes: reserve it with this (or fetch
-    :func:`next_entry_id_sql` inside a statement of your own), then pass it to :func:`post_new`, when a row
-    written before the entry must name it. Use it for the very next posting."""
+def _next_entry_id(session: Session) -> int:
     return int(session.scalar(_next_id_select(session.get_bind().dialect.name)))
 
 
 def next_entry_id_sql(dialect: str) -> ColumnElement[int]:
-    """:func:`next_entry_id` as a SQL expression: PostgreSQL takes it from the table's sequence; on SQLite
+    """The id the next entry posted in this transaction takes, as a SQL expression to fetch inside a
+    statement of the caller's own (then pass it to :func:`post_new`) when a row written before the entry
+    must name it; use it for the very next posting. PostgreSQL takes it from the table's sequence; on SQLite
     the transaction holds the write lock and it is max + 1. Legs are counted too there, so stray headerless
     legs (which cannot commit anyway) never make a new entry look unbalanced."""
     if dialect == "postgresql":
@@ -261,7 +260,7 @@ def _write(
     Core statements on the tables, two round trips: the ORM's bulk-insert machinery would cost more than
     the inserts themselves on the repayment hot path."""
     if entry_id is None:
-        entry_id = next_entry_id(session)
+        entry_id = _next_entry_id(session)
     session.execute(_INSERT_LEGS, [
         {"entry_id": entry_id, "account": leg.account.value, "channel": leg.channel, "loan_id": leg.loan_id,
          "amount_fen": leg.amount_fen}

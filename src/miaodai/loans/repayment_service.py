@@ -180,10 +180,6 @@ def _by_key(session: Session, key: str) -> Repayment | None:
     return session.execute(_BY_KEY, {"key": key}).scalar_one_or_none()
 
 
-# Built once (a statement memoizes its cache key). A key posted by a transaction that commits while this
-# one waits for the loan's lock is not seen here (the subquery reads the statement's snapshot); the
-# insert then fails on the unique key and post_repayment answers with the winner's repayment.
-_BY_KEY = select(Repayment).where(Repayment.idempotency_key == bindparam("key"))
 @cache
 def _insert_repayment(dialect: str) -> Insert:
     table = Repayment.__table__
@@ -191,6 +187,11 @@ def _insert_repayment(dialect: str) -> Insert:
             .returning(table.c.id, table.c.journal_entry_id))
 
 
+# Built once (a statement memoizes its cache key).
+_BY_KEY = select(Repayment).where(Repayment.idempotency_key == bindparam("key"))
+# A key posted by a transaction that commits while this one waits for the loan's lock is not seen here
+# (the subquery reads the statement's snapshot); the insert then fails on the unique key and
+# post_repayment answers with the winner's repayment.
 _LOCK_LOAN_AND_SEEK_KEY = (
     select(Loan, select(Repayment.id).where(Repayment.idempotency_key == bindparam("key"))
            .scalar_subquery().label("posted_id"))
