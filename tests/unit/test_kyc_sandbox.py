@@ -6,15 +6,13 @@ from __future__ import annotations
 import pytest
 
 from miaodai.container import build_container
-from miaodai.core.providers import ProviderNotConfigured
+from miaodai.core.providers import SANDBOX_LATENCY_SECONDS, ProviderNotConfigured, ProviderTimeout
 from miaodai.core.settings import Environment, Settings
 from miaodai.identity.kyc_providers import (
-    SANDBOX_LATENCY_SECONDS,
     CarrierOutcome,
     CarrierVerifier,
     FaceLiveness,
     FaceOutcome,
-    ProviderTimeout,
     SandboxCarrierVerifier,
     SandboxFaceLiveness,
     build_kyc_providers,

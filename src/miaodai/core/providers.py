@@ -1,4 +1,4 @@
-"""What stands in for an outside party that has no adapter configured.
+"""Shared pieces of the outside parties: their failures, and what stands in for one with no adapter.
 
 With the sandbox off, every outside party needs a real adapter. Operator commands
 (`audit verify`, `keys rotate`, ...) must still work without them, so the container
@@ -8,7 +8,32 @@ service refuses to start while any placeholder remains (see ``app.create_app``).
 
 from __future__ import annotations
 
+import secrets
+import time
+from collections.abc import Callable
 from typing import Any
+
+# Real parties answer in tens to hundreds of ms; the sandboxes are quicker so that the
+# demo stays snappy, but not instant, so that code never relies on a free call.
+SANDBOX_LATENCY_SECONDS = 0.05
+
+
+class ProviderTimeout(Exception):
+    """The party did not answer within ``seconds``; whether it did the work is unknown."""
+
+    def __init__(self, provider: str, seconds: float) -> None:
+        super().__init__(f"{provider} did not answer within {seconds:g}s")
+        self.provider = provider
+        self.seconds = seconds
+
+
+class ProviderError(Exception):
+    """The party answered, with an error of its own (it is down, or refused the request)."""
+
+    def __init__(self, provider: str, code: str) -> None:
+        super().__init__(f"{provider} answered with error {code}")
+        self.provider = provider
+        self.code = code
 
 
 class ProviderNotConfigured(RuntimeError):
@@ -30,3 +55,25 @@ class Unconfigured:
         if name.startswith("__"):
             raise AttributeError(name)
         raise ProviderNotConfigured(self.message())
+
+
+class SandboxParty:
+    """Base of the sandboxes: answers after a little latency, or times out after really waiting."""
+
+    def __init__(
+        self, *, timeout_seconds: float, latency_seconds: float = SANDBOX_LATENCY_SECONDS,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        # ``sleep`` is injectable so tests can see the wait without spending it.
+        self.timeout_seconds = timeout_seconds
+        self.latency_seconds = latency_seconds
+        self._sleep = sleep
+
+    def _answer_after_latency(self) -> str:
+        if self.latency_seconds:
+            self._sleep(self.latency_seconds)
+        return "sbx-" + secrets.token_hex(8)
+
+    def _time_out(self, provider: str) -> ProviderTimeout:
+        self._sleep(self.timeout_seconds)
+        return ProviderTimeout(provider, self.timeout_seconds)

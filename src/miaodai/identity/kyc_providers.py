@@ -31,27 +31,12 @@ Face check, chosen by the liveness token:
 
 from __future__ import annotations
 
-import secrets
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
+from miaodai.core.providers import SandboxParty
 from miaodai.core.settings import Settings
-
-# Real carrier checks answer in a few hundred ms; the sandbox is quicker so that the
-# demo stays snappy, but not instant, so that code never relies on a free call.
-SANDBOX_LATENCY_SECONDS = 0.05
-
-
-class ProviderTimeout(Exception):
-    """The party did not answer within ``seconds``; whether it did the check is unknown."""
-
-    def __init__(self, provider: str, seconds: float) -> None:
-        super().__init__(f"{provider} did not answer within {seconds:g}s")
-        self.provider = provider
-        self.seconds = seconds
 
 
 class CarrierOutcome(StrEnum):
@@ -103,26 +88,7 @@ FACE_TEST_TOKENS: dict[str, FaceOutcome] = {
 FACE_TIMEOUT_TOKEN = "sandbox-timeout"  # noqa: S105 - a documented sandbox value, not a secret
 
 
-class _SandboxParty:
-    def __init__(
-        self, *, timeout_seconds: float, latency_seconds: float = SANDBOX_LATENCY_SECONDS,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        # ``sleep`` is injectable so tests can see the wait without spending it.
-        self.timeout_seconds = timeout_seconds
-        self.latency_seconds = latency_seconds
-        self._sleep = sleep
-
-    def _answer_after_latency(self) -> str:
-        self._sleep(self.latency_seconds)
-        return "sbx-" + secrets.token_hex(8)
-
-    def _time_out(self, provider: str) -> ProviderTimeout:
-        self._sleep(self.timeout_seconds)
-        return ProviderTimeout(provider, self.timeout_seconds)
-
-
-class SandboxCarrierVerifier(_SandboxParty):
+class SandboxCarrierVerifier(SandboxParty):
     """Picks the outcome from the phone number (see the module docstring)."""
 
     def verify(self, name: str, id_number: str, phone_e164: str) -> CarrierResult:
@@ -132,7 +98,7 @@ class SandboxCarrierVerifier(_SandboxParty):
         return CarrierResult(CARRIER_TEST_PHONES.get(phone_e164, CarrierOutcome.MATCH), reference)
 
 
-class SandboxFaceLiveness(_SandboxParty):
+class SandboxFaceLiveness(SandboxParty):
     """Picks the outcome from the liveness token (see the module docstring)."""
 
     def check(self, liveness_token: str, id_number: str) -> FaceResult:

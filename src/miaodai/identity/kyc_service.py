@@ -38,7 +38,7 @@ from miaodai.identity.kyc_errors import (
     NAME_REJECTIONS,
     KycErrors,
 )
-from miaodai.identity.kyc_providers import ProviderTimeout
+from miaodai.core.providers import ProviderTimeout
 from miaodai.identity.models import (
     ID_NUMBER_INDEX,
     KYC_ID_NUMBER_FIELD,
