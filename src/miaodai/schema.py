@@ -2,6 +2,7 @@
 
 from miaodai.core import audit as _audit  # noqa: F401
 from miaodai.core.db import Base
+from miaodai.credit import models as _credit  # noqa: F401
 from miaodai.identity import models as _identity  # noqa: F401
 from miaodai.ledger import models as _ledger  # noqa: F401
 from miaodai.loans import models as _loans  # noqa: F401

@@ -29,6 +29,7 @@ from miaodai.container import Container
 from miaodai.core.clock import business_date, local_display, start_of_business_day
 from miaodai.core.errors import DomainError, ErrorSpec
 from miaodai.core.masking import mask_id_number, mask_name
+from miaodai.core.providers import ProviderTimeout
 from miaodai.identity.consent_service import BASIC_CONSENTS, CARRIER_CHECK_CONSENTS, require_consents, standings
 from miaodai.identity.kyc_errors import (
     AGE_REJECTIONS,
@@ -38,7 +39,6 @@ from miaodai.identity.kyc_errors import (
     NAME_REJECTIONS,
     KycErrors,
 )
-from miaodai.core.providers import ProviderTimeout
 from miaodai.identity.models import (
     ID_NUMBER_INDEX,
     KYC_ID_NUMBER_FIELD,
