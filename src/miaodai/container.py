@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from miaodai.contracts.signing import PlatformSigner
 from miaodai.core.audit import AuditLog
@@ -17,8 +18,13 @@ from miaodai.core.crypto import Vault, load_keyring
 from miaodai.core.db import Database
 from miaodai.core.providers import Unconfigured
 from miaodai.core.settings import Settings
+from miaodai.credit.bureau import CreditBureau, SandboxBureau
+from miaodai.credit.carrier_data import CarrierData, SandboxCarrierData
 from miaodai.identity.kyc_providers import CarrierVerifier, FaceLiveness, build_kyc_providers
 from miaodai.identity.sms import SandboxSmsProvider, SmsProvider
+
+if TYPE_CHECKING:
+    from miaodai.credit.registry import PolicyCache
 
 
 @dataclass
@@ -31,6 +37,15 @@ class Container:
     sms: SmsProvider
     carrier: CarrierVerifier
     face: FaceLiveness
+    bureau: CreditBureau
+    carrier_data: CarrierData
+
+    @cached_property
+    def credit_policy(self) -> PolicyCache:
+        """The active ruleset and models, parsed once per version (imported late: it loads the scorecard)."""
+        from miaodai.credit.registry import PolicyCache
+
+        return PolicyCache()
 
     @cached_property
     def signer(self) -> PlatformSigner:
@@ -43,12 +58,14 @@ class Container:
 
     def unconfigured_providers(self) -> list[Unconfigured]:
         """Outside parties with neither a sandbox nor a real adapter (the server refuses to start)."""
-        return [p for p in (self.sms, self.carrier, self.face) if isinstance(p, Unconfigured)]
+        parties = (self.sms, self.carrier, self.face, self.bureau, self.carrier_data)
+        return [p for p in parties if isinstance(p, Unconfigured)]
 
 
 def build_container(
     settings: Settings, *, clock: Clock | None = None, db: Database | None = None,
     sms: SmsProvider | None = None, carrier: CarrierVerifier | None = None, face: FaceLiveness | None = None,
+    bureau: CreditBureau | None = None, carrier_data: CarrierData | None = None,
 ) -> Container:
     """Wire a service. Adapters passed in win; otherwise sandboxes when MIAODAI_SANDBOX is on,
     and with it off, placeholders that refuse to be used (never a silent fallback to a sandbox)."""
@@ -60,11 +77,18 @@ def build_container(
         sandbox_carrier, sandbox_face = build_kyc_providers(settings)
         sms = sms or SandboxSmsProvider(db, vault, clock)
         carrier, face = carrier or sandbox_carrier, face or sandbox_face
+        timeout = settings.provider_timeout_seconds
+        latency = settings.sandbox_latency_seconds
+        bureau = bureau or SandboxBureau(timeout_seconds=timeout, latency_seconds=latency)
+        carrier_data = carrier_data or SandboxCarrierData(timeout_seconds=timeout, latency_seconds=latency)
     else:
         sms = sms or Unconfigured("SMS/voice", "miaodai.identity.sms.SmsProvider")  # type: ignore[assignment]
         carrier = carrier or Unconfigured(  # type: ignore[assignment]
             "carrier three-element verification", "miaodai.identity.kyc_providers.CarrierVerifier")
         face = face or Unconfigured("face liveness", "miaodai.identity.kyc_providers.FaceLiveness")  # type: ignore[assignment]
+        bureau = bureau or Unconfigured("credit bureau", "miaodai.credit.bureau.CreditBureau")  # type: ignore[assignment]
+        carrier_data = carrier_data or Unconfigured(  # type: ignore[assignment]
+            "carrier data", "miaodai.credit.carrier_data.CarrierData")
     return Container(
         settings=settings,
         db=db,
@@ -74,4 +98,6 @@ def build_container(
         sms=sms,
         carrier=carrier,
         face=face,
+        bureau=bureau,
+        carrier_data=carrier_data,
     )

@@ -15,6 +15,8 @@ from miaodai.container import build_container
 from miaodai.core.db import Database
 from miaodai.core.providers import ProviderNotConfigured
 from miaodai.core.settings import get_settings
+from miaodai.credit.bureau import SandboxBureau
+from miaodai.credit.carrier_data import SandboxCarrierData
 from miaodai.identity.kyc_providers import build_kyc_providers
 from miaodai.identity.models import OtpChannel
 from miaodai.identity.sms import SmsDelivery
@@ -79,10 +81,11 @@ class RecordingCarrier:
 def test_with_the_sandbox_off_the_sandbox_endpoints_do_not_exist(settings, clock):
     production_like = settings.model_copy(update={"sandbox": False})
     carrier = RecordingCarrier()
-    # Stand-ins for the KYC parties' real adapters (the sandbox classes, passed in explicitly).
+    # Stand-ins for the other parties' real adapters (the sandbox classes, passed in explicitly).
     kyc_carrier, face = build_kyc_providers(settings)
     container = build_container(production_like, clock=clock, db=Database(settings.database_url), sms=carrier,
-                                carrier=kyc_carrier, face=face)
+                                carrier=kyc_carrier, face=face, bureau=SandboxBureau(timeout_seconds=1),
+                                carrier_data=SandboxCarrierData(timeout_seconds=1))
     try:
         with TestClient(create_app(container=container), raise_server_exceptions=False) as client:
             assert request_code(client, PHONE).status_code == 200
@@ -102,7 +105,8 @@ def test_with_the_sandbox_off_the_server_refuses_to_start_without_real_adapters(
         with pytest.raises(ProviderNotConfigured, match="real SMS/voice adapter"):
             container.sms.send("+8613812345678", "x", OtpChannel.SMS)
         # ...and the HTTP service will not start, naming every missing adapter.
-        with pytest.raises(ProviderNotConfigured, match="SMS/voice.*carrier three-element.*face liveness"):
+        missing = "SMS/voice.*carrier three-element.*face liveness.*credit bureau.*carrier data"
+        with pytest.raises(ProviderNotConfigured, match=missing):
             create_app(container=container)
     finally:
         container.db.dispose()

@@ -70,8 +70,7 @@ class SandboxParty:
         self._sleep = sleep
 
     def _answer_after_latency(self) -> str:
-        if self.latency_seconds:
-            self._sleep(self.latency_seconds)
+        self._sleep(self.latency_seconds)
         return "sbx-" + secrets.token_hex(8)
 
     def _time_out(self, provider: str) -> ProviderTimeout:

@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     kyc_max_identity_attempts_per_day: int = 5
     kyc_max_face_attempts_per_day: int = 5
     provider_timeout_seconds: float = 3.0
+    # How long each sandbox party takes to answer (0 for benchmarks that measure only our own work).
+    sandbox_latency_seconds: float = Field(default=0.05, ge=0, le=10)
 
     # Audit chain: how often the background sealer runs, and how old an unsealed entry may get.
     audit_seal_interval_seconds: float = 0.5

@@ -50,6 +50,7 @@ class Facts:
     bureau_written_off: bool = False
     bureau_fraud_list_hit: bool = False
     internet_consumer_credit_fen: int = 0  # outstanding elsewhere (bureau) plus our own open limits
+    monthly_repayment_fen: int = 0  # scheduled monthly repayments elsewhere (bureau) and with us
     active_lines: int = 0
     last_decline_on: date | None = None
     device_applicants: int = 1  # distinct borrowers who applied from this device in the window

@@ -110,5 +110,6 @@ class SandboxFaceLiveness(SandboxParty):
 
 def build_kyc_providers(settings: Settings) -> tuple[CarrierVerifier, FaceLiveness]:
     """The sandbox carrier and face parties, with the configured timeout."""
-    timeout = settings.provider_timeout_seconds
-    return SandboxCarrierVerifier(timeout_seconds=timeout), SandboxFaceLiveness(timeout_seconds=timeout)
+    timeout, latency = settings.provider_timeout_seconds, settings.sandbox_latency_seconds
+    return (SandboxCarrierVerifier(timeout_seconds=timeout, latency_seconds=latency),
+            SandboxFaceLiveness(timeout_seconds=timeout, latency_seconds=latency))
