@@ -80,6 +80,13 @@ def _mount_domain_routers(app: FastAPI, container: Container) -> None:
     from miaodai.loans.api_loans import router as loans_router
 
     app.include_router(loans_router)
+    from miaodai.credit.api import router as credit_router
+    from miaodai.credit.api_policy import router as policy_router
+    from miaodai.credit.api_review import router as review_router
+
+    app.include_router(credit_router)
+    app.include_router(review_router)
+    app.include_router(policy_router)
     if container.settings.sandbox:
         # Sandbox-only: these routes must not exist at all when the sandbox is off.
         from miaodai.sandbox.api import router as sandbox_router

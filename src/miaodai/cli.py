@@ -8,6 +8,7 @@ import typer
 from rich.console import Console
 
 from miaodai.core.settings import get_settings
+from miaodai.credit.cli import credit_app, rules_app
 from miaodai.ledger.cli import ledger_app
 from miaodai.loans.cli import contract_app, loan_app, quote_command
 from miaodai.loans.eod_cli import eod_app
@@ -33,6 +34,8 @@ app.add_typer(ledger_app, name="ledger")
 app.add_typer(contract_app, name="contract")
 app.add_typer(loan_app, name="loan")
 app.add_typer(eod_app, name="eod")
+app.add_typer(credit_app, name="credit")
+app.add_typer(rules_app, name="rules")
 
 console = Console()
 err_console = Console(stderr=True)

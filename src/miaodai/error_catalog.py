@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from miaodai.contracts.errors import ContractErrors
 from miaodai.core.errors import Errors, ErrorSpec
+from miaodai.credit.errors import CreditErrors
 from miaodai.identity.consent_errors import ConsentErrors
 from miaodai.identity.kyc_errors import KycErrors
 from miaodai.identity.login_errors import LoginErrors
@@ -24,6 +25,7 @@ CATALOGS: tuple[tuple[str, type], ...] = (
     ("Loans: products, quotes, credit lines, drawdowns, repayments 借款", LoanErrors),
     ("Loan contracts 借款合同", ContractErrors),
     ("Ledger 总账", LedgerErrors),
+    ("Credit decisioning 授信", CreditErrors),
 )
 
 

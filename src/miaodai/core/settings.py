@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     # How long each sandbox party takes to answer (0 for benchmarks that measure only our own work).
     sandbox_latency_seconds: float = Field(default=0.05, ge=0, le=10)
 
+    # The product a credit application asks for when it names none (the demo seed creates this one).
+    credit_default_product: str = "DEMO-12"
+
     # Audit chain: how often the background sealer runs, and how old an unsealed entry may get.
     audit_seal_interval_seconds: float = 0.5
     audit_unsealed_bound_seconds: int = 10

@@ -96,11 +96,13 @@ class CreditApplication(Base):
     timings: Mapped[str] = mapped_column(Text)  # JSON: milliseconds per stage
     offered_limit_fen: Mapped[int | None] = mapped_column(IdType)
     offered_rate: Mapped[Decimal | None] = mapped_column(RATE)
+    offered_expires_on: Mapped[date | None] = mapped_column(Date)
     reapply_on: Mapped[date | None] = mapped_column(Date)
     # What changes later: the status (a reviewer's outcome) and the line granted.
     status: Mapped[ApplicationStatus] = mapped_column(enum_column(ApplicationStatus))
     credit_line_id: Mapped[int | None] = mapped_column(ForeignKey("credit_lines.id"))
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    review_outcome: Mapped[str | None] = mapped_column(String(16))  # approve | decline, once a person decided
 
     __table_args__ = (
         Index("ix_credit_applications_device", "device_bidx", "application_date"),

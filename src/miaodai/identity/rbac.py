@@ -46,6 +46,9 @@ class Permission(StrEnum):
     # Maker-checker on manual credit lines: one proposes, a different staff member approves.
     CREDIT_LINE_PROPOSE = "credit_line.propose"
     CREDIT_LINE_APPROVE = "credit_line.approve"
+    # Maker-checker on credit policy: proposing a ruleset or a model change, and approving another's.
+    CREDIT_POLICY_PROPOSE = "credit_policy.propose"
+    CREDIT_POLICY_APPROVE = "credit_policy.approve"
 
 
 P = Permission
@@ -60,7 +63,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     ),
     Role.RISK_MANAGER: frozenset(
         {P.BORROWER_READ, P.REVIEW_READ, P.REVIEW_DECIDE, P.REVIEW_APPROVE_OVERRIDE, P.LOAN_READ,
-         P.LOAN_WRITE_OFF, P.REPORT_READ, P.CREDIT_LINE_PROPOSE, P.CREDIT_LINE_APPROVE}
+         P.LOAN_WRITE_OFF, P.REPORT_READ, P.CREDIT_LINE_PROPOSE, P.CREDIT_LINE_APPROVE, P.CREDIT_POLICY_PROPOSE,
+         P.CREDIT_POLICY_APPROVE}
     ),
     Role.CUSTOMER_SERVICE: frozenset(
         {P.BORROWER_READ, P.BORROWER_REVEAL_PII, P.LOAN_READ, P.COMPLAINT_HANDLE}

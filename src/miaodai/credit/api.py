@@ -1,0 +1,126 @@
+"""Credit applications for borrowers: apply (decided in the same request), see them, ask for a human
+review of an automated decline. Thin: parse, call ``credit.service``, shape the answer."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field
+
+from miaodai.credit import service
+from miaodai.credit.features import Education, LoanPurpose, Occupation
+from miaodai.credit.models import ApplicationStatus, CreditApplication, ReviewCase
+from miaodai.deps import ContainerDep, CurrentBorrower, RowId
+from miaodai.loans.api_products import RateOut
+
+router = APIRouter(tags=["credit applications"])
+
+
+class ApplicationBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    monthly_income_fen: int = Field(gt=0, le=10**12, description="Declared monthly income after tax, in fen")
+    occupation: Occupation
+    education: Education
+    loan_purpose: LoanPurpose
+    product_code: str | None = Field(default=None, min_length=1, max_length=32,
+                                     description="The product the line is for; the configured default if absent")
+
+
+class Reason(BaseModel):
+    code: str
+    message_zh: str
+    message_en: str
+    tip_zh: str | None = None
+    tip_en: str | None = None
+
+
+class LineOffer(BaseModel):
+    credit_line_id: int | None
+    limit_fen: int
+    annual_rate: RateOut
+    grade: str
+    expires_on: date
+
+
+class ApplicationView(BaseModel):
+    id: int
+    status: str = Field(description="approved | declined | in_review")
+    decision: str = Field(description="What the automated decision said: approved | declined | review")
+    created_at: datetime
+    decided_at: datetime | None
+    line: LineOffer | None
+    reasons: list[Reason]
+    reapply_on: date | None = Field(description="When a declined borrower may apply again")
+    next_step_zh: str
+    next_step_en: str
+
+
+class HumanReviewBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    note: str = Field(default="", max_length=500, description="Anything the reviewer should know")
+
+
+class CaseView(BaseModel):
+    id: int
+    application_id: int
+    kind: str
+    status: str
+    created_at: datetime
+
+
+_NEXT = {
+    ApplicationStatus.APPROVED: ("额度已生效，可以借款。", "Your credit line is ready: you can draw money now."),
+    ApplicationStatus.DECLINED: ("可按提示改善后再申请；如有异议可申请人工复核。",
+                                 "Follow the tips and apply again later; if you disagree, ask for a human review."),
+    ApplicationStatus.IN_REVIEW: ("审核人员会尽快处理，结果将通过短信通知您。",
+                                  "A reviewer will look at it soon; we will tell you the outcome by SMS."),
+}
+
+
+def application_view(row: CreditApplication) -> ApplicationView:
+    line = None
+    if row.status is ApplicationStatus.APPROVED and row.offered_limit_fen is not None:
+        line = LineOffer(credit_line_id=row.credit_line_id, limit_fen=row.offered_limit_fen,
+                         annual_rate=row.offered_rate, grade=row.grade or "", expires_on=row.offered_expires_on)
+    reasons: list[dict[str, Any]] = json.loads(row.reasons)
+    zh, en = _NEXT[row.status]
+    return ApplicationView(
+        id=row.id, status=row.status.value, decision=row.decision.value, created_at=row.created_at,
+        decided_at=row.decided_at, line=line, reasons=[Reason(**r) for r in reasons],
+        reapply_on=row.reapply_on if row.status is ApplicationStatus.DECLINED else None,
+        next_step_zh=zh, next_step_en=en,
+    )
+
+
+@router.post("/v1/credit/applications", status_code=201,
+             summary="Apply for a credit line: approved, declined (with reasons) or sent to review, in this request")
+def apply(body: ApplicationBody, auth: CurrentBorrower, container: ContainerDep) -> ApplicationView:
+    request = service.ApplicationRequest(
+        monthly_income_fen=body.monthly_income_fen, occupation=body.occupation, education=body.education,
+        loan_purpose=body.loan_purpose, product_code=body.product_code or container.settings.credit_default_product,
+    )
+    return application_view(service.apply(container, auth, request))
+
+
+@router.get("/v1/credit/applications", summary="My credit applications, newest first")
+def my_applications(auth: CurrentBorrower, container: ContainerDep) -> list[ApplicationView]:
+    return [application_view(row) for row in service.borrower_applications(container, auth.borrower_id)]
+
+
+@router.get("/v1/credit/applications/{application_id}", summary="One of my credit applications")
+def my_application(application_id: RowId, auth: CurrentBorrower, container: ContainerDep) -> ApplicationView:
+    return application_view(service.get_application(container, auth.borrower_id, application_id))
+
+
+@router.post("/v1/credit/applications/{application_id}/human-review", status_code=201,
+             summary="Ask a person to review an automated decline (PIPL art. 24)")
+def human_review(application_id: RowId, body: HumanReviewBody, auth: CurrentBorrower,
+                 container: ContainerDep) -> CaseView:
+    case: ReviewCase = service.request_human_review(container, auth, application_id, body.note)
+    return CaseView(id=case.id, application_id=case.application_id, kind=case.kind.value, status=case.status.value,
+                    created_at=case.created_at)

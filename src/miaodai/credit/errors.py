@@ -1,0 +1,91 @@
+"""Errors of credit decisioning: applications, human review, the review queue, rulesets and models."""
+
+from __future__ import annotations
+
+from miaodai.core.errors import ErrorSpec
+
+
+class CreditErrors:
+    IDENTITY_REQUIRED = ErrorSpec(
+        "CREDIT_IDENTITY_REQUIRED", 403, "Real-name verification required",
+        "申请额度前需要完成实名认证。", "Real-name verification must be complete before you apply for credit.",
+        "请先完成身份证、运营商校验和人脸识别。", "Finish the ID, carrier and face checks first.",
+    )
+    INCOME_INVALID = ErrorSpec(
+        "CREDIT_INCOME_INVALID", 422, "Monthly income invalid",
+        "月收入需在 1 元至 {max_yuan} 元之间（以分为单位填写 monthly_income_fen）。",
+        "Monthly income must be between 1 and {max_yuan} yuan (monthly_income_fen is in fen).",
+        "请填写税后月收入。", "Enter your monthly income after tax.",
+    )
+    APPLICATION_NOT_FOUND = ErrorSpec(
+        "CREDIT_APPLICATION_NOT_FOUND", 404, "Credit application not found",
+        "没有编号为 {application_id} 的额度申请。", "There is no credit application {application_id}.",
+        "请通过 GET /v1/credit/applications 查看您的申请。", "See your applications at GET /v1/credit/applications.",
+    )
+    REVIEW_NOT_APPLICABLE = ErrorSpec(
+        "CREDIT_REVIEW_NOT_APPLICABLE", 409, "Nothing to review",
+        "只有系统自动拒绝的申请才能申请人工复核（该申请状态为 {status}）。",
+        "Only an application declined by the automated decision can be reviewed by a person (this one is {status}).",
+    )
+    REVIEW_ALREADY_REQUESTED = ErrorSpec(
+        "CREDIT_REVIEW_ALREADY_REQUESTED", 409, "Human review already requested",
+        "该申请已经申请过人工复核（复核单 {case_id}）。", "A human review of this application was already asked for (case {case_id}).",
+        "复核结果会通过短信通知您。", "We will tell you the outcome by SMS.",
+    )
+    CASE_NOT_FOUND = ErrorSpec(
+        "CREDIT_CASE_NOT_FOUND", 404, "Review case not found",
+        "没有编号为 {case_id} 的审核单。", "There is no review case {case_id}.",
+    )
+    CASE_CLOSED = ErrorSpec(
+        "CREDIT_CASE_CLOSED", 409, "Review case already decided",
+        "审核单 {case_id} 已处理完毕（{status}）。", "Review case {case_id} is already {status}.",
+    )
+    CASE_NOT_AWAITING_SECOND = ErrorSpec(
+        "CREDIT_CASE_NOT_AWAITING_SECOND", 409, "No override to approve",
+        "审核单 {case_id} 没有等待第二人审批的推翻决定（状态 {status}）。",
+        "Review case {case_id} has no override waiting for a second approver (it is {status}).",
+    )
+    FOUR_EYES = ErrorSpec(
+        "CREDIT_FOUR_EYES", 403, "Maker-checker: another staff member must approve",
+        "不能由同一人提出并批准。", "The same person cannot both propose and approve this.",
+        "请由另一位有审批权限的同事处理。", "Ask another staff member with approval rights.",
+    )
+    REVIEW_LIMIT_INVALID = ErrorSpec(
+        "CREDIT_REVIEW_LIMIT_INVALID", 422, "Approved limit invalid",
+        "批准额度需在 {min_yuan} 元至 {max_yuan} 元之间。", "The approved limit must be between {min_yuan} and {max_yuan} yuan.",
+    )
+    RULESET_INVALID = ErrorSpec(
+        "CREDIT_RULESET_INVALID", 422, "Ruleset invalid",
+        "规则集格式有误：{problem}。", "The ruleset is invalid: {problem}.",
+        "请修改后重新提交；格式见 docs/credit.md。", "Fix it and submit again; the format is in docs/credit.md.",
+    )
+    RULESET_EXISTS = ErrorSpec(
+        "CREDIT_RULESET_EXISTS", 409, "Ruleset version taken",
+        "规则集版本 {version} 已存在。", "Ruleset version {version} already exists.",
+        "请使用新的版本号。", "Use a new version number.",
+    )
+    RULESET_NOT_FOUND = ErrorSpec(
+        "CREDIT_RULESET_NOT_FOUND", 404, "Ruleset not found",
+        "没有版本为 {version} 的规则集。", "There is no ruleset version {version}.",
+    )
+    RULESET_NOT_PROPOSED = ErrorSpec(
+        "CREDIT_RULESET_NOT_PROPOSED", 409, "Ruleset not awaiting approval",
+        "规则集 {version} 当前状态为 {status}，不能审批。", "Ruleset {version} is {status}; it cannot be decided.",
+    )
+    MODEL_INVALID = ErrorSpec(
+        "CREDIT_MODEL_INVALID", 422, "Model artifact invalid",
+        "模型文件有误：{problem}。", "The model artifact is invalid: {problem}.",
+    )
+    MODEL_EXISTS = ErrorSpec(
+        "CREDIT_MODEL_EXISTS", 409, "Model id taken",
+        "模型 {model_id} 已登记。", "Model {model_id} is already registered.",
+    )
+    MODEL_NOT_FOUND = ErrorSpec(
+        "CREDIT_MODEL_NOT_FOUND", 404, "Model not found",
+        "没有编号为 {model_id} 的模型。", "There is no model {model_id}.",
+    )
+    MODEL_TRANSITION = ErrorSpec(
+        "CREDIT_MODEL_TRANSITION", 409, "Model state change not allowed",
+        "模型 {model_id} 不能从 {state} 变为 {target}。", "Model {model_id} cannot go from {state} to {target}.",
+        "顺序为 candidate → challenger → champion → retired。", "The order is candidate → challenger → champion → retired.",
+    )

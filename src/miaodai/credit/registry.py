@@ -1,0 +1,96 @@
+"""Which ruleset and which models decide right now, parsed once and reused.
+
+The database says what is active (the ruleset with status ``active``; the models in state ``champion``
+and ``challenger``); a fresh install with none falls back to the packaged defaults in ``data/``
+(the default ruleset, and the default scorecard trained on synthetic applicants — see docs/model.md).
+Each request asks the database for the active versions' hashes (two small indexed reads) and parses a
+document only when its hash is new to this process, so activating a ruleset or promoting a model takes
+effect on the next application without a restart.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from miaodai.credit.models import ModelState, RulesetStatus, ScoringModel
+from miaodai.credit.models import Ruleset as RulesetRow
+from miaodai.credit.rules import Ruleset
+from miaodai.credit.scorecard import Scorecard
+
+
+def _packaged(name: str) -> dict:
+    return json.loads(resources.files("miaodai.credit").joinpath(f"data/{name}").read_text("utf-8"))
+
+
+@cache
+def default_ruleset() -> Ruleset:
+    return Ruleset.from_document(_packaged("default_ruleset.json"))
+
+
+@cache
+def default_scorecard() -> Scorecard:
+    return Scorecard.from_dict(_packaged("default_scorecard.json"))
+
+
+def load_model(artifact: dict) -> Scorecard:
+    """A model artifact as a scorer (scorecard points tables; other formats arrive with their servers)."""
+    return Scorecard.from_dict(artifact)
+
+
+@dataclass(frozen=True)
+class ActivePolicy:
+    ruleset: Ruleset
+    champion: Scorecard
+    challenger: Scorecard | None
+
+
+class PolicyCache:
+    """Parsed rulesets and models by SHA-256, shared by every request of a process."""
+
+    def __init__(self) -> None:
+        self._rulesets: dict[str, Ruleset] = {}
+        self._models: dict[str, Scorecard] = {}
+        self._lock = threading.Lock()
+
+    def active(self, session: Session) -> ActivePolicy:
+        ruleset_row = session.execute(
+            select(RulesetRow.id, RulesetRow.sha256).where(RulesetRow.status == RulesetStatus.ACTIVE)
+        ).first()
+        ruleset = default_ruleset() if ruleset_row is None else self._ruleset(session, *ruleset_row)
+        champion: Scorecard | None = None
+        challenger: Scorecard | None = None
+        for model_id, sha, state in session.execute(
+            select(ScoringModel.id, ScoringModel.sha256, ScoringModel.state)
+            .where(ScoringModel.state.in_((ModelState.CHAMPION, ModelState.CHALLENGER)))
+        ):
+            model = self._model(session, model_id, sha)
+            if state is ModelState.CHAMPION:
+                champion = model
+            else:
+                challenger = model
+        return ActivePolicy(ruleset, champion or default_scorecard(), challenger)
+
+    def _ruleset(self, session: Session, row_id: int, sha: str) -> Ruleset:
+        found = self._rulesets.get(sha)
+        if found is None:
+            document = session.execute(select(RulesetRow.document).where(RulesetRow.id == row_id)).scalar_one()
+            found = Ruleset.from_document(json.loads(document))
+            with self._lock:
+                self._rulesets[sha] = found
+        return found
+
+    def _model(self, session: Session, row_id: int, sha: str) -> Scorecard:
+        found = self._models.get(sha)
+        if found is None:
+            artifact = session.execute(select(ScoringModel.artifact).where(ScoringModel.id == row_id)).scalar_one()
+            found = load_model(json.loads(artifact))
+            with self._lock:
+                self._models[sha] = found
+        return found

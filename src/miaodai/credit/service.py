@@ -1,0 +1,493 @@
+"""Credit applications: a decision in the request that asks for it.
+
+``apply`` runs in three steps, and holds no database connection while outside parties answer:
+
+1. read (one transaction): the borrower's verified identity and consents, what our own book knows
+   (lines, loans, lateness, last decline), the block lists, how many people applied from this device;
+2. outside data, concurrently with one deadline: the bureau report and, under the carrier-data
+   consent, the phone's tenure. A timeout or an error is recorded, never guessed around;
+3. decide (pure: features, rules, champion score, challenger score in shadow, limit and price), then
+   store (one transaction): the application with its write-once decision and encrypted snapshot, the
+   credit line when approved, a review case when referred, and the audit entry.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import structlog
+from sqlalchemy import distinct, func, select
+from sqlalchemy.orm import Session
+
+from miaodai.container import Container
+from miaodai.core.clock import business_date
+from miaodai.core.errors import DomainError
+from miaodai.core.providers import ProviderError, ProviderTimeout
+from miaodai.credit.bureau import BureauReport
+from miaodai.credit.errors import CreditErrors
+from miaodai.credit.features import (
+    ApplicationInput,
+    Education,
+    Features,
+    InternalHistory,
+    LoanPurpose,
+    Occupation,
+    build_features,
+)
+from miaodai.credit.models import (
+    SNAPSHOT_FIELD,
+    ApplicationStatus,
+    BlockKind,
+    BlockListEntry,
+    CreditApplication,
+    Decision,
+    ReviewCase,
+    ReviewKind,
+)
+from miaodai.credit.pricing import offer
+from miaodai.credit.reasons import explain
+from miaodai.credit.registry import ActivePolicy
+from miaodai.credit.rules import BureauStatus, Facts, Finding, Outcome, evaluate, worst
+from miaodai.identity.consent_service import BASIC_CONSENTS, require_consents, standings
+from miaodai.identity.models import (
+    KYC_ID_NUMBER_FIELD,
+    KYC_NAME_FIELD,
+    PHONE_FIELD,
+    Borrower,
+    ConsentKind,
+    Device,
+    KycIdentity,
+    KycStatus,
+)
+from miaodai.identity.resident_id import age_on
+from miaodai.identity.sessions import AuthContext
+from miaodai.loans.errors import LoanErrors
+from miaodai.loans.line_service import grant_line
+from miaodai.loans.models import CreditLine, Loan, LoanInstallment, LoanProduct
+from miaodai.loans.products import ProductSpec
+from miaodai.loans.states import LineStatus, LoanStatus
+
+log = structlog.get_logger(__name__)
+
+MAX_MONTHLY_INCOME_FEN = 10_000_000_00  # 10 million yuan a month: above it, a typo
+APPLICATION_CONSENTS = (*BASIC_CONSENTS, ConsentKind.CREDIT_BUREAU_QUERY)
+_OUTSIDE = ThreadPoolExecutor(max_workers=16, thread_name_prefix="credit-outside")
+_OPEN_LOANS = (LoanStatus.ACTIVE, LoanStatus.OVERDUE)
+
+
+@dataclass(frozen=True)
+class ApplicationRequest:
+    monthly_income_fen: int
+    occupation: Occupation
+    education: Education
+    loan_purpose: LoanPurpose
+    product_code: str
+
+
+@dataclass
+class _Known:
+    """What step 1 read, for steps 2 and 3."""
+
+    borrower_id: int
+    product: ProductSpec
+    product_id: int
+    name: str
+    id_number: str
+    phone: str
+    age: int
+    carrier_consent: bool
+    facts: dict[str, Any]
+    internal: InternalHistory
+    device_bidx: str | None
+    policy: ActivePolicy
+
+
+@dataclass
+class Outside:
+    report: BureauReport | None = None
+    bureau_status: BureauStatus = BureauStatus.NOT_QUERIED
+    phone_tenure_months: int | None = None
+    carrier_status: str = "not_queried"
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    decision: Decision
+    findings: list[Finding]
+    reasons: list[dict[str, Any]]
+    score_reasons: list[dict[str, Any]]
+    score: float | None
+    pd: float | None
+    grade: str | None
+    challenger: tuple[str, float, float] | None  # model id, score, pd
+    limit_fen: int | None
+    rate: Decimal | None
+    reapply_on: date | None
+    recommendation: str  # approve | decline: what a reviewer is told the model suggests
+
+
+def _ms(start: float) -> float:
+    return round((time.perf_counter() - start) * 1000, 3)
+
+
+def apply(container: Container, auth: AuthContext, request: ApplicationRequest) -> CreditApplication:
+    started = time.perf_counter()
+    if not 0 < request.monthly_income_fen <= MAX_MONTHLY_INCOME_FEN:
+        raise DomainError(CreditErrors.INCOME_INVALID, params={"max_yuan": MAX_MONTHLY_INCOME_FEN // 100})
+    application = ApplicationInput(request.monthly_income_fen, request.occupation, request.education,
+                                   request.loan_purpose)
+    now = container.clock.now()
+    today = business_date(now)
+    with container.db.transaction() as session:
+        known = _read(container, session, auth, request.product_code, now=now, today=today)
+    timings = {"read_ms": _ms(started)}
+    outside = fetch_outside(container, known.id_number, known.name, known.phone, carrier=known.carrier_consent)
+    timings.update(outside.timings)
+    t = time.perf_counter()
+    features = build_features(application=application, age=known.age, report=outside.report,
+                              phone_tenure_months=outside.phone_tenure_months, internal=known.internal)
+    facts = _facts(known, outside, today)
+    outcome = decide(known.policy, features, facts, product=known.product,
+                     monthly_income_fen=application.monthly_income_fen)
+    timings["decide_ms"] = _ms(t)
+    t = time.perf_counter()
+    with container.db.transaction() as session:
+        return _store(container, session, auth, known, application, features, facts, outside, outcome, timings,
+                      now=now, today=today, started=started, store_started=t)
+
+
+def _read(
+    container: Container, session: Session, auth: AuthContext, product_code: str, *, now: datetime, today: date,
+) -> _Known:
+    borrower = session.get(Borrower, auth.borrower_id)
+    identity = session.execute(
+        select(KycIdentity).where(KycIdentity.borrower_id == auth.borrower_id)).scalar_one_or_none()
+    if borrower is None or identity is None or borrower.kyc_status is not KycStatus.VERIFIED:
+        raise DomainError(CreditErrors.IDENTITY_REQUIRED)
+    standing = standings(session, auth.borrower_id, now=now)
+    if any(k in standing and not standing[k].in_force for k in APPLICATION_CONSENTS):
+        require_consents(session, auth.borrower_id, APPLICATION_CONSENTS, now=now)  # raises, naming each one
+    carrier = ConsentKind.CARRIER_DATA in standing and standing[ConsentKind.CARRIER_DATA].in_force
+    product = session.execute(
+        select(LoanProduct).where(LoanProduct.code == product_code, LoanProduct.active.is_(True))
+    ).scalar_one_or_none()
+    if product is None:
+        raise DomainError(LoanErrors.PRODUCT_NOT_FOUND, params={"product_code": product_code[:32]})
+    policy = container.credit_policy.active(session)
+    device = session.get(Device, auth.device_id)
+    device_bidx = device.device_key_bidx if device is not None else None
+    vault = container.vault
+    internal = internal_history(session, auth.borrower_id, today=today)
+    window = int(policy.ruleset.param("device_sharing", "window_days", 30))
+    return _Known(
+        borrower_id=auth.borrower_id, product=product.spec(), product_id=product.id,
+        name=vault.decrypt(identity.name_enc, KYC_NAME_FIELD),
+        id_number=vault.decrypt(identity.id_number_enc, KYC_ID_NUMBER_FIELD),
+        phone=vault.decrypt(borrower.phone_enc, PHONE_FIELD),
+        age=age_on(identity.birth_date, today), carrier_consent=carrier,
+        facts={
+            "identity_verified": True,
+            "missing_consents": (),
+            "blocked_on": blocked_on(session, id_number_bidx=identity.id_number_bidx,
+                                     phone_bidx=borrower.phone_bidx, device_bidx=device_bidx),
+            "active_lines": internal.active_lines,
+            "last_decline_on": last_decline_on(session, auth.borrower_id),
+            "device_applicants": device_applicants(session, device_bidx, auth.borrower_id,
+                                                   since=today - timedelta(days=window)),
+        },
+        internal=internal, device_bidx=device_bidx, policy=policy,
+    )
+
+
+def internal_history(session: Session, borrower_id: int, *, today: date) -> InternalHistory:
+    """What our own book says: open lines and their limits, open loans, paid-off loans, lateness."""
+    lines = session.execute(
+        select(func.count(), func.coalesce(func.sum(CreditLine.limit_fen), 0))
+        .where(CreditLine.borrower_id == borrower_id, CreditLine.status != LineStatus.CLOSED)
+    ).one()
+    loans = session.execute(
+        select(Loan.id, Loan.status, Loan.principal_outstanding_fen).where(Loan.borrower_id == borrower_id)
+    ).all()
+    open_ids = [loan_id for loan_id, status, _ in loans if status in _OPEN_LOANS]
+    max_late, monthly = 0, 0
+    if loans:
+        month_ahead = today + timedelta(days=31)
+        for due, paid_on, amount, loan_id in session.execute(
+            select(LoanInstallment.due_date, LoanInstallment.paid_off_on,
+                   LoanInstallment.principal_fen + LoanInstallment.interest_fen + LoanInstallment.fee_fen,
+                   LoanInstallment.loan_id)
+            .where(LoanInstallment.loan_id.in_([loan_id for loan_id, _, _ in loans]))
+        ):
+            late = ((paid_on or today) - due).days
+            max_late = max(max_late, late)
+            if paid_on is None and loan_id in open_ids and due <= month_ahead:
+                monthly += amount
+    return InternalHistory(
+        active_lines=lines[0], existing_limit_fen=int(lines[1]),
+        outstanding_principal_fen=sum(p for _, status, p in loans if status in _OPEN_LOANS),
+        monthly_repayment_fen=monthly,
+        loans_paid_off=sum(1 for _, status, _ in loans if status is LoanStatus.PAID_OFF),
+        max_overdue_days=max(0, max_late),
+    )
+
+
+def blocked_on(session: Session, *, id_number_bidx: str, phone_bidx: str, device_bidx: str | None) -> tuple[str, ...]:
+    wanted = {(BlockKind.ID_NUMBER, id_number_bidx), (BlockKind.PHONE, phone_bidx)}
+    if device_bidx:
+        wanted.add((BlockKind.DEVICE, device_bidx))
+    rows = session.execute(
+        select(BlockListEntry.kind, BlockListEntry.value_bidx)
+        .where(BlockListEntry.value_bidx.in_([value for _, value in wanted]))
+    ).all()
+    return tuple(sorted({kind.value for kind, value in rows if (kind, value) in wanted}))
+
+
+def last_decline_on(session: Session, borrower_id: int) -> date | None:
+    return session.execute(
+        select(func.max(CreditApplication.application_date))
+        .where(CreditApplication.borrower_id == borrower_id, CreditApplication.status == ApplicationStatus.DECLINED)
+    ).scalar_one()
+
+
+def device_applicants(session: Session, device_bidx: str | None, borrower_id: int, *, since: date) -> int:
+    """Distinct borrowers who applied from this device since ``since``, this one included."""
+    if device_bidx is None:
+        return 1
+    others = session.execute(
+        select(func.count(distinct(CreditApplication.borrower_id)))
+        .where(CreditApplication.device_bidx == device_bidx, CreditApplication.application_date >= since,
+               CreditApplication.borrower_id != borrower_id)
+    ).scalar_one()
+    return others + 1
+
+
+def fetch_outside(container: Container, id_number: str, name: str, phone: str, *, carrier: bool) -> Outside:
+    """The bureau report and (with consent) carrier data, concurrently, within one deadline."""
+    outside = Outside()
+    deadline = time.perf_counter() + container.settings.provider_timeout_seconds
+    started = time.perf_counter()
+    bureau_future = _OUTSIDE.submit(container.bureau.report, id_number, name)
+    carrier_future = _OUTSIDE.submit(container.carrier_data.phone_tenure_months, phone) if carrier else None
+    try:
+        outside.report = bureau_future.result(timeout=max(0.0, deadline - time.perf_counter()))
+        outside.bureau_status = BureauStatus.OK
+    except (FutureTimeout, ProviderTimeout):
+        outside.bureau_status = BureauStatus.TIMEOUT
+    except ProviderError as exc:
+        log.warning("bureau_error", code=exc.code)
+        outside.bureau_status = BureauStatus.ERROR
+    outside.timings["bureau_ms"] = _ms(started)
+    if carrier_future is not None:
+        try:
+            outside.phone_tenure_months = carrier_future.result(timeout=max(0.0, deadline - time.perf_counter()))
+            outside.carrier_status = "ok"
+        except (FutureTimeout, ProviderTimeout):
+            outside.carrier_status = "timeout"
+        except ProviderError:
+            outside.carrier_status = "error"
+        outside.timings["carrier_ms"] = _ms(started)
+    return outside
+
+
+def _facts(known: _Known, outside: Outside, today: date) -> Facts:
+    report = outside.report
+    return Facts(
+        **known.facts,
+        bureau_status=outside.bureau_status,
+        bureau_current_overdue_fen=report.current_overdue_fen if report else 0,
+        bureau_written_off=report.written_off if report else False,
+        bureau_fraud_list_hit=report.fraud_list_hit if report else False,
+        internet_consumer_credit_fen=(report.internet_consumer_credit_fen if report else 0)
+        + known.internal.existing_limit_fen,
+        monthly_repayment_fen=(report.monthly_repayment_fen if report else 0) + known.internal.monthly_repayment_fen,
+        application_date=today,
+    )
+
+
+def decide(
+    policy: ActivePolicy, features: Features, facts: Facts, *, product: ProductSpec, monthly_income_fen: int,
+) -> Verdict:
+    """Rules, score, decision, limit and price — pure: a stored snapshot replays to the same verdict."""
+    ruleset = policy.ruleset
+    findings = evaluate(ruleset, features, facts)
+    scored = policy.champion.score(features)
+    shadow = None
+    if policy.challenger is not None:
+        challenger = policy.challenger.score(features)
+        shadow = (policy.challenger.model_id, challenger.score, challenger.pd)
+    grade_policy = ruleset.grades[scored.grade]
+    rule_outcome = worst(findings)
+    # Without the bureau's answer the score saw no bureau data: the rules alone decide (refer or decline).
+    grade_outcome = grade_policy.outcome if facts.bureau_status is BureauStatus.OK else Outcome.PASS
+    score_reasons = [{"variable": r.variable, "points": r.points, "best_points": r.best_points,
+                      "shortfall": r.shortfall} for r in scored.reasons]
+    reapply_on = None
+    limit_fen = rate = None
+    if facts.bureau_status is BureauStatus.OK and grade_policy.income_multiple > 0:
+        offered = offer(
+            ruleset, grade=scored.grade, monthly_income_fen=monthly_income_fen,
+            existing_monthly_fen=facts.monthly_repayment_fen,
+            existing_credit_fen=facts.internet_consumer_credit_fen, product_max_fen=product.max_amount_fen,
+            min_rate=product.min_annual_rate, max_rate=product.max_annual_rate,
+        )
+        if offered.limit_fen >= product.min_amount_fen:
+            limit_fen, rate = offered.limit_fen, offered.annual_rate  # the offer, or the reviewer's default
+    if rule_outcome is Outcome.DECLINE or grade_outcome is Outcome.DECLINE:
+        decision = Decision.DECLINED
+        reasons = [explain(f.code, dict(f.params)) for f in findings if f.outcome is Outcome.DECLINE]
+        if not reasons:
+            reasons = [explain("CREDIT_SCORE_TOO_LOW")]
+        reasons += [explain(f"SCORE_{r['variable']}") for r in score_reasons]
+    elif rule_outcome is Outcome.REFER or grade_outcome is Outcome.REFER:
+        decision = Decision.REVIEW
+        reasons = [explain(f.code, dict(f.params)) for f in findings if f.outcome is Outcome.REFER]
+        if not reasons:
+            reasons = [explain("CREDIT_SCORE_REVIEW")]
+    elif limit_fen is None:
+        decision, reasons = Decision.DECLINED, [explain("CREDIT_INSUFFICIENT_CAPACITY")]
+    else:
+        decision, reasons = Decision.APPROVED, []
+    # What a reviewer is told the automated policy suggests; deciding against it is an override.
+    approvable = grade_policy.outcome is Outcome.PASS and limit_fen is not None
+    recommendation = "approve" if approvable and rule_outcome is not Outcome.DECLINE else "decline"
+    if decision is Decision.DECLINED:
+        cooling = ruleset.param("cooling_off", "days", 30)
+        cooled = [f for f in findings if f.code == "CREDIT_COOLING_OFF"]
+        reapply_on = (date.fromisoformat(cooled[0].params["reapply_on"]) if cooled
+                      else date.fromordinal(facts.application_date.toordinal() + int(cooling)))
+    return Verdict(
+        decision=decision, findings=findings, reasons=reasons, score_reasons=score_reasons,
+        score=scored.score, pd=scored.pd, grade=scored.grade, challenger=shadow, limit_fen=limit_fen, rate=rate,
+        reapply_on=reapply_on, recommendation=recommendation,
+    )
+
+
+def _store(
+    container: Container, session: Session, auth: AuthContext, known: _Known, application: ApplicationInput,
+    features: Features, facts: Facts, outside: Outside, outcome: Verdict, timings: dict[str, float], *,
+    now: datetime, today: date, started: float, store_started: float,
+) -> CreditApplication:
+    # One decision at a time per borrower: two racing applications cannot both open a line.
+    session.execute(select(Borrower.id).where(Borrower.id == known.borrower_id).with_for_update())
+    decision, reasons = outcome.decision, outcome.reasons
+    if decision is Decision.APPROVED and _open_lines(session, known.borrower_id):
+        decision, reasons = Decision.DECLINED, [explain("CREDIT_TOO_MANY_LINES", {})]
+    status = {Decision.APPROVED: ApplicationStatus.APPROVED, Decision.DECLINED: ApplicationStatus.DECLINED,
+              Decision.REVIEW: ApplicationStatus.IN_REVIEW}[decision]
+    policy = known.policy
+    snapshot = {"application": {"monthly_income_fen": application.monthly_income_fen,
+                                "occupation": application.occupation.value, "education": application.education.value,
+                                "loan_purpose": application.loan_purpose.value},
+                "features": features, "facts": facts.to_json(), "carrier_status": outside.carrier_status}
+    row = CreditApplication(
+        borrower_id=known.borrower_id, product_id=known.product_id, device_id=auth.device_id,
+        device_bidx=known.device_bidx, created_at=now, application_date=today, decision=decision,
+        ruleset_version=policy.ruleset.version, ruleset_sha256=policy.ruleset.sha256,
+        model_id=policy.champion.model_id, model_sha256=policy.champion.sha256,
+        score=_dec(outcome.score, "0.01"), pd=_dec(outcome.pd, "0.000001"), grade=outcome.grade,
+        challenger_model_id=outcome.challenger[0] if outcome.challenger else None,
+        challenger_score=_dec(outcome.challenger[1], "0.01") if outcome.challenger else None,
+        challenger_pd=_dec(outcome.challenger[2], "0.000001") if outcome.challenger else None,
+        bureau_status=outside.bureau_status.value,
+        bureau_reference=outside.report.reference if outside.report else None,
+        findings=json.dumps([{"rule": f.rule, "code": f.code, "outcome": f.outcome.value, "params": dict(f.params)}
+                             for f in outcome.findings], ensure_ascii=False),
+        reasons=json.dumps(reasons, ensure_ascii=False),
+        score_reasons=json.dumps(outcome.score_reasons),
+        snapshot_enc=container.vault.encrypt(json.dumps(snapshot, ensure_ascii=False), SNAPSHOT_FIELD),
+        timings="{}",
+        offered_limit_fen=outcome.limit_fen if decision is not Decision.DECLINED else None,
+        offered_rate=outcome.rate if decision is not Decision.DECLINED else None,
+        offered_expires_on=today + timedelta(days=int(policy.ruleset.limits["line_valid_days"]))
+        if decision is Decision.APPROVED else None,
+        reapply_on=outcome.reapply_on if decision is Decision.DECLINED else None,
+        status=status, decided_at=None if decision is Decision.REVIEW else now,
+    )
+    session.add(row)
+    session.flush()
+    if decision is Decision.APPROVED:
+        line = grant_line(
+            session, borrower_id=known.borrower_id, product_id=known.product_id, limit_fen=outcome.limit_fen,
+            annual_rate=outcome.rate, risk_grade=outcome.grade, source=f"credit:application:{row.id}",
+            expires_on=row.offered_expires_on, now=now,
+        )
+        row.credit_line_id = line.id
+    elif decision is Decision.REVIEW:
+        session.add(ReviewCase(application_id=row.id, kind=ReviewKind.REFERRED, recommendation=outcome.recommendation,
+                               created_at=now))
+    timings["store_ms"] = _ms(store_started)
+    timings["total_ms"] = _ms(started)
+    row.timings = json.dumps(timings)
+    container.audit.record(
+        session, actor=auth.actor, action=f"credit.decision.{decision.value}", subject=f"credit_application:{row.id}",
+        details={"ruleset": policy.ruleset.version, "model": policy.champion.model_id, "grade": outcome.grade,
+                 "score": str(row.score), "bureau": outside.bureau_status.value,
+                 "codes": [r["code"] for r in reasons], "credit_line_id": row.credit_line_id},
+    )
+    session.flush()
+    return row
+
+
+def _open_lines(session: Session, borrower_id: int) -> int:
+    return session.execute(
+        select(func.count()).where(CreditLine.borrower_id == borrower_id, CreditLine.status != LineStatus.CLOSED)
+    ).scalar_one()
+
+
+def _dec(value: float | None, step: str) -> Decimal | None:
+    return None if value is None else Decimal(str(value)).quantize(Decimal(step))
+
+
+def borrower_applications(container: Container, borrower_id: int) -> list[CreditApplication]:
+    with container.db.transaction() as session:
+        return list(session.execute(
+            select(CreditApplication).where(CreditApplication.borrower_id == borrower_id)
+            .order_by(CreditApplication.id.desc())
+        ).scalars())
+
+
+def _own(session: Session, borrower_id: int, application_id: int) -> CreditApplication:
+    row = session.get(CreditApplication, application_id)
+    if row is None or row.borrower_id != borrower_id:  # someone else's is as absent as a missing one
+        raise DomainError(CreditErrors.APPLICATION_NOT_FOUND, params={"application_id": application_id})
+    return row
+
+
+def get_application(container: Container, borrower_id: int, application_id: int) -> CreditApplication:
+    with container.db.transaction() as session:
+        return _own(session, borrower_id, application_id)
+
+
+def latest_case(session: Session, application_id: int) -> ReviewCase | None:
+    return session.execute(
+        select(ReviewCase).where(ReviewCase.application_id == application_id).order_by(ReviewCase.id.desc())
+    ).scalars().first()
+
+
+def request_human_review(container: Container, auth: AuthContext, application_id: int, note: str) -> ReviewCase:
+    """PIPL art. 24: a borrower may ask a person to look at an automated decline."""
+    now = container.clock.now()
+    with container.db.transaction() as session:
+        session.execute(select(Borrower.id).where(Borrower.id == auth.borrower_id).with_for_update())
+        row = _own(session, auth.borrower_id, application_id)
+        existing = latest_case(session, application_id)
+        if existing is not None and row.decision is Decision.DECLINED:
+            raise DomainError(CreditErrors.REVIEW_ALREADY_REQUESTED, params={"case_id": existing.id})
+        if row.decision is not Decision.DECLINED or row.status is not ApplicationStatus.DECLINED:
+            raise DomainError(CreditErrors.REVIEW_NOT_APPLICABLE, params={"status": row.status.value})
+        case = ReviewCase(application_id=row.id, kind=ReviewKind.HUMAN_REVIEW_REQUEST, recommendation="decline",
+                          borrower_note=note or None, created_at=now)
+        session.add(case)
+        row.status = ApplicationStatus.IN_REVIEW
+        session.flush()
+        container.audit.record(session, actor=auth.actor, action="credit.human_review.requested",
+                               subject=f"credit_application:{row.id}", details={"case_id": case.id})
+    return case
