@@ -2,7 +2,8 @@
 
 Suites: ``onboarding`` (login and real-name verification over HTTP), ``loans`` (schedules and repayments),
 ``eod`` (the end-of-day batch over a book of ``BENCH_EOD_LOANS`` loans, default 1,000,000);
-``schedules`` and ``repayments`` run one half of ``loans``. Each figure is one JSON line on stdout.
+``credit`` (decisions in process and applications over HTTP); ``schedules`` and ``repayments`` run one half
+of ``loans``, ``decisions`` and ``applications`` one half of ``credit``. Each figure is one JSON line on stdout.
 """
 
 from __future__ import annotations
@@ -12,13 +13,14 @@ from collections.abc import Callable
 
 
 def _suites() -> dict[str, Callable[[], object]]:
-    from bench import eod, loans, onboarding
+    from bench import credit, eod, loans, onboarding
 
-    return {"onboarding": onboarding.main, "loans": loans.main, "eod": eod.main,
-            "schedules": loans.bench_schedules, "repayments": loans.bench_repayments}
+    return {"onboarding": onboarding.main, "loans": loans.main, "eod": eod.main, "credit": credit.main,
+            "schedules": loans.bench_schedules, "repayments": loans.bench_repayments,
+            "decisions": credit.bench_in_process, "applications": credit.bench_http}
 
 
-ALL = ("onboarding", "loans", "eod")
+ALL = ("onboarding", "loans", "credit", "eod")
 
 
 def main(argv: list[str]) -> int:
