@@ -1,0 +1,137 @@
+"""The scorecard: optbinning's BinningProcess (optimal WoE bins, IV selection) + a logistic regression,
+scaled to points (pdo/odds) and exported as the JSON points table :mod:`miaodai.credit.scorecard` serves.
+
+The hyper-parameters are fixed (:data:`PARAMETERS`); docs/model.md says how they were chosen.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from miaodai.credit.training.dataset import TrainingDataError
+
+SCALING = {"pdo": 20, "base_score": 600, "base_odds": 50}  # 600 points = 50:1 good:bad; +20 points doubles it
+
+
+@dataclass(frozen=True)
+class ScorecardParameters:
+    max_n_prebins: int = 20  # pre-binning: quantile bins before the optimiser merges them
+    min_prebin_size: float = 0.05  # every bin keeps at least 5 % of the rows
+    max_n_bins: int | None = None
+    monotonic_trend: str = "auto"  # optbinning picks ascending/descending/peak/valley per variable
+    min_iv: float = 0.01  # variables with an information value below this are left out
+    c: float = 0.1  # inverse L2 strength of the logistic regression (1.0 overfits the WoE bins)
+    class_weight: str | None = None
+
+
+PARAMETERS = ScorecardParameters()
+
+
+def quiet_modelling_libraries() -> None:
+    """cvxpy (imported by optbinning) logs a solver it cannot load; sklearn warns of future defaults."""
+    logging.getLogger("__cvxpy__").setLevel(logging.CRITICAL)
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=UserWarning)
+
+
+def fit_scorecard(
+    X: pd.DataFrame, y: np.ndarray, categorical: Sequence[str], params: ScorecardParameters = PARAMETERS,
+) -> Any:
+    """A fitted ``optbinning.Scorecard`` on every column of ``X``."""
+    quiet_modelling_libraries()
+    from optbinning import BinningProcess, Scorecard
+    from sklearn.linear_model import LogisticRegression
+
+    names = list(X.columns)
+    numeric_trend = {name: {"monotonic_trend": params.monotonic_trend} for name in names if name not in categorical}
+    binning = BinningProcess(
+        names, categorical_variables=list(categorical), max_n_prebins=params.max_n_prebins,
+        min_prebin_size=params.min_prebin_size, max_n_bins=params.max_n_bins,
+        selection_criteria={"iv": {"min": params.min_iv}}, binning_fit_params=numeric_trend or None,
+    )
+    estimator = LogisticRegression(C=params.c, class_weight=params.class_weight, max_iter=2000)
+    card = Scorecard(binning, estimator, scaling_method="pdo_odds", scaling_method_params={
+        "pdo": SCALING["pdo"], "odds": SCALING["base_odds"], "scorecard_points": SCALING["base_score"]})
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            card.fit(X, y, metric_missing="empirical", metric_special="empirical")
+    except ValueError as exc:
+        if "0 feature" in str(exc) or "at least one" in str(exc).lower():
+            raise TrainingDataError(f"no column carries enough information about the target "
+                                    f"(information value >= {params.min_iv})") from None
+        raise
+    return card
+
+
+def export_variables(card: Any, categorical: Sequence[str]) -> list[dict[str, Any]]:
+    """The points table of a fitted scorecard: the bins' edges come from the binning (exact split
+    points; the table's "Bin" text is rounded), the points from ``card.table(style="detailed")``,
+    whose rows per variable are the bins in order, then Special, then Missing."""
+    table = card.table(style="detailed")
+    binning = card.binning_process_
+    neutral = _neutral_points(card)
+    variables = []
+    for name in binning.get_support(names=True):
+        rows = table[table["Variable"] == name]
+        points = [float(p) for p in rows["Points"]]
+        splits = binning.get_binned_variable(name).splits
+        n_bins = len(points) - 2  # minus Special and Missing
+        spec: dict[str, Any] = {"name": str(name)}
+        if name in categorical:
+            if len(splits) != n_bins:
+                raise RuntimeError(f"{name}: {len(splits)} category groups for {n_bins} bins")
+            spec |= {"kind": "categorical",
+                     "bins": [{"categories": sorted(str(c) for c in group), "points": _p(points[i])}
+                              for i, group in enumerate(splits)],
+                     "missing_points": _p(points[-1]), "other_points": _p(neutral)}
+        else:
+            if len(splits) + 1 != n_bins:
+                raise RuntimeError(f"{name}: {len(splits)} split points for {n_bins} bins")
+            uppers = [float(s) for s in splits] + [None]
+            spec |= {"kind": "numeric",
+                     "bins": [{"upper": upper, "points": _p(points[i])} for i, upper in enumerate(uppers)],
+                     "missing_points": _p(points[-1])}
+        variables.append(spec)
+    if not variables:
+        raise TrainingDataError("no column carries enough information about the target")
+    return variables
+
+
+def _neutral_points(card: Any) -> float:
+    """The points of a bin with WoE 0 (no evidence either way): what a category unseen in training gets.
+    From optbinning's pdo_odds scaling: -(WoE * coef + intercept / n) * factor + offset / n."""
+    n = len(card.binning_process_.get_support(names=True))
+    factor = SCALING["pdo"] / math.log(2)
+    offset = SCALING["base_score"] - factor * math.log(SCALING["base_odds"])
+    intercept = float(np.ravel(card.estimator_.intercept_)[0])
+    return -(intercept / n) * factor + offset / n
+
+
+def information_values(card: Any) -> list[dict[str, Any]]:
+    """Every candidate variable's IV, bins and whether it was selected (the report's IV table)."""
+    with warnings.catch_warnings():  # optbinning's summary() uses pandas' deprecated inplace=
+        warnings.simplefilter("ignore")
+        summary = card.binning_process_.summary()
+    rows = []
+    for record in summary.sort_values("iv", ascending=False).to_dict("records"):
+        rows.append({"variable": str(record["name"]), "dtype": str(record["dtype"]),
+                     "selected": bool(record["selected"]), "n_bins": int(record["n_bins"]),
+                     "iv": round(float(record["iv"]), 4), "gini": round(float(record["gini"]), 4)})
+    return rows
+
+
+def parameters_document(params: ScorecardParameters = PARAMETERS) -> dict[str, Any]:
+    return asdict(params)
+
+
+def _p(value: float) -> float:
+    return round(float(value), 6)
