@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from dataclasses import dataclass
@@ -20,10 +19,9 @@ import numpy as np
 
 from miaodai.credit.scorecard import FORMAT, Scorecard, canonical_sha256
 from miaodai.credit.training import evaluation
+from miaodai.credit.training.artifact import GRADES, SCALING, file_sha256, records, training_section
 from miaodai.credit.training.dataset import Dataset, TrainingDataError, read_labelled_csv
 
-GRADES = [{"grade": "A", "max_pd": 0.02}, {"grade": "B", "max_pd": 0.05}, {"grade": "C", "max_pd": 0.10},
-          {"grade": "D", "max_pd": 0.20}, {"grade": "E", "max_pd": 1.0}]
 ALGORITHMS = ("scorecard", "lightgbm")
 # The exported table must score every training row as optbinning itself does, to this many points.
 MAX_SCORE_DIFFERENCE = 0.01
@@ -69,14 +67,14 @@ def train(options: TrainOptions) -> dict[str, Any]:
     path.write_text(json.dumps(artifact, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     from miaodai.credit.training.report import write_report
 
-    report = write_report(options.out, artifact=artifact, y=dataset.target, scores=scores, iv_table=table)
+    report = write_report(options.out, artifact=artifact, y=dataset.target, scores=scores, table=table)
     return {**{k: artifact["metrics"][k] for k in ("auc", "ks", "gini", "brier")},
             "n_rows": dataset.n_rows, "n_features": len(_features_of(artifact)), "bad_rate": round(dataset.bad_rate, 4),
             "model_id": artifact["model_id"], "algorithm": artifact["algorithm"], "artifact": str(path),
             "report": str(report), "sha256": canonical_sha256(artifact)}
 
 
-def _train_scorecard(dataset: Dataset, seed: int) -> tuple[dict[str, Any], np.ndarray, list[dict[str, Any]]]:
+def _train_scorecard(dataset: Dataset, seed: int) -> tuple[dict[str, Any], np.ndarray, dict[str, Any]]:
     from miaodai.credit.training import scorecard_model as sm
 
     X, y, categorical = dataset.features, dataset.target, dataset.categorical
@@ -84,24 +82,24 @@ def _train_scorecard(dataset: Dataset, seed: int) -> tuple[dict[str, Any], np.nd
     def fit_and_score(train_rows: np.ndarray, test_rows: np.ndarray) -> np.ndarray:
         card = sm.fit_scorecard(X.iloc[train_rows], y[train_rows], categorical)
         served = Scorecard.from_dict(_points_table(sm.export_variables(card, categorical)))
-        return np.array([served.score(row).score for row in _records(X.iloc[test_rows])])
+        return np.array([served.score(row).score for row in records(X.iloc[test_rows])])
 
     oof, folds = evaluation.out_of_fold_scores(y, fit_and_score, seed)
     metrics = evaluation.metrics(y, oof, evaluation.cross_calibrated_pd(oof, y, folds))
     card = sm.fit_scorecard(X, y, categorical)
     variables = sm.export_variables(card, categorical)
-    records = _records(X)
+    rows = records(X)
     served = Scorecard.from_dict(_points_table(variables))
-    train_scores = np.array([served.score(row).score for row in records])
+    train_scores = np.array([served.score(row).score for row in rows])
     difference = float(np.max(np.abs(train_scores - card.score(X))))
     if difference > MAX_SCORE_DIFFERENCE:
         raise RuntimeError(f"the exported points table differs from optbinning's scores by {difference:.4f} points")
     artifact = {
-        "format": FORMAT, "algorithm": "optbinning_scorecard", "scaling": dict(sm.SCALING), "variables": variables,
+        "format": FORMAT, "algorithm": "optbinning_scorecard", "scaling": dict(SCALING), "variables": variables,
         "calibration": evaluation.calibration_table(oof, y), "grades": GRADES,
-        "training": {**_training(dataset, seed, sm.parameters_document()),
+        "training": {**training_section(dataset, seed, sm.parameters_document()),
                      "score_distribution": evaluation.score_distribution(train_scores),
-                     "feature_distributions": evaluation.feature_distributions(served, records),
+                     "feature_distributions": evaluation.feature_distributions(served, rows),
                      "max_score_difference_to_optbinning": round(difference, 6)},
         "metrics": {**metrics, "seed": seed},
     }
@@ -114,26 +112,10 @@ def _points_table(variables: list[dict[str, Any]]) -> dict[str, Any]:
             "calibration": [{"score": 0, "pd": 0.5}, {"score": 1, "pd": 0.5}], "grades": GRADES}
 
 
-def _records(frame: Any) -> list[dict[str, Any]]:
-    """Rows as the service passes features: plain Python values, None for missing."""
-    return [{k: (None if isinstance(v, float) and v != v else v) for k, v in row.items()}
-            for row in frame.to_dict("records")]
-
-
-def _training(dataset: Dataset, seed: int, parameters: dict[str, Any]) -> dict[str, Any]:
-    return {"data": Path(dataset.source).name, "data_sha256": _file_sha256(Path(dataset.source)),
-            "target": dataset.target_name, "n_rows": dataset.n_rows, "bad_rate": round(dataset.bad_rate, 6),
-            "candidate_features": list(dataset.features.columns), "seed": seed, "parameters": parameters}
-
-
-def _file_sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def _default_model_id(options: TrainOptions, dataset: Dataset) -> str:
     """Deterministic, and new whenever the data changes: ``<file>-<data sha[:8]>-<algorithm>``."""
     stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(options.data).stem)[:40]
-    return f"{stem}-{_file_sha256(Path(dataset.source))[:8]}-{options.algorithm}"
+    return f"{stem}-{file_sha256(Path(dataset.source))[:8]}-{options.algorithm}"
 
 
 def _features_of(artifact: dict[str, Any]) -> list[Any]:

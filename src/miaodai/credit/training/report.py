@@ -1,5 +1,6 @@
 """``report.html`` with its PNG plots beside it: ROC, KS, score distribution by outcome, calibration,
-and the information-value table. Drawn from the out-of-fold scores (matplotlib, Agg backend)."""
+and a table of the variables (information value, or the trees' feature importance). Drawn from the
+out-of-fold scores (matplotlib, Agg backend)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ PLOTS = ("roc.png", "ks.png", "scores.png", "calibration.png")
 
 
 def write_report(
-    out: Path, *, artifact: dict[str, Any], y: np.ndarray, scores: np.ndarray, iv_table: list[dict[str, Any]],
+    out: Path, *, artifact: dict[str, Any], y: np.ndarray, scores: np.ndarray, table: dict[str, Any],
 ) -> Path:
     import matplotlib
 
@@ -63,7 +64,7 @@ def write_report(
     _save(fig, out / "calibration.png")
 
     path = out / "report.html"
-    path.write_text(_html(artifact, iv_table), encoding="utf-8")
+    path.write_text(_html(artifact, table), encoding="utf-8")
     return path
 
 
@@ -75,14 +76,13 @@ def _save(fig: Any, path: Path) -> None:
     plt.close(fig)
 
 
-def _html(artifact: dict[str, Any], iv_table: list[dict[str, Any]]) -> str:
+def _html(artifact: dict[str, Any], table: dict[str, Any]) -> str:
     e = html.escape
     m, t = artifact["metrics"], artifact["training"]
     metric_rows = "".join(f"<tr><th>{e(k)}</th><td>{e(str(m[k]))}</td></tr>"
                           for k in ("auc", "ks", "gini", "brier", "cv"))
-    iv_rows = "".join(
-        f"<tr><td>{e(r['variable'])}</td><td>{e(r['dtype'])}</td><td>{'yes' if r['selected'] else 'no'}</td>"
-        f"<td>{r['n_bins']}</td><td>{r['iv']:.4f}</td><td>{r['gini']:.4f}</td></tr>" for r in iv_table)
+    head = "".join(f"<th>{e(str(c))}</th>" for c in table["columns"])
+    body = "".join("<tr>" + "".join(f"<td>{e(str(c))}</td>" for c in row) + "</tr>" for row in table["rows"])
     cal_rows = "".join(f"<tr><td>{p['score']:.2f}</td><td>{p['pd']:.4f}</td></tr>" for p in artifact["calibration"])
     images = "".join(f'<img src="{name}" alt="{name[:-4]}">' for name in PLOTS)
     return f"""<!doctype html>
@@ -93,8 +93,8 @@ td,th{{border:1px solid #ccc;padding:.2em .6em;text-align:left}}img{{max-width:3
 <p>{e(artifact['algorithm'])} · {t['n_rows']} rows · bad rate {t['bad_rate']:.4f} · {e(t['description'])}</p>
 <h2>Cross-validated performance</h2><table>{metric_rows}</table>
 <div>{images}</div>
-<h2>Information value</h2>
-<table><tr><th>variable</th><th>type</th><th>selected</th><th>bins</th><th>IV</th><th>Gini</th></tr>{iv_rows}</table>
+<h2>{e(table['title'])}</h2>
+<table><tr>{head}</tr>{body}</table>
 <h2>Calibration table</h2><table><tr><th>score</th><th>PD</th></tr>{cal_rows}</table>
 </body></html>
 """

@@ -16,9 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from miaodai.credit.training.artifact import SCALING
 from miaodai.credit.training.dataset import TrainingDataError
-
-SCALING = {"pdo": 20, "base_score": 600, "base_odds": 50}  # 600 points = 50:1 good:bad; +20 points doubles it
 
 
 @dataclass(frozen=True)
@@ -116,17 +115,16 @@ def _neutral_points(card: Any) -> float:
     return -(intercept / n) * factor + offset / n
 
 
-def information_values(card: Any) -> list[dict[str, Any]]:
+def information_values(card: Any) -> dict[str, Any]:
     """Every candidate variable's IV, bins and whether it was selected (the report's IV table)."""
     with warnings.catch_warnings():  # optbinning's summary() uses pandas' deprecated inplace=
         warnings.simplefilter("ignore")
         summary = card.binning_process_.summary()
-    rows = []
-    for record in summary.sort_values("iv", ascending=False).to_dict("records"):
-        rows.append({"variable": str(record["name"]), "dtype": str(record["dtype"]),
-                     "selected": bool(record["selected"]), "n_bins": int(record["n_bins"]),
-                     "iv": round(float(record["iv"]), 4), "gini": round(float(record["gini"]), 4)})
-    return rows
+    rows = [[str(r["name"]), str(r["dtype"]), "yes" if r["selected"] else "no", int(r["n_bins"]),
+             f"{float(r['iv']):.4f}", f"{float(r['gini']):.4f}"]
+            for r in summary.sort_values("iv", ascending=False).to_dict("records")]
+    return {"title": "Information value", "columns": ["variable", "type", "selected", "bins", "IV", "Gini"],
+            "rows": rows}
 
 
 def parameters_document(params: ScorecardParameters = PARAMETERS) -> dict[str, Any]:
