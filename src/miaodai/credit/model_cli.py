@@ -26,7 +26,7 @@ def _fail(message: str) -> None:
 def _need_extra() -> None:
     import logging
 
-    logging.getLogger("__cvxpy__").setLevel(logging.CRITICAL)  # cvxpy logs a solver it does not need
+    logging.getLogger("__cvxpy__").disabled = True  # cvxpy (under optbinning) logs a solver it does not need
     try:
         import lightgbm  # noqa: F401
         import optbinning  # noqa: F401

@@ -36,7 +36,7 @@ PARAMETERS = ScorecardParameters()
 
 def quiet_modelling_libraries() -> None:
     """cvxpy (imported by optbinning) logs a solver it cannot load; sklearn warns of future defaults."""
-    logging.getLogger("__cvxpy__").setLevel(logging.CRITICAL)
+    logging.getLogger("__cvxpy__").disabled = True
     warnings.filterwarnings("ignore", category=FutureWarning)
     warnings.filterwarnings("ignore", category=UserWarning)
 
