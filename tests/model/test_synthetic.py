@@ -51,9 +51,19 @@ def test_the_pipeline_recovers_the_ground_truth(synthetic: dict) -> None:
     assert set(card.variables) <= set(FEATURE_NAMES) and "true_pd" not in card.variables
     assert {"debt_to_income", "bureau_inquiries_3m", "bureau_utilisation", "occupation"} <= set(card.variables)
     # Scores order applicants as the true PD does.
-    scores = [card.score(_typed(r)).score for r in rows]
-    true_pd = [float(r["true_pd"]) for r in rows]
-    assert np.corrcoef(np.argsort(np.argsort(scores)), np.argsort(np.argsort(true_pd)))[0, 1] < -0.85
+    results = [card.score(_typed(r)) for r in rows]
+    true_pd = np.array([float(r["true_pd"]) for r in rows])
+    ranks = np.corrcoef(np.argsort(np.argsort([r.score for r in results])), np.argsort(np.argsort(true_pd)))
+    assert ranks[0, 1] < -0.85
+    # Thin files (no bureau history) are missing several variables at once; their PD is still right,
+    # not counted as good once per missing variable (conditional missing WoE, docs/model.md).
+    # (Measured against the observed bad rates: in 4,000 rows the ~330 thin files' own rate is noisy.
+    # Without it, in a 12,000-row trial, thin files scored 1.6 % PD against 6.3 % observed.)
+    pd_ = np.array([r.pd for r in results])
+    bad = np.array([int(r["bad"]) for r in rows])
+    thin = np.array([r["bureau_file_age_months"] == "" for r in rows])
+    assert abs(pd_[thin].mean() - bad[thin].mean()) < 0.015
+    assert abs(pd_[~thin].mean() - bad[~thin].mean()) < 0.01
 
 
 def _typed(row: dict[str, str]) -> dict:

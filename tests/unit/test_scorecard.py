@@ -214,3 +214,33 @@ def test_serving_imports_no_modelling_library() -> None:
             "print(sorted({'numpy', 'pandas', 'sklearn', 'optbinning', 'lightgbm'} & set(sys.modules)))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_the_packaged_default_model_loads_and_grades_applicants() -> None:
+    from miaodai.credit.bureau import CLEAN_FILE_ID, MULTI_BORROWING_ID, THIN_FILE_ID, documented_report
+    from miaodai.credit.features import (
+        FEATURE_NAMES,
+        ApplicationInput,
+        Education,
+        InternalHistory,
+        LoanPurpose,
+        Occupation,
+        build_features,
+    )
+    from miaodai.credit.registry import default_scorecard
+
+    card = default_scorecard()
+    assert card.model_id == "synthetic-scorecard-2026.11.1" and set(card.variables) <= set(FEATURE_NAMES)
+    assert "SYNTHETIC" in card.document["training"]["description"]
+
+    def applicant(bureau_id: str, income_fen: int, occupation: Occupation, tenure: int | None):
+        form = ApplicationInput(income_fen, occupation, Education.BACHELOR, LoanPurpose.HOME_FURNISHING)
+        return card.score(build_features(application=form, age=32, report=documented_report(bureau_id, "r"),
+                                         phone_tenure_months=tenure, internal=InternalHistory()))
+
+    good = applicant(CLEAN_FILE_ID, 2_000_000, Occupation.EMPLOYEE, 48)
+    heavy = applicant(MULTI_BORROWING_ID, 800_000, Occupation.FREELANCER, 30)
+    thin = applicant(THIN_FILE_ID, 500_000, Occupation.EMPLOYEE, None)
+    assert good.grade in ("A", "B") and good.pd < heavy.pd
+    assert heavy.grade in ("C", "D", "E") and "bureau_inquiries_3m" in [r.variable for r in heavy.reasons]
+    assert thin.score < good.score and thin.grade in card.grades

@@ -100,6 +100,8 @@ def _train_scorecard(dataset: Dataset, seed: int) -> tuple[dict[str, Any], np.nd
         "training": {**training_section(dataset, seed, sm.parameters_document()),
                      "score_distribution": evaluation.score_distribution(train_scores),
                      "feature_distributions": evaluation.feature_distributions(served, rows),
+                     "dropped_for_reversed_sign": list(card.reversed_sign_dropped_),
+                     "conditional_missing_woe": card.missing_woe_,
                      "max_score_difference_to_optbinning": round(difference, 6)},
         "metrics": {**metrics, "seed": seed},
     }

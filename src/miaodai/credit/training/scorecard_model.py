@@ -29,9 +29,16 @@ class ScorecardParameters:
     min_iv: float = 0.01  # variables with an information value below this are left out
     c: float = 0.1  # inverse L2 strength of the logistic regression (1.0 overfits the WoE bins)
     class_weight: str | None = None
+    # A variable whose coefficient came out against its own WoE (collinearity) gives points that contradict
+    # its bins' bad rates, and reason codes that say the opposite of the truth: drop it and refit.
+    drop_reversed_signs: bool = True
+    conditional_missing: bool = True  # missing bins get their effect given the other variables (see below)
 
 
 PARAMETERS = ScorecardParameters()
+# The missing-indicator regression is barely regularised: shrinking a rare indicator pulls a thin file's
+# effect back towards "no evidence", which is exactly the double counting it is there to undo.
+AUXILIARY_C = 10.0
 
 
 def quiet_modelling_libraries() -> None:
@@ -44,7 +51,78 @@ def quiet_modelling_libraries() -> None:
 def fit_scorecard(
     X: pd.DataFrame, y: np.ndarray, categorical: Sequence[str], params: ScorecardParameters = PARAMETERS,
 ) -> Any:
-    """A fitted ``optbinning.Scorecard`` on every column of ``X``."""
+    """A fitted ``optbinning.Scorecard`` on the columns of ``X``. Its ``reversed_sign_dropped_`` lists
+    the variables left out for a reversed sign, ``missing_woe_`` the WoE given to missing values
+    where it is not the empirical one (see :func:`conditional_missing_woe`)."""
+    card = _fit_with_coherent_signs(X, y, categorical, params, {})
+    if params.conditional_missing:
+        missing_woe = conditional_missing_woe(card, X, y, params)
+        if missing_woe:
+            kept = [n for n in X.columns if n not in card.reversed_sign_dropped_]
+            dropped = card.reversed_sign_dropped_
+            card = _fit_with_coherent_signs(X[kept], y, categorical, params, missing_woe)
+            card.reversed_sign_dropped_ = dropped + card.reversed_sign_dropped_
+    return card
+
+
+def _fit_with_coherent_signs(
+    X: pd.DataFrame, y: np.ndarray, categorical: Sequence[str], params: ScorecardParameters,
+    missing_woe: dict[str, float],
+) -> Any:
+    names, dropped = list(X.columns), []
+    while True:
+        woe = {n: w for n, w in missing_woe.items() if n in names}
+        card = _fit_once(X[names], y, [c for c in categorical if c in names], params, woe)
+        selected = card.binning_process_.get_support(names=True)
+        # optbinning's WoE is ln(good share / bad share): a variable agreeing with its WoE has coef < 0.
+        reversed_signs = [(coef, str(name)) for coef, name in zip(np.ravel(card.estimator_.coef_), selected,
+                                                                 strict=True) if coef > 0]
+        if not reversed_signs or not params.drop_reversed_signs:
+            card.reversed_sign_dropped_ = tuple(dropped)
+            card.missing_woe_ = woe
+            return card
+        worst = max(reversed_signs)[1]
+        names.remove(worst)
+        dropped.append(worst)
+
+
+def conditional_missing_woe(card: Any, X: pd.DataFrame, y: np.ndarray, params: ScorecardParameters) -> dict:
+    """The WoE a missing value should carry *given the other variables*, for each selected variable
+    with missing values.
+
+    The empirical WoE of a missing bin is marginal: when several variables are missing together (a
+    thin bureau file has no file age, no utilisation, and zero inquiries and debts, which are the
+    best bins of those variables), each one's marginal WoE counts the same evidence again, and one
+    coefficient per variable cannot undo it. So: a logistic regression on the WoE columns (missing
+    set to 0) plus one missing indicator per variable; indicator coefficient / WoE coefficient is the
+    WoE that gives the missing bin its conditional effect. It is passed to optbinning as that
+    variable's ``metric_missing``, so the refitted Scorecard (and its own ``score()``) uses it.
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    binning = card.binning_process_
+    selected = [str(n) for n in binning.get_support(names=True)]
+    missing = [n for n in selected if X[n].isna().any()]
+    if not missing:
+        return {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        woe = binning.transform(X[binning.variable_names], metric="woe", metric_missing=0)[selected]
+    indicators = X[missing].isna().astype(float).add_suffix(" (missing)")
+    model = LogisticRegression(C=AUXILIARY_C, class_weight=params.class_weight, max_iter=2000)
+    model.fit(pd.concat([woe, indicators], axis=1).to_numpy(), y)
+    coefs = dict(zip([*selected, *indicators.columns], np.ravel(model.coef_), strict=True))
+    result = {}
+    for name in missing:
+        if coefs[name] < -1e-3:  # a usable WoE coefficient (sign as expected)
+            result[name] = round(float(np.clip(coefs[f"{name} (missing)"] / coefs[name], -4.0, 4.0)), 6)
+    return result
+
+
+def _fit_once(
+    X: pd.DataFrame, y: np.ndarray, categorical: Sequence[str], params: ScorecardParameters,
+    missing_woe: dict[str, float],
+) -> Any:
     quiet_modelling_libraries()
     from optbinning import BinningProcess, Scorecard
     from sklearn.linear_model import LogisticRegression
@@ -55,6 +133,7 @@ def fit_scorecard(
         names, categorical_variables=list(categorical), max_n_prebins=params.max_n_prebins,
         min_prebin_size=params.min_prebin_size, max_n_bins=params.max_n_bins,
         selection_criteria={"iv": {"min": params.min_iv}}, binning_fit_params=numeric_trend or None,
+        binning_transform_params={n: {"metric_missing": w} for n, w in missing_woe.items()} or None,
     )
     estimator = LogisticRegression(C=params.c, class_weight=params.class_weight, max_iter=2000)
     card = Scorecard(binning, estimator, scaling_method="pdo_odds", scaling_method_params={
