@@ -42,10 +42,8 @@ AUXILIARY_C = 10.0
 
 
 def quiet_modelling_libraries() -> None:
-    """cvxpy (imported by optbinning) logs a solver it cannot load; sklearn warns of future defaults."""
+    """cvxpy (imported by optbinning, unused by its binning) logs a solver it cannot load."""
     logging.getLogger("__cvxpy__").disabled = True
-    warnings.filterwarnings("ignore", category=FutureWarning)
-    warnings.filterwarnings("ignore", category=UserWarning)
 
 
 def fit_scorecard(
@@ -110,7 +108,9 @@ def conditional_missing_woe(card: Any, X: pd.DataFrame, y: np.ndarray, params: S
         woe = binning.transform(X[binning.variable_names], metric="woe", metric_missing=0)[selected]
     indicators = X[missing].isna().astype(float).add_suffix(" (missing)")
     model = LogisticRegression(C=AUXILIARY_C, class_weight=params.class_weight, max_iter=2000)
-    model.fit(pd.concat([woe, indicators], axis=1).to_numpy(), y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.fit(pd.concat([woe, indicators], axis=1).to_numpy(), y)
     coefs = dict(zip([*selected, *indicators.columns], np.ravel(model.coef_), strict=True))
     result = {}
     for name in missing:
