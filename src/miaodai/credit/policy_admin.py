@@ -99,7 +99,7 @@ def register_model(container: Container, actor: str, artifact: dict[str, Any]) -
     """Add a model as a candidate. The artifact must load and score (a malformed one is refused here)."""
     try:
         model = load_model(artifact)
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, ImportError) as exc:  # ImportError: a LightGBM model, no extra
         raise DomainError(CreditErrors.MODEL_INVALID, params={"problem": str(exc)[:300]}) from None
     canonical = json.dumps(artifact, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     now = container.clock.now()

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from miaodai.credit.models import ModelState, RulesetStatus, ScoringModel
 from miaodai.credit.models import Ruleset as RulesetRow
 from miaodai.credit.rules import Ruleset
-from miaodai.credit.scorecard import Scorecard
+from miaodai.credit.scorecard import Scorecard, scorer_from_dict
 
 
 def _packaged(name: str) -> dict:
@@ -40,8 +40,8 @@ def default_scorecard() -> Scorecard:
 
 
 def load_model(artifact: dict) -> Scorecard:
-    """A model artifact as a scorer (scorecard points tables; other formats arrive with their servers)."""
-    return Scorecard.from_dict(artifact)
+    """A model artifact as a scorer: a points table, or a LightGBM challenger (which needs the model extra)."""
+    return scorer_from_dict(artifact)
 
 
 @dataclass(frozen=True)
