@@ -125,3 +125,45 @@ def register_model_command(
     finally:
         container.db.dispose()
     console.print(f"registered {row.model_id} (sha256 {row.sha256}) as a candidate")
+
+
+def monitor_command(
+    since: str | None = typer.Option(None, help="First business day, YYYY-MM-DD (default: all)."),
+    until: str | None = typer.Option(None, help="Last business day, YYYY-MM-DD."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    """Per day: applications, approval rate, score distribution and PSI against training, per-feature PSI;
+    and early delinquency of booked loans by grade. (Registered as `miaodai model monitor`.)"""
+    from miaodai.container import build_container
+    from miaodai.core.settings import get_settings
+    from miaodai.credit.monitor import monitor
+
+    def day(text: str | None, option: str) -> date | None:
+        try:
+            return date.fromisoformat(text) if text else None
+        except ValueError:
+            raise typer.BadParameter(f"not a date: {text!r} (YYYY-MM-DD)", param_hint=option) from None
+
+    container = build_container(get_settings())
+    try:
+        report = monitor(container, since=day(since, "--since"), until=day(until, "--until"))
+    finally:
+        container.db.dispose()
+    if as_json:
+        console.print_json(json.dumps(report))
+        return
+    table = Table(title=f"模型监控 model monitor: {report['model_id']}")
+    for column in ("date", "applications", "approval rate", "score PSI", "features to watch"):
+        table.add_column(column)
+    for d in report["days"]:
+        rate = "" if d["approval_rate"] is None else f"{d['approval_rate']:.1%}"
+        psi = "" if d["score_psi"] is None else f"{d['score_psi']:.3f} ({d['score_psi_verdict']})"
+        table.add_row(d["date"], str(d["applications"]), rate, psi, ", ".join(d["features_to_watch"]))
+    console.print(table)
+    grades = Table(title="早期逾期 early delinquency of booked loans by grade")
+    for column in ("grade", "loans", "past due now", "30+ days", "written off", "30+ rate"):
+        grades.add_column(column)
+    for grade, g in report["early_delinquency_by_grade"].items():
+        rate = "" if g["dpd30_plus_rate"] is None else f"{g['dpd30_plus_rate']:.1%}"
+        grades.add_row(grade, str(g["loans"]), str(g["past_due"]), str(g["dpd30_plus"]), str(g["written_off"]), rate)
+    console.print(grades)
