@@ -87,9 +87,7 @@ async def _verified(client: Client, n: int) -> dict[str, str]:
 
 
 def bench_http() -> None:
-    from bench.ceiling_app import metadata
-    from bench.onboarding import pgbench_tps
-    from miaodai.core.db import make_engine
+    from bench.onboarding import ceiling_env, pgbench_tps
     from miaodai.migrate import upgrade
     from miaodai.testing.pgserver import running_postgres
 
@@ -97,11 +95,7 @@ def bench_http() -> None:
     try:
         with running_postgres(durable=True) as server:
             print(json.dumps({"bench": "pgbench_tpcb", "per_second": pgbench_tps(server)}), flush=True)
-            ceiling_url = server.create_database("ceiling")
-            engine = make_engine(ceiling_url)
-            metadata.create_all(engine)
-            engine.dispose()
-            with serve("bench.ceiling_app:app", {"MIAODAI_DATABASE_URL": ceiling_url}, workers=WORKERS) as base:
+            with serve("bench.ceiling_app:app", ceiling_env(server), workers=WORKERS) as base:
                 one_insert = run_load(base, lambda c, n: c.post("/insert"), concurrency=CONCURRENCY, seconds=SECONDS)
             print(json.dumps({"bench": "ceiling_fastapi_insert_commit", "concurrency": CONCURRENCY,
                               **one_insert.summary()}), flush=True)

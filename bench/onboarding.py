@@ -51,6 +51,18 @@ def pgbench_tps(server: PostgresServer, clients: int = 8) -> float:
     raise RuntimeError(f"no tps in pgbench output:\n{out}")
 
 
+def ceiling_env(server: PostgresServer) -> dict[str, str]:
+    """A database with the ceiling app's one table, as the ceiling app's environment."""
+    from bench.ceiling_app import metadata
+    from miaodai.core.db import make_engine
+
+    url = server.create_database("ceiling")
+    engine = make_engine(url)
+    metadata.create_all(engine)
+    engine.dispose()
+    return {"MIAODAI_DATABASE_URL": url}
+
+
 def service_env(url: str, workdir: Path) -> dict[str, str]:
     keyring = workdir / "keyring.json"
     save_keyring(keyring, Keyring.generate())
@@ -89,14 +101,7 @@ def main() -> None:
     try:
         with running_postgres(durable=True) as server:
             print(json.dumps({"bench": "pgbench_tpcb", "per_second": pgbench_tps(server)}), flush=True)
-            ceiling_url = server.create_database("ceiling")
-            from bench.ceiling_app import metadata
-            from miaodai.core.db import make_engine
-
-            engine = make_engine(ceiling_url)
-            metadata.create_all(engine)
-            engine.dispose()
-            with serve("bench.ceiling_app:app", {"MIAODAI_DATABASE_URL": ceiling_url}, workers=WORKERS) as base:
+            with serve("bench.ceiling_app:app", ceiling_env(server), workers=WORKERS) as base:
                 bare = run_load(base, lambda c, n: c.get("/json"), concurrency=CONCURRENCY, seconds=SECONDS)
                 one_insert = run_load(base, lambda c, n: c.post("/insert"), concurrency=CONCURRENCY,
                                       seconds=SECONDS)
