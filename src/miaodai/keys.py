@@ -28,6 +28,7 @@ from sqlalchemy import Column, case, func, select, update
 from miaodai.core.audit import AuditLog
 from miaodai.core.crypto import FORMAT_VERSION, DecryptionError, Keyring, Vault, load_keyring, save_keyring
 from miaodai.core.db import Base, Database
+from miaodai.credit.models import SNAPSHOT_FIELD, CreditApplication
 from miaodai.identity.models import (
     KYC_ID_NUMBER_FIELD,
     KYC_NAME_FIELD,
@@ -68,6 +69,7 @@ ENCRYPTED_COLUMNS: tuple[EncryptedColumn, ...] = (
     EncryptedColumn(StaffUser, "totp_secret_enc", STAFF_TOTP_FIELD),
     EncryptedColumn(SandboxMessage, "text_enc", MESSAGE_TEXT_FIELD),
     EncryptedColumn(LoanContract, "document_enc", CONTRACT_DOCUMENT_FIELD),
+    EncryptedColumn(CreditApplication, "snapshot_enc", SNAPSHOT_FIELD),
 )
 
 UNKNOWN_KEY = "(not in keyring)"

@@ -86,6 +86,7 @@ def test_rotation_re_encrypts_everything_and_the_old_key_can_retire(container, s
     assert report.rewrapped == {
         "borrowers.phone_enc": 3, "kyc_identities.name_enc": 3, "kyc_identities.id_number_enc": 3,
         "staff_users.totp_secret_enc": 1, "sandbox_messages.text_enc": 1, "loan_contracts.document_enc": 0,
+        "credit_applications.snapshot_enc": 0,
     }
     assert report.unreadable == {}
     assert key_ids_in_use(container) == {new_key}
