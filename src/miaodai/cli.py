@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 
 from miaodai.core.settings import get_settings
-from miaodai.credit.cli import credit_app, monitor_command, rules_app
+from miaodai.credit.cli import credit_app, monitor_command, outcomes_command, rules_app
 from miaodai.credit.model_cli import model_app
 from miaodai.ledger.cli import ledger_app
 from miaodai.loans.cli import contract_app, loan_app, quote_command
@@ -39,6 +39,7 @@ app.add_typer(credit_app, name="credit")
 app.add_typer(rules_app, name="rules")
 app.add_typer(model_app, name="model")
 model_app.command("monitor")(monitor_command)
+model_app.command("outcomes")(outcomes_command)
 
 console = Console()
 err_console = Console(stderr=True)

@@ -51,3 +51,40 @@ def test_the_command_prints_json(client, container, waits, settings):
     result = run_cli(settings, "model", "monitor", "--json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["days"][0]["applications"] == 1
+
+
+def test_outcomes_export_labels_seasoned_and_late_loans(client, container, clock, waits, settings, tmp_path):
+    """Approved applications with booked loans become training rows: late 30+ days is bad."""
+    import csv
+    from datetime import timedelta
+
+    from miaodai.credit.features import FEATURE_NAMES
+    from miaodai.credit.outcomes import export_outcomes
+    from tests.loan_support import close_through
+
+    good = applicant(client, "13700137700", bureau.CLEAN_FILE_ID)
+    line_id = apply(client, good).json()["line"]["credit_line_id"]
+    young = applicant(client, "13700137701", bureau.THIN_FILE_ID)
+    apply(client, young)  # approved, never drew: no outcome
+    from tests.helpers import step_up
+
+    body = {"line_id": line_id, "principal_fen": 300_000, "method": "equal_installment", "term_months": 3}
+    loan = client.post("/v1/loans", json=body, headers={**good["headers"], "Idempotency-Key": "o-1"}).json()
+    contract = client.get(f"/v1/loans/{loan['id']}/contract", headers=good["headers"])
+    step_up(client, clock, good, "13700137700")
+    client.post(f"/v1/loans/{loan['id']}/sign", json={"contract_sha256": contract.headers["X-Content-SHA256"]},
+                headers=good["headers"])
+    assert client.post(f"/sandbox/payouts/{loan['id']}", json={"outcome": "paid"}).status_code == 200
+    out = tmp_path / "outcomes.csv"
+    assert run_cli(settings, "model", "outcomes", "--out", str(out)).exit_code == 0
+    assert list(csv.DictReader(out.open())) == []  # the loan is too young to judge
+    # Nothing repaid: 45 days after the first due date it is 30+ days late — bad.
+    first_due = client.get(f"/v1/loans/{loan['id']}", headers=good["headers"]).json()["installments"][0]["due_date"]
+    from datetime import date
+
+    close_through(container, clock, date.fromisoformat(first_due) + timedelta(days=45))
+    clock.advance(timedelta(days=1))  # (the command reads the system clock: call the service on the test clock)
+    assert export_outcomes(container, out) == {"rows": 1, "bad": 1, "too_young_or_unused": 1}
+    rows = list(csv.DictReader(out.open()))
+    assert [(r["bad"], r["bureau_file_age_months"]) for r in rows] == [("1", "96")]
+    assert set(rows[0]) == {*FEATURE_NAMES, "application_id", "bad"}

@@ -167,3 +167,22 @@ def monitor_command(
         rate = "" if g["dpd30_plus_rate"] is None else f"{g['dpd30_plus_rate']:.1%}"
         grades.add_row(grade, str(g["loans"]), str(g["past_due"]), str(g["dpd30_plus"]), str(g["written_off"]), rate)
     console.print(grades)
+
+
+def outcomes_command(
+    out: Path = typer.Option(..., "--out", help="The CSV to write (features as decided, application_id, bad)."),
+    min_days_on_book: int = typer.Option(90, min=1, help="Good loans must be at least this old to count."),
+) -> None:
+    """Export approved applications with known outcomes for retraining (`miaodai model train --data OUT
+    --target bad --ignore application_id`). The file holds personal data: keep it protected, delete it after.
+    (Registered as `miaodai model outcomes`.)"""
+    from miaodai.container import build_container
+    from miaodai.core.settings import get_settings
+    from miaodai.credit.outcomes import export_outcomes
+
+    container = build_container(get_settings())
+    try:
+        counts = export_outcomes(container, out, min_days_on_book=min_days_on_book)
+    finally:
+        container.db.dispose()
+    console.print_json(json.dumps({"out": str(out), **counts}))
