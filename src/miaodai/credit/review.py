@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import structlog
@@ -32,11 +32,11 @@ from miaodai.credit.models import (
     ReviewCase,
     ReviewStatus,
 )
+from miaodai.credit.service import open_lines
 from miaodai.identity.models import KYC_ID_NUMBER_FIELD, KYC_NAME_FIELD, PHONE_FIELD, Borrower, KycIdentity, OtpChannel
 from miaodai.identity.staff_service import StaffContext
 from miaodai.loans.line_service import grant_line
-from miaodai.loans.models import CreditLine, LoanProduct
-from miaodai.loans.states import LineStatus
+from miaodai.loans.models import LoanProduct
 
 log = structlog.get_logger(__name__)
 
@@ -178,22 +178,19 @@ def _finalise(container: Container, session: Session, case: ReviewCase, applicat
     ruleset = container.credit_policy.active(session).ruleset
     values: dict[str, Any] = {"decided_at": now, "review_outcome": case.outcome}
     if case.outcome == APPROVE:
-        open_line = session.execute(select(CreditLine.id).where(
-            CreditLine.borrower_id == application.borrower_id, CreditLine.status != LineStatus.CLOSED)).first()
-        if open_line is not None:  # granted meanwhile (another application): this one cannot add a second line
+        if open_lines(session, application.borrower_id):  # granted meanwhile (another application): no second line
             values |= {"status": ApplicationStatus.DECLINED, "review_outcome": DECLINE, "reapply_on": today}
         else:
             # The automated offer's price; without one (the bureau did not answer) the product's highest rate.
             rate = application.offered_rate or session.get(LoanProduct, application.product_id).spec().max_annual_rate
-            expires_on = today + timedelta(days=int(ruleset.limits["line_valid_days"]))
+            expires_on = ruleset.line_expires_on(today)
             line = grant_line(session, borrower_id=application.borrower_id, product_id=application.product_id,
                               limit_fen=case.limit_fen, annual_rate=rate, risk_grade=application.grade or "E",
                               expires_on=expires_on, source=f"credit:review:{case.id}", now=now)
             values |= {"status": ApplicationStatus.APPROVED, "credit_line_id": line.id,
                        "offered_limit_fen": case.limit_fen, "offered_rate": rate, "offered_expires_on": expires_on}
     else:
-        cooling = int(ruleset.param("cooling_off", "days", 30))
-        values |= {"status": ApplicationStatus.DECLINED, "reapply_on": today + timedelta(days=cooling)}
+        values |= {"status": ApplicationStatus.DECLINED, "reapply_on": ruleset.reapply_on(today)}
     session.execute(update(CreditApplication).where(CreditApplication.id == application.id).values(**values)
                     .execution_options(synchronize_session=False))
     session.execute(update(ReviewCase).where(ReviewCase.id == case.id).values(closed_at=now)

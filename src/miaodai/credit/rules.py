@@ -235,6 +235,13 @@ class Ruleset:
                 return params.get(name, default)
         return default
 
+    def reapply_on(self, declined_on: date) -> date:
+        """When someone declined on ``declined_on`` may apply again (the cooling-off rule's days, 30 if off)."""
+        return date.fromordinal(declined_on.toordinal() + int(self.param("cooling_off", "days", 30)))
+
+    def line_expires_on(self, granted_on: date) -> date:
+        return date.fromordinal(granted_on.toordinal() + int(self.limits["line_valid_days"]))
+
     @classmethod
     def from_document(cls, document: Mapping[str, Any]) -> Ruleset:
         try:

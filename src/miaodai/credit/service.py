@@ -359,10 +359,8 @@ def decide(
     approvable = grade_policy.outcome is Outcome.PASS and limit_fen is not None
     recommendation = "approve" if approvable and rule_outcome is not Outcome.DECLINE else "decline"
     if decision is Decision.DECLINED:
-        cooling = ruleset.param("cooling_off", "days", 30)
-        cooled = [f for f in findings if f.code == "CREDIT_COOLING_OFF"]
-        reapply_on = (date.fromisoformat(cooled[0].params["reapply_on"]) if cooled
-                      else date.fromordinal(facts.application_date.toordinal() + int(cooling)))
+        still_cooling = any(f.code == "CREDIT_COOLING_OFF" for f in findings)
+        reapply_on = ruleset.reapply_on(facts.last_decline_on if still_cooling else facts.application_date)
     return Verdict(
         decision=decision, findings=findings, reasons=reasons, score_reasons=score_reasons,
         score=scored.score, pd=scored.pd, grade=scored.grade, challenger=shadow, limit_fen=limit_fen, rate=rate,
@@ -378,7 +376,7 @@ def _store(
     # One decision at a time per borrower: two racing applications cannot both open a line.
     session.execute(select(Borrower.id).where(Borrower.id == known.borrower_id).with_for_update())
     decision, reasons = outcome.decision, outcome.reasons
-    if decision is Decision.APPROVED and _open_lines(session, known.borrower_id):
+    if decision is Decision.APPROVED and open_lines(session, known.borrower_id):
         decision, reasons = Decision.DECLINED, [explain("CREDIT_TOO_MANY_LINES", {})]
     status = {Decision.APPROVED: ApplicationStatus.APPROVED, Decision.DECLINED: ApplicationStatus.DECLINED,
               Decision.REVIEW: ApplicationStatus.IN_REVIEW}[decision]
@@ -406,8 +404,7 @@ def _store(
         timings="{}",
         offered_limit_fen=outcome.limit_fen if decision is not Decision.DECLINED else None,
         offered_rate=outcome.rate if decision is not Decision.DECLINED else None,
-        offered_expires_on=today + timedelta(days=int(policy.ruleset.limits["line_valid_days"]))
-        if decision is Decision.APPROVED else None,
+        offered_expires_on=policy.ruleset.line_expires_on(today) if decision is Decision.APPROVED else None,
         reapply_on=outcome.reapply_on if decision is Decision.DECLINED else None,
         status=status, decided_at=None if decision is Decision.REVIEW else now,
     )
@@ -436,7 +433,8 @@ def _store(
     return row
 
 
-def _open_lines(session: Session, borrower_id: int) -> int:
+def open_lines(session: Session, borrower_id: int) -> int:
+    """The borrower's lines that are not closed (a borrower holds one at a time)."""
     return session.execute(
         select(func.count()).where(CreditLine.borrower_id == borrower_id, CreditLine.status != LineStatus.CLOSED)
     ).scalar_one()
