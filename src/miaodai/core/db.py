@@ -118,11 +118,17 @@ def _sqlite_engine(url: str, *, echo: bool) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
+        if conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+            return  # Database.autocommit(): each statement on its own, no lock held between them
         # Take the write lock up front: a deferred transaction that later writes can
         # fail with "database is locked" instead of waiting its turn.
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+def _refuse_unit_of_work(session: Session, _context: Any, _instances: Any) -> None:
+    raise RuntimeError("Database.autocommit() sessions do not flush objects: use Database.transaction()")
 
 
 class Database:
@@ -132,6 +138,9 @@ class Database:
         self.url = url
         self.engine = make_engine(url, echo=echo)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False, autoflush=True)
+        self._autocommit_sessions = sessionmaker(
+            self.engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False, autoflush=False)
+        event.listen(self._autocommit_sessions, "before_flush", _refuse_unit_of_work)
 
     @property
     def dialect(self) -> str:
@@ -141,6 +150,18 @@ class Database:
     def transaction(self) -> Iterator[Session]:
         """One unit of work: commits when the block ends, rolls back if it raises."""
         with self._sessions() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def autocommit(self) -> Iterator[Session]:
+        """Statements that each stand alone: no BEGIN and COMMIT round trips around them.
+
+        For reads on a hot path — under READ COMMITTED every statement of a transaction takes its own
+        snapshot anyway, so a read-only transaction costs two round trips and buys nothing — and for a
+        single self-contained UPDATE. Writes that belong together need :meth:`transaction`: the unit of
+        work (``session.add`` + flush) is refused here.
+        """
+        with self._autocommit_sessions() as session:
             yield session
 
     def dispose(self) -> None:

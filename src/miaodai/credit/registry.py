@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
-from sqlalchemy import select
+from sqlalchemy import literal, select, union_all
 from sqlalchemy.orm import Session
 
 from miaodai.credit.models import ModelState, RulesetStatus, ScoringModel
@@ -60,21 +60,24 @@ class PolicyCache:
         self._lock = threading.Lock()
 
     def active(self, session: Session) -> ActivePolicy:
-        ruleset_row = session.execute(
-            select(RulesetRow.id, RulesetRow.sha256).where(RulesetRow.status == RulesetStatus.ACTIVE)
-        ).first()
-        ruleset = default_ruleset() if ruleset_row is None else self._ruleset(session, *ruleset_row)
+        """The active ruleset, champion and challenger: one round trip for their ids and digests, parsed
+        once per digest (an activation takes effect on the next application)."""
+        rows = session.execute(union_all(
+            select(literal("ruleset"), RulesetRow.id, RulesetRow.sha256)
+            .where(RulesetRow.status == RulesetStatus.ACTIVE),
+            select(ScoringModel.state, ScoringModel.id, ScoringModel.sha256)
+            .where(ScoringModel.state.in_((ModelState.CHAMPION, ModelState.CHALLENGER))),
+        )).all()
+        ruleset = default_ruleset()
         champion: Scorecard | None = None
         challenger: Scorecard | None = None
-        for model_id, sha, state in session.execute(
-            select(ScoringModel.id, ScoringModel.sha256, ScoringModel.state)
-            .where(ScoringModel.state.in_((ModelState.CHAMPION, ModelState.CHALLENGER)))
-        ):
-            model = self._model(session, model_id, sha)
-            if state is ModelState.CHAMPION:
-                champion = model
+        for kind, row_id, sha in rows:
+            if kind == "ruleset":
+                ruleset = self._ruleset(session, row_id, sha)
+            elif kind == ModelState.CHAMPION:
+                champion = self._model(session, row_id, sha)
             else:
-                challenger = model
+                challenger = self._model(session, row_id, sha)
         return ActivePolicy(ruleset, champion or default_scorecard(), challenger)
 
     def _ruleset(self, session: Session, row_id: int, sha: str) -> Ruleset:

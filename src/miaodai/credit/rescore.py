@@ -31,7 +31,7 @@ from miaodai.credit.models import SNAPSHOT_FIELD, CreditApplication
 from miaodai.credit.rules import BureauStatus, Facts, Outcome
 from miaodai.credit.service import (
     APPLICATION_CONSENTS,
-    blocked_on,
+    book_signals,
     decide,
     fetch_outside,
     internal_history,
@@ -92,9 +92,9 @@ def _rescore_line(container: Container, line_id: int, *, today: date) -> dict:
         carrier = ConsentKind.CARRIER_DATA in standing and standing[ConsentKind.CARRIER_DATA].in_force
         product = session.get(LoanProduct, line.product_id).spec()
         policy = container.credit_policy.active(session)
-        internal = internal_history(session, line.borrower_id, today=today)
-        blocked = blocked_on(session, id_number_bidx=identity.id_number_bidx, phone_bidx=borrower.phone_bidx,
-                             device_bidx=None)
+        book = book_signals(session, borrower_id=line.borrower_id, id_number_bidx=identity.id_number_bidx,
+                            phone_bidx=borrower.phone_bidx, device_bidx=None, since=today)
+        internal = internal_history(session, line.borrower_id, today=today, book=book)
         declared = None
         if latest is not None:
             declared = json.loads(vault.decrypt(latest.snapshot_enc, SNAPSHOT_FIELD))["application"]
@@ -117,7 +117,7 @@ def _rescore_line(container: Container, line_id: int, *, today: date) -> dict:
                               phone_tenure_months=outside.phone_tenure_months, internal=internal)
     report = outside.report
     facts = Facts(
-        identity_verified=True, missing_consents=missing, blocked_on=blocked, bureau_status=BureauStatus.OK,
+        identity_verified=True, missing_consents=missing, blocked_on=book.blocked_on, bureau_status=BureauStatus.OK,
         bureau_current_overdue_fen=report.current_overdue_fen, bureau_written_off=report.written_off,
         bureau_fraud_list_hit=report.fraud_list_hit,
         # This line's own limit is what is being re-decided: count the rest of the borrower's credit.

@@ -2,13 +2,15 @@
 
 ``apply`` runs in three steps, and holds no database connection while outside parties answer:
 
-1. read (one transaction): the borrower's verified identity and consents, what our own book knows
-   (lines, loans, lateness, last decline), the block lists, how many people applied from this device;
+1. read (seven statements in autocommit mode, no transaction around them): the borrower's verified
+   identity and consents, the product, the active policy, what our own book knows (lines, loans,
+   lateness, last decline), the block lists, how many people applied from this device;
 2. outside data, concurrently with one deadline: the bureau report and, under the carrier-data
    consent, the phone's tenure. A timeout or an error is recorded, never guessed around;
 3. decide (pure: features, rules, champion score, challenger score in shadow, limit and price), then
-   store (one transaction): the application with its write-once decision and encrypted snapshot, the
-   credit line when approved, a review case when referred, and the audit entry.
+   store (one transaction, under the borrower's row lock, re-checking for an open line): the
+   application with its write-once decision and encrypted snapshot, the credit line when approved, a
+   review case when referred, and the audit entry.
 """
 
 from __future__ import annotations
@@ -23,8 +25,9 @@ from decimal import Decimal
 from typing import Any
 
 import structlog
-from sqlalchemy import distinct, func, select
+from sqlalchemy import distinct, exists, func, literal, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.selectable import ScalarSelect
 
 from miaodai.container import Container
 from miaodai.core.clock import business_date
@@ -146,7 +149,7 @@ def apply(container: Container, auth: AuthContext, request: ApplicationRequest) 
                                    request.loan_purpose)
     now = container.clock.now()
     today = business_date(now)
-    with container.db.transaction() as session:
+    with container.db.autocommit() as session:  # reads only: no BEGIN/COMMIT round trips
         known = _read(container, session, auth, request.product_code, now=now, today=today)
     timings = {"read_ms": _ms(started)}
     outside = fetch_outside(container, known.id_number, known.name, known.phone, carrier=known.carrier_consent)
@@ -167,10 +170,14 @@ def apply(container: Container, auth: AuthContext, request: ApplicationRequest) 
 def _read(
     container: Container, session: Session, auth: AuthContext, product_code: str, *, now: datetime, today: date,
 ) -> _Known:
-    borrower = session.get(Borrower, auth.borrower_id)
-    identity = session.execute(
-        select(KycIdentity).where(KycIdentity.borrower_id == auth.borrower_id)).scalar_one_or_none()
-    if borrower is None or identity is None or borrower.kyc_status is not KycStatus.VERIFIED:
+    who = session.execute(
+        select(Borrower.kyc_status, Borrower.phone_enc, Borrower.phone_bidx, KycIdentity.name_enc,
+               KycIdentity.id_number_enc, KycIdentity.id_number_bidx, KycIdentity.birth_date,
+               select(Device.device_key_bidx).where(Device.id == auth.device_id).scalar_subquery())
+        .join(KycIdentity, KycIdentity.borrower_id == Borrower.id)
+        .where(Borrower.id == auth.borrower_id)
+    ).first()
+    if who is None or who.kyc_status is not KycStatus.VERIFIED:
         raise DomainError(CreditErrors.IDENTITY_REQUIRED)
     standing = standings(session, auth.borrower_id, now=now)
     if any(k in standing and not standing[k].in_force for k in APPLICATION_CONSENTS):
@@ -182,91 +189,96 @@ def _read(
     if product is None:
         raise DomainError(LoanErrors.PRODUCT_NOT_FOUND, params={"product_code": product_code[:32]})
     policy = container.credit_policy.active(session)
-    device = session.get(Device, auth.device_id)
-    device_bidx = device.device_key_bidx if device is not None else None
-    vault = container.vault
-    internal = internal_history(session, auth.borrower_id, today=today)
+    device_bidx = who[-1]
     window = int(policy.ruleset.param("device_sharing", "window_days", 30))
+    book = book_signals(session, borrower_id=auth.borrower_id, id_number_bidx=who.id_number_bidx,
+                        phone_bidx=who.phone_bidx, device_bidx=device_bidx, since=today - timedelta(days=window))
+    internal = internal_history(session, auth.borrower_id, today=today, book=book)
+    vault = container.vault
     return _Known(
         borrower_id=auth.borrower_id, product=product.spec(), product_id=product.id,
-        name=vault.decrypt(identity.name_enc, KYC_NAME_FIELD),
-        id_number=vault.decrypt(identity.id_number_enc, KYC_ID_NUMBER_FIELD),
-        phone=vault.decrypt(borrower.phone_enc, PHONE_FIELD),
-        age=age_on(identity.birth_date, today), carrier_consent=carrier,
+        name=vault.decrypt(who.name_enc, KYC_NAME_FIELD),
+        id_number=vault.decrypt(who.id_number_enc, KYC_ID_NUMBER_FIELD),
+        phone=vault.decrypt(who.phone_enc, PHONE_FIELD),
+        age=age_on(who.birth_date, today), carrier_consent=carrier,
         facts={
             "identity_verified": True,
             "missing_consents": (),
-            "blocked_on": blocked_on(session, id_number_bidx=identity.id_number_bidx,
-                                     phone_bidx=borrower.phone_bidx, device_bidx=device_bidx),
-            "active_lines": internal.active_lines,
-            "last_decline_on": last_decline_on(session, auth.borrower_id),
-            "device_applicants": device_applicants(session, device_bidx, auth.borrower_id,
-                                                   since=today - timedelta(days=window)),
+            "blocked_on": book.blocked_on,
+            "active_lines": book.active_lines,
+            "last_decline_on": book.last_decline_on,
+            "device_applicants": book.device_applicants,
         },
         internal=internal, device_bidx=device_bidx, policy=policy,
     )
 
 
-def internal_history(session: Session, borrower_id: int, *, today: date) -> InternalHistory:
-    """What our own book says: open lines and their limits, open loans, paid-off loans, lateness."""
-    lines = session.execute(
-        select(func.count(), func.coalesce(func.sum(CreditLine.limit_fen), 0))
-        .where(CreditLine.borrower_id == borrower_id, CreditLine.status != LineStatus.CLOSED)
-    ).one()
-    loans = session.execute(
-        select(Loan.id, Loan.status, Loan.principal_outstanding_fen).where(Loan.borrower_id == borrower_id)
-    ).all()
-    open_ids = [loan_id for loan_id, status, _ in loans if status in _OPEN_LOANS]
-    max_late, monthly = 0, 0
-    if loans:
-        month_ahead = today + timedelta(days=31)
-        for due, paid_on, amount, loan_id in session.execute(
-            select(LoanInstallment.due_date, LoanInstallment.paid_off_on,
-                   LoanInstallment.principal_fen + LoanInstallment.interest_fen + LoanInstallment.fee_fen,
-                   LoanInstallment.loan_id)
-            .where(LoanInstallment.loan_id.in_([loan_id for loan_id, _, _ in loans]))
-        ):
-            late = ((paid_on or today) - due).days
-            max_late = max(max_late, late)
-            if paid_on is None and loan_id in open_ids and due <= month_ahead:
-                monthly += amount
-    return InternalHistory(
-        active_lines=lines[0], existing_limit_fen=int(lines[1]),
-        outstanding_principal_fen=sum(p for _, status, p in loans if status in _OPEN_LOANS),
-        monthly_repayment_fen=monthly,
-        loans_paid_off=sum(1 for _, status, _ in loans if status is LoanStatus.PAID_OFF),
-        max_overdue_days=max(0, max_late),
-    )
+@dataclass(frozen=True)
+class BookSignals:
+    """What our own records hold around an application, read in one round trip."""
+
+    active_lines: int  # lines not closed
+    existing_limit_fen: int  # their limits
+    blocked_on: tuple[str, ...]  # which block lists hold the ID number, phone or device
+    last_decline_on: date | None
+    device_applicants: int  # distinct borrowers who applied from this device in the window, this one included
 
 
-def blocked_on(session: Session, *, id_number_bidx: str, phone_bidx: str, device_bidx: str | None) -> tuple[str, ...]:
-    wanted = {(BlockKind.ID_NUMBER, id_number_bidx), (BlockKind.PHONE, phone_bidx)}
-    if device_bidx:
-        wanted.add((BlockKind.DEVICE, device_bidx))
-    rows = session.execute(
-        select(BlockListEntry.kind, BlockListEntry.value_bidx)
-        .where(BlockListEntry.value_bidx.in_([value for _, value in wanted]))
-    ).all()
-    return tuple(sorted({kind.value for kind, value in rows if (kind, value) in wanted}))
-
-
-def last_decline_on(session: Session, borrower_id: int) -> date | None:
-    return session.execute(
-        select(func.max(CreditApplication.application_date))
-        .where(CreditApplication.borrower_id == borrower_id, CreditApplication.status == ApplicationStatus.DECLINED)
-    ).scalar_one()
-
-
-def device_applicants(session: Session, device_bidx: str | None, borrower_id: int, *, since: date) -> int:
-    """Distinct borrowers who applied from this device since ``since``, this one included."""
-    if device_bidx is None:
-        return 1
-    others = session.execute(
+def book_signals(
+    session: Session, *, borrower_id: int, id_number_bidx: str, phone_bidx: str, device_bidx: str | None, since: date,
+) -> BookSignals:
+    listed = {BlockKind.ID_NUMBER: id_number_bidx, BlockKind.PHONE: phone_bidx, BlockKind.DEVICE: device_bidx}
+    hits = [exists().where(BlockListEntry.kind == kind, BlockListEntry.value_bidx == value).label(kind.value)
+            for kind, value in listed.items() if value]
+    others_on_device = (
         select(func.count(distinct(CreditApplication.borrower_id)))
         .where(CreditApplication.device_bidx == device_bidx, CreditApplication.application_date >= since,
                CreditApplication.borrower_id != borrower_id)
-    ).scalar_one()
-    return others + 1
+        .scalar_subquery() if device_bidx else literal(0)
+    )
+    row = session.execute(select(
+        open_lines_count(borrower_id),
+        select(func.coalesce(func.sum(CreditLine.limit_fen), 0))
+        .where(CreditLine.borrower_id == borrower_id, CreditLine.status != LineStatus.CLOSED).scalar_subquery(),
+        select(func.max(CreditApplication.application_date))
+        .where(CreditApplication.borrower_id == borrower_id, CreditApplication.status == ApplicationStatus.DECLINED)
+        .scalar_subquery(),
+        others_on_device,
+        *hits,
+    )).one()
+    lines, limits, last_decline, others, *listed_hits = row
+    return BookSignals(
+        active_lines=lines, existing_limit_fen=int(limits),
+        blocked_on=tuple(sorted(hit.name for hit, found in zip(hits, listed_hits, strict=True) if found)),
+        last_decline_on=last_decline, device_applicants=others + 1 if device_bidx else 1,
+    )
+
+
+def internal_history(session: Session, borrower_id: int, *, today: date, book: BookSignals) -> InternalHistory:
+    """What our own book says: open lines and their limits (from ``book``), open loans, paid-off loans, lateness."""
+    rows = session.execute(
+        select(Loan.id, Loan.status, Loan.principal_outstanding_fen, LoanInstallment.due_date,
+               LoanInstallment.paid_off_on,
+               LoanInstallment.principal_fen + LoanInstallment.interest_fen + LoanInstallment.fee_fen)
+        .outerjoin(LoanInstallment, LoanInstallment.loan_id == Loan.id)
+        .where(Loan.borrower_id == borrower_id)
+    ).all()
+    loans = {loan_id: (status, outstanding) for loan_id, status, outstanding, *_ in rows}
+    max_late, monthly = 0, 0
+    month_ahead = today + timedelta(days=31)
+    for _, status, _, due, paid_on, amount in rows:
+        if due is None:
+            continue  # a loan without installments yet
+        max_late = max(max_late, ((paid_on or today) - due).days)
+        if paid_on is None and status in _OPEN_LOANS and due <= month_ahead:
+            monthly += amount
+    return InternalHistory(
+        active_lines=book.active_lines, existing_limit_fen=book.existing_limit_fen,
+        outstanding_principal_fen=sum(p for status, p in loans.values() if status in _OPEN_LOANS),
+        monthly_repayment_fen=monthly,
+        loans_paid_off=sum(1 for status, _ in loans.values() if status is LoanStatus.PAID_OFF),
+        max_overdue_days=max_late,
+    )
 
 
 def fetch_outside(container: Container, id_number: str, name: str, phone: str, *, carrier: bool) -> Outside:
@@ -373,10 +385,13 @@ def _store(
     features: Features, facts: Facts, outside: Outside, outcome: Verdict, timings: dict[str, float], *,
     now: datetime, today: date, started: float, store_started: float,
 ) -> CreditApplication:
-    # One decision at a time per borrower: two racing applications cannot both open a line.
-    session.execute(select(Borrower.id).where(Borrower.id == known.borrower_id).with_for_update())
+    # One decision at a time per borrower (the row lock): two racing applications cannot both open a line.
+    lines_now = session.execute(
+        select(open_lines_count(known.borrower_id)).where(Borrower.id == known.borrower_id)
+        .with_for_update(of=Borrower)
+    ).scalar_one()
     decision, reasons = outcome.decision, outcome.reasons
-    if decision is Decision.APPROVED and open_lines(session, known.borrower_id):
+    if decision is Decision.APPROVED and lines_now:
         decision, reasons = Decision.DECLINED, [explain("CREDIT_TOO_MANY_LINES", {})]
     status = {Decision.APPROVED: ApplicationStatus.APPROVED, Decision.DECLINED: ApplicationStatus.DECLINED,
               Decision.REVIEW: ApplicationStatus.IN_REVIEW}[decision]
@@ -433,11 +448,14 @@ def _store(
     return row
 
 
+def open_lines_count(borrower_id: int) -> ScalarSelect[int]:
+    """How many of the borrower's lines are not closed (a borrower holds one at a time), as a subquery."""
+    return (select(func.count()).where(CreditLine.borrower_id == borrower_id, CreditLine.status != LineStatus.CLOSED)
+            .scalar_subquery())
+
+
 def open_lines(session: Session, borrower_id: int) -> int:
-    """The borrower's lines that are not closed (a borrower holds one at a time)."""
-    return session.execute(
-        select(func.count()).where(CreditLine.borrower_id == borrower_id, CreditLine.status != LineStatus.CLOSED)
-    ).scalar_one()
+    return session.execute(select(open_lines_count(borrower_id))).scalar_one()
 
 
 def _dec(value: float | None, step: str) -> Decimal | None:

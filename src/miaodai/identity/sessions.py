@@ -83,9 +83,11 @@ def authenticate(session: Session, token: str, *, pepper: str, now: datetime) ->
     ).scalar_one_or_none()
     if record is None or record.revoked_at is not None or record.expires_at <= now:
         return None
-    # Touch at most once a minute: keeps "last seen" useful without a write per request.
+    # Touch at most once a minute: keeps "last seen" useful without a write per request. One UPDATE
+    # that stands alone (the caller may read in autocommit mode).
     if now - record.last_seen_at > timedelta(minutes=1):
-        record.last_seen_at = now
+        session.execute(update(BorrowerSession).where(BorrowerSession.id == record.id).values(last_seen_at=now)
+                        .execution_options(synchronize_session=False))
     return AuthContext(record.borrower_id, record.id, record.device_id, record.step_up_at)
 
 
