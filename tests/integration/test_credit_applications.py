@@ -44,6 +44,16 @@ def _codes(body: dict) -> list[str]:
     return [r["code"] for r in body["reasons"]]
 
 
+def test_a_thin_file_is_approved_with_a_starter_line(client, container, waits):
+    # No bureau history: the score rests on the application alone, so the line starts small (the
+    # ruleset's thin_file_max_fen) and grows through re-scoring as the borrower repays with us.
+    who = applicant(client, PHONE, bureau.THIN_FILE_ID)
+    body = apply(client, who, monthly_income_fen=5_000_000).json()
+    assert body["status"] == "approved" and body["line"]["limit_fen"] == 5_000_00
+    _, snapshot = _stored(container, body["id"])
+    assert snapshot["features"]["bureau_file_age_months"] is None
+
+
 def test_a_clean_applicant_is_approved_with_a_line_in_the_same_request(client, container, waits):
     who = applicant(client, PHONE, bureau.CLEAN_FILE_ID)
     response = apply(client, who)
@@ -59,7 +69,7 @@ def test_a_clean_applicant_is_approved_with_a_line_in_the_same_request(client, c
     row, snapshot = _stored(container, body["id"])
     assert tuple(snapshot["features"]) == FEATURE_NAMES
     assert snapshot["features"]["bureau_file_age_months"] == 96 and snapshot["facts"]["bureau_status"] == "ok"
-    assert row.ruleset_version == "default-2026.11.1" and row.model_id == "test-scorecard-1" and row.model_sha256
+    assert row.ruleset_version == "default-2026.11.2" and row.model_id == "test-scorecard-1" and row.model_sha256
     assert row.score is not None and row.pd is not None and row.grade == line["grade"]
     assert set(json.loads(row.timings)) >= {"read_ms", "bureau_ms", "decide_ms", "store_ms", "total_ms"}
     assert "王小明" not in row.snapshot_enc  # the snapshot is encrypted at rest

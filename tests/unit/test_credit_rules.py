@@ -105,6 +105,7 @@ def test_facts_round_trip_through_json() -> None:
     (lambda d: d["rules"]["student"].update({"outcome": "maybe"}), "malformed ruleset"),
     (lambda d: d["limits"].pop("dti_cap"), "limits needs dti_cap"),
     (lambda d: d.pop("grades"), "malformed ruleset"),
+    (lambda d: d["limits"].update({"thin_file_max_fen": 0}), "thin_file_max_fen must be positive"),
 ])
 def test_malformed_rulesets_are_refused_on_load(mutate, message: str) -> None:
     document = copy.deepcopy(_default_document())
@@ -135,11 +136,12 @@ def test_annuity_factor() -> None:
     assert annuity_factor(Decimal("0.12"), 12).quantize(Decimal("1e-10")) == Decimal("0.0888487887")
 
 
+_OFFER_DEFAULTS = dict(grade="B", monthly_income_fen=1_000_000, existing_monthly_fen=300_000, existing_credit_fen=0,
+                       product_max_fen=5_000_000, min_rate=Decimal("0.072"), max_rate=Decimal("0.18"))
+
+
 def _offer(**overrides):
-    values = dict(grade="B", monthly_income_fen=1_000_000, existing_monthly_fen=300_000, existing_credit_fen=0,
-                  product_max_fen=5_000_000, min_rate=Decimal("0.072"), max_rate=Decimal("0.18"))
-    values.update(overrides)
-    return offer(RULESET, **values)
+    return offer(RULESET, **{**_OFFER_DEFAULTS, **overrides})
 
 
 def test_limit_bound_by_debt_to_income() -> None:
@@ -157,6 +159,16 @@ def test_limit_bound_by_income_multiple_product_and_credit_cap() -> None:
     capped = _offer(existing_monthly_fen=0, monthly_income_fen=5_000_000, product_max_fen=50_000_000,
                     existing_credit_fen=18_765_432)
     assert (capped.limit_fen, capped.binding) == (1_230_000, "credit_cap")
+
+
+def test_a_thin_file_gets_the_starter_limit_at_most() -> None:
+    # Same applicant as the debt-to-income case (34,100 yuan): with no bureau history, 5,000 yuan.
+    thin = _offer(thin_file=True)
+    assert (thin.limit_fen, thin.binding, thin.annual_rate) == (500_000, "thin_file", _offer().annual_rate)
+    assert _offer(thin_file=True, existing_monthly_fen=580_000).binding == "dti"  # a lower bound still wins
+    uncapped = Ruleset.from_document({**RULESET.document, "version": "no-thin-cap", "limits": {
+        k: v for k, v in RULESET.limits.items() if k != "thin_file_max_fen"}})
+    assert offer(uncapped, **{**_OFFER_DEFAULTS, "thin_file": True}).limit_fen == 3_410_000
 
 
 def test_no_room_means_a_zero_limit() -> None:

@@ -7,7 +7,10 @@
   debt-to-income cap leaves room for — the monthly payment of a ``line_term_months`` equal-installment
   loan of the whole limit must fit under ``dti_cap × income − existing monthly repayments`` —, (3) the
   product's maximum, (4) the RMB 200,000 internet-consumer-credit cap minus what the borrower already
-  has; rounded down to ``limit_step_fen``. A limit under the product's minimum means no line.
+  has; and (5) for a thin file — no bureau history and no loan paid off with us, so the score rests
+  on the application alone — the ruleset's optional ``thin_file_max_fen``, a starter line that
+  re-scoring can raise once the borrower has repaid a loan with us. Rounded down to ``limit_step_fen``. A limit under
+  the product's minimum means no line.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ RATE_STEP = Decimal("0.0001")
 class Offer:
     limit_fen: int
     annual_rate: Decimal
-    binding: str  # which bound set the limit: income_multiple | dti | product_max | credit_cap
+    binding: str  # which bound set the limit: income_multiple | dti | product_max | credit_cap | thin_file
 
 
 def grade_rate(position: float, min_rate: Decimal, max_rate: Decimal) -> Decimal:
@@ -43,7 +46,7 @@ def annuity_factor(annual_rate: Decimal, months: int) -> Decimal:
 
 def offer(
     ruleset: Ruleset, *, grade: str, monthly_income_fen: int, existing_monthly_fen: int, existing_credit_fen: int,
-    product_max_fen: int, min_rate: Decimal, max_rate: Decimal,
+    product_max_fen: int, min_rate: Decimal, max_rate: Decimal, thin_file: bool = False,
 ) -> Offer:
     policy = ruleset.grades[grade]
     limits = ruleset.limits
@@ -56,6 +59,8 @@ def offer(
         "product_max": product_max_fen,
         "credit_cap": max(0, int(limits["credit_cap_fen"]) - existing_credit_fen),
     }
+    if thin_file and "thin_file_max_fen" in limits:
+        bounds["thin_file"] = int(limits["thin_file_max_fen"])
     binding = min(bounds, key=bounds.__getitem__)
     step = int(limits["limit_step_fen"])
     limit = int((Decimal(bounds[binding]) / step).to_integral_value(rounding=ROUND_DOWN)) * step

@@ -51,6 +51,14 @@ class ActivePolicy:
     challenger: Scorecard | None
 
 
+# Read on every application: built once.
+_ACTIVE = union_all(
+    select(literal("ruleset"), RulesetRow.id, RulesetRow.sha256).where(RulesetRow.status == RulesetStatus.ACTIVE),
+    select(ScoringModel.state, ScoringModel.id, ScoringModel.sha256)
+    .where(ScoringModel.state.in_((ModelState.CHAMPION, ModelState.CHALLENGER))),
+)
+
+
 class PolicyCache:
     """Parsed rulesets and models by SHA-256, shared by every request of a process."""
 
@@ -62,12 +70,7 @@ class PolicyCache:
     def active(self, session: Session) -> ActivePolicy:
         """The active ruleset, champion and challenger: one round trip for their ids and digests, parsed
         once per digest (an activation takes effect on the next application)."""
-        rows = session.execute(union_all(
-            select(literal("ruleset"), RulesetRow.id, RulesetRow.sha256)
-            .where(RulesetRow.status == RulesetStatus.ACTIVE),
-            select(ScoringModel.state, ScoringModel.id, ScoringModel.sha256)
-            .where(ScoringModel.state.in_((ModelState.CHAMPION, ModelState.CHALLENGER))),
-        )).all()
+        rows = session.execute(_ACTIVE).all()
         ruleset = default_ruleset()
         champion: Scorecard | None = None
         challenger: Scorecard | None = None

@@ -225,7 +225,8 @@ class Ruleset:
     description: str
     rules: tuple[tuple[str, Outcome, Mapping[str, Any]], ...]  # (rule name, outcome when it fires, params)
     grades: Mapping[str, GradePolicy]
-    limits: Mapping[str, Any]  # dti_cap, credit_cap_fen, line_term_months, line_valid_days, limit_step_fen
+    # dti_cap, credit_cap_fen, line_term_months, line_valid_days, limit_step_fen; optional thin_file_max_fen
+    limits: Mapping[str, Any]
     document: Mapping[str, Any]  # the JSON it was read from
     sha256: str
 
@@ -264,6 +265,8 @@ class Ruleset:
             for key in ("dti_cap", "credit_cap_fen", "line_term_months", "line_valid_days", "limit_step_fen"):
                 if key not in limits:
                     raise RulesetError(f"limits needs {key}")
+            if "thin_file_max_fen" in limits and int(limits["thin_file_max_fen"]) <= 0:
+                raise RulesetError("limits.thin_file_max_fen must be positive (leave it out for no cap)")
         except (KeyError, TypeError, ValueError) as exc:
             if isinstance(exc, RulesetError):
                 raise

@@ -25,9 +25,8 @@ from decimal import Decimal
 from typing import Any
 
 import structlog
-from sqlalchemy import distinct, exists, func, literal, select
+from sqlalchemy import Select, bindparam, distinct, exists, func, select
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.selectable import ScalarSelect
 
 from miaodai.container import Container
 from miaodai.core.clock import business_date
@@ -167,29 +166,33 @@ def apply(container: Container, auth: AuthContext, request: ApplicationRequest) 
                       now=now, today=today, started=started, store_started=t)
 
 
+# The hot statements, built once: constructing a statement costs about as much as running it.
+_APPLICANT = (
+    select(Borrower.kyc_status, Borrower.phone_enc, Borrower.phone_bidx, KycIdentity.name_enc,
+           KycIdentity.id_number_enc, KycIdentity.id_number_bidx, KycIdentity.birth_date,
+           select(Device.device_key_bidx).where(Device.id == bindparam("device_id")).scalar_subquery()
+           .label("device_bidx"))
+    .join(KycIdentity, KycIdentity.borrower_id == Borrower.id)
+    .where(Borrower.id == bindparam("borrower_id"))
+)
+_PRODUCT = select(LoanProduct).where(LoanProduct.code == bindparam("code"), LoanProduct.active.is_(True))
+
+
 def _read(
     container: Container, session: Session, auth: AuthContext, product_code: str, *, now: datetime, today: date,
 ) -> _Known:
-    who = session.execute(
-        select(Borrower.kyc_status, Borrower.phone_enc, Borrower.phone_bidx, KycIdentity.name_enc,
-               KycIdentity.id_number_enc, KycIdentity.id_number_bidx, KycIdentity.birth_date,
-               select(Device.device_key_bidx).where(Device.id == auth.device_id).scalar_subquery())
-        .join(KycIdentity, KycIdentity.borrower_id == Borrower.id)
-        .where(Borrower.id == auth.borrower_id)
-    ).first()
+    who = session.execute(_APPLICANT, {"borrower_id": auth.borrower_id, "device_id": auth.device_id}).first()
     if who is None or who.kyc_status is not KycStatus.VERIFIED:
         raise DomainError(CreditErrors.IDENTITY_REQUIRED)
     standing = standings(session, auth.borrower_id, now=now)
     if any(k in standing and not standing[k].in_force for k in APPLICATION_CONSENTS):
         require_consents(session, auth.borrower_id, APPLICATION_CONSENTS, now=now)  # raises, naming each one
     carrier = ConsentKind.CARRIER_DATA in standing and standing[ConsentKind.CARRIER_DATA].in_force
-    product = session.execute(
-        select(LoanProduct).where(LoanProduct.code == product_code, LoanProduct.active.is_(True))
-    ).scalar_one_or_none()
+    product = session.execute(_PRODUCT, {"code": product_code}).scalar_one_or_none()
     if product is None:
         raise DomainError(LoanErrors.PRODUCT_NOT_FOUND, params={"product_code": product_code[:32]})
     policy = container.credit_policy.active(session)
-    device_bidx = who[-1]
+    device_bidx = who.device_bidx
     window = int(policy.ruleset.param("device_sharing", "window_days", 30))
     book = book_signals(session, borrower_id=auth.borrower_id, id_number_bidx=who.id_number_bidx,
                         phone_bidx=who.phone_bidx, device_bidx=device_bidx, since=today - timedelta(days=window))
@@ -224,45 +227,54 @@ class BookSignals:
     device_applicants: int  # distinct borrowers who applied from this device in the window, this one included
 
 
+def _book_statement() -> Select[Any]:
+    borrower = bindparam("borrower_id")
+    open_line = (CreditLine.borrower_id == borrower, CreditLine.status != LineStatus.CLOSED)
+
+    def listed(kind: BlockKind, value: str) -> Any:
+        return exists().where(BlockListEntry.kind == kind, BlockListEntry.value_bidx == bindparam(value)).label(kind)
+
+    return select(
+        select(func.count()).where(*open_line).scalar_subquery().label("active_lines"),
+        select(func.coalesce(func.sum(CreditLine.limit_fen), 0)).where(*open_line).scalar_subquery().label("limits"),
+        select(func.max(CreditApplication.application_date))
+        .where(CreditApplication.borrower_id == borrower, CreditApplication.status == ApplicationStatus.DECLINED)
+        .scalar_subquery().label("last_decline_on"),
+        select(func.count(distinct(CreditApplication.borrower_id)))  # no device: NULL matches nothing
+        .where(CreditApplication.device_bidx == bindparam("device_bidx"),
+               CreditApplication.application_date >= bindparam("since"), CreditApplication.borrower_id != borrower)
+        .scalar_subquery().label("others_on_device"),
+        listed(BlockKind.ID_NUMBER, "id_number_bidx"), listed(BlockKind.PHONE, "phone_bidx"),
+        listed(BlockKind.DEVICE, "device_bidx"),
+    )
+
+
+_BOOK = _book_statement()
+
+
 def book_signals(
     session: Session, *, borrower_id: int, id_number_bidx: str, phone_bidx: str, device_bidx: str | None, since: date,
 ) -> BookSignals:
-    listed = {BlockKind.ID_NUMBER: id_number_bidx, BlockKind.PHONE: phone_bidx, BlockKind.DEVICE: device_bidx}
-    hits = [exists().where(BlockListEntry.kind == kind, BlockListEntry.value_bidx == value).label(kind.value)
-            for kind, value in listed.items() if value]
-    others_on_device = (
-        select(func.count(distinct(CreditApplication.borrower_id)))
-        .where(CreditApplication.device_bidx == device_bidx, CreditApplication.application_date >= since,
-               CreditApplication.borrower_id != borrower_id)
-        .scalar_subquery() if device_bidx else literal(0)
-    )
-    row = session.execute(select(
-        open_lines_count(borrower_id),
-        select(func.coalesce(func.sum(CreditLine.limit_fen), 0))
-        .where(CreditLine.borrower_id == borrower_id, CreditLine.status != LineStatus.CLOSED).scalar_subquery(),
-        select(func.max(CreditApplication.application_date))
-        .where(CreditApplication.borrower_id == borrower_id, CreditApplication.status == ApplicationStatus.DECLINED)
-        .scalar_subquery(),
-        others_on_device,
-        *hits,
-    )).one()
-    lines, limits, last_decline, others, *listed_hits = row
+    row = session.execute(_BOOK, {"borrower_id": borrower_id, "id_number_bidx": id_number_bidx,
+                                  "phone_bidx": phone_bidx, "device_bidx": device_bidx, "since": since}).one()
     return BookSignals(
-        active_lines=lines, existing_limit_fen=int(limits),
-        blocked_on=tuple(sorted(hit.name for hit, found in zip(hits, listed_hits, strict=True) if found)),
-        last_decline_on=last_decline, device_applicants=others + 1 if device_bidx else 1,
+        active_lines=row.active_lines, existing_limit_fen=int(row.limits),
+        blocked_on=tuple(sorted(kind for kind in BlockKind if row._mapping[kind.value])),
+        last_decline_on=row.last_decline_on, device_applicants=row.others_on_device + 1,
     )
+
+
+_LOANS = (
+    select(Loan.id, Loan.status, Loan.principal_outstanding_fen, LoanInstallment.due_date, LoanInstallment.paid_off_on,
+           LoanInstallment.principal_fen + LoanInstallment.interest_fen + LoanInstallment.fee_fen)
+    .outerjoin(LoanInstallment, LoanInstallment.loan_id == Loan.id)
+    .where(Loan.borrower_id == bindparam("borrower_id"))
+)
 
 
 def internal_history(session: Session, borrower_id: int, *, today: date, book: BookSignals) -> InternalHistory:
     """What our own book says: open lines and their limits (from ``book``), open loans, paid-off loans, lateness."""
-    rows = session.execute(
-        select(Loan.id, Loan.status, Loan.principal_outstanding_fen, LoanInstallment.due_date,
-               LoanInstallment.paid_off_on,
-               LoanInstallment.principal_fen + LoanInstallment.interest_fen + LoanInstallment.fee_fen)
-        .outerjoin(LoanInstallment, LoanInstallment.loan_id == Loan.id)
-        .where(Loan.borrower_id == borrower_id)
-    ).all()
+    rows = session.execute(_LOANS, {"borrower_id": borrower_id}).all()
     loans = {loan_id: (status, outstanding) for loan_id, status, outstanding, *_ in rows}
     max_late, monthly = 0, 0
     month_ahead = today + timedelta(days=31)
@@ -349,6 +361,8 @@ def decide(
             existing_monthly_fen=facts.monthly_repayment_fen,
             existing_credit_fen=facts.internet_consumer_credit_fen, product_max_fen=product.max_amount_fen,
             min_rate=product.min_annual_rate, max_rate=product.max_annual_rate,
+            # Nothing known about repaying: no bureau history, no loan paid off with us yet.
+            thin_file=features.get("bureau_file_age_months") is None and not features.get("internal_loans_paid_off"),
         )
         if offered.limit_fen >= product.min_amount_fen:
             limit_fen, rate = offered.limit_fen, offered.annual_rate  # the offer, or the reviewer's default
@@ -386,10 +400,7 @@ def _store(
     now: datetime, today: date, started: float, store_started: float,
 ) -> CreditApplication:
     # One decision at a time per borrower (the row lock): two racing applications cannot both open a line.
-    lines_now = session.execute(
-        select(open_lines_count(known.borrower_id)).where(Borrower.id == known.borrower_id)
-        .with_for_update(of=Borrower)
-    ).scalar_one()
+    lines_now = session.execute(_LOCK_AND_COUNT_LINES, {"borrower_id": known.borrower_id}).scalar_one()
     decision, reasons = outcome.decision, outcome.reasons
     if decision is Decision.APPROVED and lines_now:
         decision, reasons = Decision.DECLINED, [explain("CREDIT_TOO_MANY_LINES", {})]
@@ -448,14 +459,17 @@ def _store(
     return row
 
 
-def open_lines_count(borrower_id: int) -> ScalarSelect[int]:
-    """How many of the borrower's lines are not closed (a borrower holds one at a time), as a subquery."""
-    return (select(func.count()).where(CreditLine.borrower_id == borrower_id, CreditLine.status != LineStatus.CLOSED)
-            .scalar_subquery())
+# How many of the borrower's lines are not closed (a borrower holds one at a time).
+_OPEN_LINES = (
+    select(func.count())
+    .where(CreditLine.borrower_id == bindparam("borrower_id"), CreditLine.status != LineStatus.CLOSED)
+    .scalar_subquery()
+)
+_LOCK_AND_COUNT_LINES = select(_OPEN_LINES).where(Borrower.id == bindparam("borrower_id")).with_for_update(of=Borrower)
 
 
 def open_lines(session: Session, borrower_id: int) -> int:
-    return session.execute(select(open_lines_count(borrower_id))).scalar_one()
+    return session.execute(select(_OPEN_LINES), {"borrower_id": borrower_id}).scalar_one()
 
 
 def _dec(value: float | None, step: str) -> Decimal | None:

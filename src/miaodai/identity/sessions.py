@@ -12,7 +12,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from miaodai.core.crypto import Vault
@@ -77,10 +77,11 @@ def open_session(
     return token, record
 
 
+_BY_TOKEN = select(BorrowerSession).where(BorrowerSession.token_hash == bindparam("token_hash"))  # every request
+
+
 def authenticate(session: Session, token: str, *, pepper: str, now: datetime) -> AuthContext | None:
-    record = session.execute(
-        select(BorrowerSession).where(BorrowerSession.token_hash == hash_token(token, pepper))
-    ).scalar_one_or_none()
+    record = session.execute(_BY_TOKEN, {"token_hash": hash_token(token, pepper)}).scalar_one_or_none()
     if record is None or record.revoked_at is not None or record.expires_at <= now:
         return None
     # Touch at most once a minute: keeps "last seen" useful without a write per request. One UPDATE
