@@ -1,6 +1,7 @@
 """Imports every model module so ``Base.metadata`` holds the whole schema (for Alembic and tests)."""
 
 from miaodai.core import audit as _audit  # noqa: F401
+from miaodai.core import idempotency_models as _idempotency  # noqa: F401
 from miaodai.core.db import Base
 from miaodai.credit import models as _credit  # noqa: F401
 from miaodai.identity import models as _identity  # noqa: F401

@@ -1,0 +1,1 @@
+"""Money movement: bank cards and e-wallets, payment channels, payouts, collections, reconciliation."""
