@@ -7,6 +7,10 @@
   clients against the service on PostgreSQL with zero-latency sandboxes, each application a different
   verified borrower (prepared over HTTP first), beside a bare FastAPI endpoint doing one INSERT on the
   same server in the same run. Target: a quarter of it, p99 under 100 ms.
+* ``credit_application_http_paced``: the same requests arriving open-loop at half the capacity just
+  measured. Closed-loop clients queue behind one another (p50 ≈ 32 / throughput), so the closed-loop
+  p99 says how long the queue is, not how long a decision takes; this one says what a borrower
+  waits at a realistic load.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.harness import Client, run_load, serve
+from bench.harness import Client, run_load, run_paced, serve
 from bench.identities import identity_for
 from bench.onboarding import client_address, login, phone_for, service_env
 
@@ -118,13 +122,22 @@ def bench_http() -> None:
                     await client.post("/v1/credit/applications", json={**FORM, "monthly_income_fen": income},
                                       headers=prepared[keys[n]])
 
-                result = run_load(base, apply, concurrency=CONCURRENCY, seconds=SECONDS, max_ops=len(keys),
+                closed_loop = len(keys) * 2 // 3  # the rest apply in the paced run
+                result = run_load(base, apply, concurrency=CONCURRENCY, seconds=SECONDS, max_ops=closed_loop,
                                   warmup_seconds=0)
-            ratio = round(result.rate / one_insert.rate, 3) if one_insert.rate else None
-            print(json.dumps({"bench": "credit_application_http", "concurrency": CONCURRENCY, **result.summary(),
-                              "prepared_applicants": len(keys), "ceiling": "ceiling_fastapi_insert_commit",
-                              "ceiling_per_second": round(one_insert.rate, 1), "ratio": ratio,
-                              "target_ratio": 0.25, "target_p99_ms": 100}), flush=True)
+                ratio = round(result.rate / one_insert.rate, 3) if one_insert.rate else None
+                print(json.dumps({"bench": "credit_application_http", "concurrency": CONCURRENCY,
+                                  **result.summary(), "prepared_applicants": len(keys),
+                                  "ceiling": "ceiling_fastapi_insert_commit",
+                                  "ceiling_per_second": round(one_insert.rate, 1), "ratio": ratio,
+                                  "target_ratio": 0.25, "target_p99_ms": 100}), flush=True)
+                # 32 clients that each wait for their answer queue behind one another (latency = 32 /
+                # throughput); users arrive on their own. Latency at half the measured capacity:
+                rate = max(1.0, round(result.rate / 2))
+                paced = run_paced(base, apply, rate=rate, seconds=SECONDS, first=result.completed + result.errors,
+                                  max_ops=len(keys) - result.completed - result.errors)
+                print(json.dumps({"bench": "credit_application_http_paced", "offered_per_second": rate,
+                                  **paced.summary(), "target_p99_ms": 100}), flush=True)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 

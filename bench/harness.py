@@ -144,3 +144,38 @@ def run_load(base: str, task: Task, *, concurrency: int = 16, seconds: float = 1
     if warmup_seconds:
         asyncio.run(_drive(base, task, concurrency=concurrency, seconds=warmup_seconds, max_ops=max_ops))
     return asyncio.run(_drive(base, task, concurrency=concurrency, seconds=seconds, max_ops=max_ops))
+
+
+async def _pace(base: str, task: Task, *, rate: float, seconds: float, first: int, max_ops: int) -> LoadResult:
+    latencies: list[float] = []
+    errors: list[str] = []
+    count = min(max_ops, int(rate * seconds))
+    connector = aiohttp.TCPConnector(limit=0)  # arrivals do not wait for each other
+    timeout = aiohttp.ClientTimeout(total=30)
+    async with aiohttp.ClientSession(base, connector=connector, timeout=timeout) as session:
+        client = Client(session)
+        start = time.perf_counter()
+
+        async def one(i: int) -> None:
+            due = start + i / rate
+            await asyncio.sleep(max(0.0, due - time.perf_counter()))
+            try:
+                await task(client, first + i)
+                # From when it was due, not when it was sent: a late start is latency the user sees.
+                latencies.append((time.perf_counter() - due) * 1000)
+            except Exception as exc:
+                errors.append(str(exc))
+
+        await asyncio.gather(*(one(i) for i in range(count)))
+        elapsed = time.perf_counter() - start
+    if errors:
+        print(f"# {len(errors)} errors, first: {errors[0]}", file=sys.stderr)
+    return LoadResult(len(latencies), len(errors), elapsed, latencies)
+
+
+def run_paced(base: str, task: Task, *, rate: float, seconds: float = 10.0, first: int = 0,
+              max_ops: int = 1_000_000) -> LoadResult:
+    """Open-loop load: ``rate`` arrivals a second, whether or not earlier ones have finished (how
+    users arrive), so latency at a given load is measured without coordinated omission. Task
+    numbers start at ``first``."""
+    return asyncio.run(_pace(base, task, rate=rate, seconds=seconds, first=first, max_ops=max_ops))

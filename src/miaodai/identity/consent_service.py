@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import and_, bindparam, select
 from sqlalchemy.orm import Session
 
 from miaodai.container import Container
@@ -62,8 +62,12 @@ def all_documents(session: Session) -> list[ConsentDocument]:
 
 def current_documents(session: Session, now: datetime) -> dict[ConsentKind, ConsentDocument]:
     """The version of each document in effect at ``now``."""
+    return _in_effect(all_documents(session), now)
+
+
+def _in_effect(documents: Iterable[ConsentDocument], now: datetime) -> dict[ConsentKind, ConsentDocument]:
     current: dict[ConsentKind, ConsentDocument] = {}
-    for doc in all_documents(session):
+    for doc in documents:
         if doc.effective_at > now:
             continue  # published ahead of its effective date
         held = current.get(doc.kind)
@@ -91,9 +95,19 @@ def grants_of(session: Session, borrower_id: int) -> list[Consent]:
     return list(session.execute(stmt).scalars())
 
 
+# Every document with the borrower's grants of it, in one round trip (standings are read on every
+# application and every step that needs a consent).
+_DOCUMENTS_AND_GRANTS = (
+    select(ConsentDocument, Consent)
+    .outerjoin(Consent, and_(Consent.document_id == ConsentDocument.id, Consent.borrower_id == bindparam("borrower")))
+    .order_by(ConsentDocument.kind, ConsentDocument.effective_at, ConsentDocument.id)
+)
+
+
 def standings(session: Session, borrower_id: int, *, now: datetime) -> dict[ConsentKind, Standing]:
-    current = current_documents(session, now)
-    grants = grants_of(session, borrower_id)
+    rows = session.execute(_DOCUMENTS_AND_GRANTS, {"borrower": borrower_id}).all()
+    current = _in_effect(dict.fromkeys(doc for doc, _ in rows), now)
+    grants = sorted((grant for _, grant in rows if grant is not None), key=lambda g: (g.granted_at, g.id))
     result: dict[ConsentKind, Standing] = {}
     for kind, doc in current.items():
         of_kind = [g for g in grants if g.kind == kind]
