@@ -87,6 +87,9 @@ def _mount_domain_routers(app: FastAPI, container: Container) -> None:
     app.include_router(credit_router)
     app.include_router(review_router)
     app.include_router(policy_router)
+    from miaodai.payments.api import router as payments_router
+
+    app.include_router(payments_router)
     if container.settings.sandbox:
         # Sandbox-only: these routes must not exist at all when the sandbox is off.
         from miaodai.sandbox.api import router as sandbox_router

@@ -22,6 +22,7 @@ from miaodai.credit.bureau import CreditBureau, SandboxBureau
 from miaodai.credit.carrier_data import CarrierData, SandboxCarrierData
 from miaodai.identity.kyc_providers import CarrierVerifier, FaceLiveness, build_kyc_providers
 from miaodai.identity.sms import SandboxSmsProvider, SmsProvider
+from miaodai.payments.card_verification import CardVerifier, SandboxCardVerifier
 
 if TYPE_CHECKING:
     from miaodai.credit.registry import PolicyCache
@@ -39,6 +40,7 @@ class Container:
     face: FaceLiveness
     bureau: CreditBureau
     carrier_data: CarrierData
+    card_verifier: CardVerifier
 
     @cached_property
     def credit_policy(self) -> PolicyCache:
@@ -58,7 +60,7 @@ class Container:
 
     def unconfigured_providers(self) -> list[Unconfigured]:
         """Outside parties with neither a sandbox nor a real adapter (the server refuses to start)."""
-        parties = (self.sms, self.carrier, self.face, self.bureau, self.carrier_data)
+        parties = (self.sms, self.carrier, self.face, self.bureau, self.carrier_data, self.card_verifier)
         return [p for p in parties if isinstance(p, Unconfigured)]
 
 
@@ -66,6 +68,7 @@ def build_container(
     settings: Settings, *, clock: Clock | None = None, db: Database | None = None,
     sms: SmsProvider | None = None, carrier: CarrierVerifier | None = None, face: FaceLiveness | None = None,
     bureau: CreditBureau | None = None, carrier_data: CarrierData | None = None,
+    card_verifier: CardVerifier | None = None,
 ) -> Container:
     """Wire a service. Adapters passed in win; otherwise sandboxes when MIAODAI_SANDBOX is on,
     and with it off, placeholders that refuse to be used (never a silent fallback to a sandbox)."""
@@ -81,6 +84,10 @@ def build_container(
         latency = settings.sandbox_latency_seconds
         bureau = bureau or SandboxBureau(timeout_seconds=timeout, latency_seconds=latency)
         carrier_data = carrier_data or SandboxCarrierData(timeout_seconds=timeout, latency_seconds=latency)
+        # Keyed from the keyring, so every worker process checks the codes any of them had sent.
+        card_verifier = card_verifier or SandboxCardVerifier(
+            sms, vault.blind_index("card-verifier", "sandbox").encode(), timeout_seconds=timeout,
+            latency_seconds=latency)
     else:
         sms = sms or Unconfigured("SMS/voice", "miaodai.identity.sms.SmsProvider")  # type: ignore[assignment]
         carrier = carrier or Unconfigured(  # type: ignore[assignment]
@@ -89,6 +96,8 @@ def build_container(
         bureau = bureau or Unconfigured("credit bureau", "miaodai.credit.bureau.CreditBureau")  # type: ignore[assignment]
         carrier_data = carrier_data or Unconfigured(  # type: ignore[assignment]
             "carrier data", "miaodai.credit.carrier_data.CarrierData")
+        card_verifier = card_verifier or Unconfigured(  # type: ignore[assignment]
+            "four-element card verification", "miaodai.payments.card_verification.CardVerifier")
     return Container(
         settings=settings,
         db=db,
@@ -100,4 +109,5 @@ def build_container(
         face=face,
         bureau=bureau,
         carrier_data=carrier_data,
+        card_verifier=card_verifier,
     )

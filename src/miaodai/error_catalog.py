@@ -15,6 +15,7 @@ from miaodai.identity.login_errors import LoginErrors
 from miaodai.identity.staff_errors import StaffErrors
 from miaodai.ledger.errors import LedgerErrors
 from miaodai.loans.errors import LoanErrors
+from miaodai.payments.errors import PaymentErrors
 
 CATALOGS: tuple[tuple[str, type], ...] = (
     ("Any request", Errors),
@@ -26,6 +27,7 @@ CATALOGS: tuple[tuple[str, type], ...] = (
     ("Loan contracts 借款合同", ContractErrors),
     ("Ledger 总账", LedgerErrors),
     ("Credit decisioning 授信", CreditErrors),
+    ("Payment methods: cards and wallets 绑卡", PaymentErrors),
 )
 
 

@@ -39,6 +39,7 @@ from miaodai.identity.models import (
     StaffUser,
 )
 from miaodai.loans.models import CONTRACT_DOCUMENT_FIELD, LoanContract
+from miaodai.payments.models import CARD_NUMBER_FIELD, RESERVED_PHONE_FIELD, CardBinding, PaymentMethod
 from miaodai.sandbox.models import MESSAGE_TEXT_FIELD, SandboxMessage
 
 
@@ -70,6 +71,10 @@ ENCRYPTED_COLUMNS: tuple[EncryptedColumn, ...] = (
     EncryptedColumn(SandboxMessage, "text_enc", MESSAGE_TEXT_FIELD),
     EncryptedColumn(LoanContract, "document_enc", CONTRACT_DOCUMENT_FIELD),
     EncryptedColumn(CreditApplication, "snapshot_enc", SNAPSHOT_FIELD),
+    EncryptedColumn(PaymentMethod, "number_enc", CARD_NUMBER_FIELD),
+    EncryptedColumn(PaymentMethod, "reserved_phone_enc", RESERVED_PHONE_FIELD),
+    EncryptedColumn(CardBinding, "number_enc", CARD_NUMBER_FIELD),
+    EncryptedColumn(CardBinding, "reserved_phone_enc", RESERVED_PHONE_FIELD),
 )
 
 UNKNOWN_KEY = "(not in keyring)"

@@ -7,6 +7,7 @@ from miaodai.credit import models as _credit  # noqa: F401
 from miaodai.identity import models as _identity  # noqa: F401
 from miaodai.ledger import models as _ledger  # noqa: F401
 from miaodai.loans import models as _loans  # noqa: F401
+from miaodai.payments import models as _payments  # noqa: F401
 from miaodai.sandbox import models as _sandbox  # noqa: F401
 
 metadata = Base.metadata

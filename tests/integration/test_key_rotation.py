@@ -16,6 +16,15 @@ from miaodai.core.db import Base
 from miaodai.demo import DEMO_BORROWERS, seed_demo
 from miaodai.identity import staff_service
 from miaodai.identity.models import Borrower
+from miaodai.payments.models import (
+    CARD_NUMBER_FIELD,
+    RESERVED_PHONE_FIELD,
+    BindingStatus,
+    CardBinding,
+    PaymentMethod,
+    PaymentMethodKind,
+    PaymentMethodStatus,
+)
 from miaodai.sandbox.models import SandboxMessage
 from tests.cli_support import run_cli
 
@@ -54,9 +63,30 @@ def add_sandbox_message(container):
         ))
 
 
+def add_bound_card(container, borrower_id: int):
+    """A bound card and the binding it came from (their number and reserved phone are encrypted)."""
+    now, vault = container.clock.now(), container.vault
+    number, phone = "6222021000000000018", "+8613800138001"
+    common = dict(borrower_id=borrower_id, bank_code="ICBC", card_type="debit", brand="unionpay", bin="622202",
+                  last4=number[-4:], number_enc=vault.encrypt(number, CARD_NUMBER_FIELD),
+                  fingerprint=vault.blind_index(number, "card"),
+                  reserved_phone_enc=vault.encrypt(phone, RESERVED_PHONE_FIELD), auto_debit=True)
+    with container.db.transaction() as session:
+        method = PaymentMethod(kind=PaymentMethodKind.BANK_CARD, status=PaymentMethodStatus.ACTIVE, token="pm_1",
+                               is_default=True, bound_at=now, **common)
+        session.add(method)
+        session.flush()
+        session.add(CardBinding(token="bind_1", status=BindingStatus.BOUND, provider_ref="sbxv_1", attempts=0,
+                                created_at=now, expires_at=now, completed_at=now, payment_method_id=method.id,
+                                **common))
+
+
 def populated(container):
     report = seed_demo(container)
     add_sandbox_message(container)
+    with container.db.transaction() as session:
+        first_borrower = session.execute(select(Borrower.id).order_by(Borrower.id)).scalars().first()
+    add_bound_card(container, first_borrower)
     return report
 
 
@@ -86,7 +116,9 @@ def test_rotation_re_encrypts_everything_and_the_old_key_can_retire(container, s
     assert report.rewrapped == {
         "borrowers.phone_enc": 3, "kyc_identities.name_enc": 3, "kyc_identities.id_number_enc": 3,
         "staff_users.totp_secret_enc": 1, "sandbox_messages.text_enc": 1, "loan_contracts.document_enc": 0,
-        "credit_applications.snapshot_enc": 0,
+        "credit_applications.snapshot_enc": 0, "payment_methods.number_enc": 1,
+        "payment_methods.reserved_phone_enc": 1, "payment_card_bindings.number_enc": 1,
+        "payment_card_bindings.reserved_phone_enc": 1,
     }
     assert report.unreadable == {}
     assert key_ids_in_use(container) == {new_key}
@@ -111,13 +143,13 @@ def test_an_old_key_is_not_retired_while_values_use_it(container, settings):
         keys.retire(path, container.db, container.audit, old_key)
     # A rotation interrupted after writing the new keyring, before re-encrypting anything.
     save_keyring(path, load_keyring(path, create=False).with_new_active_key())
-    with pytest.raises(keys.KeyManagementError, match="still encrypts 11 stored values"):
+    with pytest.raises(keys.KeyManagementError, match="still encrypts 15 stored values"):
         keys.retire(path, container.db, container.audit, old_key)
     with pytest.raises(keys.KeyManagementError, match="not in the keyring"):
         keys.retire(path, container.db, container.audit, "knothere")
 
     resumed = keys.rewrap(Vault(load_keyring(path, create=False), path), container.db, container.audit)
-    assert sum(resumed.rewrapped.values()) == 11
+    assert sum(resumed.rewrapped.values()) == 15
     keys.retire(path, container.db, container.audit, old_key)
 
 
@@ -175,7 +207,7 @@ def test_keys_commands(container, settings):
     rotated = run_cli(settings, "keys", "rotate", "--batch-size", "2")
     assert rotated.exit_code == 0, rotated.output
     new_key = json.loads(settings.keyring_file.read_text())["active_key_id"]
-    assert f"active key {new_key}; re-encrypted 11 values" in rotated.output
+    assert f"active key {new_key}; re-encrypted 15 values" in rotated.output
 
     retired = run_cli(settings, "keys", "retire", old_key)
     assert retired.exit_code == 0, retired.output

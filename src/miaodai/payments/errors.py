@@ -1,0 +1,105 @@
+"""Errors of the payments layer: binding cards and wallets, payment methods."""
+
+from __future__ import annotations
+
+from miaodai.core.errors import ErrorSpec
+
+_BIND_ANOTHER_ZH = "请绑定以下银行的储蓄卡：{banks}；或绑定支付宝/微信支付账户。"
+_BIND_ANOTHER_EN = "Bind a debit card of one of these banks: {banks}; or bind an Alipay or WeChat Pay account."
+
+
+class PaymentErrors:
+    IDENTITY_REQUIRED = ErrorSpec(
+        "PAYMENT_IDENTITY_REQUIRED", 403, "Real-name verification required",
+        "绑定银行卡前需要完成实名认证。", "Real-name verification must be complete before you bind a card.",
+        "请先完成身份证、运营商校验和人脸识别。", "Finish the ID, carrier and face checks first.",
+    )
+    CARD_NUMBER_INVALID = ErrorSpec(
+        "PAYMENT_CARD_NUMBER_INVALID", 422, "Card number invalid",
+        "银行卡号有误，请核对后重新输入。", "This is not a valid card number; check it and type it again.",
+        "卡号为 13–19 位数字，可参照卡面或银行 App。", "A card number has 13 to 19 digits; copy it from the card or your bank's app.",
+    )
+    CARD_BANK_UNKNOWN = ErrorSpec(
+        "PAYMENT_CARD_BANK_UNKNOWN", 422, "Card's bank not recognised",
+        "无法识别该卡的发卡银行。", "We cannot tell which bank issued this card.",
+        _BIND_ANOTHER_ZH, _BIND_ANOTHER_EN,
+    )
+    CARD_BANK_UNSUPPORTED = ErrorSpec(
+        "PAYMENT_CARD_BANK_UNSUPPORTED", 422, "Bank not supported",
+        "暂不支持{bank_name_zh}（{bank_name_en}）的银行卡。", "Cards of {bank_name_en} ({bank_name_zh}) are not supported yet.",
+        _BIND_ANOTHER_ZH, _BIND_ANOTHER_EN,
+    )
+    CARD_CREDIT_NOT_ALLOWED = ErrorSpec(
+        "PAYMENT_CARD_CREDIT_NOT_ALLOWED", 422, "Credit cards cannot be bound",
+        "这是一张{bank_name_zh}（{bank_name_en}）信用卡；借款只能发放到储蓄卡（借记卡）。",
+        "This is a {bank_name_en} ({bank_name_zh}) credit card; loans are paid out only to debit cards.",
+        _BIND_ANOTHER_ZH, _BIND_ANOTHER_EN,
+    )
+    CARD_ALREADY_BOUND = ErrorSpec(
+        "PAYMENT_CARD_ALREADY_BOUND", 409, "Card already bound",
+        "这张卡（尾号 {last4}）已经绑定。", "This card (ending {last4}) is already bound.",
+        "可在“我的银行卡”中查看或设为默认。", "See it under your payment methods, or make it the default.",
+    )
+    TOO_MANY_METHODS = ErrorSpec(
+        "PAYMENT_TOO_MANY_METHODS", 409, "Too many payment methods",
+        "最多可绑定 {max} 个收付款方式。", "You can bind at most {max} payment methods.",
+        "请先解绑不用的卡或账户。", "Unbind one you no longer use first.",
+    )
+    CARD_ELEMENTS_MISMATCH = ErrorSpec(
+        "PAYMENT_CARD_ELEMENTS_MISMATCH", 422, "Card details do not match the bank's records",
+        "银行核验未通过：姓名、身份证号与该卡的开户信息不一致。",
+        "The bank says the name and ID number do not match this card's account holder.",
+        "只能绑定本人名下的银行卡；请核对卡号或换一张卡。", "Only cards in your own name can be bound; check the number or use another card.",
+    )
+    CARD_PHONE_MISMATCH = ErrorSpec(
+        "PAYMENT_CARD_PHONE_MISMATCH", 422, "Reserved phone does not match",
+        "银行预留手机号与填写的号码不一致。", "The phone number you entered is not the one this card has on file at the bank.",
+        "请填写办卡时在银行预留的手机号；如已更换，请联系银行更新。",
+        "Enter the phone number you gave the bank for this card; if it changed, ask your bank to update it.",
+    )
+    CARD_FROZEN = ErrorSpec(
+        "PAYMENT_CARD_FROZEN", 422, "Card frozen or reported lost",
+        "银行返回：该卡状态异常（冻结、挂失或已销户）。", "The bank says this card is frozen, reported lost or closed.",
+        "请联系发卡银行，或换一张卡。", "Contact your bank, or use another card.",
+    )
+    CARD_VERIFICATION_TIMEOUT = ErrorSpec(
+        "PAYMENT_CARD_VERIFICATION_TIMEOUT", 504, "The bank did not answer",
+        "银行验证超时，未完成绑卡。", "The bank did not answer in time; the card was not bound.",
+        "请稍后重试。", "Try again in a moment.",
+    )
+    BINDING_NOT_FOUND = ErrorSpec(
+        "PAYMENT_BINDING_NOT_FOUND", 404, "Card binding not found",
+        "没有找到该绑卡请求。", "There is no such card binding.",
+        "请重新发起绑卡。", "Start the binding again.",
+    )
+    BINDING_CODE_INVALID = ErrorSpec(
+        "PAYMENT_BINDING_CODE_INVALID", 422, "Wrong bank code",
+        "银行验证码不正确，还可尝试 {attempts_left} 次。", "The bank's code is wrong; {attempts_left} attempts left.",
+        "请输入银行发送到预留手机号的 6 位验证码。", "Enter the 6-digit code the bank sent to the card's phone number.",
+    )
+    BINDING_LOCKED = ErrorSpec(
+        "PAYMENT_BINDING_LOCKED", 409, "Too many wrong codes",
+        "验证码错误次数过多，本次绑卡已失效。", "Too many wrong codes: this binding was cancelled.",
+        "请重新发起绑卡，获取新的验证码。", "Start the binding again to get a new code.",
+    )
+    BINDING_EXPIRED = ErrorSpec(
+        "PAYMENT_BINDING_EXPIRED", 410, "Card binding expired",
+        "绑卡验证已过期。", "This card binding has expired.",
+        "请重新发起绑卡，获取新的验证码。", "Start the binding again to get a new code.",
+    )
+    BINDING_DONE = ErrorSpec(
+        "PAYMENT_BINDING_DONE", 409, "Card binding already finished",
+        "该绑卡请求已完成（{status}）。", "This card binding is already {status}.",
+    )
+    METHOD_NOT_FOUND = ErrorSpec(
+        "PAYMENT_METHOD_NOT_FOUND", 404, "Payment method not found",
+        "没有找到该收付款方式。", "There is no such payment method.",
+        "请通过 GET /v1/payment-methods 查看已绑定的卡和账户。", "See your cards and accounts at GET /v1/payment-methods.",
+    )
+    METHOD_IN_USE = ErrorSpec(
+        "PAYMENT_METHOD_IN_USE", 409, "Needed for repayments",
+        "这是您借款（{loan_ids}）唯一的还款方式，暂不能解绑。",
+        "This is the only repayment method of your loan(s) {loan_ids}; it cannot be unbound yet.",
+        "请先绑定另一张卡或支付宝/微信支付账户，再解绑这一张。",
+        "Bind another card or an Alipay/WeChat Pay account first, then unbind this one.",
+    )
