@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from miaodai.contracts.errors import ContractErrors
 from miaodai.core.errors import Errors, ErrorSpec
+from miaodai.core.idempotency import IdempotencyErrors
 from miaodai.credit.errors import CreditErrors
 from miaodai.identity.consent_errors import ConsentErrors
 from miaodai.identity.kyc_errors import KycErrors
@@ -19,6 +20,7 @@ from miaodai.payments.errors import PaymentErrors
 
 CATALOGS: tuple[tuple[str, type], ...] = (
     ("Any request", Errors),
+    ("Idempotency-Key of money-moving requests 幂等键", IdempotencyErrors),
     ("Phone login, sessions and step-up", LoginErrors),
     ("Real-name verification 实名认证", KycErrors),
     ("Consents", ConsentErrors),

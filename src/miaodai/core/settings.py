@@ -10,7 +10,7 @@ from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_MARKERS = ("changeme", "change-me", "placeholder", "dev-only")
@@ -39,6 +39,12 @@ class Settings(BaseSettings):
     max_body_bytes: int = 64 * 1024
     # Trust X-Forwarded-For from a reverse proxy (only behind one you run).
     trust_forwarded_for: bool = False
+    # Idempotency-Key store of money-moving POSTs: how long a key's first response is kept (the API promises
+    # at least a day), and how long a request holds its key before a retry may take it over (its process died);
+    # the hold must outlast the slowest money-moving request, or a slow one and its retry could both run.
+    idempotency_ttl_hours: int = 24
+    idempotency_lock_seconds: int = Field(default=60, ge=1)
+
 
     # Phone login (one-time codes).
     otp_ttl_seconds: int = 300
@@ -73,6 +79,13 @@ class Settings(BaseSettings):
 
     # Extra secret mixed into session-token hashes; must be set in production.
     session_pepper: str = Field(default="dev-only-session-pepper")
+
+    @field_validator("idempotency_ttl_hours")
+    @classmethod
+    def _keep_keys_a_day_at_least(cls, hours: int) -> int:
+        if hours < 24:
+            raise ValueError("MIAODAI_IDEMPOTENCY_TTL_HOURS must be at least 24: clients are promised a day of retries")
+        return hours
 
     @model_validator(mode="after")
     def _refuse_placeholders_outside_development(self) -> Settings:
