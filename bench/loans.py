@@ -137,7 +137,9 @@ def _settings(url: str, workdir: Path) -> Any:
 
     return Settings(env=Environment.TEST, database_url=url, keyring_file=workdir / "keyring.json",
                     contract_signing_key_file=workdir / "contract-signing-key.pem", sandbox=True,
-                    audit_sealer_enabled=False, log_level="WARNING", log_json=True)
+                    audit_sealer_enabled=False, log_level="WARNING", log_json=True,
+                    sandbox_channel_store=workdir / "sandbox-channel.db", sandbox_channel_settle_seconds=0,
+                    sandbox_latency_seconds=0)
 
 
 def create_loans(container: Any, workers: int, loans_per_worker: int) -> list[list[int]]:
@@ -148,6 +150,9 @@ def create_loans(container: Any, workers: int, loans_per_worker: int) -> list[li
     from miaodai.identity.sessions import AuthContext, find_or_add_device
     from miaodai.loans import loan_service
     from miaodai.loans.schedule import RepaymentMethod
+    from miaodai.payments import orders
+    from miaodai.payments.bins import sandbox_number
+    from miaodai.payments.methods import record_demo_card
 
     demo.seed_demo(container)  # the demo product and the consent documents' text
     clock = container.clock
@@ -160,6 +165,8 @@ def create_loans(container: Any, workers: int, loans_per_worker: int) -> list[li
             borrower_id = demo._ensure_borrower(session, container, who, clock.now())
             assert borrower_id is not None, "a fresh database has no bench borrowers yet"
             demo._add_line(session, container, borrower_id, who, clock.now())
+            record_demo_card(session, container, borrower_id, sandbox_number("622202", 19, f"66{w:08d}"), who.phone,
+                             now=clock.now(), actor=ACTOR)
             device = find_or_add_device(session, container.vault, borrower_id=borrower_id,
                                         device_key=f"bench-device-{w}", label="bench", now=clock.now())
             session.flush()
@@ -172,10 +179,9 @@ def create_loans(container: Any, workers: int, loans_per_worker: int) -> list[li
                 term_months=12, term_days=None, request_key=f"bench-{w}-{k}"))
             contract, _text = loan_service.open_contract(container, auth, loan.id)
             loan_service.sign(container, auth, loan.id, read_sha256=contract.sha256)
-            paid = loan_service.settle_payout(container, loan.id, loan_service.PayoutResult(
-                attempt=1, succeeded=True, channel="sandbox", at=clock.now(), reference=f"bench-{loan.id}"),
-                actor=ACTOR)
-            assert paid.status.value == "active", paid.status
+            orders.send_loan_payout(container, loan.id)  # the sandbox channel (settling at once) pays it
+            paid = orders.check(container, orders.loan_payouts(container, loan.id)[0][0].id)
+            assert paid.status.value == "succeeded", paid.status
             ids.append(loan.id)
         loans.append(ids)
     return loans

@@ -90,8 +90,10 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         database_url=database_url,
         keyring_file=tmp_path / "keyring.json",
         contract_signing_key_file=tmp_path / "contract-signing-key.pem",
+        sandbox_channel_store=tmp_path / "sandbox-channel.db",
         sandbox=True,
         audit_sealer_enabled=False,
+        payments_worker_enabled=False,  # tests move the channel's time and callbacks themselves
         log_json=True,
     )
 

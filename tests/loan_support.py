@@ -15,6 +15,7 @@ from miaodai.loans.accounting import mismatched_loans
 from miaodai.loans.eod import EodReport, run_eod
 from miaodai.loans.models import EodRun
 from tests.helpers import login, step_up
+from tests.payment_support import bind_card, channel_time_passes
 
 PHONE = DEMO_BORROWERS[0].phone  # a 20,000-yuan line at 15.48% on the demo product
 
@@ -26,7 +27,10 @@ def demo_borrower(client: TestClient, container: Any) -> dict[str, Any]:
 
 def active_loan(client: TestClient, clock: Any, borrower: dict[str, Any], *, key: str = "loan-1",
                 principal_fen: int = 1_000_000, method: str = "equal_installment", **term: int) -> dict[str, Any]:
-    """Draw, read and sign the contract (with step-up), and let the sandbox channel pay it out today."""
+    """Draw, read and sign the contract (with step-up), and let the sandbox channel pay it out to the
+    borrower's card (bound first if they have none) and call back."""
+    if not client.get("/v1/payment-methods", headers=borrower["headers"]).json():
+        bind_card(client, borrower, PHONE)
     line_id = client.get("/v1/credit-lines", headers=borrower["headers"]).json()[0]["id"]
     body = {"line_id": line_id, "principal_fen": principal_fen, "method": method, **(term or {"term_months": 12})}
     drawn = client.post("/v1/loans", json=body, headers={**borrower["headers"], "Idempotency-Key": key})
@@ -37,9 +41,15 @@ def active_loan(client: TestClient, clock: Any, borrower: dict[str, Any], *, key
     signed = client.post(f"/v1/loans/{loan_id}/sign", json={"contract_sha256": document.headers["X-Content-SHA256"]},
                          headers=borrower["headers"])
     assert signed.status_code == 200, signed.text
-    paid = client.post(f"/sandbox/payouts/{loan_id}", json={"outcome": "paid"})
-    assert paid.status_code == 200 and paid.json()["status"] == "active", paid.text
-    return client.get(f"/v1/loans/{loan_id}", headers=borrower["headers"]).json()
+    assert signed.json()["status"] == "disbursing", signed.text
+    assert channel_time_passes(client, container_of(client), clock) >= 1
+    loan = client.get(f"/v1/loans/{loan_id}", headers=borrower["headers"]).json()
+    assert loan["status"] == "active", loan
+    return loan
+
+
+def container_of(client: TestClient) -> Any:
+    return client.app.state.container
 
 
 def repay(client: TestClient, loan_id: int, amount_fen: int, key: str, **extra: str) -> Any:

@@ -36,13 +36,20 @@ def create_app(settings: Settings | None = None, container: Container | None = N
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        sealer = None
+        sealer = payments = None
         if settings.audit_sealer_enabled:
             sealer = Sealer(container.db, container.clock, settings.audit_seal_interval_seconds)
             sealer.start()
+        if settings.payments_worker_enabled:
+            from miaodai.payments.worker import PaymentsWorker
+
+            payments = PaymentsWorker(container, settings.payments_worker_interval_seconds)
+            payments.start()
         try:
             yield
         finally:
+            if payments is not None:
+                payments.stop()
             if sealer is not None:
                 sealer.stop()
 

@@ -13,6 +13,7 @@ from miaodai.credit.model_cli import model_app
 from miaodai.ledger.cli import ledger_app
 from miaodai.loans.cli import contract_app, loan_app, quote_command
 from miaodai.loans.eod_cli import eod_app
+from miaodai.payments.cli import payments_app
 
 app = typer.Typer(help="Miaodai (秒贷) lending service.", no_args_is_help=True, add_completion=False)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -38,6 +39,7 @@ app.add_typer(eod_app, name="eod")
 app.add_typer(credit_app, name="credit")
 app.add_typer(rules_app, name="rules")
 app.add_typer(model_app, name="model")
+app.add_typer(payments_app, name="payments")
 model_app.command("monitor")(monitor_command)
 model_app.command("outcomes")(outcomes_command)
 

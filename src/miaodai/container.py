@@ -23,6 +23,7 @@ from miaodai.credit.carrier_data import CarrierData, SandboxCarrierData
 from miaodai.identity.kyc_providers import CarrierVerifier, FaceLiveness, build_kyc_providers
 from miaodai.identity.sms import SandboxSmsProvider, SmsProvider
 from miaodai.payments.card_verification import CardVerifier, SandboxCardVerifier
+from miaodai.payments.channel import PaymentChannel
 
 if TYPE_CHECKING:
     from miaodai.credit.registry import PolicyCache
@@ -50,6 +51,23 @@ class Container:
         return PolicyCache()
 
     @cached_property
+    def channel(self) -> PaymentChannel:
+        """The payment channel for payouts and collections, opened on first use (the sandbox keeps its
+        own records in ``MIAODAI_SANDBOX_CHANNEL_STORE``)."""
+        if not self.settings.sandbox:
+            return Unconfigured(  # type: ignore[return-value]
+                "payment channel", "miaodai.payments.channel.PaymentChannel")
+        from miaodai.sandbox.channel import SandboxChannel
+
+        return SandboxChannel(
+            "sandbox", self.settings.sandbox_channel_store,
+            self.vault.blind_index("payment-channel", "sandbox").encode(), self.clock,
+            latency_seconds=self.settings.sandbox_latency_seconds,
+            timeout_seconds=self.settings.provider_timeout_seconds,
+            settle_seconds=self.settings.sandbox_channel_settle_seconds,
+        )
+
+    @cached_property
     def signer(self) -> PlatformSigner:
         """The platform's contract-signing key, loaded on first use (created in development and tests)."""
         return PlatformSigner.from_settings(self.settings)
@@ -61,6 +79,8 @@ class Container:
     def unconfigured_providers(self) -> list[Unconfigured]:
         """Outside parties with neither a sandbox nor a real adapter (the server refuses to start)."""
         parties = (self.sms, self.carrier, self.face, self.bureau, self.carrier_data, self.card_verifier)
+        if not self.settings.sandbox:  # (with the sandbox on, the channel's store is opened on first use)
+            parties += (self.channel,)
         return [p for p in parties if isinstance(p, Unconfigured)]
 
 

@@ -3,7 +3,8 @@
 Creates, in one transaction and only what is missing: a demo loan product, a demo
 administrator whose generated password and TOTP secret are returned once (for the
 console to print; they are never stored in plaintext nor logged), and three demo
-borrowers who have finished onboarding (verified identity, all four consents).
+borrowers who have finished onboarding (verified identity, all four consents), two of them with a
+credit line and a bound debit card.
 Every created thing writes its audit entry. Running it again changes nothing.
 
 The borrowers' data is synthetic: valid-checksum resident ID numbers and phone numbers
@@ -45,6 +46,8 @@ from miaodai.loans import line_service
 from miaodai.loans.models import LoanProduct
 from miaodai.loans.products import ProductSpec
 from miaodai.loans.schedule import RepaymentMethod
+from miaodai.payments.bins import sandbox_number
+from miaodai.payments.methods import record_demo_card
 
 ACTOR = "system:demo-seed"
 PRODUCT_CODE = "DEMO-12"
@@ -58,6 +61,7 @@ class DemoBorrower:
     name: str
     id_number: str
     line_fen: int = 0  # a credit line granted by the seed (0: none)
+    card: str | None = None  # a debit card already bound (the sandbox channel pays it out at once)
 
 
 # Every repayment method; its costliest offer (18 % + 0.1 %/month fee, interest first) is 19.2 % APR, under the cap.
@@ -71,8 +75,10 @@ DEMO_PRODUCT = ProductSpec(
 DEMO_LINE_RATE = Decimal("0.1548")
 
 DEMO_BORROWERS = (
-    DemoBorrower("+8613800138001", "王小明", "110101199003071233", line_fen=20_000_00),
-    DemoBorrower("+8613800138002", "李晓燕", "31010419881121242X", line_fen=50_000_00),
+    DemoBorrower("+8613800138001", "王小明", "110101199003071233", line_fen=20_000_00,
+                 card=sandbox_number("622202", 19, "7700000001")),  # 工商银行 debit
+    DemoBorrower("+8613800138002", "李晓燕", "31010419881121242X", line_fen=50_000_00,
+                 card=sandbox_number("621700", 19, "7700000002")),  # 建设银行 debit
     # No line: staff can try the maker-checker grant on this one.
     DemoBorrower("+8613800138003", "陈建国", "440305199506155319"),
 )
@@ -101,6 +107,8 @@ def seed_demo(container: Container) -> SeedReport:
                 report.borrowers_created.append(demo)
                 if demo.line_fen:
                     _add_line(session, container, borrower_id, demo, now)
+                if demo.card:
+                    record_demo_card(session, container, borrower_id, demo.card, demo.phone, now=now, actor=ACTOR)
     return report
 
 

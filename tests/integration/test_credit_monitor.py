@@ -67,14 +67,16 @@ def test_outcomes_export_labels_seasoned_and_late_loans(client, container, clock
     young = applicant(client, "13700137701", bureau.THIN_FILE_ID)
     apply(client, young)  # approved, never drew: no outcome
     from tests.helpers import step_up
+    from tests.payment_support import bind_card, channel_time_passes
 
+    bind_card(client, good, "13700137700")
     body = {"line_id": line_id, "principal_fen": 300_000, "method": "equal_installment", "term_months": 3}
     loan = client.post("/v1/loans", json=body, headers={**good["headers"], "Idempotency-Key": "o-1"}).json()
     contract = client.get(f"/v1/loans/{loan['id']}/contract", headers=good["headers"])
     step_up(client, clock, good, "13700137700")
     client.post(f"/v1/loans/{loan['id']}/sign", json={"contract_sha256": contract.headers["X-Content-SHA256"]},
                 headers=good["headers"])
-    assert client.post(f"/sandbox/payouts/{loan['id']}", json={"outcome": "paid"}).status_code == 200
+    assert channel_time_passes(client, container, clock) == 1  # paid out to the card
     out = tmp_path / "outcomes.csv"
     assert run_cli(settings, "model", "outcomes", "--out", str(out)).exit_code == 0
     assert list(csv.DictReader(out.open())) == []  # the loan is too young to judge

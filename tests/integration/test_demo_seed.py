@@ -20,6 +20,7 @@ from miaodai.identity.models import Borrower, Consent, ConsentKind, KycIdentity,
 from miaodai.identity.phone import parse_mainland_mobile
 from miaodai.loans.models import CreditLine, LoanProduct
 from miaodai.loans.schedule import RepaymentMethod
+from miaodai.payments.models import PaymentMethod
 from tests.cli_support import run_cli
 
 
@@ -69,11 +70,16 @@ def test_the_seed_creates_a_product_an_admin_and_onboarded_borrowers(container):
             assert sorted(in_force) == sorted(ConsentKind) and all(
                 v == "1.0" for v in session.execute(select(Consent.version)).scalars()
             )
-    # product + admin + 3 × (registered, verified, 4 consents) + 2 credit lines
-    assert count(container, AuditEntry) == 1 + 1 + 3 * 6 + 2
+    # product + admin + 3 × (registered, verified, 4 consents) + 2 credit lines + 2 bound cards
+    assert count(container, AuditEntry) == 1 + 1 + 3 * 6 + 2 + 2
     with container.db.transaction() as session:
         lines = session.execute(select(CreditLine.limit_fen, CreditLine.available_fen).order_by(CreditLine.id)).all()
+        cards = session.execute(select(PaymentMethod.bank_code, PaymentMethod.is_default, PaymentMethod.number_enc)
+                                .order_by(PaymentMethod.id)).all()
     assert [tuple(line) for line in lines] == [(2_000_000, 2_000_000), (5_000_000, 5_000_000)]
+    assert [(bank, default) for bank, default, _ in cards] == [("ICBC", True), ("CCB", True)]
+    assert [container.vault.decrypt(enc, "payment.card_number") for _, _, enc in cards] == [
+        d.card for d in DEMO_BORROWERS if d.card]
 
 
 def test_a_second_run_changes_nothing(container):

@@ -5,20 +5,22 @@ After every step the ledger's trial balance is zero and the line's available amo
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 
 import pytest
 from sqlalchemy import select
 
 from miaodai.core.audit import AuditEntry, seal_pending
-from miaodai.core.clock import business_date
+from miaodai.core.clock import BUSINESS_TZ, business_date
 from miaodai.demo import DEMO_BORROWERS, seed_demo
 from miaodai.ledger.service import check_book, loan_balances, trial_balance
 from miaodai.loans import contract_service
 from miaodai.loans.models import CreditLine, LoanContract
 from miaodai.loans.schedule import add_months
+from miaodai.sandbox.channel import ACCOUNT_CARD_FROZEN, ACCOUNT_NAME_MISMATCH
 from tests.cli_support import run_cli
 from tests.helpers import assert_problem, login, step_up
+from tests.payment_support import bind_card, channel_time_passes
 
 PHONE = DEMO_BORROWERS[0].phone  # a 20,000-yuan line at the demo product
 
@@ -26,7 +28,7 @@ PHONE = DEMO_BORROWERS[0].phone  # a 20,000-yuan line at the demo product
 @pytest.fixture
 def borrower(client, container):
     seed_demo(container)
-    return login(client, PHONE)
+    return login(client, PHONE)  # the demo borrower has a line and a card the sandbox channel pays
 
 
 def line_of(client, borrower):
@@ -47,11 +49,6 @@ def sign(client, clock, borrower, loan_id):
     step_up(client, clock, borrower, PHONE)
     return client.post(f"/v1/loans/{loan_id}/sign", json={"contract_sha256": document.headers["X-Content-SHA256"]},
                        headers=borrower["headers"])
-
-
-def payout(client, loan_id, outcome, reason=""):
-    response = client.post(f"/sandbox/payouts/{loan_id}", json={"outcome": outcome, "reason": reason})
-    return response
 
 
 def book_is_balanced(container):
@@ -130,34 +127,45 @@ def test_a_contract_drafted_yesterday_is_redrawn_before_it_can_be_signed(client,
 
 def test_a_paid_payout_activates_the_loan_from_the_payout_date(client, clock, container, borrower):
     loan_id = draw(client, borrower).json()["id"]
-    assert sign(client, clock, borrower, loan_id).status_code == 200
-    clock.advance(timedelta(days=2))  # the bank took its time
+    # Signed a second before midnight, Beijing time (the step-up takes 61 s): paid the next day.
+    signed_on = business_date(clock.now())
+    midnight = datetime.combine(signed_on + timedelta(days=1), time(0), BUSINESS_TZ)
+    clock.advance(midnight - timedelta(seconds=62) - clock.now())
+    assert sign(client, clock, borrower, loan_id).json()["status"] == "disbursing"
+    assert channel_time_passes(client, container, clock, seconds=3) == 1
     paid_on = business_date(clock.now())
-    assert payout(client, loan_id, "paid").json()["status"] == "active"
-    assert payout(client, loan_id, "paid").json()["status"] == "active"  # a duplicate callback changes nothing
+    assert paid_on == signed_on + timedelta(days=1)
     loan = client.get(f"/v1/loans/{loan_id}", headers=borrower["headers"]).json()
-    assert loan["start_date"] == paid_on.isoformat()
+    assert loan["status"] == "active" and loan["start_date"] == paid_on.isoformat()
     assert loan["installments"][0]["due_date"] == add_months(paid_on, 1).isoformat()
     assert [i["status"] for i in loan["installments"]] == ["pending"] * 12
     with container.db.transaction() as session:
         balances = {account: fen for account, fen in loan_balances(session, loan_id).items() if fen}
         assert balances == {"principal_receivable": 1_000_000, "cash": -1_000_000}
     book_is_balanced(container)
-    assert_problem(payout(client, loan_id, "failed", "too late"), 409, "LOAN_PAYOUT_RESULT_UNEXPECTED")
 
 
 def test_a_failed_payout_voids_the_entries_and_the_borrower_may_retry_or_cancel(client, clock, container, borrower):
+    name_mismatch = bind_card(client, borrower, PHONE, ACCOUNT_NAME_MISMATCH)
+    client.post(f"/v1/payment-methods/{name_mismatch['id']}/default", headers=borrower["headers"])
     loan_id = draw(client, borrower).json()["id"]
-    assert sign(client, clock, borrower, loan_id).status_code == 200
+    assert sign(client, clock, borrower, loan_id).json()["status"] == "disbursing"
     assert_problem(client.post(f"/v1/loans/{loan_id}/cancel", headers=borrower["headers"]), 409,
                    "LOAN_ILLEGAL_TRANSITION")  # the bank may be paying right now
-    assert payout(client, loan_id, "failed", "卡状态异常").json()["status"] == "signed"
+    channel_time_passes(client, container, clock)  # 户名不符: the bank refuses it
+    assert client.get(f"/v1/loans/{loan_id}", headers=borrower["headers"]).json()["status"] == "signed"
     with container.db.transaction() as session:
         assert all(v == 0 for v in loan_balances(session, loan_id).values())
+    # Another card: refused at once this time (frozen), and the borrower gives up.
+    frozen = bind_card(client, borrower, PHONE, ACCOUNT_CARD_FROZEN)
+    client.post(f"/v1/payment-methods/{frozen['id']}/default", headers=borrower["headers"])
     step_up(client, clock, borrower, PHONE)
     retried = client.post(f"/v1/loans/{loan_id}/payout-retry", headers=borrower["headers"])
     assert retried.status_code == 200 and retried.json()["payout_attempts"] == 2
-    assert payout(client, loan_id, "failed", "余额不足").json()["status"] == "signed"
+    assert retried.json()["status"] == "signed"
+    payouts = client.get(f"/v1/loans/{loan_id}/payouts", headers=borrower["headers"]).json()
+    assert [(p["attempt"], p["status"], p["card"]["last4"]) for p in payouts] == [
+        (1, "failed", ACCOUNT_NAME_MISMATCH[-4:]), (2, "failed", ACCOUNT_CARD_FROZEN[-4:])]
     cancelled = client.post(f"/v1/loans/{loan_id}/cancel", headers=borrower["headers"])
     assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
     assert line_of(client, borrower)["available_fen"] == 2_000_000

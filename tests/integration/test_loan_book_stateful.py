@@ -19,6 +19,7 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
+from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 
@@ -43,6 +44,9 @@ from miaodai.loans.models import CreditLine, Loan, LoanInstallment, Repayment
 from miaodai.loans.repayment_math import PrepaymentMode
 from miaodai.loans.schedule import RepaymentMethod
 from miaodai.loans.states import LoanStatus
+from miaodai.payments import methods, orders
+from miaodai.payments.models import PaymentMethod
+from miaodai.sandbox.channel import ACCOUNT_CARD_FROZEN
 from tests.conftest import T0
 
 _counter = itertools.count()
@@ -78,7 +82,9 @@ class LoanBook(RuleBasedStateMachine):
         settings_ = Settings(env=Environment.TEST, database_url=self.database_url,
                              keyring_file=self.tmp_path / "keyring.json",
                              contract_signing_key_file=self.tmp_path / "contract-key.pem",
-                             sandbox=True, audit_sealer_enabled=False, log_json=True)
+                             sandbox=True, audit_sealer_enabled=False, log_json=True,
+                             sandbox_channel_store=self.tmp_path / f"channel-{id(self)}.db",
+                             sandbox_channel_settle_seconds=0)
         self.container = build_container(settings_, clock=self.clock, db=Database(self.database_url))
         seed_demo(self.container)
         with self.container.db.transaction() as session:
@@ -89,6 +95,10 @@ class LoanBook(RuleBasedStateMachine):
             self.auth = AuthContext(borrower_id=borrower.id, session_id=0, device_id=device.id, step_up_at=T0)
             self.line_id = session.execute(
                 select(CreditLine.id).where(CreditLine.borrower_id == borrower.id)).scalar_one()
+            self.paying_card = session.execute(
+                select(PaymentMethod.id).where(PaymentMethod.borrower_id == borrower.id)).scalar_one()
+            self.frozen_card = methods.record_demo_card(session, self.container, borrower.id, ACCOUNT_CARD_FROZEN,
+                                                        "+8613800138001", now=T0, actor="test").id
         self.keys = itertools.count()
         self.next_close = business_date(T0)  # the first date the batch will close
         self.posted: list[repayment_service.RepaymentRequest] = []
@@ -128,12 +138,18 @@ class LoanBook(RuleBasedStateMachine):
             return
         loan, _ = drawn
         contract, _ = loan_service.open_contract(self.container, self.auth, loan.id)
+        # Paid out through the sandbox channel: to a card it pays, or to a frozen one it refuses at once.
+        methods.set_default(self.container, self.auth, self.paying_card if pays else self.frozen_card)
         loan_service.sign(self.container, self.auth, loan.id, read_sha256=contract.sha256)
-        result = loan_service.PayoutResult(attempt=1, succeeded=pays, channel="sandbox", at=self.clock.now(),
-                                           reference=f"SBX-{loan.id}", reason="" if pays else "卡状态异常")
-        loan_service.settle_payout(self.container, loan.id, result, actor="test:channel")
+        orders.send_loan_payout(self.container, loan.id)
+        self.container.channel.deliver_due(self.clock.now(), self.post_callback)
+        [now_is] = [x.status for x in self.loans() if x.id == loan.id]
+        assert now_is is (LoanStatus.ACTIVE if pays else LoanStatus.SIGNED), now_is
         if not pays:
             loan_service.cancel(self.container, self.auth, loan.id)
+
+    def post_callback(self, _url: str, body: bytes, headers: Mapping[str, str]) -> tuple[int, bytes]:
+        return orders.receive_callback(self.container, "sandbox", body, dict(headers))
 
     @precondition(lambda self: bool(self.loans(LoanStatus.ACTIVE, LoanStatus.OVERDUE)))
     @rule(data=st.data(), purpose=st.sampled_from(list(repayment_service.Purpose)),

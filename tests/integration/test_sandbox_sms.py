@@ -20,6 +20,8 @@ from miaodai.credit.carrier_data import SandboxCarrierData
 from miaodai.identity.kyc_providers import build_kyc_providers
 from miaodai.identity.models import OtpChannel
 from miaodai.identity.sms import SmsDelivery
+from miaodai.payments.card_verification import SandboxCardVerifier
+from miaodai.sandbox.channel import SandboxChannel
 from miaodai.sandbox.models import SandboxMessage
 from tests.helpers import assert_problem, device_headers, latest_code, login, request_code, sandbox_inbox
 
@@ -85,7 +87,9 @@ def test_with_the_sandbox_off_the_sandbox_endpoints_do_not_exist(settings, clock
     kyc_carrier, face = build_kyc_providers(settings)
     container = build_container(production_like, clock=clock, db=Database(settings.database_url), sms=carrier,
                                 carrier=kyc_carrier, face=face, bureau=SandboxBureau(timeout_seconds=1),
-                                carrier_data=SandboxCarrierData(timeout_seconds=1))
+                                carrier_data=SandboxCarrierData(timeout_seconds=1),
+                                card_verifier=SandboxCardVerifier(carrier, b"key", timeout_seconds=1))
+    container.channel = SandboxChannel("sandbox", settings.sandbox_channel_store, b"secret", clock)
     try:
         with TestClient(create_app(container=container), raise_server_exceptions=False) as client:
             assert request_code(client, PHONE).status_code == 200
@@ -105,7 +109,8 @@ def test_with_the_sandbox_off_the_server_refuses_to_start_without_real_adapters(
         with pytest.raises(ProviderNotConfigured, match="real SMS/voice adapter"):
             container.sms.send("+8613812345678", "x", OtpChannel.SMS)
         # ...and the HTTP service will not start, naming every missing adapter.
-        missing = "SMS/voice.*carrier three-element.*face liveness.*credit bureau.*carrier data"
+        missing = ("SMS/voice.*carrier three-element.*face liveness.*credit bureau.*carrier data"
+                   ".*four-element card verification.*payment channel")
         with pytest.raises(ProviderNotConfigured, match=missing):
             create_app(container=container)
     finally:

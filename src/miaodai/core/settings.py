@@ -45,7 +45,6 @@ class Settings(BaseSettings):
     idempotency_ttl_hours: int = 24
     idempotency_lock_seconds: int = Field(default=60, ge=1)
 
-
     # Phone login (one-time codes).
     otp_ttl_seconds: int = 300
     otp_max_wrong_guesses: int = 5
@@ -66,6 +65,17 @@ class Settings(BaseSettings):
     provider_timeout_seconds: float = 3.0
     # How long each sandbox party takes to answer (0 for benchmarks that measure only our own work).
     sandbox_latency_seconds: float = Field(default=0.05, ge=0, le=10)
+
+    # Where payment channels send their callbacks: this service's public base URL.
+    public_base_url: str = "http://127.0.0.1:8000"
+    # The sandbox payment channel keeps its own records (it is an outside party) in this SQLite file.
+    sandbox_channel_store: Path = Path("var/sandbox-channel.db")
+    # The background worker that sends stored orders, queries unfinished ones and (sandbox) delivers
+    # the sandbox channel's callbacks.
+    payments_worker_enabled: bool = True
+    payments_worker_interval_seconds: float = Field(default=1.0, gt=0)
+    # How long the sandbox channel takes to finish a payout or collection after accepting it.
+    sandbox_channel_settle_seconds: float = Field(default=2, ge=0, le=3600)
 
     # The product a credit application asks for when it names none (the demo seed creates this one).
     credit_default_product: str = "DEMO-12"

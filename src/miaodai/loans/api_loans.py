@@ -192,13 +192,25 @@ class SignBody(BaseModel):
              summary="Sign the contract you read (needs a code confirmed in the last minutes: step-up); "
                      "the payout is ordered")
 def sign(loan_id: RowId, body: SignBody, container: ContainerDep, auth: RecentStepUp) -> LoanView:
-    return loan_view(container, loan_service.sign(container, auth, loan_id, read_sha256=body.contract_sha256))
+    loan_service.sign(container, auth, loan_id, read_sha256=body.contract_sha256)
+    return _after_payout_ordered(container, auth.borrower_id, loan_id)
+
+
+def _after_payout_ordered(container: ContainerDep, borrower_id: int, loan_id: int) -> LoanView:
+    """The order is stored with the signature; send it now (recovery sends it if this process dies)."""
+    from miaodai.payments import orders
+
+    orders.send_loan_payout(container, loan_id)
+    with container.db.transaction() as session:
+        loan = loan_service.owned_loan(session, borrower_id, loan_id)
+    return loan_view(container, loan)
 
 
 @router.post("/v1/loans/{loan_id}/payout-retry",
-             summary="After a failed payout, order it again (step-up)")
+             summary="After a failed payout, order it again to the default card (step-up)")
 def retry_payout(loan_id: RowId, container: ContainerDep, auth: RecentStepUp) -> LoanView:
-    return loan_view(container, loan_service.retry_payout(container, auth, loan_id))
+    loan_service.retry_payout(container, auth, loan_id)
+    return _after_payout_ordered(container, auth.borrower_id, loan_id)
 
 
 @router.post("/v1/loans/{loan_id}/cancel", summary="Withdraw a drawdown before the money has left")

@@ -1,8 +1,9 @@
 """Drawdowns (借款) from request to an active loan: quote, reserve, contract, sign, payout.
 
 Each use case is one transaction that writes its audit entry and, where money is concerned, its
-ledger entry. The payments layer (cards, channels, callbacks) calls :func:`start_payout` and
-:func:`settle_payout`; until it exists, the sandbox settles payouts through a sandbox-only endpoint.
+ledger entry. Ordering a payout also stores the payment order (``payments.orders``) in the same
+transaction; the payments layer sends it to the channel and settles the loan through
+:func:`settle_payout_in` when the channel's answer is final.
 
 Ledger entries of a payout (idempotency keys in brackets — replays post nothing new):
 
@@ -215,6 +216,9 @@ def _order_payout(session: Session, container: Container, loan: Loan, *, now: da
                Leg(Account.PAYOUT_IN_TRANSIT, -loan.principal_fen, loan_id=loan.id)])
     container.audit.record(session, actor=actor, action="loan.payout_ordered", subject=f"loan:{loan.id}",
                            details={"attempt": loan.payout_attempts, "principal_fen": loan.principal_fen})
+    from miaodai.payments.orders import create_payout_order  # payments builds on loans: imported late
+
+    create_payout_order(session, container, loan, now=now)
 
 
 @dataclass(frozen=True)
@@ -236,37 +240,44 @@ def settle_payout(container: Container, loan_id: int, result: PayoutResult, *, a
     (LOAN_PAYOUT_RESULT_UNEXPECTED): e.g. "paid" for an attempt already voided is a channel
     discrepancy for reconciliation and operations, never something to post silently.
     """
+    with container.db.transaction() as session:
+        return settle_payout_in(session, container, loan_id, result, actor=actor)
+
+
+def settle_payout_in(session: Session, container: Container, loan_id: int, result: PayoutResult, *,
+                     actor: str) -> Loan:
+    """:func:`settle_payout` inside the caller's transaction (the payments layer settles the order and
+    the loan together)."""
     key = f"loan:{loan_id}:payout:{result.attempt}"
     outcome_key = f"{key}:paid" if result.succeeded else f"{key}:voided"
-    with container.db.transaction() as session:
-        loan = session.execute(select(Loan).where(Loan.id == loan_id).with_for_update()).scalar_one_or_none()
-        if loan is None:
-            raise DomainError(LoanErrors.LOAN_NOT_FOUND, params={"loan_id": loan_id})
-        if _entry_id(session, outcome_key) is not None:
-            return loan  # this very result was applied before
-        if loan.status is not LoanStatus.DISBURSING or loan.payout_attempts != result.attempt:
-            raise DomainError(LoanErrors.PAYOUT_RESULT_UNEXPECTED, params={
-                "loan_id": loan.id, "attempt": result.attempt, "status": loan.status.value})
-        paid_on = business_date(result.at)
-        if result.succeeded:
-            post(session, kind="payout_paid", idempotency_key=outcome_key, business_date=paid_on, now=result.at,
-                 loan_id=loan.id, memo=f"payout {result.reference} via {result.channel}",
-                 legs=[Leg(Account.PAYOUT_IN_TRANSIT, loan.principal_fen, loan_id=loan.id),
-                       Leg(Account.CASH, -loan.principal_fen, loan_id=loan.id, channel=result.channel)])
-            _activate(session, loan, paid_on=paid_on, at=result.at)
-        else:
-            ordered = _entry_id(session, f"{key}:ordered")
-            assert ordered is not None  # posted with the order, in the same transaction as the status change
-            reverse(session, entry_id=ordered, idempotency_key=outcome_key, business_date=paid_on, now=result.at,
-                    memo=f"payout {result.reference} failed: {result.reason}")
-            check_transition(loan.status, LoanStatus.SIGNED)
-            loan.status = LoanStatus.SIGNED
-        container.audit.record(
-            session, actor=actor, action="loan.payout_paid" if result.succeeded else "loan.payout_failed",
-            subject=f"loan:{loan.id}",
-            details={"attempt": result.attempt, "channel": result.channel, "reference": result.reference,
-                     "reason": result.reason},
-        )
+    loan = session.execute(select(Loan).where(Loan.id == loan_id).with_for_update()).scalar_one_or_none()
+    if loan is None:
+        raise DomainError(LoanErrors.LOAN_NOT_FOUND, params={"loan_id": loan_id})
+    if _entry_id(session, outcome_key) is not None:
+        return loan  # this very result was applied before
+    if loan.status is not LoanStatus.DISBURSING or loan.payout_attempts != result.attempt:
+        raise DomainError(LoanErrors.PAYOUT_RESULT_UNEXPECTED, params={
+            "loan_id": loan.id, "attempt": result.attempt, "status": loan.status.value})
+    paid_on = business_date(result.at)
+    if result.succeeded:
+        post(session, kind="payout_paid", idempotency_key=outcome_key, business_date=paid_on, now=result.at,
+             loan_id=loan.id, memo=f"payout {result.reference} via {result.channel}",
+             legs=[Leg(Account.PAYOUT_IN_TRANSIT, loan.principal_fen, loan_id=loan.id),
+                   Leg(Account.CASH, -loan.principal_fen, loan_id=loan.id, channel=result.channel)])
+        _activate(session, loan, paid_on=paid_on, at=result.at)
+    else:
+        ordered = _entry_id(session, f"{key}:ordered")
+        assert ordered is not None  # posted with the order, in the same transaction as the status change
+        reverse(session, entry_id=ordered, idempotency_key=outcome_key, business_date=paid_on, now=result.at,
+                memo=f"payout {result.reference} failed: {result.reason}")
+        check_transition(loan.status, LoanStatus.SIGNED)
+        loan.status = LoanStatus.SIGNED
+    container.audit.record(
+        session, actor=actor, action="loan.payout_paid" if result.succeeded else "loan.payout_failed",
+        subject=f"loan:{loan.id}",
+        details={"attempt": result.attempt, "channel": result.channel, "reference": result.reference,
+                 "reason": result.reason},
+    )
     return loan
 
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
 
 from miaodai.core.masking import mask_phone
 from miaodai.deps import ContainerDep, CurrentBorrower, RowId
 from miaodai.identity.step_up import RecentStepUp
-from miaodai.payments import bins, methods
+from miaodai.payments import bins, methods, orders
 from miaodai.payments.models import RESERVED_PHONE_FIELD, CardBinding, PaymentMethod
 
 router = APIRouter(tags=["payment methods"])
@@ -130,3 +132,75 @@ def unbind(method_id: RowId, auth: RecentStepUp, container: ContainerDep) -> Met
 def supported_banks() -> list[dict[str, object]]:
     return [{"code": b.code, "name_zh": b.name_zh, "name_en": b.name_en, "auto_debit": b.auto_debit}
             for b in bins.supported_banks()]
+
+
+@router.post("/v1/payments/callbacks/{channel}", include_in_schema=False)
+async def channel_callback(channel: str, request: Request, container: ContainerDep) -> Response:
+    """Where a payment channel posts its signed results. The signature is checked before anything is
+    read; the reply is the channel's exact acknowledgement, or an error so that it retries."""
+    body = await request.body()
+    status, reply = await run_in_threadpool(orders.receive_callback, container, channel[:32], body,
+                                            dict(request.headers))
+    return Response(content=reply, status_code=status, media_type="text/plain")
+
+
+_EVENT_TEXT = {
+    "created": ("已生成放款订单", "Payout order created"),
+    "sent": ("已提交银行", "Submitted to the bank"),
+    "answered": ("银行已受理，处理中", "The bank accepted it and is processing"),
+    "no_answer": ("银行暂未答复，我们会继续查询，请勿重复申请",
+                  "No answer from the bank yet; we keep asking — do not apply again"),
+    "queried": ("已向银行查询结果", "We asked the bank for the result"),
+    "callback": ("收到银行结果通知", "The bank sent its result"),
+}
+_STATUS_TEXT = {
+    "created": ("等待提交银行", "Waiting to be sent to the bank"),
+    "processing": ("银行处理中，通常几分钟内到账", "The bank is processing it; usually minutes"),
+    "succeeded": ("已到账", "Paid to your card"),
+    "failed": ("放款失败，可换卡重试或取消借款", "Payout failed: choose another card and retry, or cancel the loan"),
+}
+
+
+class PayoutEvent(BaseModel):
+    at: datetime
+    event: str
+    channel_status: str
+    code: str | None
+    text_zh: str
+    text_en: str
+
+
+class PayoutView(BaseModel):
+    attempt: int
+    order_no: str
+    status: str = Field(description="created | processing | succeeded | failed")
+    status_zh: str
+    status_en: str
+    amount_fen: int
+    card: MethodView | None
+    failure_reason: str | None
+    events: list[PayoutEvent]
+
+
+@router.get("/v1/loans/{loan_id}/payouts", summary="Each payout attempt of my loan, step by step with times")
+def loan_payouts(loan_id: RowId, auth: CurrentBorrower, container: ContainerDep) -> list[PayoutView]:
+    from miaodai.loans import loan_service
+
+    with container.db.transaction() as session:
+        loan_service.owned_loan(session, auth.borrower_id, loan_id)  # someone else's is as absent as none
+        cards = {m.id: m for m in session.execute(
+            select(PaymentMethod).where(PaymentMethod.borrower_id == auth.borrower_id)).scalars()}
+    views = []
+    for order, events in orders.loan_payouts(container, loan_id):
+        zh, en = _STATUS_TEXT[order.status.value]
+        card = cards.get(order.payment_method_id)
+        views.append(PayoutView(
+            attempt=order.attempt or 0, order_no=order.order_no, status=order.status.value, status_zh=zh,
+            status_en=en, amount_fen=order.amount_fen, card=method_view(card) if card else None,
+            failure_reason=order.message if order.status.value == "failed" else None,
+            events=[PayoutEvent(at=e.at, event=e.event, channel_status=e.status, code=e.code,
+                                text_zh=_EVENT_TEXT.get(e.event, (e.event, e.event))[0],
+                                text_en=_EVENT_TEXT.get(e.event, (e.event, e.event))[1])
+                    for e in events if e.event != "discrepancy"],  # staff see discrepancies, not borrowers
+        ))
+    return views

@@ -96,6 +96,11 @@ class PaymentErrors:
         "没有找到该收付款方式。", "There is no such payment method.",
         "请通过 GET /v1/payment-methods 查看已绑定的卡和账户。", "See your cards and accounts at GET /v1/payment-methods.",
     )
+    PAYOUT_METHOD_REQUIRED = ErrorSpec(
+        "PAYMENT_PAYOUT_METHOD_REQUIRED", 409, "No card to pay out to",
+        "请先绑定一张本人的储蓄卡，借款将发放到该卡。", "Bind a debit card in your name first: the loan is paid out to it.",
+        "绑卡：POST /v1/payment-methods/cards。", "Bind one with POST /v1/payment-methods/cards.",
+    )
     METHOD_IN_USE = ErrorSpec(
         "PAYMENT_METHOD_IN_USE", 409, "Needed for repayments",
         "这是您借款（{loan_ids}）唯一的还款方式，暂不能解绑。",

@@ -177,13 +177,9 @@ def _add_card(session: Session, container: Container, auth: AuthContext, binding
                                     PaymentMethod.status == PaymentMethodStatus.ACTIVE)).scalars().all()
     if any(m.fingerprint == binding.fingerprint for m in active):
         raise DomainError(PaymentErrors.CARD_ALREADY_BOUND, params={"last4": binding.last4})
-    method = PaymentMethod(
-        borrower_id=auth.borrower_id, kind=PaymentMethodKind.BANK_CARD, status=PaymentMethodStatus.ACTIVE,
-        token="pm_" + secrets.token_urlsafe(18), bank_code=binding.bank_code, card_type=binding.card_type,
-        brand=binding.brand, bin=binding.bin, last4=binding.last4, number_enc=binding.number_enc,
-        fingerprint=binding.fingerprint, reserved_phone_enc=binding.reserved_phone_enc, auto_debit=binding.auto_debit,
-        is_default=not any(m.is_default for m in active), bin_data_version=bins.data_version(), bound_at=now,
-    )
+    method = _card_method(auth.borrower_id, binding.bank_code, binding.card_type, binding.brand, binding.bin,
+                          binding.last4, binding.number_enc, binding.fingerprint, binding.reserved_phone_enc,
+                          binding.auto_debit, is_default=not any(m.is_default for m in active), now=now)
     session.add(method)
     session.flush()
     binding.status, binding.completed_at, binding.payment_method_id = BindingStatus.BOUND, now, method.id
@@ -196,6 +192,35 @@ def _add_card(session: Session, container: Container, auth: AuthContext, binding
                            details={"kind": method.kind.value, "bank": method.bank_code, "bin": method.bin,
                                     "last4": method.last4, "auto_debit": method.auto_debit,
                                     "card_on_other_borrowers": shared_with})
+    return method
+
+
+def _card_method(borrower_id: int, bank_code: str, card_type: str, brand: str, bin_: str, last4: str,
+                 number_enc: str, fingerprint: str, reserved_phone_enc: str, auto_debit: bool, *, is_default: bool,
+                 now: datetime) -> PaymentMethod:
+    return PaymentMethod(
+        borrower_id=borrower_id, kind=PaymentMethodKind.BANK_CARD, status=PaymentMethodStatus.ACTIVE,
+        token="pm_" + secrets.token_urlsafe(18), bank_code=bank_code, card_type=card_type, brand=brand, bin=bin_,
+        last4=last4, number_enc=number_enc, fingerprint=fingerprint, reserved_phone_enc=reserved_phone_enc,
+        auto_debit=auto_debit, is_default=is_default, bin_data_version=bins.data_version(), bound_at=now,
+    )
+
+
+def record_demo_card(session: Session, container: Container, borrower_id: int, number: str, phone: str, *,
+                     now: datetime, actor: str) -> PaymentMethod:
+    """A card for demo data, as if bound already (the seed has no phone to receive the bank's code)."""
+    check = checked_card(number)
+    info = check.info
+    assert info is not None
+    vault = container.vault
+    method = _card_method(borrower_id, info.bank_code, info.card_type.value, info.brand, info.bin, check.number[-4:],
+                          vault.encrypt(check.number, CARD_NUMBER_FIELD), vault.blind_index(check.number, CARD_INDEX),
+                          vault.encrypt(phone, RESERVED_PHONE_FIELD), info.auto_debit, is_default=True, now=now)
+    session.add(method)
+    session.flush()
+    container.audit.record(session, actor=actor, action="payment.method.bound", subject=f"payment_method:{method.id}",
+                           details={"kind": method.kind.value, "bank": method.bank_code, "bin": method.bin,
+                                    "last4": method.last4, "source": "demo_seed"})
     return method
 
 

@@ -88,3 +88,70 @@ class CardBinding(Base):
     payment_method_id: Mapped[int | None] = mapped_column(ForeignKey("payment_methods.id"))
 
     __table_args__ = (Index("ix_payment_card_bindings_borrower_created", "borrower_id", "created_at"),)
+
+
+class OrderStatus(StrEnum):
+    CREATED = "created"  # stored with the business change that needs it; not sent yet (an outbox row)
+    PROCESSING = "processing"  # sent — or perhaps sent: the channel's answer is pending or was unknown
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"  # definitely: the channel said no money moved under this order number
+
+
+class PaymentOrder(Base):
+    """One payout (代付) or collection (代扣) order at a channel; ``order_no`` is the channel's
+    idempotency key and ``business_key`` ours (one order per payout attempt, per repayment request)."""
+
+    __tablename__ = "payment_orders"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    order_no: Mapped[str] = mapped_column(String(40), unique=True)
+    business_key: Mapped[str] = mapped_column(String(120), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))  # payout | collection (payments.channel.OrderKind)
+    purpose: Mapped[str] = mapped_column(String(16))  # disbursement | repayment | auto_debit | refund
+    channel: Mapped[str] = mapped_column(String(32))
+    borrower_id: Mapped[int] = mapped_column(ForeignKey("borrowers.id"), index=True)
+    loan_id: Mapped[int | None] = mapped_column(ForeignKey("loans.id"), index=True)
+    attempt: Mapped[int | None] = mapped_column(Integer)  # the loan's payout attempt
+    payment_method_id: Mapped[int] = mapped_column(ForeignKey("payment_methods.id"))
+    amount_fen: Mapped[int] = mapped_column(IdType)
+    status: Mapped[OrderStatus] = mapped_column(enum_column(OrderStatus))
+    channel_txn_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    code: Mapped[str | None] = mapped_column(String(32))  # the channel's last answer code
+    message: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # the channel's completion time
+    settled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # when we applied the final result
+    next_check_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # when to ask the channel
+    checks: Mapped[int] = mapped_column(Integer, default=0)
+
+    __table_args__ = (Index("ix_payment_orders_status_check", "status", "next_check_at"),)
+
+
+class PaymentOrderEvent(Base):
+    """What happened to an order and when: the borrower's "submitted to the bank at 10:02:03"."""
+
+    __tablename__ = "payment_order_events"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("payment_orders.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    event: Mapped[str] = mapped_column(String(32))  # created | sent | answered | callback | queried | ...
+    status: Mapped[str] = mapped_column(String(16))  # the channel's status in that answer
+    code: Mapped[str | None] = mapped_column(String(32))
+    detail: Mapped[str | None] = mapped_column(String(200))
+
+
+class ChannelCallback(Base):
+    """Every callback received, believed or not: evidence for reconciliation and disputes."""
+
+    __tablename__ = "payment_callbacks"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    verified: Mapped[bool] = mapped_column(Boolean)
+    notify_id: Mapped[str | None] = mapped_column(String(64))
+    order_no: Mapped[str | None] = mapped_column(String(64))
+    outcome: Mapped[str] = mapped_column(String(16))  # applied | duplicate | stale | unknown_order | rejected
+    body_sha256: Mapped[str] = mapped_column(String(64))

@@ -17,7 +17,6 @@ from miaodai.deps import ContainerDep, RowId
 from miaodai.identity.login_service import parse_phone
 from miaodai.identity.sms import read_sandbox_inbox
 from miaodai.loans.api_loans import IdempotencyKey, require_key
-from miaodai.loans.models import Loan
 
 router = APIRouter(prefix="/sandbox", tags=["sandbox"])
 
@@ -43,29 +42,6 @@ def sandbox_sms_inbox(phone: str, container: ContainerDep) -> SandboxInboxRespon
         phone_masked=mask_phone(phone_e164),
         messages=[SandboxMessageResponse(**vars(message)) for message in messages],
     )
-
-
-class SandboxPayoutResult(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    outcome: Literal["paid", "failed"]
-    reason: str = Field(default="", max_length=200, description="The channel's failure reason, e.g. 卡状态异常")
-
-
-@router.post("/payouts/{loan_id}", summary="Stand in for the payment channel: the payout of a disbursing loan "
-             "was paid or definitely failed (until the payments layer sends real orders)")
-def sandbox_payout(loan_id: RowId, body: SandboxPayoutResult, container: ContainerDep) -> dict[str, str]:
-    from miaodai.loans import loan_service
-
-    with container.db.transaction() as session:
-        loan = session.get(Loan, loan_id)
-        attempt = loan.payout_attempts if loan is not None else 0
-    result = loan_service.PayoutResult(
-        attempt=attempt, succeeded=body.outcome == "paid", channel="sandbox", at=container.clock.now(),
-        reference=f"SBX-{loan_id}-{attempt}", reason=body.reason,
-    )
-    loan = loan_service.settle_payout(container, loan_id, result, actor="sandbox:payout-channel")
-    return {"loan_id": str(loan.id), "status": loan.status.value}
 
 
 class SandboxRepayment(BaseModel):
