@@ -39,7 +39,7 @@ def active_loan(client: TestClient, clock: Any, borrower: dict[str, Any], *, key
     document = client.get(f"/v1/loans/{loan_id}/contract", headers=borrower["headers"])
     step_up(client, clock, borrower, PHONE)
     signed = client.post(f"/v1/loans/{loan_id}/sign", json={"contract_sha256": document.headers["X-Content-SHA256"]},
-                         headers=borrower["headers"])
+                         headers={**borrower["headers"], "Idempotency-Key": f"sign-{loan_id}"})
     assert signed.status_code == 200, signed.text
     assert signed.json()["status"] == "disbursing", signed.text
     assert channel_time_passes(client, container_of(client), clock) >= 1

@@ -75,7 +75,7 @@ def test_outcomes_export_labels_seasoned_and_late_loans(client, container, clock
     contract = client.get(f"/v1/loans/{loan['id']}/contract", headers=good["headers"])
     step_up(client, clock, good, "13700137700")
     client.post(f"/v1/loans/{loan['id']}/sign", json={"contract_sha256": contract.headers["X-Content-SHA256"]},
-                headers=good["headers"])
+                headers={**good["headers"], "Idempotency-Key": "sign-1"})
     assert channel_time_passes(client, container, clock) == 1  # paid out to the card
     out = tmp_path / "outcomes.csv"
     assert run_cli(settings, "model", "outcomes", "--out", str(out)).exit_code == 0

@@ -52,7 +52,7 @@ def _signed(client, container, clock, card: str | None = None):
     document = client.get(f"/v1/loans/{loan_id}/contract", headers=borrower["headers"])
     step_up(client, clock, borrower, PHONE)
     signed = client.post(f"/v1/loans/{loan_id}/sign", json={"contract_sha256": document.headers["X-Content-SHA256"]},
-                         headers=borrower["headers"])
+                         headers={**borrower["headers"], "Idempotency-Key": f"sign-{loan_id}"})
     assert signed.status_code == 200, signed.text
     return borrower, loan_id, signed.json()
 
@@ -181,6 +181,6 @@ def test_signing_needs_a_card_to_pay_out_to(client, container, clock):
     loan_id = _drawn(client, borrower)
     document = client.get(f"/v1/loans/{loan_id}/contract", headers=borrower["headers"])
     signed = client.post(f"/v1/loans/{loan_id}/sign", json={"contract_sha256": document.headers["X-Content-SHA256"]},
-                         headers=borrower["headers"])
+                         headers={**borrower["headers"], "Idempotency-Key": f"sign-{loan_id}"})
     assert_problem(signed, 409, "PAYMENT_PAYOUT_METHOD_REQUIRED")
     assert _status(client, borrower, loan_id) == "requested"  # nothing of the signing was kept

@@ -48,7 +48,7 @@ def sign(client, clock, borrower, loan_id):
     assert document.status_code == 200, document.text
     step_up(client, clock, borrower, PHONE)
     return client.post(f"/v1/loans/{loan_id}/sign", json={"contract_sha256": document.headers["X-Content-SHA256"]},
-                       headers=borrower["headers"])
+                       headers={**borrower["headers"], "Idempotency-Key": f"sign-{loan_id}"})
 
 
 def book_is_balanced(container):
@@ -92,18 +92,25 @@ def test_a_drawdown_beyond_the_available_amount_is_refused(client, borrower):
 def test_signing_needs_a_fresh_code_and_the_text_that_was_read(client, clock, container, borrower):
     loan_id = draw(client, borrower).json()["id"]
     clock.advance(timedelta(seconds=container.settings.step_up_ttl_seconds + 1))  # the login's code is stale now
-    no_step_up = client.post(f"/v1/loans/{loan_id}/sign", json={"contract_sha256": "0" * 64},
-                             headers=borrower["headers"])
+    keyed = {**borrower["headers"], "Idempotency-Key": "sign-1"}
+    no_step_up = client.post(f"/v1/loans/{loan_id}/sign", json={"contract_sha256": "0" * 64}, headers=keyed)
     assert_problem(no_step_up, 403, "STEP_UP_REQUIRED")
     document = client.get(f"/v1/loans/{loan_id}/contract", headers=borrower["headers"])
     assert "等额本息" in document.text and "10,000.00" in document.text
     step_up(client, clock, borrower, PHONE)
-    stale = client.post(f"/v1/loans/{loan_id}/sign", json={"contract_sha256": "0" * 64}, headers=borrower["headers"])
-    assert_problem(stale, 409, "CONTRACT_CHANGED")
-    signed = client.post(f"/v1/loans/{loan_id}/sign",
-                         json={"contract_sha256": document.headers["X-Content-SHA256"]}, headers=borrower["headers"])
+    stale = client.post(f"/v1/loans/{loan_id}/sign", json={"contract_sha256": "0" * 64}, headers=keyed)
+    assert_problem(stale, 409, "CONTRACT_CHANGED")  # a refusal keeps no key: the same one may try again
+    read = {"contract_sha256": document.headers["X-Content-SHA256"]}
+    unkeyed = client.post(f"/v1/loans/{loan_id}/sign", json=read, headers=borrower["headers"])
+    assert_problem(unkeyed, 400, "IDEMPOTENCY_KEY_REQUIRED")
+    signed = client.post(f"/v1/loans/{loan_id}/sign", json=read, headers=keyed)
     assert signed.status_code == 200, signed.text
     assert signed.json()["status"] == "disbursing" and signed.json()["contract"]["signed_at"]
+    # The borrower's phone lost the answer and tapped again: the first answer, and still one payout order.
+    again = client.post(f"/v1/loans/{loan_id}/sign", json=read, headers=keyed)
+    assert again.status_code == 200 and again.content == signed.content
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert len(client.get(f"/v1/loans/{loan_id}/payouts", headers=borrower["headers"]).json()) == 1
     with container.db.transaction() as session:
         contract = session.execute(select(LoanContract).where(LoanContract.loan_id == loan_id)).scalar_one()
         entry = session.get(AuditEntry, contract.audit_entry_id)
@@ -160,7 +167,8 @@ def test_a_failed_payout_voids_the_entries_and_the_borrower_may_retry_or_cancel(
     frozen = bind_card(client, borrower, PHONE, ACCOUNT_CARD_FROZEN)
     client.post(f"/v1/payment-methods/{frozen['id']}/default", headers=borrower["headers"])
     step_up(client, clock, borrower, PHONE)
-    retried = client.post(f"/v1/loans/{loan_id}/payout-retry", headers=borrower["headers"])
+    retried = client.post(f"/v1/loans/{loan_id}/payout-retry",
+                          headers={**borrower["headers"], "Idempotency-Key": "retry-1"})
     assert retried.status_code == 200 and retried.json()["payout_attempts"] == 2
     assert retried.json()["status"] == "signed"
     payouts = client.get(f"/v1/loans/{loan_id}/payouts", headers=borrower["headers"]).json()

@@ -22,7 +22,6 @@ from sqlalchemy import select
 from miaodai.app import create_app
 from miaodai.core.errors import DomainError
 from miaodai.core.idempotency import (
-    KEY_REQUIRED,
     Idempotency,
     IdempotencyDep,
     purge_expired,
@@ -164,10 +163,6 @@ def test_a_malformed_key_is_refused_and_a_128_character_one_is_accepted(api, tel
     longest = "Az09-_:." * 16
     assert pay(api, longest).status_code == 201
     assert [record.key for record in stored_keys(container)] == [longest]
-
-
-def test_the_missing_key_problem_is_the_one_drawdowns_already_answer_with():
-    assert KEY_REQUIRED == LoanErrors.IDEMPOTENCY_KEY_REQUIRED
 
 
 def test_keys_are_kept_at_least_a_day_by_configuration():

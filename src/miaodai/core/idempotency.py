@@ -60,20 +60,16 @@ PURGE_BATCH = 1000
 # A claim is retried when the key vanishes or changes hands between two statements; more would be a storm.
 CLAIM_ATTEMPTS = 3
 
-# The same error (code, status and text) that the drawdown endpoints already answer with, listed in the
-# catalog once, as LoanErrors.IDEMPOTENCY_KEY_REQUIRED; a test keeps the two equal. It belongs in
-# IdempotencyErrors once the loans copy is retired (a code may be listed only once).
-KEY_REQUIRED = ErrorSpec(
-    "IDEMPOTENCY_KEY_REQUIRED", 400, "Idempotency-Key header required",
-    "涉及资金的请求须带 Idempotency-Key 请求头。", "Requests that move money need an Idempotency-Key header.",
-    "请生成一个唯一值（如 UUID）放入 Idempotency-Key 请求头，重试时使用同一个值。",
-    "Send a unique value (e.g. a UUID) in the Idempotency-Key header, and the same value when retrying.",
-)
-
 
 class IdempotencyErrors:
-    """The key layer's own problems (and :data:`KEY_REQUIRED`, listed under the loans for now)."""
+    """The key layer's problems, the same on every money-moving POST (drawdowns included)."""
 
+    KEY_REQUIRED = ErrorSpec(
+        "IDEMPOTENCY_KEY_REQUIRED", 400, "Idempotency-Key header required",
+        "涉及资金的请求须带 Idempotency-Key 请求头。", "Requests that move money need an Idempotency-Key header.",
+        "请生成一个唯一值（如 UUID）放入 Idempotency-Key 请求头，重试时使用同一个值。",
+        "Send a unique value (e.g. a UUID) in the Idempotency-Key header, and the same value when retrying.",
+    )
     KEY_INVALID = ErrorSpec(
         "IDEMPOTENCY_KEY_INVALID", 400, "Idempotency-Key header invalid",
         "Idempotency-Key 须为 1 至 128 个字符，只能包含字母、数字及 - _ : .。",
@@ -283,7 +279,7 @@ async def idempotency(request: Request) -> Idempotency:
     Request (``request.body()`` caches it), which FastAPI shares with the body parameters, so both see it."""
     keys = request.headers.getlist(HEADER)
     if not keys or not keys[0].strip():
-        raise DomainError(KEY_REQUIRED)
+        raise DomainError(IdempotencyErrors.KEY_REQUIRED)
     if len(keys) > 1 or not KEY_PATTERN.fullmatch(keys[0]):
         raise DomainError(IdempotencyErrors.KEY_INVALID)
     path = request.url.path + (f"?{request.url.query}" if request.url.query else "")

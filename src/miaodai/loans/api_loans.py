@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from miaodai.core.clock import business_date
 from miaodai.core.errors import DomainError
+from miaodai.core.idempotency import IdempotencyDep, IdempotencyErrors
 from miaodai.deps import ContainerDep, CurrentBorrower, RowId, RowIdField
 from miaodai.identity.staff_deps import require_permission
 from miaodai.identity.staff_service import StaffContext
@@ -38,7 +39,7 @@ IdempotencyKey = Annotated[
 
 def require_key(key: str | None) -> str:
     if key is None or not key.strip():
-        raise DomainError(LoanErrors.IDEMPOTENCY_KEY_REQUIRED)
+        raise DomainError(IdempotencyErrors.KEY_REQUIRED)
     return key.strip()
 
 
@@ -190,10 +191,14 @@ class SignBody(BaseModel):
 
 @router.post("/v1/loans/{loan_id}/sign",
              summary="Sign the contract you read (needs a code confirmed in the last minutes: step-up); "
-                     "the payout is ordered")
-def sign(loan_id: RowId, body: SignBody, container: ContainerDep, auth: RecentStepUp) -> LoanView:
-    loan_service.sign(container, auth, loan_id, read_sha256=body.contract_sha256)
-    return _after_payout_ordered(container, auth.borrower_id, loan_id)
+                     "the payout is ordered (Idempotency-Key: a retry gets the first answer)")
+def sign(loan_id: RowId, body: SignBody, container: ContainerDep, auth: RecentStepUp,
+         idem: IdempotencyDep) -> LoanView:
+    def signed() -> LoanView:
+        loan_service.sign(container, auth, loan_id, read_sha256=body.contract_sha256)
+        return _after_payout_ordered(container, auth.borrower_id, loan_id)
+
+    return idem.run(f"borrower:{auth.borrower_id}", status_code=200, handler=signed)  # type: ignore[return-value]
 
 
 def _after_payout_ordered(container: ContainerDep, borrower_id: int, loan_id: int) -> LoanView:
@@ -207,10 +212,13 @@ def _after_payout_ordered(container: ContainerDep, borrower_id: int, loan_id: in
 
 
 @router.post("/v1/loans/{loan_id}/payout-retry",
-             summary="After a failed payout, order it again to the default card (step-up)")
-def retry_payout(loan_id: RowId, container: ContainerDep, auth: RecentStepUp) -> LoanView:
-    loan_service.retry_payout(container, auth, loan_id)
-    return _after_payout_ordered(container, auth.borrower_id, loan_id)
+             summary="After a failed payout, order it again to the default card (step-up, Idempotency-Key)")
+def retry_payout(loan_id: RowId, container: ContainerDep, auth: RecentStepUp, idem: IdempotencyDep) -> LoanView:
+    def retried() -> LoanView:
+        loan_service.retry_payout(container, auth, loan_id)
+        return _after_payout_ordered(container, auth.borrower_id, loan_id)
+
+    return idem.run(f"borrower:{auth.borrower_id}", status_code=200, handler=retried)  # type: ignore[return-value]
 
 
 @router.post("/v1/loans/{loan_id}/cancel", summary="Withdraw a drawdown before the money has left")

@@ -130,12 +130,6 @@ class LoanErrors:
         "此幂等键已用于另一笔不同条件的借款申请。", "This Idempotency-Key was already used for a different drawdown.",
         "新的申请请使用新的 Idempotency-Key。", "Use a new Idempotency-Key for a new request.",
     )
-    IDEMPOTENCY_KEY_REQUIRED = ErrorSpec(
-        "IDEMPOTENCY_KEY_REQUIRED", 400, "Idempotency-Key header required",
-        "涉及资金的请求须带 Idempotency-Key 请求头。", "Requests that move money need an Idempotency-Key header.",
-        "请生成一个唯一值（如 UUID）放入 Idempotency-Key 请求头，重试时使用同一个值。",
-        "Send a unique value (e.g. a UUID) in the Idempotency-Key header, and the same value when retrying.",
-    )
     CONCURRENT_UPDATE = ErrorSpec(
         "LOAN_CONCURRENT_UPDATE", 409, "Changed by another request",
         "该记录刚被另一请求修改。", "This record was just changed by another request.",
