@@ -17,16 +17,9 @@ from miaodai.identity.kyc_providers import (
     SandboxFaceLiveness,
     build_kyc_providers,
 )
+from tests.mutation import RecordingSleep
 
 ID_NUMBER = "110101199003070011"
-
-
-class RecordingSleep:
-    def __init__(self) -> None:
-        self.waits: list[float] = []
-
-    def __call__(self, seconds: float) -> None:
-        self.waits.append(seconds)
 
 
 @pytest.fixture

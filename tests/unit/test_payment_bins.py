@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 from importlib import resources
 from typing import Any
@@ -12,6 +11,7 @@ from stdnum import luhn
 
 from miaodai.payments import bins
 from miaodai.payments.bins import BinDataError, CardProblem, CardType, check_card, lookup, parse_table, sandbox_number
+from tests.mutation import DELETE, mutated
 
 DOCUMENT: dict[str, Any] = json.loads(
     resources.files("miaodai.payments").joinpath("data/bin_ranges.json").read_text("utf-8"))
@@ -223,19 +223,10 @@ def _range(prefix: str, bank: str, card_type: str = "debit", length: int = 19) -
 
 
 def _broken(path: str, value: Any) -> dict[str, Any]:
-    document = copy.deepcopy(DOCUMENT)
-    *parents, last = path.split(".")
-    node: Any = document
-    for part in parents:
-        node = node[int(part)] if part.isdigit() else node[part]
-    if value is _DELETE:
-        del node[int(last) if last.isdigit() else last]
-    else:
-        node[int(last) if last.isdigit() else last] = value
-    return document
+    return mutated(DOCUMENT, path, value)
 
 
-_DELETE = object()
+_DELETE = DELETE
 
 
 @pytest.mark.parametrize(("path", "value", "message"), [

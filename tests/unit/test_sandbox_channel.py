@@ -47,19 +47,12 @@ from miaodai.sandbox.channel import (
     PendingCallback,
     SandboxChannel,
 )
+from tests.mutation import RecordingSleep
 
 T0 = datetime(2026, 11, 22, 10, 0, 0, tzinfo=BUSINESS_TZ)  # a Sunday morning in Beijing
 SECRET = b"sandbox-channel-shared-secret"
 NOTIFY_URL = "https://lender.example/callbacks/channel/sandbox"
 SETTLED = T0 + timedelta(seconds=2)
-
-
-class RecordingSleep:
-    def __init__(self) -> None:
-        self.waits: list[float] = []
-
-    def __call__(self, seconds: float) -> None:
-        self.waits.append(seconds)
 
 
 @pytest.fixture

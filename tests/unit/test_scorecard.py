@@ -19,6 +19,7 @@ from miaodai.credit.scorecard import (
     parse_scaling,
     scorer_from_dict,
 )
+from tests.mutation import DELETE, mutated
 
 TABLE: dict[str, Any] = {
     "format": FORMAT,
@@ -147,19 +148,10 @@ def test_load_from_a_file(tmp_path) -> None:
 
 
 def _broken(path: str, value: Any) -> dict[str, Any]:
-    table = copy.deepcopy(TABLE)
-    *parents, last = path.split(".")
-    node: Any = table
-    for part in parents:
-        node = node[int(part)] if part.isdigit() else node[part]
-    if value is _DELETE:
-        del node[int(last) if last.isdigit() else last]
-    else:
-        node[int(last) if last.isdigit() else last] = value
-    return table
+    return mutated(TABLE, path, value)
 
 
-_DELETE = object()
+_DELETE = DELETE
 
 
 @pytest.mark.parametrize(("path", "value", "message"), [
