@@ -9,8 +9,8 @@
   product's maximum, (4) the RMB 200,000 internet-consumer-credit cap minus what the borrower already
   has; and (5) for a thin file — no bureau history and no loan paid off with us, so the score rests
   on the application alone — the ruleset's optional ``thin_file_max_fen``, a starter line that
-  re-scoring can raise once the borrower has repaid a loan with us. Rounded down to ``limit_step_fen``. A limit under
-  the product's minimum means no line.
+  re-scoring can raise once the borrower has repaid a loan with us. Rounded down to
+  ``limit_step_fen``. A limit under the product's minimum means no line.
 """
 
 from __future__ import annotations

@@ -227,16 +227,20 @@ class BookSignals:
     device_applicants: int  # distinct borrowers who applied from this device in the window, this one included
 
 
+# The borrower's lines that are not closed (a borrower holds one at a time), and how many there are.
+_OPEN_LINE = (CreditLine.borrower_id == bindparam("borrower_id"), CreditLine.status != LineStatus.CLOSED)
+_OPEN_LINES = select(func.count()).where(*_OPEN_LINE).scalar_subquery()
+
+
 def _book_statement() -> Select[Any]:
     borrower = bindparam("borrower_id")
-    open_line = (CreditLine.borrower_id == borrower, CreditLine.status != LineStatus.CLOSED)
 
     def listed(kind: BlockKind, value: str) -> Any:
         return exists().where(BlockListEntry.kind == kind, BlockListEntry.value_bidx == bindparam(value)).label(kind)
 
     return select(
-        select(func.count()).where(*open_line).scalar_subquery().label("active_lines"),
-        select(func.coalesce(func.sum(CreditLine.limit_fen), 0)).where(*open_line).scalar_subquery().label("limits"),
+        _OPEN_LINES.label("active_lines"),
+        select(func.coalesce(func.sum(CreditLine.limit_fen), 0)).where(*_OPEN_LINE).scalar_subquery().label("limits"),
         select(func.max(CreditApplication.application_date))
         .where(CreditApplication.borrower_id == borrower, CreditApplication.status == ApplicationStatus.DECLINED)
         .scalar_subquery().label("last_decline_on"),
@@ -459,12 +463,6 @@ def _store(
     return row
 
 
-# How many of the borrower's lines are not closed (a borrower holds one at a time).
-_OPEN_LINES = (
-    select(func.count())
-    .where(CreditLine.borrower_id == bindparam("borrower_id"), CreditLine.status != LineStatus.CLOSED)
-    .scalar_subquery()
-)
 _LOCK_AND_COUNT_LINES = select(_OPEN_LINES).where(Borrower.id == bindparam("borrower_id")).with_for_update(of=Borrower)
 
 

@@ -14,7 +14,7 @@ from miaodai.core.masking import mask_phone
 from miaodai.deps import ContainerDep, CurrentBorrower, RowId
 from miaodai.identity.step_up import RecentStepUp
 from miaodai.payments import bins, methods, orders
-from miaodai.payments.models import RESERVED_PHONE_FIELD, CardBinding, PaymentMethod
+from miaodai.payments.models import RESERVED_PHONE_FIELD, CardBinding, OrderStatus, PaymentMethod
 
 router = APIRouter(tags=["payment methods"])
 
@@ -197,7 +197,7 @@ def loan_payouts(loan_id: RowId, auth: CurrentBorrower, container: ContainerDep)
         views.append(PayoutView(
             attempt=order.attempt or 0, order_no=order.order_no, status=order.status.value, status_zh=zh,
             status_en=en, amount_fen=order.amount_fen, card=method_view(card) if card else None,
-            failure_reason=order.message if order.status.value == "failed" else None,
+            failure_reason=order.message if order.status is OrderStatus.FAILED else None,
             events=[PayoutEvent(at=e.at, event=e.event, channel_status=e.status, code=e.code,
                                 text_zh=_EVENT_TEXT.get(e.event, (e.event, e.event))[0],
                                 text_en=_EVENT_TEXT.get(e.event, (e.event, e.event))[1])

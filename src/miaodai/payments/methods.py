@@ -124,6 +124,11 @@ def start_card_binding(container: Container, auth: AuthContext, card_number: str
     return binding
 
 
+def _lock_borrower(session: Session, borrower_id: int) -> None:
+    """One change to a borrower's methods at a time: the default flag and the duplicate check stay consistent."""
+    session.execute(select(Borrower.id).where(Borrower.id == borrower_id).with_for_update())
+
+
 def _own_binding(session: Session, borrower_id: int, token: str, *, lock: bool = False) -> CardBinding:
     stmt = select(CardBinding).where(CardBinding.token == token, CardBinding.borrower_id == borrower_id)
     found = session.execute(stmt.with_for_update() if lock else stmt).scalar_one_or_none()
@@ -170,8 +175,7 @@ def confirm_card_binding(container: Container, auth: AuthContext, token: str, co
 
 def _add_card(session: Session, container: Container, auth: AuthContext, binding: CardBinding, *,
               now: datetime) -> PaymentMethod:
-    # One binding at a time per borrower: the default flag and the duplicate check stay consistent.
-    session.execute(select(Borrower.id).where(Borrower.id == auth.borrower_id).with_for_update())
+    _lock_borrower(session, auth.borrower_id)
     active = session.execute(
         select(PaymentMethod).where(PaymentMethod.borrower_id == auth.borrower_id,
                                     PaymentMethod.status == PaymentMethodStatus.ACTIVE)).scalars().all()
@@ -241,7 +245,7 @@ def _own_method(session: Session, borrower_id: int, method_id: int) -> PaymentMe
 
 def set_default(container: Container, auth: AuthContext, method_id: int) -> PaymentMethod:
     with container.db.transaction() as session:
-        session.execute(select(Borrower.id).where(Borrower.id == auth.borrower_id).with_for_update())
+        _lock_borrower(session, auth.borrower_id)
         method = _own_method(session, auth.borrower_id, method_id)
         session.execute(update(PaymentMethod).where(PaymentMethod.borrower_id == auth.borrower_id,
                                                     PaymentMethod.id != method.id).values(is_default=False)
@@ -256,7 +260,7 @@ def unbind(container: Container, auth: AuthContext, method_id: int) -> PaymentMe
     """Unbind, unless it is the only method left while a loan still needs one (bind another first)."""
     now = container.clock.now()
     with container.db.transaction() as session:
-        session.execute(select(Borrower.id).where(Borrower.id == auth.borrower_id).with_for_update())
+        _lock_borrower(session, auth.borrower_id)
         method = _own_method(session, auth.borrower_id, method_id)
         others = session.execute(
             select(PaymentMethod).where(PaymentMethod.borrower_id == auth.borrower_id, PaymentMethod.id != method.id,

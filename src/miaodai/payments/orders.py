@@ -131,17 +131,13 @@ def send(container: Container, order_id: int, *, resend: bool = False) -> Paymen
             order = session.get(PaymentOrder, order_id)
             _event(session, order, "no_answer", at=container.clock.now(), status=ChannelStatus.UNKNOWN.value)
         return order
-    return apply_answer(container, answer, event="answered") or order
+    return _apply(container, answer, event="answered").order or order
 
 
 @dataclass(frozen=True)
 class Applied:
     order: PaymentOrder | None
     outcome: str  # applied | pending | duplicate | stale | discrepancy | unknown_order | not_found
-
-
-def apply_answer(container: Container, answer: ChannelAnswer, *, event: str) -> PaymentOrder | None:
-    return _apply(container, answer, event=event).order
 
 
 def _apply(container: Container, answer: ChannelAnswer, *, event: str) -> Applied:
