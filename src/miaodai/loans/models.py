@@ -349,6 +349,11 @@ class CollectionInstruction(Base):
     installment_id: Mapped[int] = mapped_column(ForeignKey("loan_installments.id"))
     business_date: Mapped[date] = mapped_column(Date, index=True)
     amount_fen: Mapped[int] = mapped_column(IdType)
-    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | sent | done | failed
+    # pending → collecting (an order is out) → pending again (retry later today) | done | failed | skipped
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    collected_fen: Mapped[int] = mapped_column(IdType, default=0, server_default=text("0"))
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_code: Mapped[str | None] = mapped_column(String(32))  # the channel's answer to the last attempt
 
     __table_args__ = (UniqueConstraint("installment_id", "business_date"),)

@@ -8,10 +8,10 @@ signal) without storing the number in the clear. Nothing beyond BIN + last 4 is 
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String
+from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from miaodai.core.db import Base, IdType, UTCDateTime, enum_column
@@ -55,6 +55,8 @@ class PaymentMethod(Base):
     number_enc: Mapped[str | None] = mapped_column(String(512))  # card number or wallet account, encrypted
     fingerprint: Mapped[str | None] = mapped_column(String(64), index=True)
     reserved_phone_enc: Mapped[str | None] = mapped_column(String(512))
+    # An e-wallet's withholding agreement (支付宝代扣协议 / 微信委托代扣): what lets us collect from it.
+    agreement_no: Mapped[str | None] = mapped_column(String(64))
     auto_debit: Mapped[bool] = mapped_column(Boolean)  # the bank (or wallet agreement) allows 代扣
     is_default: Mapped[bool] = mapped_column(Boolean)
     bin_data_version: Mapped[str | None] = mapped_column(String(16))
@@ -124,6 +126,12 @@ class PaymentOrder(Base):
     settled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # when we applied the final result
     next_check_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # when to ask the channel
     checks: Mapped[int] = mapped_column(Integer, default=0)
+    # Collections: how the money is to be posted (loans.repayment_service.Purpose and PrepaymentMode).
+    repayment_purpose: Mapped[str | None] = mapped_column(String(16))
+    prepayment_mode: Mapped[str | None] = mapped_column(String(24))
+    # Auto-debit: the end-of-day instruction this order executes.
+    instruction_id: Mapped[int | None] = mapped_column(ForeignKey("collection_instructions.id"), index=True)
+    note: Mapped[str | None] = mapped_column(String(200))  # refunds: why (shown to staff and the borrower)
 
     __table_args__ = (Index("ix_payment_orders_status_check", "status", "next_check_at"),)
 
@@ -155,3 +163,73 @@ class ChannelCallback(Base):
     order_no: Mapped[str | None] = mapped_column(String(64))
     outcome: Mapped[str] = mapped_column(String(16))  # applied | duplicate | stale | unknown_order | rejected
     body_sha256: Mapped[str] = mapped_column(String(64))
+
+
+class WalletBinding(Base):
+    """An e-wallet withholding agreement being signed: the borrower approves it in the wallet's app,
+    which hands back an authorization code we exchange for the account and agreement number."""
+
+    __tablename__ = "payment_wallet_bindings"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    token: Mapped[str] = mapped_column(String(40), unique=True)  # the binding's public id
+    borrower_id: Mapped[int] = mapped_column(ForeignKey("borrowers.id"), index=True)
+    kind: Mapped[PaymentMethodKind] = mapped_column(enum_column(PaymentMethodKind))
+    status: Mapped[BindingStatus] = mapped_column(enum_column(BindingStatus))
+    provider_ref: Mapped[str] = mapped_column(String(64), unique=True)  # the wallet's id for the request
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    code: Mapped[str | None] = mapped_column(String(32))  # why it failed, in the wallet's words
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    payment_method_id: Mapped[int | None] = mapped_column(ForeignKey("payment_methods.id"))
+
+
+class ReconRun(Base):
+    """One reconciliation (对账) of a channel's daily file against our orders. The same file for the
+    same channel and day is one run: running it again answers with the run already recorded."""
+
+    __tablename__ = "recon_runs"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    business_date: Mapped[date] = mapped_column(Date)
+    file_sha256: Mapped[str] = mapped_column(String(64))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    actor: Mapped[str] = mapped_column(String(64))
+    counts: Mapped[str] = mapped_column(Text)  # JSON: matched, missing_ours, missing_channel, mismatched, resolved
+
+    __table_args__ = (UniqueConstraint("channel", "business_date", "file_sha256"),)
+
+
+class ReconExceptionStatus(StrEnum):
+    OPEN = "open"
+    RESOLVED = "resolved"
+
+
+class ReconException(Base):
+    """Something the channel's file and our orders disagree on, queued for staff with the evidence.
+    One row per (channel, day, order number, kind), whichever run found it first."""
+
+    __tablename__ = "recon_exceptions"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("recon_runs.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    business_date: Mapped[date] = mapped_column(Date)
+    order_no: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(24))  # missing_ours | missing_channel | amount_mismatch | status_mismatch
+    our_status: Mapped[str | None] = mapped_column(String(16))
+    channel_status: Mapped[str | None] = mapped_column(String(16))
+    our_amount_fen: Mapped[int | None] = mapped_column(IdType)
+    channel_amount_fen: Mapped[int | None] = mapped_column(IdType)
+    evidence: Mapped[str] = mapped_column(Text)  # JSON: the file's row and our order as they were
+    status: Mapped[ReconExceptionStatus] = mapped_column(enum_column(ReconExceptionStatus))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    resolved_by: Mapped[str | None] = mapped_column(String(64))
+    resolution: Mapped[str | None] = mapped_column(String(500))
+
+    __table_args__ = (UniqueConstraint("channel", "business_date", "order_no", "kind"),
+                      Index("ix_recon_exceptions_status", "status", "created_at"))

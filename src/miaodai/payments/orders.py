@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session
 
 from miaodai.container import Container
 from miaodai.core.errors import DomainError
+from miaodai.core.failpoints import failpoint
 from miaodai.core.providers import ProviderTimeout
 from miaodai.identity.models import KYC_NAME_FIELD, KycIdentity
 from miaodai.loans.models import Loan
@@ -114,6 +115,7 @@ def _channel_order(session: Session, container: Container, order: PaymentOrder) 
 def send(container: Container, order_id: int, *, resend: bool = False) -> PaymentOrder:
     """Send an order that was stored but not sent (or, with ``resend``, one the channel said it never
     received); apply the answer. Anything else is left alone: someone already sent it."""
+    failpoint("payments.send.before_mark")  # stored (created), not yet marked as sent
     now = container.clock.now()
     with container.db.transaction() as session:
         order = session.execute(select(PaymentOrder).where(PaymentOrder.id == order_id).with_for_update()).scalar_one()
@@ -124,8 +126,10 @@ def send(container: Container, order_id: int, *, resend: bool = False) -> Paymen
         _event(session, order, "sent", at=now, status=OrderStatus.PROCESSING.value)
         request = _channel_order(session, container, order)
     # Committed as processing before the call: a crash from here on leaves an order recover() queries.
+    failpoint("payments.send.before_submit")  # marked processing, the channel not yet called
     try:
         answer = container.channel.submit(request)
+        failpoint("payments.send.after_submit")  # the channel has the order; its answer is not stored
     except ProviderTimeout:
         with container.db.transaction() as session:
             order = session.get(PaymentOrder, order_id)
@@ -189,6 +193,7 @@ def _settle(session: Session, container: Container, order: PaymentOrder, answer:
     order.code, order.message = answer.code, answer.message[:200]
     order.finished_at = answer.finished_at or now
     order.settled_at, order.next_check_at = now, None
+    failpoint("payments.settle.before_post")  # inside the settling transaction: dies uncommitted
     if order.purpose == DISBURSEMENT:
         assert order.loan_id is not None and order.attempt is not None
         loan_service.settle_payout_in(session, container, order.loan_id, loan_service.PayoutResult(
@@ -252,6 +257,7 @@ def receive_callback(container: Container, channel_name: str, body: bytes,
             session.add(ChannelCallback(channel=channel_name, received_at=now, verified=False, outcome="rejected",
                                         body_sha256=digest))
         return 400, b"invalid signature"
+    failpoint("payments.callback.verified")  # believed, nothing applied yet
     applied = _apply(container, answer, event="callback")
     with container.db.transaction() as session:
         session.add(ChannelCallback(channel=channel_name, received_at=now, verified=True, notify_id=answer.notify_id,
