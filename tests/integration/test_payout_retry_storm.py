@@ -1,0 +1,397 @@
+"""The retry storm (issue 5's proof), on both databases: a real server, many loans, real concurrency.
+
+Eight loans of two borrowers, paid out to the sandbox channel's awkward test cards (duplicate and
+out-of-order callbacks, "failed" SYSTEMERROR answers for orders later paid, a timeout whose order is
+recorded, a definite failure by callback). The app runs under uvicorn on a loopback port; each loan is
+signed by 50 simultaneous requests with one Idempotency-Key (threads released together by a barrier),
+while the payments recovery races the signing handlers to send the stored orders. Then the channel
+storms: every callback (its duplicates and stale ones included) is delivered to the real callback
+endpoint by two competing deliverers while recovery queries the same orders, and each delivered
+callback is replayed several times at once. The loans whose card failed are retried by another storm
+of 50 same-key ``payout-retry`` requests. In the end every loan has exactly one payout at the channel
+(its reconciliation file) and one in our ledger; every entry balances and the audit chain holds.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from sqlalchemy import func, select
+
+from miaodai.app import create_app
+from miaodai.core.audit import seal_pending, verify_chain
+from miaodai.core.clock import business_date
+from miaodai.core.idempotency_models import IdempotencyRecord
+from miaodai.demo import DEMO_BORROWERS, seed_demo
+from miaodai.ledger.models import JournalEntry
+from miaodai.payments import orders
+from miaodai.payments.models import ChannelCallback, OrderStatus, PaymentOrder
+from miaodai.payments.worker import http_poster
+from miaodai.sandbox.channel import (
+    ACCOUNT_DUPLICATE_CALLBACK,
+    ACCOUNT_NAME_MISMATCH,
+    ACCOUNT_OK,
+    ACCOUNT_OUT_OF_ORDER_CALLBACKS,
+    ACCOUNT_SYSTEM_ERROR_FAILED,
+    ACCOUNT_TIMEOUT_RECORDED,
+)
+from miaodai.testing.pgserver import free_port
+from tests.helpers import assert_problem, login, step_up
+from tests.loan_support import assert_book_sound
+from tests.payment_support import bind_card
+
+CALLERS = 50  # simultaneous requests with one key, per loan
+REPLAYS = 4  # times each delivered callback is posted again, all at once
+GUARD_SECONDS = 60  # only so that a broken test fails instead of hanging; nothing is timed
+REPLAYED = "idempotent-replayed"
+# Each borrower's loans, one per round of signing storms: the card it is paid out to and its principal.
+PLANS = (
+    ((ACCOUNT_OK, 200_000), (ACCOUNT_DUPLICATE_CALLBACK, 210_000), (ACCOUNT_SYSTEM_ERROR_FAILED, 220_000),
+     (ACCOUNT_NAME_MISMATCH, 230_000)),
+    ((ACCOUNT_OUT_OF_ORDER_CALLBACKS, 300_000), (ACCOUNT_TIMEOUT_RECORDED, 310_000),
+     (ACCOUNT_SYSTEM_ERROR_FAILED, 320_000), (ACCOUNT_NAME_MISMATCH, 330_000)),
+)
+FAILS_DEFINITELY = ACCOUNT_NAME_MISMATCH
+
+
+@dataclass
+class Borrower:
+    phone: str
+    who: dict[str, Any]
+    cards: dict[str, int] = field(default_factory=dict)  # card number -> payment method id
+
+    @property
+    def id(self) -> int:
+        return self.who["borrower_id"]
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return self.who["headers"]
+
+
+@dataclass
+class Loan:
+    id: int
+    borrower: Borrower
+    card: str
+    principal_fen: int
+    contract_sha256: str
+
+    @property
+    def sign_key(self) -> str:
+        return f"sign-storm-{self.id}"
+
+    @property
+    def retry_key(self) -> str:
+        return f"retry-storm-{self.id}"
+
+
+# --- a real server ----------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def settings(settings):
+    """The conftest's settings, with callbacks addressed to this test's server and a short channel timeout
+    (ACCOUNT_TIMEOUT_RECORDED really waits it out inside the first signing request)."""
+    return settings.model_copy(update={"public_base_url": f"http://127.0.0.1:{free_port()}",
+                                       "provider_timeout_seconds": 1.0})
+
+
+@pytest.fixture
+def http(container, settings) -> Iterator[httpx.Client]:
+    """The app under uvicorn in a thread of this process (sharing the test's container and clock), and an
+    HTTP client to it that many threads use at once."""
+    port = int(settings.public_base_url.rsplit(":", 1)[1])
+    server = uvicorn.Server(uvicorn.Config(create_app(container=container), host="127.0.0.1", port=port,
+                                           log_config=None, log_level="warning", access_log=False))
+    thread = threading.Thread(target=server.run, name="storm-server", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + GUARD_SECONDS
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.01)
+    limits = httpx.Limits(max_connections=4 * CALLERS, max_keepalive_connections=4 * CALLERS)
+    try:
+        with httpx.Client(base_url=settings.public_base_url, timeout=GUARD_SECONDS, limits=limits) as client:
+            yield client
+    finally:
+        server.should_exit = True
+        thread.join(GUARD_SECONDS)
+
+
+def at_once(calls: list[Callable[[], Any]]) -> list[Any]:
+    """Run every call in its own thread, released together; their results in order (an exception fails)."""
+    start = threading.Barrier(len(calls))
+
+    def one(call: Callable[[], Any]) -> Any:
+        start.wait(GUARD_SECONDS)
+        return call()
+
+    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
+        return list(pool.map(one, calls))
+
+
+def recovering(container, passes: int = 3) -> Callable[[], Any]:
+    """What the payments worker does meanwhile: send stored orders, query the due ones."""
+    return lambda: [orders.recover(container) for _ in range(passes)]
+
+
+# --- the borrowers and their loans ----------------------------------------------------------------------
+
+
+def _borrowers(client, container) -> list[Borrower]:
+    seed_demo(container)  # the two demo borrowers with credit lines
+    borrowers = []
+    for demo, plans in zip(DEMO_BORROWERS, PLANS, strict=False):
+        borrower = Borrower(demo.phone, login(client, demo.phone, device=f"storm-{demo.phone[-4:]}"))
+        for card in {ACCOUNT_OK, *(card for card, _ in plans)}:
+            borrower.cards[card] = bind_card(client, borrower.who, demo.phone, card)["id"]
+        borrowers.append(borrower)
+    return borrowers
+
+
+def _drawn(client, borrower: Borrower, card: str, principal_fen: int) -> Loan:
+    line_id = client.get("/v1/credit-lines", headers=borrower.headers).json()[0]["id"]
+    body = {"line_id": line_id, "principal_fen": principal_fen, "method": "equal_installment", "term_months": 6}
+    drawn = client.post("/v1/loans", json=body, headers={**borrower.headers, "Idempotency-Key": f"draw-{card}"})
+    assert drawn.status_code == 201, drawn.text
+    loan_id = drawn.json()["id"]
+    document = client.get(f"/v1/loans/{loan_id}/contract", headers=borrower.headers)
+    return Loan(loan_id, borrower, card, principal_fen, document.headers["X-Content-SHA256"])
+
+
+def _pay_to(client, borrower: Borrower, card: str) -> None:
+    chosen = client.post(f"/v1/payment-methods/{borrower.cards[card]}/default", headers=borrower.headers)
+    assert chosen.status_code == 200, chosen.text
+
+
+# --- requests and what they must get -------------------------------------------------------------------
+
+
+def sign(http: httpx.Client, loan: Loan, key: str | None, *, contract_sha256: str | None = None):
+    headers = dict(loan.borrower.headers) | ({"Idempotency-Key": key} if key else {})
+    return lambda: http.post(f"/v1/loans/{loan.id}/sign", headers=headers,
+                             json={"contract_sha256": contract_sha256 or loan.contract_sha256})
+
+
+def retry(http: httpx.Client, loan: Loan, key: str | None, *, content: bytes = b""):
+    headers = dict(loan.borrower.headers) | ({"Idempotency-Key": key} if key else {})
+    return lambda: http.post(f"/v1/loans/{loan.id}/payout-retry", headers=headers, content=content)
+
+
+def stored_answer(container, borrower: Borrower, key: str) -> bytes:
+    with container.db.transaction() as session:
+        record = session.execute(select(IdempotencyRecord).where(
+            IdempotencyRecord.scope == f"borrower:{borrower.id}", IdempotencyRecord.key == key)).scalar_one()
+    assert record.status_code == 200, record.response_body
+    return record.response_body.encode()
+
+
+def assert_first_answer_or_in_flight(responses: list[httpx.Response], first: bytes) -> Counter:
+    """Each of a storm's answers is the stored first answer byte for byte, or 409 in flight; exactly one
+    of them ran the request. Returns how many of each status there were."""
+    statuses = Counter(r.status_code for r in responses)
+    assert set(statuses) <= {200, 409}, [(r.status_code, r.text) for r in responses if r.status_code != 200]
+    assert sum(r.status_code == 200 and REPLAYED not in r.headers for r in responses) == 1
+    for response in responses:
+        if response.status_code == 200:
+            assert response.content == first
+        else:
+            assert_problem(response, 409, "IDEMPOTENCY_REQUEST_IN_FLIGHT")
+            assert int(response.headers["retry-after"]) >= 1
+    return statuses
+
+
+def assert_aftershocks(container, http, loan: Loan, path: str, key: str, first: bytes) -> None:
+    """After a storm, at once: the same request again gets the first answer; the key with another body or
+    on another path 422; no key 400; a new key is refused by the loan's state (no second payout)."""
+    if path == "sign":
+        same, other = sign(http, loan, key), sign(http, loan, key, contract_sha256="0" * 64)
+        no_key, fresh, elsewhere = sign(http, loan, None), sign(http, loan, f"{key}-again"), retry(http, loan, key)
+        refused = "CONTRACT_ALREADY_SIGNED"
+    else:
+        same, other = retry(http, loan, key), retry(http, loan, key, content=b'{"card":"another"}')
+        no_key, fresh, elsewhere = retry(http, loan, None), retry(http, loan, f"{key}-again"), sign(http, loan, key)
+        refused = "LOAN_ILLEGAL_TRANSITION"
+    same_1, same_2, other_1, other_2, no_key_1, fresh_1, elsewhere_1 = at_once(
+        [same, same, other, other, no_key, fresh, elsewhere])
+    assert same_1.content == same_2.content == first and same_1.headers[REPLAYED] == "true"
+    for reused in (other_1, other_2, elsewhere_1):
+        assert_problem(reused, 422, "IDEMPOTENCY_KEY_REUSED")
+    assert_problem(no_key_1, 400, "IDEMPOTENCY_KEY_REQUIRED")
+    assert_problem(fresh_1, 409, refused)
+    assert stored_answer(container, loan.borrower, key) == first
+
+
+# --- the channel's storm ----------------------------------------------------------------------------------
+
+
+class Callbacks:
+    """The channel's callbacks as they reach the server over HTTP: each delivery is kept so that it can
+    be posted again later (replays), and every post to the endpoint is counted."""
+
+    def __init__(self) -> None:
+        self.delivered: list[tuple[str, bytes, dict[str, str]]] = []
+        self.posts = 0
+        self._lock = threading.Lock()
+
+    def deliver(self, url: str, body: bytes, headers: Mapping[str, str]) -> tuple[int, bytes]:
+        """The channel's poster."""
+        with self._lock:
+            self.delivered.append((url, body, dict(headers)))
+        return self._post(url, body, headers)
+
+    def replays(self, times: int = REPLAYS) -> list[Callable[[], tuple[int, bytes]]]:
+        """Every callback delivered so far, ``times`` over (each a call for :func:`at_once`)."""
+        return [lambda c=c: self._post(*c) for c in list(self.delivered) for _ in range(times)]
+
+    def _post(self, url: str, body: bytes, headers: Mapping[str, str]) -> tuple[int, bytes]:
+        with self._lock:
+            self.posts += 1
+        return http_poster(url, body, headers)
+
+
+def assert_acknowledged(container, answers: list[tuple[int, bytes]]) -> None:
+    assert answers and set(answers) == {(200, container.channel.ack_body)}, Counter(answers)
+
+
+def channel_storm(container, clock, callbacks: Callbacks) -> None:
+    """Let the channel finish every order and the recovery's checks come due; deliver the callbacks with
+    two competing deliverers while recovery queries the same orders; then replay every callback delivered
+    so far (earlier storms' too: late answers about earlier attempts) REPLAYS times at once, recovery
+    racing again. Replays are signed when first delivered, so storms stay within the channel's 300 s
+    signature tolerance of each other."""
+    clock.advance(timedelta(seconds=11))
+    now, channel, before = clock.now(), container.channel, len(callbacks.delivered)
+    at_once([lambda: channel.deliver_due(now, callbacks.deliver), lambda: channel.deliver_due(now, callbacks.deliver),
+             recovering(container), recovering(container)])
+    assert len(callbacks.delivered) > before, "the channel delivered nothing"
+    assert_acknowledged(container, at_once([*callbacks.replays(), recovering(container)])[:-1])
+    assert channel.due_callbacks(now + timedelta(days=2)) == []  # every delivery was acknowledged
+
+
+# --- what must be true in the end ---------------------------------------------------------------------------
+
+
+def payout_orders(container, loan: Loan) -> list[PaymentOrder]:
+    with container.db.transaction() as session:
+        return list(session.scalars(select(PaymentOrder).where(PaymentOrder.loan_id == loan.id)
+                                    .order_by(PaymentOrder.attempt)))
+
+
+def entries(container, loan: Loan, kind: str) -> int:
+    with container.db.transaction() as session:
+        return session.scalar(select(func.count()).where(JournalEntry.loan_id == loan.id, JournalEntry.kind == kind))
+
+
+def voided(container, loan: Loan, attempt: int) -> bool:
+    with container.db.transaction() as session:
+        return session.scalar(select(func.count()).where(
+            JournalEntry.idempotency_key == f"loan:{loan.id}:payout:{attempt}:voided")) == 1
+
+
+def loan_status(http, loan: Loan) -> dict[str, Any]:
+    return http.get(f"/v1/loans/{loan.id}", headers=loan.borrower.headers).json()
+
+
+def channel_rows(container, clock) -> list[dict[str, str]]:
+    statement = container.channel.reconciliation_file(business_date(clock.now()))
+    return list(csv.DictReader(io.StringIO(statement)))
+
+
+def assert_paid_once(container, clock, http, loans: list[Loan]) -> None:
+    rows = {row["order_no"]: row for row in channel_rows(container, clock)}
+    ours = {loan.id: payout_orders(container, loan) for loan in loans}
+    assert set(rows) == {o.order_no for placed in ours.values() for o in placed}  # nothing more, nothing less
+    for loan in loans:
+        placed = ours[loan.id]
+        expected = ([OrderStatus.FAILED, OrderStatus.SUCCEEDED] if loan.card == FAILS_DEFINITELY
+                    else [OrderStatus.SUCCEEDED])
+        assert [o.status for o in placed] == expected, loan
+        assert [o.attempt for o in placed] == list(range(1, len(expected) + 1))
+        for order in placed:
+            row = rows[order.order_no]
+            assert (row["kind"], int(row["amount_fen"]), row["status"]) == (
+                "payout", loan.principal_fen, order.status.value)
+            assert container.channel.query(order.order_no).status.value == order.status.value
+        assert entries(container, loan, "payout_ordered") == len(expected)
+        assert entries(container, loan, "payout_paid") == 1
+        assert [voided(container, loan, n) for n in range(1, len(expected) + 1)] == [
+            status is OrderStatus.FAILED for status in expected]
+        shown = loan_status(http, loan)
+        assert (shown["status"], shown["payout_attempts"]) == ("active", len(expected)), shown
+    assert_book_sound(container)
+    seal_pending(container.db, container.clock)
+    report = verify_chain(container.db, container.clock, unsealed_bound=timedelta(seconds=10))
+    assert report.intact and not report.stale_unsealed, report
+
+
+def callback_outcomes(container) -> Counter:
+    with container.db.transaction() as session:
+        return Counter(session.scalars(select(ChannelCallback.outcome)))
+
+
+# --- the storm ------------------------------------------------------------------------------------------
+
+
+def test_a_retry_storm_pays_each_loan_out_exactly_once(client, container, clock, http):
+    container.channel  # opened once, before threads race to open it  # noqa: B018
+    borrowers = _borrowers(client, container)
+    loans: list[Loan] = []
+    for round_plans in zip(*PLANS, strict=True):  # one loan of each borrower per round
+        batch = []
+        for borrower, (card, principal_fen) in zip(borrowers, round_plans, strict=True):
+            _pay_to(client, borrower, card)
+            batch.append(_drawn(client, borrower, card, principal_fen))
+        storms = at_once([sign(http, loan, loan.sign_key) for loan in batch for _ in range(CALLERS)]
+                         + [recovering(container)])
+        for n, loan in enumerate(batch):
+            first = stored_answer(container, loan.borrower, loan.sign_key)
+            assert_first_answer_or_in_flight(storms[n * CALLERS:(n + 1) * CALLERS], first)
+            assert (client.get(f"/v1/loans/{loan.id}", headers=loan.borrower.headers).json()["status"]
+                    == "disbursing")
+            assert_aftershocks(container, http, loan, "sign", loan.sign_key, first)
+        loans += batch
+    assert all(len(payout_orders(container, loan)) == 1 for loan in loans)
+
+    callbacks = Callbacks()
+    channel_storm(container, clock, callbacks)
+
+    failed = [loan for loan in loans if loan.card == FAILS_DEFINITELY]
+    assert len(failed) == 2
+    for loan in loans:
+        shown = loan_status(http, loan)
+        assert shown["status"] == ("signed" if loan in failed else "active"), shown
+        assert entries(container, loan, "payout_paid") == (0 if loan in failed else 1)
+    for loan in failed:  # back to awaiting a new attempt: the borrower picks a good card and retries
+        assert voided(container, loan, 1)
+        _pay_to(client, loan.borrower, ACCOUNT_OK)
+        step_up(client, clock, loan.borrower.who, loan.borrower.phone)
+    # While the retries storm in, the first attempts' answers ("failed") arrive once more.
+    storms = at_once([retry(http, loan, loan.retry_key) for loan in failed for _ in range(CALLERS)]
+                     + [recovering(container), *callbacks.replays(times=1)])
+    assert_acknowledged(container, storms[len(failed) * CALLERS + 1:])
+    for n, loan in enumerate(failed):
+        first = stored_answer(container, loan.borrower, loan.retry_key)
+        assert_first_answer_or_in_flight(storms[n * CALLERS:(n + 1) * CALLERS], first)
+        assert_aftershocks(container, http, loan, "retry", loan.retry_key, first)
+        assert len(payout_orders(container, loan)) == 2
+
+    channel_storm(container, clock, callbacks)
+
+    assert_paid_once(container, clock, http, loans)
+    outcomes = callback_outcomes(container)
+    assert set(outcomes) <= {"applied", "duplicate", "stale"} and outcomes.total() == callbacks.posts, outcomes
+    assert outcomes["applied"] <= len(loans) + len(failed)  # at most once per order (or a query settled it)
