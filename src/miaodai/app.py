@@ -97,6 +97,9 @@ def _mount_domain_routers(app: FastAPI, container: Container) -> None:
     from miaodai.payments.api import router as payments_router
 
     app.include_router(payments_router)
+    from miaodai.payments.api_collections import router as collections_router
+
+    app.include_router(collections_router)
     if container.settings.sandbox:
         # Sandbox-only: these routes must not exist at all when the sandbox is off.
         from miaodai.sandbox.api import router as sandbox_router

@@ -207,52 +207,58 @@ def _replayed(existing: Repayment, request: RepaymentRequest) -> Posted:
 
 
 def _post(container: Container, request: RepaymentRequest, *, actor: str) -> Posted:
+    with container.db.transaction() as session:
+        return post_in(session, container, request, actor=actor)
+
+
+def post_in(session: Session, container: Container, request: RepaymentRequest, *, actor: str) -> Posted:
+    """:func:`post_repayment` in the caller's transaction (the payments layer posts a collection in the
+    transaction that settles its order). Raises before writing anything when the request is refused."""
     if request.amount_fen <= 0:
         raise ValueError("a repayment is a positive amount of fen")
     as_of = business_date(request.received_at)
-    with container.db.transaction() as session:
-        # One round trip: lock the loan and see whether the key was posted already.
-        found = session.execute(_LOCK_LOAN_AND_SEEK_KEY,
-                                {"loan_id": request.loan_id, "key": request.idempotency_key}).first()
-        if found is None or found.posted_id is not None:  # no such loan, or the key is known
-            existing = _by_key(session, request.idempotency_key)
-            if existing is not None:
-                return _replayed(existing, request)
-            raise DomainError(LoanErrors.LOAN_NOT_FOUND, params={"loan_id": request.loan_id})
-        loan = found.Loan
-        if loan.status not in ON_BOOK:
-            raise DomainError(LoanErrors.NOT_REPAYABLE, params={"status": loan.status.value})
-        rows = installments_of(session, loan.id)
-        if request.purpose is Purpose.PAYOFF:
-            allocation, details = _payoff(session, loan, rows, request.amount_fen, as_of)
-        elif request.purpose is Purpose.PREPAYMENT:
-            allocation, details = _prepay(session, loan, rows, request, as_of)
-        else:
-            allocation = allocate(_states(rows), request.amount_fen, order=_order(loan), as_of=as_of)
-            details = {}
-        # The row takes its journal entry's id in the same statement, so it names the entry from the start.
-        repayment_id, entry_id = session.execute(_insert_repayment(session.get_bind().dialect.name), {
-            "loan_id": loan.id, "idempotency_key": request.idempotency_key, "kind": request.purpose.value,
-            "amount_fen": request.amount_fen, "channel": request.channel, "received_on": as_of,
-            "posted_at": container.clock.now(),
-            "allocation": json.dumps({**allocation.as_dict(), **details,
-                                      "mode": request.mode.value if request.mode else None}, sort_keys=True),
-        }).one()
-        legs = _legs(loan, rows, allocation, request.amount_fen, request.channel)
-        post_new(session, kind="repayment", idempotency_key=f"loan:{loan.id}:repayment:{repayment_id}",
-                 business_date=as_of, now=container.clock.now(), loan_id=loan.id, legs=legs,
-                 memo=f"{request.purpose.value} via {request.channel}", entry_id=entry_id)
-        principal = allocation.bucket_total(Bucket.PRINCIPAL)
-        if principal:  # a statement of its own: before the rows change, so it does not flush them early
-            line_service.release(session, loan.credit_line_id, principal, now=container.clock.now())
-        _apply_rows(rows, allocation, as_of)
-        loan.principal_outstanding_fen -= principal
-        loan.overpayment_fen += allocation.unapplied_fen
-        _settle_status(loan, rows, as_of, now=container.clock.now())
-        container.audit.record(session, actor=actor, action=f"loan.repayment.{request.purpose.value}",
-                               subject=f"loan:{loan.id}",
-                               details={"repayment_id": repayment_id, "amount_fen": request.amount_fen,
-                                        "channel": request.channel, "entry_id": entry_id})
+    # One round trip: lock the loan and see whether the key was posted already.
+    found = session.execute(_LOCK_LOAN_AND_SEEK_KEY,
+                            {"loan_id": request.loan_id, "key": request.idempotency_key}).first()
+    if found is None or found.posted_id is not None:  # no such loan, or the key is known
+        existing = _by_key(session, request.idempotency_key)
+        if existing is not None:
+            return _replayed(existing, request)
+        raise DomainError(LoanErrors.LOAN_NOT_FOUND, params={"loan_id": request.loan_id})
+    loan = found.Loan
+    if loan.status not in ON_BOOK:
+        raise DomainError(LoanErrors.NOT_REPAYABLE, params={"status": loan.status.value})
+    rows = installments_of(session, loan.id)
+    if request.purpose is Purpose.PAYOFF:
+        allocation, details = _payoff(session, loan, rows, request.amount_fen, as_of)
+    elif request.purpose is Purpose.PREPAYMENT:
+        allocation, details = _prepay(session, loan, rows, request, as_of)
+    else:
+        allocation = allocate(_states(rows), request.amount_fen, order=_order(loan), as_of=as_of)
+        details = {}
+    # The row takes its journal entry's id in the same statement, so it names the entry from the start.
+    repayment_id, entry_id = session.execute(_insert_repayment(session.get_bind().dialect.name), {
+        "loan_id": loan.id, "idempotency_key": request.idempotency_key, "kind": request.purpose.value,
+        "amount_fen": request.amount_fen, "channel": request.channel, "received_on": as_of,
+        "posted_at": container.clock.now(),
+        "allocation": json.dumps({**allocation.as_dict(), **details,
+                                  "mode": request.mode.value if request.mode else None}, sort_keys=True),
+    }).one()
+    legs = _legs(loan, rows, allocation, request.amount_fen, request.channel)
+    post_new(session, kind="repayment", idempotency_key=f"loan:{loan.id}:repayment:{repayment_id}",
+             business_date=as_of, now=container.clock.now(), loan_id=loan.id, legs=legs,
+             memo=f"{request.purpose.value} via {request.channel}", entry_id=entry_id)
+    principal = allocation.bucket_total(Bucket.PRINCIPAL)
+    if principal:  # a statement of its own: before the rows change, so it does not flush them early
+        line_service.release(session, loan.credit_line_id, principal, now=container.clock.now())
+    _apply_rows(rows, allocation, as_of)
+    loan.principal_outstanding_fen -= principal
+    loan.overpayment_fen += allocation.unapplied_fen
+    _settle_status(loan, rows, as_of, now=container.clock.now())
+    container.audit.record(session, actor=actor, action=f"loan.repayment.{request.purpose.value}",
+                           subject=f"loan:{loan.id}",
+                           details={"repayment_id": repayment_id, "amount_fen": request.amount_fen,
+                                    "channel": request.channel, "entry_id": entry_id})
     return Posted(repayment_id, entry_id, created=True)
 
 
@@ -318,23 +324,23 @@ def _apply_rows(rows: list[LoanInstallment], allocation: Allocation, as_of: date
         row = by_period[line.period]
         for bucket, column in _PAID.items():
             setattr(row, column, getattr(row, column) + line.amount(bucket))
-        if _outstanding(row) == 0 and row.paid_off_on is None:
+        if outstanding(row) == 0 and row.paid_off_on is None:
             row.paid_off_on = as_of
 
 
-def _outstanding(row: LoanInstallment) -> int:
+def outstanding(row: LoanInstallment) -> int:
     return (row.principal_fen - row.principal_paid_fen + row.interest_fen - row.interest_paid_fen
             + row.fee_fen - row.fee_paid_fen + row.penalty_fen - row.penalty_paid_fen)
 
 
 def _settle_status(loan: Loan, rows: list[LoanInstallment], as_of: date, *, now: datetime) -> None:
     """Paid off when nothing is left; back to active when nothing due is unpaid any more."""
-    if all(_outstanding(r) == 0 for r in rows):
+    if all(outstanding(r) == 0 for r in rows):
         check_transition(loan.status, LoanStatus.PAID_OFF)
         loan.status = LoanStatus.PAID_OFF
         loan.closed_at = now
         loan.days_past_due = 0
-    elif loan.status is LoanStatus.OVERDUE and all(_outstanding(r) == 0 for r in rows if r.due_date <= as_of):
+    elif loan.status is LoanStatus.OVERDUE and all(outstanding(r) == 0 for r in rows if r.due_date <= as_of):
         loan.status = LoanStatus.ACTIVE
         loan.days_past_due = 0
 
@@ -431,7 +437,7 @@ def reverse_repayment(container: Container, repayment_id: int, *, idempotency_ke
             row = rows[line["period"]]
             for bucket, column in _PAID.items():
                 setattr(row, column, getattr(row, column) - line[f"{bucket.value}_fen"])
-            row.paid_off_on = None if _outstanding(row) else row.paid_off_on
+            row.paid_off_on = None if outstanding(row) else row.paid_off_on
             principal += line["principal_fen"]
         loan.principal_outstanding_fen += principal
         loan.overpayment_fen -= allocation["unapplied_fen"]
@@ -442,8 +448,8 @@ def reverse_repayment(container: Container, repayment_id: int, *, idempotency_ke
         if loan.status is LoanStatus.PAID_OFF:
             loan.status, loan.closed_at = LoanStatus.ACTIVE, None  # a correction, not a business transition
         today = business_date(now)
-        if any(_outstanding(r) for r in rows.values() if r.due_date <= today) and loan.status is LoanStatus.ACTIVE:
-            oldest = min(r.due_date for r in rows.values() if _outstanding(r) and r.due_date <= today)
+        if any(outstanding(r) for r in rows.values() if r.due_date <= today) and loan.status is LoanStatus.ACTIVE:
+            oldest = min(r.due_date for r in rows.values() if outstanding(r) and r.due_date <= today)
             if oldest < today:
                 loan.status, loan.days_past_due = LoanStatus.OVERDUE, (today - oldest).days
         reversal = Repayment(

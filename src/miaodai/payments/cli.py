@@ -23,3 +23,18 @@ def recover_command() -> None:
         typer.echo(json.dumps(one_pass(container)))
     finally:
         container.db.dispose()
+
+
+@payments_app.command("auto-debit")
+def auto_debit_command() -> None:
+    """Start today's auto-debits that are due (the end-of-day batch left them as instructions); the
+    results arrive by callback or the next recover pass."""
+    from miaodai.container import build_container
+    from miaodai.core.settings import get_settings
+    from miaodai.payments.collections import run_auto_debit
+
+    container = build_container(get_settings())
+    try:
+        typer.echo(json.dumps(run_auto_debit(container)))
+    finally:
+        container.db.dispose()

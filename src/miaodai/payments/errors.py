@@ -108,3 +108,41 @@ class PaymentErrors:
         "请先绑定另一张卡或支付宝/微信支付账户，再解绑这一张。",
         "Bind another card or an Alipay/WeChat Pay account first, then unbind this one.",
     )
+    REPAYMENT_IN_PROGRESS = ErrorSpec(
+        "PAYMENT_REPAYMENT_IN_PROGRESS", 409, "A repayment is already being collected",
+        "这笔借款有一笔扣款（订单 {order_no}）正在处理，请等待结果后再还款。",
+        "A debit for this loan (order {order_no}) is still being processed; wait for its result before paying again.",
+        "在 GET /v1/loans/{{loan_id}}/repayments 查看进度，通常几秒内完成。",
+        "Follow it at GET /v1/loans/{{loan_id}}/repayments; it usually takes seconds.",
+    )
+    REPAYMENT_AMOUNT_REQUIRED = ErrorSpec(
+        "PAYMENT_REPAYMENT_AMOUNT_REQUIRED", 422, "Amount required",
+        "请填写还款金额（单位：分）。", "Say how much to repay (amount_fen).",
+        "结清全部借款时可不填金额，用 purpose=payoff。", "To repay the whole loan leave the amount out and use purpose=payoff.",
+    )
+    REPAYMENT_MORE_THAN_OWED = ErrorSpec(
+        "PAYMENT_REPAYMENT_MORE_THAN_OWED", 422, "More than the loan owes",
+        "还款金额 {amount_yuan} 元超过了今天结清全部借款所需的 {payoff_yuan} 元。",
+        "{amount_yuan} yuan is more than the {payoff_yuan} yuan that settles the whole loan today.",
+        "请按结清金额还款（purpose=payoff），我们不会多扣。",
+        "Repay the payoff amount (purpose=payoff) instead; we never take more than is owed.",
+    )
+    PAYOFF_AMOUNT_CHANGED = ErrorSpec(
+        "PAYMENT_PAYOFF_AMOUNT_CHANGED", 409, "The payoff amount has changed",
+        "今天结清需要 {payoff_yuan} 元，与您确认的 {amount_yuan} 元不同（利息按日计算）。",
+        "Settling today takes {payoff_yuan} yuan, not the {amount_yuan} yuan you confirmed (interest accrues daily).",
+        "请重新获取结清金额（GET /v1/loans/{{loan_id}}/payoff-quote）后再确认。",
+        "Get the payoff quote again (GET /v1/loans/{{loan_id}}/payoff-quote) and confirm that amount.",
+    )
+    METHOD_CANNOT_COLLECT = ErrorSpec(
+        "PAYMENT_METHOD_CANNOT_COLLECT", 422, "This card cannot be debited",
+        "尾号 {last4} 的卡所属银行不支持代扣还款。", "The bank of the card ending {last4} does not allow debits for repayments.",
+        "请选择其他银行卡或支付宝/微信支付账户还款（GET /v1/banks 列出支持代扣的银行）。",
+        "Choose another card or an Alipay/WeChat Pay account (GET /v1/banks lists banks that allow debits).",
+    )
+    REFUND_MORE_THAN_HELD = ErrorSpec(
+        "PAYMENT_REFUND_MORE_THAN_HELD", 422, "More than the loan holds",
+        "退款 {amount_yuan} 元超过了这笔借款为借款人暂存的 {held_yuan} 元。",
+        "A refund of {amount_yuan} yuan is more than the {held_yuan} yuan this loan holds for the borrower.",
+        "请核对多还金额后按不超过暂存金额退款。", "Check the overpayment and refund at most what is held.",
+    )

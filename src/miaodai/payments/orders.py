@@ -66,7 +66,7 @@ def new_order_no(now: datetime) -> str:
     return f"MD{now:%Y%m%d}{secrets.token_hex(8).upper()}"
 
 
-def _event(session: Session, order: PaymentOrder, event: str, *, at: datetime, status: str,
+def record_event(session: Session, order: PaymentOrder, event: str, *, at: datetime, status: str,
            code: str | None = None, detail: str | None = None) -> None:
     session.add(PaymentOrderEvent(order_id=order.id, at=at, event=event, status=status, code=code,
                                   detail=(detail or None) and detail[:200]))
@@ -84,19 +84,34 @@ def payout_method(session: Session, borrower_id: int) -> PaymentMethod:
     return method
 
 
-def create_payout_order(session: Session, container: Container, loan: Loan, *, now: datetime) -> PaymentOrder:
-    """The order of the loan's current payout attempt, stored in the caller's transaction."""
-    method = payout_method(session, loan.borrower_id)
+def create_order(session: Session, container: Container, *, kind: OrderKind, purpose: str, business_key: str,
+                 borrower_id: int, loan_id: int | None, method: PaymentMethod, amount_fen: int, now: datetime,
+                 attempt: int | None = None, repayment_purpose: str | None = None,
+                 prepayment_mode: str | None = None, instruction_id: int | None = None,
+                 note: str | None = None) -> PaymentOrder:
+    """Store an order in the caller's transaction, with the business change that needs it (the outbox):
+    it is sent after that transaction commits, or by :func:`recover` if the process dies first."""
+    if amount_fen <= 0:
+        raise ValueError("a payment order is a positive amount of fen")
     order = PaymentOrder(
-        order_no=new_order_no(now), business_key=f"loan:{loan.id}:payout:{loan.payout_attempts}",
-        kind=OrderKind.PAYOUT.value, purpose=DISBURSEMENT, channel=container.channel.name,
-        borrower_id=loan.borrower_id, loan_id=loan.id, attempt=loan.payout_attempts, payment_method_id=method.id,
-        amount_fen=loan.principal_fen, status=OrderStatus.CREATED, created_at=now, next_check_at=now, checks=0,
+        order_no=new_order_no(now), business_key=business_key, kind=kind.value, purpose=purpose,
+        channel=container.channel.name, borrower_id=borrower_id, loan_id=loan_id, attempt=attempt,
+        payment_method_id=method.id, amount_fen=amount_fen, status=OrderStatus.CREATED, created_at=now,
+        next_check_at=now, checks=0, repayment_purpose=repayment_purpose, prepayment_mode=prepayment_mode,
+        instruction_id=instruction_id, note=note,
     )
     session.add(order)
     session.flush()
-    _event(session, order, "created", at=now, status=OrderStatus.CREATED.value)
+    record_event(session, order, "created", at=now, status=OrderStatus.CREATED.value)
     return order
+
+
+def create_payout_order(session: Session, container: Container, loan: Loan, *, now: datetime) -> PaymentOrder:
+    """The order of the loan's current payout attempt, stored in the caller's transaction."""
+    return create_order(session, container, kind=OrderKind.PAYOUT, purpose=DISBURSEMENT,
+                        business_key=f"loan:{loan.id}:payout:{loan.payout_attempts}", borrower_id=loan.borrower_id,
+                        loan_id=loan.id, method=payout_method(session, loan.borrower_id), amount_fen=loan.principal_fen,
+                        now=now, attempt=loan.payout_attempts)
 
 
 def _channel_order(session: Session, container: Container, order: PaymentOrder) -> ChannelOrder:
@@ -123,7 +138,7 @@ def send(container: Container, order_id: int, *, resend: bool = False) -> Paymen
         if order.status is not wanted:
             return order
         order.status, order.sent_at, order.next_check_at = OrderStatus.PROCESSING, now, _next_check(now, 0)
-        _event(session, order, "sent", at=now, status=OrderStatus.PROCESSING.value)
+        record_event(session, order, "sent", at=now, status=OrderStatus.PROCESSING.value)
         request = _channel_order(session, container, order)
     # Committed as processing before the call: a crash from here on leaves an order recover() queries.
     failpoint("payments.send.before_submit")  # marked processing, the channel not yet called
@@ -133,7 +148,7 @@ def send(container: Container, order_id: int, *, resend: bool = False) -> Paymen
     except ProviderTimeout:
         with container.db.transaction() as session:
             order = session.get(PaymentOrder, order_id)
-            _event(session, order, "no_answer", at=container.clock.now(), status=ChannelStatus.UNKNOWN.value)
+            record_event(session, order, "no_answer", at=container.clock.now(), status=ChannelStatus.UNKNOWN.value)
         return order
     return _apply(container, answer, event="answered").order or order
 
@@ -153,7 +168,7 @@ def _apply(container: Container, answer: ChannelAnswer, *, event: str) -> Applie
         if order is None:
             log.warning("payment_answer_for_unknown_order", event=event, status=answer.status.value)
             return Applied(None, "unknown_order")
-        _event(session, order, event, at=now, status=answer.status.value, code=answer.code,
+        record_event(session, order, event, at=now, status=answer.status.value, code=answer.code,
                detail=answer.message)
         if order.status in (OrderStatus.SUCCEEDED, OrderStatus.FAILED):
             final_says = OrderStatus.SUCCEEDED if answer.status is ChannelStatus.SUCCEEDED else (
@@ -162,12 +177,12 @@ def _apply(container: Container, answer: ChannelAnswer, *, event: str) -> Applie
                 return Applied(order, "stale")  # e.g. a "processing" callback arriving after the result
             if final_says is order.status:
                 return Applied(order, "duplicate")
-            _event(session, order, "discrepancy", at=now, status=answer.status.value, code=answer.code,
+            record_event(session, order, "discrepancy", at=now, status=answer.status.value, code=answer.code,
                    detail=f"order already {order.status.value}")
             log.error("payment_discrepancy", order_id=order.id, ours=order.status.value, channel=answer.status.value)
             return Applied(order, "discrepancy")
         if answer.status is ChannelStatus.SUCCEEDED and answer.amount_fen not in (None, order.amount_fen):
-            _event(session, order, "discrepancy", at=now, status=answer.status.value, code=answer.code,
+            record_event(session, order, "discrepancy", at=now, status=answer.status.value, code=answer.code,
                    detail=f"channel amount {answer.amount_fen} != ours {order.amount_fen}")
             order.next_check_at = None  # for staff and reconciliation, not for automatic settlement
             log.error("payment_amount_mismatch", order_id=order.id)
@@ -186,6 +201,7 @@ def _apply(container: Container, answer: ChannelAnswer, *, event: str) -> Applie
 def _settle(session: Session, container: Container, order: PaymentOrder, answer: ChannelAnswer, *,
             now: datetime) -> None:
     from miaodai.loans import loan_service  # loans does not import payments at module level either
+    from miaodai.payments import collections  # builds on this module
 
     succeeded = answer.status is ChannelStatus.SUCCEEDED
     order.status = OrderStatus.SUCCEEDED if succeeded else OrderStatus.FAILED
@@ -200,6 +216,12 @@ def _settle(session: Session, container: Container, order: PaymentOrder, answer:
             attempt=order.attempt, succeeded=succeeded, channel=order.channel, at=order.finished_at,
             reference=answer.channel_txn_id or order.order_no, reason=answer.message,
         ), actor=f"channel:{order.channel}")
+    elif order.purpose in collections.COLLECTING:
+        collections.settle_collection(session, container, order, succeeded=succeeded, now=now)
+    elif order.purpose == collections.REFUND:
+        collections.settle_refund(session, container, order, succeeded=succeeded, now=now)
+    else:
+        raise ValueError(f"payment order {order.id} has an unknown purpose {order.purpose!r}")
 
 
 def check(container: Container, order_id: int) -> PaymentOrder:

@@ -1,7 +1,8 @@
 """The payments worker: a background thread of the service that keeps orders moving.
 
 Every ``interval`` seconds it sends orders stored but not sent and queries orders due for a check
-(:func:`payments.orders.recover`); with the sandbox on it also lets the sandbox channel deliver its
+(:func:`payments.orders.recover`), and starts today's auto-debits that are due
+(:func:`payments.collections.run_auto_debit`); with the sandbox on it also lets the sandbox channel deliver its
 due callbacks to this service's public URL over HTTP, as the real channel would. Several processes may
 run it at once: each order is locked while it moves, each sandbox callback leased while it is posted.
 ``miaodai payments recover`` does one pass from the command line.
@@ -16,7 +17,7 @@ import httpx
 import structlog
 
 from miaodai.container import Container
-from miaodai.payments import orders
+from miaodai.payments import collections, orders
 
 log = structlog.get_logger(__name__)
 
@@ -28,6 +29,7 @@ def http_poster(url: str, body: bytes, headers: Mapping[str, str]) -> tuple[int,
 
 def one_pass(container: Container) -> dict[str, int]:
     counts = orders.recover(container)
+    counts.update(collections.run_auto_debit(container))
     if container.settings.sandbox:
         counts["callbacks"] = container.channel.deliver_due(container.clock.now(), http_poster)  # type: ignore[attr-defined]
     return counts
