@@ -17,6 +17,7 @@ from miaodai.identity.staff_errors import StaffErrors
 from miaodai.ledger.errors import LedgerErrors
 from miaodai.loans.errors import LoanErrors
 from miaodai.payments.errors import PaymentErrors
+from miaodai.payments.recon_errors import ReconErrors
 
 CATALOGS: tuple[tuple[str, type], ...] = (
     ("Any request", Errors),
@@ -30,6 +31,7 @@ CATALOGS: tuple[tuple[str, type], ...] = (
     ("Ledger 总账", LedgerErrors),
     ("Credit decisioning 授信", CreditErrors),
     ("Payment methods: cards and wallets 绑卡", PaymentErrors),
+    ("Reconciliation 对账", ReconErrors),
 )
 
 
