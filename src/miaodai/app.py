@@ -95,8 +95,10 @@ def _mount_domain_routers(app: FastAPI, container: Container) -> None:
     app.include_router(review_router)
     app.include_router(policy_router)
     from miaodai.payments.api import router as payments_router
+    from miaodai.payments.api_recon import router as recon_router
 
     app.include_router(payments_router)
+    app.include_router(recon_router)
     from miaodai.payments.api_collections import router as collections_router
 
     app.include_router(collections_router)

@@ -14,6 +14,7 @@ from miaodai.ledger.cli import ledger_app
 from miaodai.loans.cli import contract_app, loan_app, quote_command
 from miaodai.loans.eod_cli import eod_app
 from miaodai.payments.cli import payments_app
+from miaodai.payments.recon_cli import recon_app
 
 app = typer.Typer(help="Miaodai (秒贷) lending service.", no_args_is_help=True, add_completion=False)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -40,6 +41,7 @@ app.add_typer(credit_app, name="credit")
 app.add_typer(rules_app, name="rules")
 app.add_typer(model_app, name="model")
 app.add_typer(payments_app, name="payments")
+app.add_typer(recon_app, name="recon")
 model_app.command("monitor")(monitor_command)
 model_app.command("outcomes")(outcomes_command)
 

@@ -49,6 +49,8 @@ class Permission(StrEnum):
     # Maker-checker on credit policy: proposing a ruleset or a model change, and approving another's.
     CREDIT_POLICY_PROPOSE = "credit_policy.propose"
     CREDIT_POLICY_APPROVE = "credit_policy.approve"
+    # Closing a reconciliation exception (对账差异) with what was done about it.
+    RECON_RESOLVE = "recon.resolve"
 
 
 P = Permission
@@ -56,7 +58,7 @@ P = Permission
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(
         {P.STAFF_READ, P.STAFF_MANAGE, P.AUDIT_READ, P.BORROWER_READ, P.LOAN_READ, P.REPORT_READ,
-         P.PRODUCT_MANAGE}
+         P.PRODUCT_MANAGE, P.RECON_RESOLVE}
     ),
     Role.RISK_REVIEWER: frozenset(
         {P.BORROWER_READ, P.REVIEW_READ, P.REVIEW_DECIDE, P.LOAN_READ, P.CREDIT_LINE_PROPOSE}
@@ -70,7 +72,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         {P.BORROWER_READ, P.BORROWER_REVEAL_PII, P.LOAN_READ, P.COMPLAINT_HANDLE}
     ),
     Role.COLLECTIONS: frozenset({P.BORROWER_READ, P.BORROWER_REVEAL_PII, P.LOAN_READ, P.COLLECTIONS_WORK}),
-    Role.FINANCE: frozenset({P.LOAN_READ, P.LEDGER_READ, P.PAYMENT_REFUND, P.REPORT_READ}),
+    Role.FINANCE: frozenset({P.LOAN_READ, P.LEDGER_READ, P.PAYMENT_REFUND, P.REPORT_READ, P.RECON_RESOLVE}),
     Role.AUDITOR: frozenset(
         {P.AUDIT_READ, P.STAFF_READ, P.BORROWER_READ, P.LOAN_READ, P.LEDGER_READ, P.REPORT_READ}
     ),
