@@ -10,13 +10,14 @@ month, penalty rate 23.22 % (× 1.5), late fee 20.00 yuan, 3 grace days, cost ca
 from __future__ import annotations
 
 import json
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
 
 from miaodai.core.clock import business_date
 from miaodai.core.errors import DomainError
+from miaodai.core.idempotency_models import IdempotencyRecord
 from miaodai.ledger.models import JournalEntry
 from miaodai.loans import eod
 from miaodai.loans.eod import bucket_of, run_eod
@@ -196,10 +197,16 @@ def test_running_a_date_again_changes_nothing(container, clock, loan):
 def test_the_cli_closes_a_date_and_shows_the_book(settings, container, clock, loan):
     # The CLI runs on the real clock: close dates already over by the wall clock.
     day = business_date(clock.now()) - timedelta(days=5)
+    expired = IdempotencyRecord.expires_at < datetime.now(UTC)  # the test's keys were made on the test clock
+    with container.db.transaction() as session:
+        stale = session.scalar(select(func.count()).select_from(IdempotencyRecord).where(expired))
     result = run_cli(settings, "eod", "run", "--date", day.isoformat(), "--json")
     assert result.exit_code == 0, result.output
     figures = json.loads(result.output)
     assert figures["steps"]["accrue"] == {"loans": 0}  # the loan starts the next day
+    assert figures["idempotency_keys_purged"] == stale
+    with container.db.transaction() as session:
+        assert session.scalar(select(func.count()).select_from(IdempotencyRecord).where(expired)) == 0
     again = run_cli(settings, "eod", "run", "--date", day.isoformat(), "--json")
     assert json.loads(again.output)["already_done"] is True
     skipped = run_cli(settings, "eod", "run", "--date", (day + timedelta(days=2)).isoformat())

@@ -34,6 +34,7 @@ def eod_run(
     """Close a business date. Running a date again changes nothing; a crashed run resumes where it stopped."""
     from miaodai.container import build_container
     from miaodai.core.errors import DomainError
+    from miaodai.core.idempotency import purge_expired
     from miaodai.core.settings import get_settings
     from miaodai.loans.eod import STEPS, run_eod, send_reminders
 
@@ -52,9 +53,12 @@ def eod_run(
             err_console.print(f"[red]{error.code}[/]: {error.message_zh}\n{error.message_en}", highlight=False)
             raise typer.Exit(1) from None
     sent = send_reminders(container, business_date + timedelta(days=1)) if send else None
+    # Housekeeping: Idempotency-Keys past their retention (settings.idempotency_ttl_hours, at least 24 h).
+    purged = purge_expired(container.db, container.clock.now())
     figures = {"business_date": business_date.isoformat(), "already_done": report.already_done,
                "resumed_after": report.resumed_after or None, "steps": report.steps,
-               "reminders_sent": sent.sent if sent else 0, "reminders_failed": sent.failed if sent else 0}
+               "reminders_sent": sent.sent if sent else 0, "reminders_failed": sent.failed if sent else 0,
+               "idempotency_keys_purged": purged}
     if as_json:
         typer.echo(json.dumps(figures, ensure_ascii=False, indent=2))
         return
@@ -69,6 +73,7 @@ def eod_run(
         console.print(table)
     if sent:
         console.print(f"reminders sent {sent.sent}, refused by the carrier {sent.failed}")
+    console.print(f"expired Idempotency-Keys purged: {purged}")
 
 
 @eod_app.command("status")
