@@ -24,6 +24,7 @@ from miaodai.identity.kyc_providers import CarrierVerifier, FaceLiveness, build_
 from miaodai.identity.sms import SandboxSmsProvider, SmsProvider
 from miaodai.payments.card_verification import CardVerifier, SandboxCardVerifier
 from miaodai.payments.channel import PaymentChannel
+from miaodai.payments.wallet_provider import WalletProvider
 
 if TYPE_CHECKING:
     from miaodai.credit.registry import PolicyCache
@@ -68,6 +69,21 @@ class Container:
         )
 
     @cached_property
+    def wallets(self) -> WalletProvider:
+        """Alipay and WeChat Pay, for signing withholding agreements (the sandbox wallet is stateless:
+        keyed from the keyring, so every worker process checks the codes any of them issued)."""
+        if not self.settings.sandbox:
+            return Unconfigured(  # type: ignore[return-value]
+                "e-wallet (Alipay / WeChat Pay)", "miaodai.payments.wallet_provider.WalletProvider")
+        from miaodai.sandbox.wallet import SandboxWallet
+
+        return SandboxWallet(
+            self.vault.blind_index("wallet", "sandbox").encode(), self.settings.public_base_url,
+            timeout_seconds=self.settings.provider_timeout_seconds,
+            latency_seconds=self.settings.sandbox_latency_seconds,
+        )
+
+    @cached_property
     def signer(self) -> PlatformSigner:
         """The platform's contract-signing key, loaded on first use (created in development and tests)."""
         return PlatformSigner.from_settings(self.settings)
@@ -80,7 +96,7 @@ class Container:
         """Outside parties with neither a sandbox nor a real adapter (the server refuses to start)."""
         parties = (self.sms, self.carrier, self.face, self.bureau, self.carrier_data, self.card_verifier)
         if not self.settings.sandbox:  # (with the sandbox on, the channel's store is opened on first use)
-            parties += (self.channel,)
+            parties += (self.channel, self.wallets)
         return [p for p in parties if isinstance(p, Unconfigured)]
 
 

@@ -23,6 +23,7 @@ from miaodai.identity.sms import SmsDelivery
 from miaodai.payments.card_verification import SandboxCardVerifier
 from miaodai.sandbox.channel import SandboxChannel
 from miaodai.sandbox.models import SandboxMessage
+from miaodai.sandbox.wallet import SandboxWallet
 from tests.helpers import assert_problem, device_headers, latest_code, login, request_code, sandbox_inbox
 
 PHONE = "13812345678"
@@ -90,11 +91,13 @@ def test_with_the_sandbox_off_the_sandbox_endpoints_do_not_exist(settings, clock
                                 carrier_data=SandboxCarrierData(timeout_seconds=1),
                                 card_verifier=SandboxCardVerifier(carrier, b"key", timeout_seconds=1))
     container.channel = SandboxChannel("sandbox", settings.sandbox_channel_store, b"secret", clock)
+    container.wallets = SandboxWallet(b"secret", settings.public_base_url, timeout_seconds=1)
     try:
         with TestClient(create_app(container=container), raise_server_exceptions=False) as client:
             assert request_code(client, PHONE).status_code == 200
             assert_problem(client.get(f"/sandbox/sms/{PHONE}"), 404, "NOT_FOUND")
-            assert "/sandbox/sms/{phone}" not in client.get("/openapi.json").json()["paths"]
+            paths = client.get("/openapi.json").json()["paths"]
+            assert "/sandbox/sms/{phone}" not in paths and "/sandbox/wallets/{provider_ref}" not in paths
     finally:
         container.db.dispose()
     [(phone, text, channel)] = carrier.sent
@@ -110,7 +113,7 @@ def test_with_the_sandbox_off_the_server_refuses_to_start_without_real_adapters(
             container.sms.send("+8613812345678", "x", OtpChannel.SMS)
         # ...and the HTTP service will not start, naming every missing adapter.
         missing = ("SMS/voice.*carrier three-element.*face liveness.*credit bureau.*carrier data"
-                   ".*four-element card verification.*payment channel")
+                   ".*four-element card verification.*payment channel.*e-wallet")
         with pytest.raises(ProviderNotConfigured, match=missing):
             create_app(container=container)
     finally:
