@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -418,10 +418,18 @@ class Page:
     next_before_id: int | None  # pass back as before_id for the next (older) page
 
 
-def _page(session: Session, stmt: Select[Any], id_column: Any, *, limit: int, before_id: int | None) -> Page:
+def _page(container: Container, model: type[ReconRun] | type[ReconException], *, channel: str | None,
+          day: date | None, limit: int, before_id: int | None, **equal: Any) -> Page:
+    """One page of ``model`` rows by descending id, of a channel and day if given and with the columns
+    in ``equal`` equal to their values (None: any)."""
+    stmt = select(model).order_by(model.id.desc()).limit(limit + 1)
+    for column, value in {"channel": channel, "business_date": day, **equal}.items():
+        if value is not None:
+            stmt = stmt.where(getattr(model, column) == value)
     if before_id is not None:
-        stmt = stmt.where(id_column < before_id)
-    items = list(session.scalars(stmt.order_by(id_column.desc()).limit(limit + 1)))
+        stmt = stmt.where(model.id < before_id)
+    with container.db.autocommit() as session:
+        items = list(session.scalars(stmt))
     more = len(items) > limit
     items = items[:limit]
     return Page(items, items[-1].id if more and items else None)
@@ -430,28 +438,15 @@ def _page(session: Session, stmt: Select[Any], id_column: Any, *, limit: int, be
 def runs_page(container: Container, *, channel: str | None = None, day: date | None = None, limit: int = 50,
               before_id: int | None = None) -> Page:
     """Recorded runs, newest first."""
-    stmt = select(ReconRun)
-    if channel is not None:
-        stmt = stmt.where(ReconRun.channel == channel)
-    if day is not None:
-        stmt = stmt.where(ReconRun.business_date == day)
-    with container.db.autocommit() as session:
-        return _page(session, stmt, ReconRun.id, limit=limit, before_id=before_id)
+    return _page(container, ReconRun, channel=channel, day=day, limit=limit, before_id=before_id)
 
 
 def exceptions_page(container: Container, *, status: ReconExceptionStatus | None = ReconExceptionStatus.OPEN,
                     channel: str | None = None, day: date | None = None, limit: int = 50,
                     before_id: int | None = None) -> Page:
     """The exception queue, newest first; ``status`` None for every status."""
-    stmt = select(ReconException)
-    if status is not None:
-        stmt = stmt.where(ReconException.status == status)
-    if channel is not None:
-        stmt = stmt.where(ReconException.channel == channel)
-    if day is not None:
-        stmt = stmt.where(ReconException.business_date == day)
-    with container.db.autocommit() as session:
-        return _page(session, stmt, ReconException.id, limit=limit, before_id=before_id)
+    return _page(container, ReconException, channel=channel, day=day, limit=limit, before_id=before_id,
+                 status=status)
 
 
 def get_exception(container: Container, exception_id: int) -> ReconException:
