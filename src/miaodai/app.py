@@ -96,8 +96,10 @@ def _mount_domain_routers(app: FastAPI, container: Container) -> None:
     app.include_router(policy_router)
     from miaodai.payments.api import router as payments_router
     from miaodai.payments.api_recon import router as recon_router
+    from miaodai.payments.api_wallets import router as wallets_router
 
     app.include_router(payments_router)
+    app.include_router(wallets_router)
     app.include_router(recon_router)
     from miaodai.payments.api_collections import router as collections_router
 
@@ -105,8 +107,10 @@ def _mount_domain_routers(app: FastAPI, container: Container) -> None:
     if container.settings.sandbox:
         # Sandbox-only: these routes must not exist at all when the sandbox is off.
         from miaodai.sandbox.api import router as sandbox_router
+        from miaodai.sandbox.api_wallet import router as sandbox_wallet_router
 
         app.include_router(sandbox_router)
+        app.include_router(sandbox_wallet_router)
 
 
 def _mount_operational_routes(app: FastAPI, container: Container) -> None:

@@ -14,7 +14,7 @@ from miaodai.core.masking import mask_phone
 from miaodai.deps import ContainerDep, CurrentBorrower, RowId
 from miaodai.identity.step_up import RecentStepUp
 from miaodai.payments import bins, methods, orders
-from miaodai.payments.models import RESERVED_PHONE_FIELD, CardBinding, OrderStatus, PaymentMethod
+from miaodai.payments.models import RESERVED_PHONE_FIELD, CardBinding, OrderStatus, PaymentMethod, PaymentMethodKind
 
 router = APIRouter(tags=["payment methods"])
 
@@ -63,6 +63,7 @@ class MethodView(BaseModel):
     card_type: str | None
     bin: str | None
     last4: str | None
+    masked_login: str | None = Field(default=None, description="E-wallets: the wallet login, masked to its last 4")
     auto_debit: bool
     is_default: bool
     bound_at: datetime
@@ -92,7 +93,8 @@ def binding_view(container: ContainerDep, binding: CardBinding) -> BindingView:
 def method_view(method: PaymentMethod) -> MethodView:
     return MethodView(
         id=method.id, kind=method.kind.value, bank=_bank(method.bank_code), card_type=method.card_type, bin=method.bin,
-        last4=method.last4, auto_debit=method.auto_debit, is_default=method.is_default, bound_at=method.bound_at,
+        last4=method.last4, masked_login=None if method.kind is PaymentMethodKind.BANK_CARD else f"****{method.last4}",
+        auto_debit=method.auto_debit, is_default=method.is_default, bound_at=method.bound_at,
         **_notice(method.auto_debit),
     )
 

@@ -11,7 +11,8 @@ _BIND_ANOTHER_EN = "Bind a debit card of one of these banks: {banks}; or bind an
 class PaymentErrors:
     IDENTITY_REQUIRED = ErrorSpec(
         "PAYMENT_IDENTITY_REQUIRED", 403, "Real-name verification required",
-        "绑定银行卡前需要完成实名认证。", "Real-name verification must be complete before you bind a card.",
+        "绑定银行卡或电子钱包前需要完成实名认证。",
+        "Real-name verification must be complete before you bind a card or an e-wallet.",
         "请先完成身份证、运营商校验和人脸识别。", "Finish the ID, carrier and face checks first.",
     )
     CARD_NUMBER_INVALID = ErrorSpec(
@@ -145,4 +146,66 @@ class PaymentErrors:
         "退款 {amount_yuan} 元超过了这笔借款为借款人暂存的 {held_yuan} 元。",
         "A refund of {amount_yuan} yuan is more than the {held_yuan} yuan this loan holds for the borrower.",
         "请核对多还金额后按不超过暂存金额退款。", "Check the overpayment and refund at most what is held.",
+    )
+    # E-wallets (支付宝 / 微信支付): {_wallet_zh} / {_wallet_en} are the wallet's name, {kind} its code.
+    WALLET_ALREADY_BOUND = ErrorSpec(
+        "PAYMENT_WALLET_ALREADY_BOUND", 409, "Wallet already bound",
+        "这个{_wallet_zh}账户（尾号 {last4}）已经绑定，无需重复绑定。",
+        "This {_wallet_en} account (ending {last4}) is already bound; nothing new was added.",
+        "可在收付款方式中查看或设为默认。", "See it under your payment methods, or make it the default.",
+    )
+    WALLET_DECLINED = ErrorSpec(
+        "PAYMENT_WALLET_DECLINED", 422, "Agreement declined in the wallet",
+        "您在{_wallet_zh}中取消了代扣协议签约，账户未绑定。",
+        "You declined the withholding agreement in {_wallet_en}; the account was not bound.",
+        "如需绑定，请重新发起并在{_wallet_zh}中确认签约；也可以绑定银行卡。",
+        "To bind it, start again and approve the agreement in {_wallet_en}; or bind a bank card.",
+    )
+    WALLET_ACCOUNT_FROZEN = ErrorSpec(
+        "PAYMENT_WALLET_ACCOUNT_FROZEN", 422, "Wallet account frozen or restricted",
+        "{_wallet_zh}返回：该账户状态异常（冻结或受风控限制），无法签约。",
+        "{_wallet_en} says this account is frozen or restricted by its risk control and cannot sign.",
+        "请联系{_wallet_zh}客服处理，或换一个账户、绑定银行卡。",
+        "Contact {_wallet_en} support, or use another account or a bank card.",
+    )
+    WALLET_AGREEMENT_EXISTS = ErrorSpec(
+        "PAYMENT_WALLET_AGREEMENT_EXISTS", 409, "Wallet signed with another Miaodai account",
+        "该{_wallet_zh}账户已与秒贷的另一个账号签订代扣协议，不能再次签约。",
+        "This {_wallet_en} account already has a withholding agreement with Miaodai under another Miaodai account.",
+        "请登录原账号解绑，或在{_wallet_zh}中解除与秒贷的协议后重试；也可以换一个账户或绑定银行卡。",
+        "Unbind it from the other account, or end the agreement with Miaodai in {_wallet_en} and retry; "
+        "or use another account or a bank card.",
+    )
+    WALLET_TIMEOUT = ErrorSpec(
+        "PAYMENT_WALLET_TIMEOUT", 504, "The wallet did not answer",
+        "{_wallet_zh}未及时答复，账户尚未绑定。", "{_wallet_en} did not answer in time; the account is not bound yet.",
+        "请稍后用同一授权码再次确认（不计入尝试次数）。",
+        "Confirm again with the same authorization code in a moment (this does not count as an attempt).",
+    )
+    WALLET_AUTH_CODE_INVALID = ErrorSpec(
+        "PAYMENT_WALLET_AUTH_CODE_INVALID", 422, "Authorization code not valid",
+        "授权码无效，还可尝试 {attempts_left} 次。",
+        "The authorization code is not valid for this binding; {attempts_left} attempts left.",
+        "请使用{_wallet_zh}签约完成后返回给 App 的授权码。",
+        "Use the authorization code {_wallet_en} handed back to the app after signing.",
+    )
+    WALLET_BINDING_NOT_FOUND = ErrorSpec(
+        "PAYMENT_WALLET_BINDING_NOT_FOUND", 404, "Wallet binding not found",
+        "没有找到该电子钱包绑定请求。", "There is no such e-wallet binding.",
+        "请重新发起绑定。", "Start the binding again.",
+    )
+    WALLET_BINDING_LOCKED = ErrorSpec(
+        "PAYMENT_WALLET_BINDING_LOCKED", 409, "Too many invalid authorization codes",
+        "授权码错误次数过多，本次绑定已失效。", "Too many invalid authorization codes: this binding was cancelled.",
+        "请重新发起绑定，并在钱包中重新签约。", "Start the binding again and sign in the wallet again.",
+    )
+    WALLET_BINDING_EXPIRED = ErrorSpec(
+        "PAYMENT_WALLET_BINDING_EXPIRED", 410, "Wallet binding expired",
+        "电子钱包绑定请求已过期。", "This e-wallet binding has expired.",
+        "请重新发起绑定，并在钱包中重新签约。", "Start the binding again and sign in the wallet again.",
+    )
+    WALLET_BINDING_DONE = ErrorSpec(
+        "PAYMENT_WALLET_BINDING_DONE", 409, "Wallet binding already finished",
+        "该电子钱包绑定请求已完成（{status}）。", "This e-wallet binding is already {status}.",
+        "请通过 GET /v1/payment-methods 查看已绑定的卡和账户。", "See your cards and accounts at GET /v1/payment-methods.",
     )

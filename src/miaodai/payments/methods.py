@@ -124,7 +124,7 @@ def start_card_binding(container: Container, auth: AuthContext, card_number: str
     return binding
 
 
-def _lock_borrower(session: Session, borrower_id: int) -> None:
+def lock_borrower(session: Session, borrower_id: int) -> None:
     """One change to a borrower's methods at a time: the default flag and the duplicate check stay consistent."""
     session.execute(select(Borrower.id).where(Borrower.id == borrower_id).with_for_update())
 
@@ -175,7 +175,7 @@ def confirm_card_binding(container: Container, auth: AuthContext, token: str, co
 
 def _add_card(session: Session, container: Container, auth: AuthContext, binding: CardBinding, *,
               now: datetime) -> PaymentMethod:
-    _lock_borrower(session, auth.borrower_id)
+    lock_borrower(session, auth.borrower_id)
     active = session.execute(
         select(PaymentMethod).where(PaymentMethod.borrower_id == auth.borrower_id,
                                     PaymentMethod.status == PaymentMethodStatus.ACTIVE)).scalars().all()
@@ -245,7 +245,7 @@ def _own_method(session: Session, borrower_id: int, method_id: int) -> PaymentMe
 
 def set_default(container: Container, auth: AuthContext, method_id: int) -> PaymentMethod:
     with container.db.transaction() as session:
-        _lock_borrower(session, auth.borrower_id)
+        lock_borrower(session, auth.borrower_id)
         method = _own_method(session, auth.borrower_id, method_id)
         session.execute(update(PaymentMethod).where(PaymentMethod.borrower_id == auth.borrower_id,
                                                     PaymentMethod.id != method.id).values(is_default=False)
@@ -260,7 +260,7 @@ def unbind(container: Container, auth: AuthContext, method_id: int) -> PaymentMe
     """Unbind, unless it is the only method left while a loan still needs one (bind another first)."""
     now = container.clock.now()
     with container.db.transaction() as session:
-        _lock_borrower(session, auth.borrower_id)
+        lock_borrower(session, auth.borrower_id)
         method = _own_method(session, auth.borrower_id, method_id)
         others = session.execute(
             select(PaymentMethod).where(PaymentMethod.borrower_id == auth.borrower_id, PaymentMethod.id != method.id,
