@@ -8,7 +8,9 @@ PostgreSQL fails the run rather than skipping it.
 
 from __future__ import annotations
 
+import io
 import itertools
+import logging
 import shutil
 from collections.abc import Iterator
 from datetime import datetime
@@ -21,6 +23,7 @@ from miaodai.app import create_app
 from miaodai.container import Container, build_container
 from miaodai.core.clock import BUSINESS_TZ, FixedClock
 from miaodai.core.db import Database
+from miaodai.core.logging import configure_logging
 from miaodai.core.settings import Environment, Settings
 from miaodai.migrate import upgrade
 from miaodai.testing.pgserver import PostgresServer, running_postgres
@@ -119,3 +122,13 @@ def fast_staff_hasher(monkeypatch: pytest.MonkeyPatch) -> None:
     from miaodai.identity import staff_service
 
     monkeypatch.setattr(staff_service, "PASSWORD_HASHER", PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1))
+
+
+@pytest.fixture
+def captured_logs() -> Iterator[io.StringIO]:
+    """Everything the service logs during the test, as the JSON lines production writes (DEBUG and up),
+    for tests that prove personal data never reaches the logs."""
+    stream = io.StringIO()
+    configure_logging("DEBUG", json=True, stream=stream)
+    yield stream
+    logging.getLogger().handlers.clear()

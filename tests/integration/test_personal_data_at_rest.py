@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import io
-import logging
 from pathlib import Path
 
 import pytest
 
-from miaodai.core.logging import configure_logging
 from tests.helpers import login
 
 PINNED_FIXTURES = ("backend",)
@@ -21,14 +18,6 @@ CONSENTS = ("privacy_policy", "user_agreement", "credit_bureau_query", "carrier_
 @pytest.fixture
 def backend() -> str:
     return "sqlite"  # the embedded database is a file we can read byte by byte
-
-
-@pytest.fixture
-def captured_logs():
-    stream = io.StringIO()
-    configure_logging("DEBUG", json=True, stream=stream)
-    yield stream
-    logging.getLogger().handlers.clear()
 
 
 def _onboard(client) -> dict:

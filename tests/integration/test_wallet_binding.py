@@ -5,9 +5,7 @@ the same wallet on two borrowers detected, list/default/unbind, and a loan paid 
 
 from __future__ import annotations
 
-import io
 import json
-import logging
 from datetime import timedelta
 from urllib.parse import urlsplit
 
@@ -15,7 +13,6 @@ import pytest
 from sqlalchemy import select
 
 from miaodai.core.audit import AuditEntry
-from miaodai.core.logging import configure_logging
 from miaodai.payments.models import CARD_NUMBER_FIELD, PaymentMethod, PaymentMethodKind, PaymentOrder, WalletBinding
 from miaodai.sandbox.wallet import LOGIN_AGREEMENT_EXISTS, LOGIN_FROZEN, LOGIN_TIMEOUT
 from tests.credit_support import applicant, quick_parties
@@ -235,14 +232,6 @@ def test_the_same_wallet_twice_is_refused_and_on_two_borrowers_is_counted(client
         bound = session.execute(select(AuditEntry).where(AuditEntry.action == "payment.method.bound")
                                 .order_by(AuditEntry.id)).scalars().all()
     assert [json.loads(e.body)["details"]["wallet_on_other_borrowers"] for e in bound] == [0, 0, 1]
-
-
-@pytest.fixture
-def captured_logs():
-    stream = io.StringIO()
-    configure_logging("DEBUG", json=True, stream=stream)
-    yield stream
-    logging.getLogger().handlers.clear()
 
 
 def test_the_wallet_account_and_login_never_reach_the_logs(client, container, who, captured_logs):
