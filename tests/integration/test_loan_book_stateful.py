@@ -1,17 +1,21 @@
 """Random loan lives, checked after every step (Hypothesis stateful testing, on both databases).
 
 Each example starts from an empty database with the demo data, then applies a random sequence of
-drawdowns (signed and paid out, or failed and cancelled), repayments of random amounts and purposes,
-replays of an earlier repayment key, reversals, days passing (with the end-of-day batch for each date,
-so installments fall due, go overdue, are charged penalties and reach M3+) and write-off attempts.
-After every step:
+drawdowns (signed and paid out, or failed and cancelled), repayments of random amounts and purposes
+(posted directly, or collected from a card through the sandbox channel, whose results may arrive later),
+auto-debits on due dates, refunds of held money, replays of an earlier repayment key, reversals, days
+passing (with the end-of-day batch for each date, so installments fall due, go overdue, are charged
+penalties and reach M3+) and write-off attempts. After every step:
 
 * the trial balance is zero and the book check finds nothing;
 * every loan's sub-ledger equals what its installments say is owed;
 * every loan's outstanding principal is what its installments say, and never negative;
 * the line's available amount is its limit minus the principal still owed on loans not cancelled;
 * a loan is paid off exactly when nothing is owed on it, an installment settled exactly when nothing is
-  owed on it, and an overdue loan has days past due.
+  owed on it, and an overdue loan has days past due;
+* every collection the channel reports succeeded is posted exactly once (a repayment under its order
+  number, or suspense for a loan no longer on the book), a failed one never; no loan has two collections
+  at the channel at once; no auto-debit instruction collects more than it asked for.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from miaodai.container import build_container
 from miaodai.core.clock import FixedClock, business_date
@@ -37,16 +41,18 @@ from miaodai.core.settings import Environment, Settings
 from miaodai.demo import seed_demo
 from miaodai.identity.models import Borrower
 from miaodai.identity.sessions import AuthContext, find_or_add_device
+from miaodai.ledger.models import JournalEntry
 from miaodai.ledger.service import check_book, trial_balance
 from miaodai.loans import eod, loan_service, repayment_service, write_off
 from miaodai.loans.accounting import mismatched_loans
-from miaodai.loans.models import CreditLine, Loan, LoanInstallment, Repayment
+from miaodai.loans.models import CollectionInstruction, CreditLine, Loan, LoanInstallment, Repayment
 from miaodai.loans.repayment_math import PrepaymentMode
 from miaodai.loans.schedule import RepaymentMethod
 from miaodai.loans.states import LoanStatus
-from miaodai.payments import methods, orders
-from miaodai.payments.models import PaymentMethod
-from miaodai.sandbox.channel import ACCOUNT_CARD_FROZEN
+from miaodai.payments import collections, methods, orders
+from miaodai.payments.channel import OrderKind
+from miaodai.payments.models import OrderStatus, PaymentMethod, PaymentOrder
+from miaodai.sandbox.channel import ACCOUNT_CARD_FROZEN, ACCOUNT_LIMITED_BALANCE
 from tests.conftest import T0
 
 _counter = itertools.count()
@@ -59,6 +65,8 @@ EXAMPLES = {"sqlite": 14 * SCALE, "postgresql": 7 * SCALE}
 EXPECTED_REFUSALS = {
     "LOAN_LINE_INSUFFICIENT", "LOAN_NOT_REPAYABLE", "LOAN_PAYOFF_AMOUNT_SHORT", "LOAN_PREPAYMENT_TOO_SMALL",
     "LOAN_REPAYMENT_NOT_REVERSIBLE", "LOAN_WRITE_OFF_TOO_EARLY", "LOAN_ILLEGAL_TRANSITION", "LOAN_LINE_NOT_USABLE",
+    "PAYMENT_REPAYMENT_IN_PROGRESS", "PAYMENT_REPAYMENT_MORE_THAN_OWED", "PAYMENT_REFUND_MORE_THAN_HELD",
+    "PAYMENT_METHOD_CANNOT_COLLECT",
 }
 
 
@@ -99,6 +107,8 @@ class LoanBook(RuleBasedStateMachine):
                 select(PaymentMethod.id).where(PaymentMethod.borrower_id == borrower.id)).scalar_one()
             self.frozen_card = methods.record_demo_card(session, self.container, borrower.id, ACCOUNT_CARD_FROZEN,
                                                         "+8613800138001", now=T0, actor="test").id
+            self.thin_card = methods.record_demo_card(session, self.container, borrower.id, ACCOUNT_LIMITED_BALANCE,
+                                                      "+8613800138001", now=T0, actor="test").id
         self.keys = itertools.count()
         self.next_close = business_date(T0)  # the first date the batch will close
         self.posted: list[repayment_service.RepaymentRequest] = []
@@ -168,6 +178,40 @@ class LoanBook(RuleBasedStateMachine):
         if self.attempt(repayment_service.post_repayment, self.container, request, actor="test:channel"):
             self.posted.append(request)
 
+    @precondition(lambda self: bool(self.loans(LoanStatus.ACTIVE, LoanStatus.OVERDUE)))
+    @rule(data=st.data(), purpose=st.sampled_from(list(repayment_service.Purpose)),
+          mode=st.sampled_from(list(PrepaymentMode)), answer_now=st.booleans())
+    def collect(self, data: st.DataObject, purpose: repayment_service.Purpose, mode: PrepaymentMode,
+                answer_now: bool) -> None:
+        """Repay now from a card through the channel; its callback comes now or at a later step."""
+        loan = data.draw(st.sampled_from(self.loans(LoanStatus.ACTIVE, LoanStatus.OVERDUE)))
+        amount = None if purpose is repayment_service.Purpose.PAYOFF else data.draw(
+            st.integers(1, loan.principal_fen + 50_000))
+        card = data.draw(st.sampled_from([self.paying_card, self.thin_card]))
+        self.attempt(collections.request_repayment, self.container, self.auth.borrower_id, loan.id,
+                     key=f"collect-{next(self.keys)}", purpose=purpose, amount_fen=amount,
+                     mode=mode if purpose is repayment_service.Purpose.PREPAYMENT else None, method_id=card)
+        if answer_now:
+            self.deliver()
+
+    @rule()
+    def deliver(self) -> None:
+        """The channel's due callbacks arrive."""
+        self.container.channel.deliver_due(self.clock.now(), self.post_callback)
+
+    @rule()
+    def auto_debit(self) -> None:
+        collections.run_auto_debit(self.container)
+
+    @precondition(lambda self: any(loan.overpayment_fen for loan in self.loans()))
+    @rule(data=st.data())
+    def refund(self, data: st.DataObject) -> None:
+        loan = data.draw(st.sampled_from([loan for loan in self.loans() if loan.overpayment_fen]))
+        amount = data.draw(st.integers(1, loan.overpayment_fen + 100))
+        methods.set_default(self.container, self.auth, self.paying_card)
+        self.attempt(collections.request_refund, self.container, loan.id, amount, key=f"refund-{next(self.keys)}",
+                     reason="overpaid", actor="test:finance")
+
     @precondition(lambda self: bool(self.posted))
     @rule(data=st.data())
     def replay(self, data: st.DataObject) -> None:
@@ -223,6 +267,25 @@ class LoanBook(RuleBasedStateMachine):
             assert trial_balance(session).balanced
             assert check_book(session) == []
             assert list(mismatched_loans(session)) == []
+
+    @invariant()
+    def collections_are_posted_once(self) -> None:
+        with self.container.db.transaction() as session:
+            collected = session.execute(select(PaymentOrder).where(
+                PaymentOrder.kind == OrderKind.COLLECTION.value)).scalars().all()
+            keys = dict(session.execute(select(Repayment.idempotency_key, func.count()).where(
+                Repayment.idempotency_key.like("order:%")).group_by(Repayment.idempotency_key)).all())
+            suspense = set(session.execute(select(JournalEntry.idempotency_key).where(
+                JournalEntry.kind == "collection_unmatched")).scalars())
+            busy: set[int] = set()
+            for order in collected:
+                posted = keys.get(f"order:{order.order_no}", 0) + (f"order:{order.order_no}:suspense" in suspense)
+                assert posted == (1 if order.status is OrderStatus.SUCCEEDED else 0), (order.order_no, order.status)
+                if order.status in (OrderStatus.CREATED, OrderStatus.PROCESSING):
+                    assert order.loan_id not in busy, f"two collections at the channel for loan {order.loan_id}"
+                    busy.add(order.loan_id)
+            for instruction in session.execute(select(CollectionInstruction)).scalars():
+                assert 0 <= instruction.collected_fen <= instruction.amount_fen
 
     @invariant()
     def loans_agree_with_their_installments_and_the_line(self) -> None:
