@@ -60,6 +60,9 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     app.add_middleware(RequestContextMiddleware)
     _mount_operational_routes(app, container)
     _mount_domain_routers(app, container)
+    from miaodai import web  # the borrower's mobile web app at /app
+
+    web.install(app)
     return app
 
 

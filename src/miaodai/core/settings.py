@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     # How long each sandbox party takes to answer (0 for benchmarks that measure only our own work).
     sandbox_latency_seconds: float = Field(default=0.05, ge=0, le=10)
 
+    # The borrower's web app (/app) sets its cookies Secure; browsers accept that over plain HTTP only on
+    # 127.0.0.1/localhost. Turn off only to try the app from a phone on a LAN without TLS.
+    web_secure_cookies: bool = True
     # Where payment channels send their callbacks: this service's public base URL.
     public_base_url: str = "http://127.0.0.1:8000"
     # The sandbox payment channel keeps its own records (it is an outside party) in this SQLite file.

@@ -1,0 +1,36 @@
+"""The borrower's mobile web app (H5) at ``/app``: server-rendered pages on the API's own app.
+
+:func:`install` mounts every page module's router, the static files and the two exceptions pages
+raise (sign in first; a form without its CSRF token). Page modules are small and one per part of the
+journey (``public``, ``login``, …); what they share is :mod:`miaodai.web.core`.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.responses import RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from miaodai.web import core
+
+PAGE_MODULES = ("public", "login")
+
+
+def install(app: FastAPI) -> None:
+    import importlib
+
+    for name in PAGE_MODULES:
+        app.include_router(importlib.import_module(f"miaodai.web.{name}").router)
+    app.mount(f"{core.PREFIX}/static", StaticFiles(packages=[("miaodai.web", "static")]), name="web-static")
+
+    @app.exception_handler(core.LoginRequired)
+    async def login_first(request: Request, exc: core.LoginRequired) -> Response:
+        return core.redirect(request, core.login_url(exc.next_path))
+
+    @app.exception_handler(core.CsrfRejected)
+    async def csrf_rejected(request: Request, _exc: core.CsrfRejected) -> Response:
+        return core.render(request, "expired.html", status=403)
+
+    @app.get("/", include_in_schema=False)
+    def root() -> RedirectResponse:
+        return RedirectResponse(core.PREFIX, status_code=307)

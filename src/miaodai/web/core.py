@@ -1,0 +1,215 @@
+"""What every page of the borrower's app shares: its language, cookies, CSRF check, the signed-in
+borrower, and rendering a template (or a domain error) in the page's language.
+
+The app is server-rendered on the API's own FastAPI app and calls the same domain services; it is a
+second *face*, not a second implementation. Security, in one place:
+
+* **Session**: the same borrower session the API issues, its token in the ``md_session`` cookie —
+  HttpOnly (no script reads it), Secure (``MIAODAI_WEB_SECURE_COOKIES``; browsers treat 127.0.0.1 and
+  localhost as secure, so tests and the quick start work over plain HTTP there), SameSite=Lax, path /app.
+* **Device**: a random id in the long-lived ``md_device`` cookie stands for the phone (the API's
+  ``X-Device-Id``), so login limits and "your devices" work the same.
+* **CSRF**: every form carries the ``md_csrf`` cookie's random value as ``csrf_token`` (double submit);
+  a POST whose field does not match is refused before any handler runs — with SameSite cookies on top.
+* **Headers**: a strict Content-Security-Policy (only our own scripts and styles), no caching of pages,
+  no framing, no referrer beyond our origin.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from datetime import datetime
+from functools import cache
+from typing import Annotated, Any
+from urllib.parse import quote, urlencode
+
+from fastapi import Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from miaodai.container import Container
+from miaodai.core.errors import DomainError
+from miaodai.deps import get_container
+from miaodai.identity.sessions import AuthContext, authenticate
+from miaodai.web import i18n
+
+PREFIX = "/app"
+SESSION_COOKIE = "md_session"
+DEVICE_COOKIE = "md_device"
+CSRF_COOKIE = "md_csrf"
+LANG_COOKIE = "md_lang"
+CSRF_FIELD = "csrf_token"
+YEAR = 365 * 24 * 3600
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+                               "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+
+
+# -- language ----------------------------------------------------------------------------------------
+
+
+def locale_of(request: Request) -> str:
+    """``?lang=zh|en`` (the switch on every page), else the cookie, else zh-CN."""
+    chosen = request.query_params.get("lang") or request.cookies.get(LANG_COOKIE)
+    return i18n.LANGS.get(chosen or "", i18n.DEFAULT_LOCALE)
+
+
+def short_lang(locale: str) -> str:
+    return next(short for short, full in i18n.LANGS.items() if full == locale)
+
+
+@cache
+def environment(locale: str) -> Environment:
+    env = Environment(loader=PackageLoader("miaodai.web", "templates"), autoescape=select_autoescape(["html"]),
+                      extensions=["jinja2.ext.i18n"], trim_blocks=True, lstrip_blocks=True)
+    env.install_gettext_translations(i18n.translations(locale), newstyle=True)  # type: ignore[attr-defined]
+    env.globals.update(yuan=i18n.yuan, yuan_plain=i18n.yuan_plain, percent=i18n.percent,
+                       day=lambda value: i18n.day(value, locale), moment=lambda value: i18n.moment(value, locale))
+    return env
+
+
+def gettext(request: Request, message: str, **params: Any) -> str:
+    """A message of Python code (a flash, a page title) in the request's language."""
+    text = i18n.translations(locale_of(request)).gettext(message)
+    return text % params if params else text
+
+
+# -- cookies -----------------------------------------------------------------------------------------
+
+
+def _secure(request: Request) -> bool:
+    return get_container(request).settings.web_secure_cookies
+
+
+def set_cookie(response: Any, request: Request, name: str, value: str, *, max_age: int | None = None) -> None:
+    response.set_cookie(name, value, max_age=max_age, path=PREFIX, httponly=True, secure=_secure(request),
+                        samesite="lax")
+
+
+def device_key(request: Request) -> str:
+    """The phone's id: from its cookie, or a new one (set on the response by :func:`finish`)."""
+    key = request.cookies.get(DEVICE_COOKIE) or getattr(request.state, "new_device_key", None)
+    if key is None:
+        key = request.state.new_device_key = secrets.token_hex(16)
+    return key
+
+
+def _csrf_token(request: Request) -> str:
+    token = request.cookies.get(CSRF_COOKIE) or getattr(request.state, "new_csrf", None)
+    if token is None:
+        token = request.state.new_csrf = secrets.token_urlsafe(32)
+    return token
+
+
+def finish(request: Request, response: Any) -> Any:
+    """Set the cookies this request created and the security headers on any page or redirect."""
+    if getattr(request.state, "new_csrf", None) and not request.cookies.get(CSRF_COOKIE):
+        set_cookie(response, request, CSRF_COOKIE, request.state.new_csrf)
+    if getattr(request.state, "new_device_key", None) and not request.cookies.get(DEVICE_COOKIE):
+        set_cookie(response, request, DEVICE_COOKIE, request.state.new_device_key, max_age=10 * YEAR)
+    chosen = request.query_params.get("lang")
+    if chosen in i18n.LANGS and request.cookies.get(LANG_COOKIE) != chosen:
+        set_cookie(response, request, LANG_COOKIE, chosen, max_age=YEAR)
+    response.headers.update(SECURITY_HEADERS)
+    return response
+
+
+# -- CSRF -------------------------------------------------------------------------------------------
+
+
+class CsrfRejected(Exception):
+    """A form post without the page's token: from another site, or from a page too old to trust."""
+
+
+async def csrf_protect(request: Request) -> None:
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return
+    form = await request.form()
+    sent, expected = form.get(CSRF_FIELD), request.cookies.get(CSRF_COOKIE)
+    if not isinstance(sent, str) or not expected or not hmac.compare_digest(sent, expected):
+        raise CsrfRejected
+
+
+# -- the signed-in borrower ----------------------------------------------------------------------------
+
+
+class LoginRequired(Exception):
+    def __init__(self, next_path: str) -> None:
+        super().__init__(next_path)
+        self.next_path = next_path
+
+
+def signed_in(request: Request) -> AuthContext | None:
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        return None
+    container: Container = get_container(request)
+    with container.db.autocommit() as session:
+        return authenticate(session, token, pepper=container.settings.session_pepper, now=container.clock.now())
+
+
+def require_borrower(request: Request) -> AuthContext:
+    auth = signed_in(request)
+    if auth is None:
+        raise LoginRequired(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
+    return auth
+
+
+WebBorrower = Annotated[AuthContext, Depends(require_borrower)]
+MaybeBorrower = Annotated[AuthContext | None, Depends(signed_in)]
+WebContainer = Annotated[Container, Depends(get_container)]
+
+
+def login_url(next_path: str | None = None) -> str:
+    return f"{PREFIX}/login" + (f"?{urlencode({'next': next_path})}" if next_path else "")
+
+
+def safe_next(value: str | None) -> str:
+    """Only a path of our own app: never an open redirect to another site."""
+    if value and value.startswith(PREFIX) and not value.startswith("//") and "\\" not in value:
+        return value
+    return PREFIX
+
+
+# -- rendering -----------------------------------------------------------------------------------------
+
+
+def problem(request: Request, error: DomainError) -> dict[str, str | None]:
+    """A domain error as the page shows it: the message and what to do, in the page's language."""
+    body = error.problem()
+    zh = locale_of(request) == "zh_CN"
+    action = body.get("action") or {}
+    return {"code": error.code, "message": error.message_zh if zh else error.message_en,
+            "action": (action.get("zh") if zh else action.get("en")) or None}
+
+
+def render(request: Request, template: str, *, status: int = 200, error: DomainError | None = None,
+           **context: Any) -> HTMLResponse:
+    locale = locale_of(request)
+    other = "en" if locale == "zh_CN" else "zh"
+    query = {k: v for k, v in request.query_params.items() if k != "lang"}
+    html = environment(locale).get_template(template).render(
+        request=request, lang=short_lang(locale), locale=locale, csrf_field=CSRF_FIELD,
+        csrf_token=_csrf_token(request), switch_url=f"{request.url.path}?{urlencode({**query, 'lang': other})}",
+        switch_label="English" if other == "en" else "中文", error=problem(request, error) if error else None,
+        prefix=PREFIX, signed_in=context.pop("signed_in", None), **context)
+    return finish(request, HTMLResponse(html, status_code=error.spec.status if error and status == 200 else status))
+
+
+def redirect(request: Request, path: str) -> RedirectResponse:
+    """303 See Other after a form post (the browser GETs the next page: no resubmission on reload)."""
+    return finish(request, RedirectResponse(path, status_code=303))
+
+
+def path_quote(text: str) -> str:
+    return quote(text, safe="")
+
+
+def now(request: Request) -> datetime:
+    return get_container(request).clock.now()

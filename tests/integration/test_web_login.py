@@ -1,0 +1,103 @@
+"""The borrower's web app (/app) over HTTP: the calculator for anyone, logging in with an SMS code,
+the cookies and headers that keep a session safe, CSRF, devices and logging out — in both languages."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from fastapi.testclient import TestClient
+
+from miaodai.demo import PRODUCT_CODE, seed_demo
+from miaodai.web.core import CSRF_COOKIE, DEVICE_COOKIE, SESSION_COOKIE
+from tests.helpers import latest_code
+
+PHONE = "13800138123"
+
+
+@pytest.fixture
+def web(client) -> TestClient:
+    """A browser's view: cookies are Secure, so the client speaks HTTPS (browsers allow 127.0.0.1 too)."""
+    return TestClient(client.app, base_url="https://testserver", follow_redirects=False)
+
+
+def csrf(page) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+
+
+def log_in(web: TestClient, phone: str = PHONE) -> None:
+    start = web.get("/app/login")
+    sent = web.post("/app/login/code", data={"phone": phone, "csrf_token": csrf(start)})
+    assert sent.status_code == 200, sent.text
+    done = web.post("/app/login", data={"phone": phone, "code": latest_code(web, phone), "csrf_token": csrf(sent),
+                                        "next": "/app/devices"})
+    assert done.status_code == 303 and done.headers["location"] == "/app/devices", done.text
+
+
+def test_the_start_page_speaks_chinese_first_and_english_on_request(web):
+    page = web.get("/app")
+    assert page.status_code == 200 and '<html lang="zh-CN">' in page.text and "登录 / 注册" in page.text
+    english = web.get("/app?lang=en")
+    assert '<html lang="en">' in english.text and "Log in or sign up" in english.text
+    assert "md_lang=en" in english.headers["set-cookie"]
+    assert "Log in or sign up" in web.get("/app").text  # the choice is remembered
+    assert web.get("/").headers["location"] == "/app"
+
+
+def test_pages_carry_strict_security_headers_and_safe_cookies(web):
+    page = web.get("/app/login")
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    assert page.headers["cache-control"] == "no-store" and page.headers["x-content-type-options"] == "nosniff"
+    cookie = page.headers["set-cookie"]
+    assert f"{CSRF_COOKIE}=" in cookie and "HttpOnly" in cookie and "Secure" in cookie and "SameSite=lax" in cookie
+
+
+def test_the_calculator_quotes_with_the_engine_and_explains_bad_amounts(web, client, container):
+    seed_demo(container)  # the demo product is on offer
+    page = web.get("/app/calculator", params={"amount": "10000", "term": 12, "method": "equal_installment"})
+    api = client.post("/v1/quotes", json={"product_code": PRODUCT_CODE, "principal_fen": 1_000_000,
+                                          "method": "equal_installment", "term_months": 12}).json()
+    assert page.status_code == 200
+    shown = re.search(r'data-testid="apr">([^<]+)<', page.text).group(1)
+    assert shown == f"{float(api['apr']) * 100:.2f}%"
+    assert page.text.count("<tr><td>") == 12
+    bad = web.get("/app/calculator", params={"amount": "ten", "term": 12, "method": "equal_installment"})
+    assert bad.status_code == 422 and 'data-code="LOAN_TERMS_INVALID"' in bad.text and "借款条件有误" in bad.text
+    big = web.get("/app/calculator?lang=en", params={"amount": "99999999", "term": 12, "method": "equal_installment"})
+    assert big.status_code == 422 and 'data-code="LOAN_AMOUNT_OUT_OF_RANGE"' in big.text
+
+
+def test_logging_in_sets_a_session_cookie_and_shows_the_devices(web):
+    assert web.get("/app/devices").headers["location"] == "/app/login?next=%2Fapp%2Fdevices"
+    log_in(web)
+    assert SESSION_COOKIE in web.cookies
+    assert DEVICE_COOKIE in web.cookies
+    devices = web.get("/app/devices")
+    assert devices.status_code == 200 and "本机" in devices.text
+    assert PHONE not in devices.text  # never the phone in full
+    out = web.post("/app/logout", data={"csrf_token": csrf(devices)})
+    assert out.status_code == 303 and web.get("/app/devices").status_code == 303
+
+
+def test_a_wrong_code_is_explained_and_too_many_lock_the_phone(web):
+    start = web.get("/app/login")
+    sent = web.post("/app/login/code", data={"phone": PHONE, "csrf_token": csrf(start)})
+    codes = []
+    for _ in range(6):
+        wrong = web.post("/app/login", data={"phone": PHONE, "code": "000000", "csrf_token": csrf(sent)})
+        codes.append(re.search(r'data-code="([A-Z_]+)"', wrong.text).group(1))
+        assert "138****8123" in wrong.text  # the page still says where the code went
+    assert codes[0] == "OTP_WRONG_CODE" and codes[-1] in ("OTP_TOO_MANY_WRONG_GUESSES", "LOGIN_LOCKED"), codes
+
+
+def test_a_form_without_its_token_is_refused_and_nothing_happens(web):
+    web.get("/app/login")
+    refused = web.post("/app/login/code", data={"phone": PHONE, "csrf_token": "forged"})
+    assert refused.status_code == 403 and "页面已过期" in refused.text
+    assert web.post("/app/login/code", data={"phone": PHONE}).status_code == 403
+    assert web.get(f"/sandbox/sms/{PHONE}").json()["messages"] == []  # no code was sent
+
+
+def test_next_never_leaves_the_app(web):
+    start = web.get("/app/login?next=https://evil.example/")
+    assert 'name="next" value="/app"' in start.text
