@@ -4,6 +4,7 @@ the cookies and headers that keep a session safe, CSRF, devices and logging out 
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -101,3 +102,17 @@ def test_a_form_without_its_token_is_refused_and_nothing_happens(web):
 def test_next_never_leaves_the_app(web):
     start = web.get("/app/login?next=https://evil.example/")
     assert 'name="next" value="/app"' in start.text
+
+
+def test_the_step_up_page_sends_a_code_and_returns_to_the_page(web, clock):
+    log_in(web)
+    clock.advance(timedelta(hours=1))  # the login's own step-up has run out
+    page = web.get("/app/step-up?next=/app/devices")
+    assert page.status_code == 200 and "验证身份" in page.text
+    sent = web.post("/app/step-up/code", data={"next": "/app/devices", "csrf_token": csrf(page)})
+    assert sent.status_code == 200 and 'name="code"' in sent.text
+    wrong = web.post("/app/step-up", data={"code": "000000", "next": "/app/devices", "csrf_token": csrf(sent)})
+    assert 'data-code="OTP_WRONG_CODE"' in wrong.text
+    done = web.post("/app/step-up", data={"code": latest_code(web, PHONE), "next": "/app/devices",
+                                          "csrf_token": csrf(sent)})
+    assert done.status_code == 303 and done.headers["location"] == "/app/devices"

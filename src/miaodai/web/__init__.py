@@ -11,9 +11,9 @@ from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from miaodai.web import core
+from miaodai.web import core, stepup
 
-PAGE_MODULES = ("public", "login")
+PAGE_MODULES = ("public", "login", "stepup")
 
 
 def install(app: FastAPI) -> None:
@@ -26,6 +26,10 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(core.LoginRequired)
     async def login_first(request: Request, exc: core.LoginRequired) -> Response:
         return core.redirect(request, core.login_url(exc.next_path))
+
+    @app.exception_handler(stepup.StepUpNeeded)
+    async def step_up_first(request: Request, exc: stepup.StepUpNeeded) -> Response:
+        return core.redirect(request, stepup.step_up_url(exc.next_path))
 
     @app.exception_handler(core.CsrfRejected)
     async def csrf_rejected(request: Request, _exc: core.CsrfRejected) -> Response:
