@@ -8,10 +8,11 @@ from __future__ import annotations
 from datetime import datetime, time, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from miaodai.core.audit import AuditEntry, seal_pending
 from miaodai.core.clock import BUSINESS_TZ, business_date
+from miaodai.core.idempotency_models import IdempotencyRecord
 from miaodai.demo import DEMO_BORROWERS, seed_demo
 from miaodai.ledger.service import check_book, loan_balances, trial_balance
 from miaodai.loans import contract_service
@@ -72,11 +73,21 @@ def test_a_drawdown_quotes_reserves_and_drafts_the_contract(client, container, b
     book_is_balanced(container)  # nothing has moved yet
 
 
-def test_the_same_key_answers_with_the_same_loan_and_another_body_is_refused(client, borrower):
+def test_the_same_key_answers_with_the_same_loan_and_another_body_is_refused(client, container, borrower):
     first = draw(client, borrower)
     again = draw(client, borrower)
-    assert again.status_code == 200 and again.json()["id"] == first.json()["id"]
+    assert again.status_code == 201 and again.content == first.content
+    assert again.headers["Idempotent-Replayed"] == "true"
     assert line_of(client, borrower)["available_fen"] == 2_000_000 - 1_000_000
+    assert_problem(draw(client, borrower, principal_fen=500_000), 422, "IDEMPOTENCY_KEY_REUSED")
+    # Past the key's retention the drawdown still knows its key: the same loan, never a second reservation.
+    with container.db.transaction() as session:
+        session.execute(delete(IdempotencyRecord))
+    late = draw(client, borrower)
+    assert late.status_code == 201 and late.json()["id"] == first.json()["id"]
+    assert line_of(client, borrower)["available_fen"] == 2_000_000 - 1_000_000
+    with container.db.transaction() as session:
+        session.execute(delete(IdempotencyRecord))
     assert_problem(draw(client, borrower, principal_fen=500_000), 422, "LOAN_REQUEST_KEY_REUSED")
     missing = client.post("/v1/loans", json={"line_id": 1, "principal_fen": 100_000, "term_months": 3},
                           headers=borrower["headers"])

@@ -12,9 +12,10 @@ import json
 from datetime import date, timedelta
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from miaodai.core.clock import business_date
+from miaodai.core.idempotency_models import IdempotencyRecord
 from miaodai.loans.models import Loan, LoanInstallment
 from tests.cli_support import run_cli
 from tests.helpers import assert_problem, login, staff_headers
@@ -68,9 +69,17 @@ def test_paying_the_installment_on_its_due_date_settles_it(client, clock, contai
 def test_the_same_key_posts_once_and_another_amount_under_it_is_refused(client, clock, container, loan):
     first = loan["installments"][0]
     go_to(clock, date.fromisoformat(first["due_date"]))
-    assert repay(client, loan["id"], first["total_fen"], "same").json()["created"] is True
-    again = repay(client, loan["id"], first["total_fen"], "same").json()
-    assert again["created"] is False
+    posted = repay(client, loan["id"], first["total_fen"], "same")
+    assert posted.json()["created"] is True
+    again = repay(client, loan["id"], first["total_fen"], "same")
+    assert again.content == posted.content and again.headers["Idempotent-Replayed"] == "true"
+    assert_problem(repay(client, loan["id"], 100, "same"), 422, "IDEMPOTENCY_KEY_REUSED")
+    # The posting itself knows its key too (past the key layer's retention): once, and refused for another amount.
+    with container.db.transaction() as session:
+        session.execute(delete(IdempotencyRecord))
+    assert repay(client, loan["id"], first["total_fen"], "same").json()["created"] is False
+    with container.db.transaction() as session:
+        session.execute(delete(IdempotencyRecord))
     assert_problem(repay(client, loan["id"], 100, "same"), 422, "LOAN_REPAYMENT_KEY_REUSED")
     assert loan_row(container, loan["id"]).principal_outstanding_fen == 1_000_000 - first["principal_fen"]
     assert_book_sound(container)

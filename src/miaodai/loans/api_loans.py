@@ -9,13 +9,13 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Response
+from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from miaodai.core.clock import business_date
 from miaodai.core.errors import DomainError
-from miaodai.core.idempotency import IdempotencyDep, IdempotencyErrors
+from miaodai.core.idempotency import IdempotencyDep
 from miaodai.deps import ContainerDep, CurrentBorrower, RowId, RowIdField
 from miaodai.identity.staff_deps import require_permission
 from miaodai.identity.staff_service import StaffContext
@@ -30,18 +30,6 @@ from miaodai.loans.statement import statement
 from miaodai.loans.states import ON_BOOK
 
 router = APIRouter(tags=["loans"])
-
-IdempotencyKey = Annotated[
-    str | None,
-    Header(alias="Idempotency-Key", max_length=128, description="Unique per money-moving request; reuse it to retry"),
-]
-
-
-def require_key(key: str | None) -> str:
-    if key is None or not key.strip():
-        raise DomainError(IdempotencyErrors.KEY_REQUIRED)
-    return key.strip()
-
 
 class DrawdownBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -147,19 +135,20 @@ def loan_view(container: ContainerDep, loan: Loan) -> LoanView:
 
 
 @router.post("/v1/loans", status_code=201,
-             summary="Draw money on a credit line: quote, reserve, draft the contract (needs Idempotency-Key)")
-def draw(
-    body: DrawdownBody, response: Response, container: ContainerDep, auth: CurrentBorrower,
-    idempotency_key: IdempotencyKey = None,
-) -> LoanView:
-    request = loan_service.DrawdownRequest(
-        line_id=body.line_id, principal_fen=body.principal_fen, method=body.method, term_months=body.term_months,
-        term_days=body.term_days, request_key=require_key(idempotency_key),
-    )
-    loan, created = loan_service.request_drawdown(container, auth, request)
-    if not created:
-        response.status_code = 200
-    return loan_view(container, loan)
+             summary="Draw money on a credit line: quote, reserve, draft the contract (Idempotency-Key: a retry "
+                     "gets the first answer)")
+def draw(body: DrawdownBody, container: ContainerDep, auth: CurrentBorrower, idem: IdempotencyDep) -> LoanView:
+    def drawn() -> LoanView:
+        # The key also names the drawdown for good (request_key): a retry after the key layer forgot the
+        # request (kept at least 24 h) still finds the loan it made.
+        request = loan_service.DrawdownRequest(
+            line_id=body.line_id, principal_fen=body.principal_fen, method=body.method, term_months=body.term_months,
+            term_days=body.term_days, request_key=idem.key,
+        )
+        loan, _created = loan_service.request_drawdown(container, auth, request)
+        return loan_view(container, loan)
+
+    return idem.run(f"borrower:{auth.borrower_id}", status_code=201, handler=drawn)  # type: ignore[return-value]
 
 
 @router.get("/v1/loans", summary="My loans, newest first")
@@ -343,12 +332,15 @@ Reverser = Annotated[StaffContext, Depends(require_permission("payment.refund"))
 @router.post("/v1/staff/repayments/{repayment_id}/reverse",
              summary="Reverse a repayment by compensating entries (a chargeback, a mistaken posting)")
 def reverse_repayment(repayment_id: RowId, body: ReversalBody, staff: Reverser, container: ContainerDep,
-                      idempotency_key: IdempotencyKey = None) -> ReversalView:
-    reversal = repayment_service.reverse_repayment(
-        container, repayment_id, idempotency_key=require_key(idempotency_key), actor=staff.actor, reason=body.reason)
-    assert reversal.reverses_id is not None
-    return ReversalView(id=reversal.id, reverses_id=reversal.reverses_id, loan_id=reversal.loan_id,
-                        amount_fen=reversal.amount_fen, journal_entry_id=reversal.journal_entry_id)
+                      idem: IdempotencyDep) -> ReversalView:
+    def reversed_() -> ReversalView:
+        reversal = repayment_service.reverse_repayment(
+            container, repayment_id, idempotency_key=idem.key, actor=staff.actor, reason=body.reason)
+        assert reversal.reverses_id is not None
+        return ReversalView(id=reversal.id, reverses_id=reversal.reverses_id, loan_id=reversal.loan_id,
+                            amount_fen=reversal.amount_fen, journal_entry_id=reversal.journal_entry_id)
+
+    return idem.run(f"staff:{staff.actor}"[:64], status_code=200, handler=reversed_)  # type: ignore[return-value]
 
 
 class WriteOffBody(BaseModel):

@@ -12,11 +12,11 @@ from typing import Literal
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
+from miaodai.core.idempotency import IdempotencyDep
 from miaodai.core.masking import mask_phone
 from miaodai.deps import ContainerDep, RowId
 from miaodai.identity.login_service import parse_phone
 from miaodai.identity.sms import read_sandbox_inbox
-from miaodai.loans.api_loans import IdempotencyKey, require_key
 
 router = APIRouter(prefix="/sandbox", tags=["sandbox"])
 
@@ -52,18 +52,21 @@ class SandboxRepayment(BaseModel):
     mode: Literal["shorter_term", "smaller_installment"] | None = None
 
 
-@router.post("/loans/{loan_id}/repayments", summary="Stand in for a payment channel: money received for a loan "
-             "(needs Idempotency-Key; until the payments layer collects from cards and wallets)")
+@router.post("/loans/{loan_id}/repayments", summary="Stand in for money arriving outside any debit (a bank "
+             "transfer), posted once (Idempotency-Key)")
 def sandbox_repayment(loan_id: RowId, body: SandboxRepayment, container: ContainerDep,
-                      idempotency_key: IdempotencyKey = None) -> dict[str, object]:
+                      idem: IdempotencyDep) -> dict[str, object]:
     from miaodai.loans import repayment_service
     from miaodai.loans.repayment_math import PrepaymentMode
 
-    request = repayment_service.RepaymentRequest(
-        loan_id=loan_id, amount_fen=body.amount_fen, idempotency_key=require_key(idempotency_key),
-        channel="sandbox", received_at=container.clock.now(), purpose=repayment_service.Purpose(body.purpose),
-        mode=PrepaymentMode(body.mode) if body.mode else None,
-    )
-    posted = repayment_service.post_repayment(container, request, actor="sandbox:payment-channel")
-    return {"repayment_id": posted.repayment_id, "created": posted.created,
-            "journal_entry_id": posted.journal_entry_id}
+    def posted() -> dict[str, object]:
+        request = repayment_service.RepaymentRequest(
+            loan_id=loan_id, amount_fen=body.amount_fen, idempotency_key=idem.key, channel="sandbox",
+            received_at=container.clock.now(), purpose=repayment_service.Purpose(body.purpose),
+            mode=PrepaymentMode(body.mode) if body.mode else None,
+        )
+        result = repayment_service.post_repayment(container, request, actor="sandbox:payment-channel")
+        return {"repayment_id": result.repayment_id, "created": result.created,
+                "journal_entry_id": result.journal_entry_id}
+
+    return idem.run("sandbox", status_code=200, handler=posted)  # type: ignore[return-value]
