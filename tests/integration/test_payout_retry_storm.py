@@ -31,7 +31,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from miaodai.app import create_app
 from miaodai.core.audit import seal_pending, verify_chain
@@ -433,10 +433,6 @@ def test_a_retry_storm_pays_each_loan_out_exactly_once(client, container, clock,
 # --- a retry after a failure past the commit ---------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "reported bug: an error after the signing commits (here while sending the stored order) answers 500 "
-    "and gives the key back, so the same-key retry runs the signing again and gets CONTRACT_ALREADY_SIGNED "
-    "instead of the signed loan"))
 def test_a_retry_after_the_send_failed_past_the_commit_gets_the_signed_loan(client, container, monkeypatch,
                                                                               captured_logs):
     """Signing commits the loan and its stored order, then sends the order. If sending raises (the
@@ -466,3 +462,13 @@ def test_a_retry_after_the_send_failed_past_the_commit_gets_the_signed_loan(clie
     assert retried.status_code == 200, retried.text
     assert retried.json()["status"] == "disbursing"
     assert len(payout_orders(container, loan)) == 1
+    # The process that signed died before storing its answer (the key layer then lets a retry take the
+    # key over and run again): the signing finds the payout its key ordered and answers with the loan.
+    with container.db.transaction() as session:
+        session.execute(delete(IdempotencyRecord))
+    again = client.post(f"/v1/loans/{loan.id}/sign", json=body, headers=headers)
+    assert again.status_code == 200 and again.json()["status"] in ("disbursing", "active"), again.text
+    assert len(payout_orders(container, loan)) == 1
+    other_key = client.post(f"/v1/loans/{loan.id}/sign", json=body,
+                            headers={**borrower.headers, "Idempotency-Key": f"{loan.sign_key}-new"})
+    assert other_key.status_code == 409 and other_key.json()["code"] == "CONTRACT_ALREADY_SIGNED"

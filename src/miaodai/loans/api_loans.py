@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated
 
+import structlog
 from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
@@ -30,6 +31,7 @@ from miaodai.loans.statement import statement
 from miaodai.loans.states import ON_BOOK
 
 router = APIRouter(tags=["loans"])
+log = structlog.get_logger(__name__)
 
 class DrawdownBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -184,17 +186,21 @@ class SignBody(BaseModel):
 def sign(loan_id: RowId, body: SignBody, container: ContainerDep, auth: RecentStepUp,
          idem: IdempotencyDep) -> LoanView:
     def signed() -> LoanView:
-        loan_service.sign(container, auth, loan_id, read_sha256=body.contract_sha256)
+        loan_service.sign(container, auth, loan_id, read_sha256=body.contract_sha256, request_key=idem.key)
         return _after_payout_ordered(container, auth.borrower_id, loan_id)
 
     return idem.run(f"borrower:{auth.borrower_id}", status_code=200, handler=signed)  # type: ignore[return-value]
 
 
 def _after_payout_ordered(container: ContainerDep, borrower_id: int, loan_id: int) -> LoanView:
-    """The order is stored with the signature; send it now (recovery sends it if this process dies)."""
+    """The order is stored with the signature; send it now. If sending fails the request has still done
+    what it was asked (the order is stored and recovery sends it), so the borrower is answered, not 500."""
     from miaodai.payments import orders
 
-    orders.send_loan_payout(container, loan_id)
+    try:
+        orders.send_loan_payout(container, loan_id)
+    except Exception:
+        log.exception("payout_send_failed_after_commit", loan_id=loan_id)
     with container.db.transaction() as session:
         loan = loan_service.owned_loan(session, borrower_id, loan_id)
     return loan_view(container, loan)
@@ -204,7 +210,7 @@ def _after_payout_ordered(container: ContainerDep, borrower_id: int, loan_id: in
              summary="After a failed payout, order it again to the default card (step-up, Idempotency-Key)")
 def retry_payout(loan_id: RowId, container: ContainerDep, auth: RecentStepUp, idem: IdempotencyDep) -> LoanView:
     def retried() -> LoanView:
-        loan_service.retry_payout(container, auth, loan_id)
+        loan_service.retry_payout(container, auth, loan_id, request_key=idem.key)
         return _after_payout_ordered(container, auth.borrower_id, loan_id)
 
     return idem.run(f"borrower:{auth.borrower_id}", status_code=200, handler=retried)  # type: ignore[return-value]

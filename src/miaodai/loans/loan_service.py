@@ -182,31 +182,45 @@ def _redraft(session: Session, container: Container, loan: Loan, *, now: datetim
     return contract_service.draft(session, container, loan, schedule, now=now)
 
 
-def sign(container: Container, auth: AuthContext, loan_id: int, *, read_sha256: str) -> Loan:
+def sign(container: Container, auth: AuthContext, loan_id: int, *, read_sha256: str,
+         request_key: str | None = None) -> Loan:
     """The borrower signs the text they read (the API demands a fresh SMS code first); the platform
-    countersigns; the payout is ordered."""
+    countersigns; the payout is ordered. The same ``request_key`` again (a retry of a request whose
+    answer was lost) finds the loan it signed and changes nothing."""
     now = container.clock.now()
     with container.db.transaction() as session:
         loan = owned_loan(session, auth.borrower_id, loan_id, lock=True)
+        if _already_ordered(session, loan, request_key):
+            return loan
         check_transition(loan.status, LoanStatus.SIGNED)
         contract_service.sign(session, container, loan, read_sha256=read_sha256, device_id=auth.device_id,
                               actor=auth.actor, now=now)
         loan.status = LoanStatus.SIGNED
         loan.signed_at = now
-        _order_payout(session, container, loan, now=now, actor=auth.actor)
+        _order_payout(session, container, loan, now=now, actor=auth.actor, request_key=request_key)
     return loan
 
 
-def retry_payout(container: Container, auth: AuthContext, loan_id: int) -> Loan:
-    """After a definite payout failure (the loan is back to signed): order a new payout."""
+def retry_payout(container: Container, auth: AuthContext, loan_id: int, *, request_key: str | None = None) -> Loan:
+    """After a definite payout failure (the loan is back to signed): order a new payout (once per
+    ``request_key``, like :func:`sign`)."""
     now = container.clock.now()
     with container.db.transaction() as session:
         loan = owned_loan(session, auth.borrower_id, loan_id, lock=True)
-        _order_payout(session, container, loan, now=now, actor=auth.actor)
+        if _already_ordered(session, loan, request_key):
+            return loan
+        _order_payout(session, container, loan, now=now, actor=auth.actor, request_key=request_key)
     return loan
 
 
-def _order_payout(session: Session, container: Container, loan: Loan, *, now: datetime, actor: str) -> None:
+def _already_ordered(session: Session, loan: Loan, request_key: str | None) -> bool:
+    from miaodai.payments.orders import payout_ordered_by  # payments builds on loans: imported late
+
+    return request_key is not None and payout_ordered_by(session, loan.id, request_key)
+
+
+def _order_payout(session: Session, container: Container, loan: Loan, *, now: datetime, actor: str,
+                  request_key: str | None = None) -> None:
     check_transition(loan.status, LoanStatus.DISBURSING)
     loan.payout_attempts += 1
     loan.status = LoanStatus.DISBURSING
@@ -218,7 +232,7 @@ def _order_payout(session: Session, container: Container, loan: Loan, *, now: da
                            details={"attempt": loan.payout_attempts, "principal_fen": loan.principal_fen})
     from miaodai.payments.orders import create_payout_order  # payments builds on loans: imported late
 
-    create_payout_order(session, container, loan, now=now)
+    create_payout_order(session, container, loan, now=now, request_key=request_key)
 
 
 @dataclass(frozen=True)

@@ -132,6 +132,9 @@ class PaymentOrder(Base):
     # Auto-debit: the end-of-day instruction this order executes.
     instruction_id: Mapped[int | None] = mapped_column(ForeignKey("collection_instructions.id"), index=True)
     note: Mapped[str | None] = mapped_column(String(200))  # refunds: why (shown to staff and the borrower)
+    # The Idempotency-Key of the request that made the order (signing, a payout retry): a retry of that
+    # request after its process died finds its effect here instead of being refused as a second one.
+    request_key: Mapped[str | None] = mapped_column(String(128))
 
     __table_args__ = (Index("ix_payment_orders_status_check", "status", "next_check_at"),)
 

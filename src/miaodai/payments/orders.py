@@ -88,7 +88,7 @@ def create_order(session: Session, container: Container, *, kind: OrderKind, pur
                  borrower_id: int, loan_id: int | None, method: PaymentMethod, amount_fen: int, now: datetime,
                  attempt: int | None = None, repayment_purpose: str | None = None,
                  prepayment_mode: str | None = None, instruction_id: int | None = None,
-                 note: str | None = None) -> PaymentOrder:
+                 note: str | None = None, request_key: str | None = None) -> PaymentOrder:
     """Store an order in the caller's transaction, with the business change that needs it (the outbox):
     it is sent after that transaction commits, or by :func:`recover` if the process dies first."""
     if amount_fen <= 0:
@@ -98,7 +98,7 @@ def create_order(session: Session, container: Container, *, kind: OrderKind, pur
         channel=container.channel.name, borrower_id=borrower_id, loan_id=loan_id, attempt=attempt,
         payment_method_id=method.id, amount_fen=amount_fen, status=OrderStatus.CREATED, created_at=now,
         next_check_at=now, checks=0, repayment_purpose=repayment_purpose, prepayment_mode=prepayment_mode,
-        instruction_id=instruction_id, note=note,
+        instruction_id=instruction_id, note=note, request_key=request_key,
     )
     session.add(order)
     session.flush()
@@ -106,12 +106,20 @@ def create_order(session: Session, container: Container, *, kind: OrderKind, pur
     return order
 
 
-def create_payout_order(session: Session, container: Container, loan: Loan, *, now: datetime) -> PaymentOrder:
+def create_payout_order(session: Session, container: Container, loan: Loan, *, now: datetime,
+                        request_key: str | None = None) -> PaymentOrder:
     """The order of the loan's current payout attempt, stored in the caller's transaction."""
     return create_order(session, container, kind=OrderKind.PAYOUT, purpose=DISBURSEMENT,
                         business_key=f"loan:{loan.id}:payout:{loan.payout_attempts}", borrower_id=loan.borrower_id,
                         loan_id=loan.id, method=payout_method(session, loan.borrower_id), amount_fen=loan.principal_fen,
-                        now=now, attempt=loan.payout_attempts)
+                        now=now, attempt=loan.payout_attempts, request_key=request_key)
+
+
+def payout_ordered_by(session: Session, loan_id: int, request_key: str) -> bool:
+    """Whether the request under ``request_key`` already ordered a payout of the loan."""
+    return session.execute(select(PaymentOrder.id).where(
+        PaymentOrder.loan_id == loan_id, PaymentOrder.purpose == DISBURSEMENT,
+        PaymentOrder.request_key == request_key)).first() is not None
 
 
 def _channel_order(session: Session, container: Container, order: PaymentOrder) -> ChannelOrder:
