@@ -140,6 +140,9 @@ def test_systemerror_answers_never_fail_a_payout_that_is_later_paid(client, cont
 
 def test_when_no_callback_comes_the_query_finds_the_payment(client, container, clock):
     borrower, loan_id, _ = _signed(client, container, clock, ACCOUNT_NO_CALLBACK)
+    with container.db.transaction() as session:  # the first query is due 10 s after the bank's "processing"
+        order = session.execute(select(PaymentOrder).where(PaymentOrder.loan_id == loan_id)).scalar_one()
+        assert (order.checks, order.next_check_at - order.sent_at) == (0, timedelta(seconds=10))
     assert channel_time_passes(client, container, clock, seconds=60) == 0
     assert _status(client, borrower, loan_id) == "disbursing"
     orders.recover(container)

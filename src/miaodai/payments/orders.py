@@ -198,7 +198,8 @@ def _apply(container: Container, answer: ChannelAnswer, *, event: str) -> Applie
         if answer.status is ChannelStatus.SUCCEEDED or answer.is_definite_failure:
             _settle(session, container, order, answer, now=now)
             return Applied(order, "applied")
-        order.checks += 1
+        if event == "queried":  # the schedule counts our queries: a submit's "processing" is checked after 10 s
+            order.checks += 1
         order.code = answer.code
         order.next_check_at = _next_check(now, order.checks)
         if answer.status is ChannelStatus.NOT_FOUND:
