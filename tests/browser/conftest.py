@@ -43,7 +43,7 @@ def live_server(container) -> Iterator[str]:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(create_app(container=container), host="127.0.0.1", port=port,
-                                           log_config=None, log_level="warning", access_log=False))
+                                           log_config=None, log_level=None, access_log=False))
     thread = threading.Thread(target=server.run, name="live-server", daemon=True)
     thread.start()
     deadline = time.monotonic() + 30

@@ -126,7 +126,7 @@ def http(container, settings) -> Iterator[httpx.Client]:
     # Idle keep-alive connections are kept for the whole test: uvicorn closing one (after 5 s by default)
     # as the client reuses it would fail a request with "Server disconnected", a race of the test's own.
     server = uvicorn.Server(uvicorn.Config(create_app(container=container), host="127.0.0.1", port=port,
-                                           log_config=None, log_level="warning", access_log=False,
+                                           log_config=None, log_level=None, access_log=False,
                                            timeout_keep_alive=KEEP_ALIVE_SECONDS))
     thread = threading.Thread(target=server.run, name="storm-server", daemon=True)
     thread.start()
