@@ -58,7 +58,7 @@ P = Permission
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(
         {P.STAFF_READ, P.STAFF_MANAGE, P.AUDIT_READ, P.BORROWER_READ, P.LOAN_READ, P.REPORT_READ,
-         P.PRODUCT_MANAGE, P.RECON_RESOLVE}
+         P.PRODUCT_MANAGE}
     ),
     Role.RISK_REVIEWER: frozenset(
         {P.BORROWER_READ, P.REVIEW_READ, P.REVIEW_DECIDE, P.LOAN_READ, P.CREDIT_LINE_PROPOSE}
