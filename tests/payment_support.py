@@ -38,3 +38,23 @@ def channel_time_passes(client: TestClient, container: Any, clock: Any, seconds:
     """Advance the clock and let the channel deliver every callback then due; returns how many."""
     clock.advance(timedelta(seconds=seconds))
     return container.channel.deliver_due(clock.now(), poster(client))
+
+
+def sign_in_wallet(client: TestClient, started: dict[str, Any], login: str, decision: str = "approve") -> str:
+    """What the borrower does in the wallet's app: open the signing page, log in, decide; returns the auth code."""
+    page = urlsplit(started["authorize_url"]).path
+    assert client.get(page).status_code == 200
+    signed = client.post(f"{page}/authorize", json={"login": login, "decision": decision})
+    assert signed.status_code == 200, signed.text
+    return signed.json()["auth_code"]
+
+
+def bind_wallet(client: TestClient, who: dict[str, Any], login: str, kind: str = "alipay") -> dict[str, Any]:
+    """Bind an Alipay or WeChat Pay account (``login`` is the wallet's login, see docs/sandbox.md)."""
+    started = client.post("/v1/payment-methods/wallets", json={"kind": kind}, headers=who["headers"])
+    assert started.status_code == 202, started.text
+    code = sign_in_wallet(client, started.json(), login)
+    confirmed = client.post(f"/v1/payment-methods/wallets/{started.json()['binding_id']}/confirm",
+                            json={"auth_code": code}, headers=who["headers"])
+    assert confirmed.status_code == 201, confirmed.text
+    return confirmed.json()

@@ -16,7 +16,7 @@ from miaodai.payments.models import PaymentOrder
 from miaodai.sandbox.channel import ACCOUNT_INSUFFICIENT_FUNDS, ACCOUNT_LIMITED_BALANCE, LIMITED_BALANCE_FEN
 from tests.helpers import assert_problem, login, staff_headers
 from tests.loan_support import PHONE, active_loan, assert_book_sound, close_through, demo_borrower
-from tests.payment_support import bind_card, channel_time_passes
+from tests.payment_support import bind_card, bind_wallet, channel_time_passes
 
 
 def _repay(client, borrower, loan_id, key, **body):
@@ -228,4 +228,20 @@ def test_held_money_is_refunded_as_a_payout(client, container, clock, fast_staff
         assert session.get(Loan, loan["id"]).overpayment_fen == 0
         assert session.scalar(select(func.count()).select_from(JournalEntry)
                               .where(JournalEntry.kind == "refund_paid")) == 1
+    assert_book_sound(container)
+
+
+def test_repay_now_from_an_alipay_wallet(client, container, clock):
+    borrower = demo_borrower(client, container)
+    loan = active_loan(client, clock, borrower)
+    container.wallets.latency_seconds = 0  # the sandbox wallet answers at once
+    wallet = bind_wallet(client, borrower, "13700137599")
+    started = _repay(client, borrower, loan["id"], "w-1", amount_fen=12_345, payment_method_id=wallet["id"])
+    assert started.status_code == 202, started.text
+    assert (started.json()["method"]["kind"], started.json()["method"]["bank"]) == ("alipay", None)
+    channel_time_passes(client, container, clock)
+    shown = client.get(f"/v1/loans/{loan['id']}/repayments", headers=borrower["headers"]).json()[0]
+    assert shown["status"] == "succeeded"
+    with container.db.transaction() as session:
+        assert session.get(Loan, loan["id"]).overpayment_fen == 12_345  # nothing due yet: held
     assert_book_sound(container)

@@ -15,11 +15,12 @@ from sqlalchemy import select
 from miaodai.core.audit import AuditEntry
 from miaodai.payments.models import CARD_NUMBER_FIELD, PaymentMethod, PaymentMethodKind, PaymentOrder, WalletBinding
 from miaodai.sandbox.wallet import LOGIN_AGREEMENT_EXISTS, LOGIN_FROZEN, LOGIN_TIMEOUT
+from tests import payment_support
 from tests.credit_support import applicant, quick_parties
 from tests.helpers import assert_problem, login, step_up
 from tests.loan_support import PHONE as DEMO_PHONE
 from tests.loan_support import active_loan, demo_borrower
-from tests.payment_support import channel_time_passes
+from tests.payment_support import channel_time_passes, sign_in_wallet
 
 PHONE = "13700137501"
 ID_NUMBER = "110101199003070011"
@@ -50,25 +51,17 @@ def _started(client, who, kind="alipay") -> dict:
     return started.json()
 
 
-def _sign(client, started: dict, login: str = WALLET_LOGIN, decision: str = "approve") -> str:
-    """What the borrower does in the wallet's app: open the page, log in, decide; returns the auth code."""
-    page = urlsplit(started["authorize_url"]).path
-    assert client.get(page).status_code == 200
-    signed = client.post(f"{page}/authorize", json={"login": login, "decision": decision})
-    assert signed.status_code == 200, signed.text
-    return signed.json()["auth_code"]
-
-
 def _confirm(client, who, binding_id: str, auth_code: str):
     return client.post(f"/v1/payment-methods/wallets/{binding_id}/confirm", json={"auth_code": auth_code},
                        headers=who["headers"])
 
 
+def _sign(client, started: dict, login: str = WALLET_LOGIN, decision: str = "approve") -> str:
+    return sign_in_wallet(client, started, login, decision)
+
+
 def bind_wallet(client, who, login: str = WALLET_LOGIN, kind: str = "alipay") -> dict:
-    started = _started(client, who, kind)
-    confirmed = _confirm(client, who, started["binding_id"], _sign(client, started, login))
-    assert confirmed.status_code == 201, confirmed.text
-    return confirmed.json()
+    return payment_support.bind_wallet(client, who, login, kind)
 
 
 def _binding(container, binding_id: str) -> WalletBinding:
