@@ -279,7 +279,7 @@ def test_a_loan_is_paid_out_to_the_default_alipay_wallet(client, container, cloc
     # The channel got the Alipay user id itself, no bank, and accepted it like a good account.
     [order] = submitted
     assert order.account_no == container.wallets.account_id(PaymentMethodKind.ALIPAY, WALLET_LOGIN)
-    assert order.bank_code is None and order.amount_fen == 1_000_000
+    assert order.bank_code is None and order.amount_fen == 1_000_000 and order.account_kind == "alipay"
     assert channel_time_passes(client, container, clock) == 1  # the callback
     assert client.get(f"/v1/loans/{loan_id}", headers=borrower["headers"]).json()["status"] == "active"
     [payout] = client.get(f"/v1/loans/{loan_id}/payouts", headers=borrower["headers"]).json()

@@ -73,6 +73,9 @@ class ChannelOrder:
     account_name: str
     bank_code: str | None
     notify_url: str
+    # What account_no is (payments.models.PaymentMethodKind): a card, or an Alipay / WeChat Pay account,
+    # which real channels pay through other APIs (a transfer to a wallet user, not a bank payout).
+    account_kind: str = "bank_card"
 
 
 @dataclass(frozen=True)
