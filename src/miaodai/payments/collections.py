@@ -117,13 +117,18 @@ def _same_request(order: PaymentOrder, purpose: Purpose, amount_fen: int | None,
 
 def _refuse_if_collecting(session: Session, loan_id: int) -> None:
     """One collection at the channel per loan (the caller holds the loan's row lock)."""
-    busy = session.execute(
+    busy = _debit_in_flight(session, loan_id)
+    if busy is not None:
+        raise DomainError(PaymentErrors.REPAYMENT_IN_PROGRESS, params={"order_no": busy})
+
+
+def _debit_in_flight(session: Session, loan_id: int) -> str | None:
+    """The order number of the loan's collection still at the channel, if any."""
+    return session.execute(
         select(PaymentOrder.order_no).where(
             PaymentOrder.loan_id == loan_id, PaymentOrder.kind == OrderKind.COLLECTION.value,
             PaymentOrder.status.in_((OrderStatus.CREATED, OrderStatus.PROCESSING)))
     ).scalars().first()
-    if busy is not None:
-        raise DomainError(PaymentErrors.REPAYMENT_IN_PROGRESS, params={"order_no": busy})
 
 
 def _amount(session: Session, loan: Loan, purpose: Purpose, amount_fen: int | None, mode: PrepaymentMode | None,
@@ -251,7 +256,7 @@ def _start_attempt(container: Container, instruction_id: int, now: datetime) -> 
         if wanted <= 0:
             instruction.status, instruction.last_code = InstructionStatus.DONE, "NOTHING_DUE"
             return "settled_without_debit", None
-        if _collecting(session, loan.id):
+        if _debit_in_flight(session, loan.id) is not None:
             instruction.next_attempt_at = now + timedelta(minutes=5)
             return "waiting", None
         method = _auto_debit_method(session, loan.borrower_id)
@@ -274,14 +279,6 @@ def _owed_today(session: Session, loan: Loan, today: date) -> int:
     rows = loan_service.installments_of(session, loan.id)
     due = sum(repayment_service.outstanding(r) for r in rows if r.due_date <= today)
     return max(due - loan.overpayment_fen, 0)
-
-
-def _collecting(session: Session, loan_id: int) -> bool:
-    return session.execute(
-        select(PaymentOrder.id).where(PaymentOrder.loan_id == loan_id,
-                                      PaymentOrder.kind == OrderKind.COLLECTION.value,
-                                      PaymentOrder.status.in_((OrderStatus.CREATED, OrderStatus.PROCESSING)))
-    ).first() is not None
 
 
 def _auto_debit_method(session: Session, borrower_id: int) -> PaymentMethod | None:
