@@ -21,7 +21,10 @@ document.querySelectorAll("[data-countdown]").forEach((button) => {
 document.querySelectorAll("form[data-live]").forEach((form) => {
   let timer = null;
   const refresh = async () => {
-    const url = form.action + "?" + new URLSearchParams(new FormData(form)).toString();
+    // Hidden fields (the CSRF token, a form's idempotency key) stay out of the URL.
+    const fields = new FormData(form);
+    form.querySelectorAll("input[type=hidden]").forEach((hidden) => fields.delete(hidden.name));
+    const url = form.action + "?" + new URLSearchParams(fields).toString();
     const response = await fetch(url, { headers: { "X-Live": "1" } });
     const page = new DOMParser().parseFromString(await response.text(), "text/html");
     for (const selector of [".quote", ".problem"]) {
@@ -33,4 +36,45 @@ document.querySelectorAll("form[data-live]").forEach((form) => {
     }
   };
   form.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(refresh, 300); });
+});
+
+// Bank detection while a card number is typed (input[data-bank-lookup]): only the first 6 digits, then the
+// first 10, are sent — the BIN, never the whole number — and the bank and card type are shown beside the
+// field. The server's check when the form is sent is what counts; this only says it sooner.
+document.querySelectorAll("input[data-bank-lookup]").forEach((input) => {
+  const out = document.getElementById(input.dataset.bankLookup);
+  let asked = "";
+  const show = async () => {
+    const digits = input.value.normalize("NFKC").replace(/[\s-]/g, ""); // full-width digits too
+    const prefix = /^\d+$/.test(digits) ? digits.slice(0, digits.length >= 10 ? 10 : 6) : "";
+    if (prefix.length < 6) { asked = ""; out.textContent = ""; delete out.dataset.state; return; }
+    if (prefix === asked) return;
+    asked = prefix;
+    const response = await fetch(input.dataset.bankUrl + "?" + new URLSearchParams({ prefix }));
+    const found = await response.json();
+    if (asked !== prefix) return; // typed on meanwhile
+    out.textContent = found.found ? found.text + (found.note ? " · " + found.note : "") : "";
+    if (found.found) out.dataset.state = found.supported ? "ok" : "bad"; else delete out.dataset.state;
+  };
+  input.addEventListener("input", show);
+  show();
+});
+
+// A part of the page still changing on the server (a payout at the bank: [data-poll][id], the value in
+// seconds) is fetched again and swapped in until the fresh copy is no longer marked.
+document.querySelectorAll("[data-poll][id]").forEach((part) => {
+  const every = (parseInt(part.dataset.poll, 10) || 3) * 1000;
+  const poll = async () => {
+    let fresh = null;
+    try {
+      const response = await fetch(location.href, { headers: { "X-Live": "1" } });
+      fresh = new DOMParser().parseFromString(await response.text(), "text/html").getElementById(part.id);
+      const current = document.getElementById(part.id);
+      if (fresh && current) current.replaceWith(fresh);
+    } catch (error) {
+      fresh = null; // offline for a moment: try again
+    }
+    if (!fresh || fresh.hasAttribute("data-poll")) setTimeout(poll, every);
+  };
+  setTimeout(poll, every);
 });
