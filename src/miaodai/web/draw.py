@@ -1,0 +1,238 @@
+"""Drawing money 借款 in the app: amount, term and repayment method with a live quote on the borrower's own
+line, then the contract to read, then signing it with a fresh code (step-up), which orders the payout.
+
+The same services as ``POST /v1/loans``, ``GET …/contract`` and ``POST …/sign``: ``loan_service.request_drawdown``,
+``open_contract`` and ``sign``, and the payout is sent after the signing commits exactly as the API sends it.
+The quote is the one the drawdown freezes (the line's rate under the product's rules and cost cap), so the
+figures on the form are the figures of the contract.
+
+Both money-moving forms carry an idempotency key made when the form page is rendered (a hidden field): the
+services keep it with what it made, so a form sent twice — a double tap, a resubmission after a lost
+answer — finds the loan (or the payout) the first one made instead of making another.
+
+The contract is shown as the very document the API serves (and its SHA-256 goes with the signing form, so
+the borrower signs the text they read). Being a document of its own with its own styles, it is served by
+:func:`contract_document` under its own strict policy (no scripts, nothing loaded, only its inline styles)
+and framed by the reading page; ``?download=1`` is the same bytes as a file.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy import select
+
+from miaodai.core.clock import business_date
+from miaodai.core.errors import DomainError
+from miaodai.identity.sessions import AuthContext
+from miaodai.loans import line_service, loan_service
+from miaodai.loans.api_loans import _after_payout_ordered, loan_view
+from miaodai.loans.errors import LoanErrors
+from miaodai.loans.models import CreditLine, Loan, LoanProduct
+from miaodai.loans.product_service import quote_under_product
+from miaodai.loans.products import ProductSpec
+from miaodai.loans.quotes import terms_or_error
+from miaodai.loans.schedule import RepaymentMethod, Schedule
+from miaodai.loans.states import LineStatus, LoanStatus
+from miaodai.web.core import PREFIX, WebBorrower, WebContainer, csrf_protect, finish, redirect, render
+from miaodai.web.i18n import yuan_plain
+from miaodai.web.methods import default_method, my_methods
+from miaodai.web.public import parse_yuan
+from miaodai.web.stepup import WebStepUp
+
+router = APIRouter(prefix=PREFIX, dependencies=[Depends(csrf_protect)], include_in_schema=False)
+
+DEFAULT_AMOUNT_FEN = 10_000_00
+BULLET_DAYS = (7, 14, 30)  # the bullet terms offered on the form, within the product's longest
+SHA256 = re.compile(r"[0-9a-f]{64}")
+# The contract is a document of its own: its inline styles, nothing else, framed only by our pages.
+CONTRACT_POLICY = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'self'; "
+                   "form-action 'none'; base-uri 'none'; sandbox")
+
+Key = Annotated[str, Form(min_length=8, max_length=100, pattern=r"^[A-Za-z0-9_-]+$")]
+
+
+def new_key(purpose: str) -> str:
+    """An idempotency key for one rendering of a money-moving form."""
+    return f"web-{purpose}-{secrets.token_urlsafe(18)}"
+
+
+# -- the form and its live quote -------------------------------------------------------------------------
+
+
+def _lines(container: WebContainer, auth: AuthContext) -> list[tuple[CreditLine, ProductSpec]]:
+    """The borrower's active lines with their products (the drawdown itself checks the line again)."""
+    lines = [line for line in line_service.borrower_lines(container, auth.borrower_id)
+             if line.status is LineStatus.ACTIVE]
+    if not lines:
+        return []
+    with container.db.autocommit() as session:
+        products = {p.id: p.spec() for p in session.execute(
+            select(LoanProduct).where(LoanProduct.id.in_({line.product_id for line in lines}))).scalars()}
+    return [(line, products[line.product_id]) for line in lines]
+
+
+def term_choices(spec: ProductSpec) -> list[tuple[str, str, int]]:
+    """The form's terms: ``("m12", "months", 12)`` for monthly methods, ``("d30", "days", 30)`` for bullet."""
+    months = [(f"m{n}", "months", n) for n in spec.terms_months]
+    longest = spec.bullet_max_days or 0
+    days = sorted({d for d in (*BULLET_DAYS, longest) if 0 < d <= longest})
+    return months + [(f"d{n}", "days", n) for n in days]
+
+
+def parse_term(term: str) -> tuple[int | None, int | None]:
+    """``m12`` → (12 months, None); ``d30`` → (None, 30 days); anything else is a clear error."""
+    if len(term) >= 2 and term[0] in "md" and term[1:].isascii() and term[1:].isdigit() and len(term) <= 4:
+        n = int(term[1:])
+        return (n, None) if term[0] == "m" else (None, n)
+    raise DomainError(LoanErrors.TERMS_INVALID, params={
+        "field": "term", "_reason_en": "is not a term on offer", "_reason_zh": "不是可选的期限"})
+
+
+def parse_method(method: str) -> RepaymentMethod:
+    if method not in RepaymentMethod.__members__.values():
+        raise DomainError(LoanErrors.TERMS_INVALID, params={
+            "field": "method", "_reason_en": "is not a repayment method", "_reason_zh": "不是可选的还款方式"})
+    return RepaymentMethod(method)
+
+
+def quote_on_line(container: WebContainer, line: CreditLine, spec: ProductSpec, *, principal_fen: int,
+                  method: RepaymentMethod, term_months: int | None, term_days: int | None) -> Schedule:
+    """What the drawdown would freeze today: the line's rate under the product's rules and cost cap — the
+    engine call ``loan_service.request_drawdown`` makes, with nothing reserved or stored."""
+    terms = terms_or_error(principal_fen=principal_fen, annual_rate=line.annual_rate, method=method,
+                           start_date=business_date(container.clock.now()), term_months=term_months,
+                           term_days=term_days)
+    return quote_under_product(spec, terms)
+
+
+def _form_values(line: CreditLine, spec: ProductSpec, amount: str | None, term: str | None,
+                 method: str | None) -> dict[str, str]:
+    first_amount = max(min(DEFAULT_AMOUNT_FEN, line.available_fen, spec.max_amount_fen), spec.min_amount_fen)
+    first_term = f"m{max(spec.terms_months)}" if spec.terms_months else f"d{spec.bullet_max_days}"
+    return {"amount": amount if amount is not None else yuan_plain(first_amount), "term": term or first_term,
+            "method": method or (RepaymentMethod.EQUAL_INSTALLMENT.value
+                                 if RepaymentMethod.EQUAL_INSTALLMENT in spec.methods else spec.methods[0].value)}
+
+
+def _draw_page(request: Request, container: WebContainer, auth: AuthContext, *, line_id: int | None = None,
+               amount: str | None = None, term: str | None = None, method: str | None = None,
+               error: DomainError | None = None) -> HTMLResponse:
+    lines = _lines(container, auth)
+    views = my_methods(container, auth)
+    context = {"signed_in": auth, "lines": lines, "payout_to": default_method(views), "request_key": new_key("draw")}
+    chosen = next(((line, spec) for line, spec in lines if line.id == line_id), lines[0] if lines else None)
+    if chosen is None:
+        return render(request, "draw.html", line=None, **context)
+    line, spec = chosen
+    form = _form_values(line, spec, amount, term, method)
+    context |= {"line": line, "spec": spec, "form": form, "terms": term_choices(spec)}
+    if error is not None:
+        return render(request, "draw.html", error=error, **context)
+    try:
+        months, days = parse_term(form["term"])
+        schedule = quote_on_line(container, line, spec, principal_fen=parse_yuan(form["amount"], "amount"),
+                                 method=parse_method(form["method"]), term_months=months, term_days=days)
+    except DomainError as refused:
+        return render(request, "draw.html", error=refused, **context)
+    return render(request, "draw.html", schedule=schedule, **context)
+
+
+@router.get("/loans/new", response_class=HTMLResponse)
+def draw_page(request: Request, container: WebContainer, auth: WebBorrower, line_id: int | None = None,
+              amount: str | None = None, term: str | None = None, method: str | None = None) -> HTMLResponse:
+    """The form with its quote; the live quote (``form[data-live]`` in app.js) asks this page again as the
+    borrower types and swaps in the new figures."""
+    return _draw_page(request, container, auth, line_id=line_id, amount=amount, term=term, method=method)
+
+
+@router.post("/loans/new", response_class=HTMLResponse)
+def draw(request: Request, container: WebContainer, auth: WebBorrower, line_id: Annotated[int, Form()],
+         amount: Annotated[str, Form(max_length=32)], term: Annotated[str, Form(max_length=8)],
+         method: Annotated[str, Form(max_length=32)], request_key: Key) -> Response:
+    """Quote, reserve and draft the contract (one loan per form, however often it is sent), then read it."""
+    try:
+        months, days = parse_term(term)
+        loan, _created = loan_service.request_drawdown(container, auth, loan_service.DrawdownRequest(
+            line_id=line_id, principal_fen=parse_yuan(amount, "amount"), method=parse_method(method),
+            term_months=months, term_days=days, request_key=request_key))
+    except DomainError as error:
+        return _draw_page(request, container, auth, line_id=line_id, amount=amount, term=term, method=method,
+                          error=error)
+    return redirect(request, f"{PREFIX}/loans/{loan.id}/contract")
+
+
+# -- reading, downloading and signing the contract ---------------------------------------------------------
+
+
+def _loan(container: WebContainer, auth: AuthContext, loan_id: int) -> Loan:
+    with container.db.transaction() as session:
+        return loan_service.owned_loan(session, auth.borrower_id, loan_id)
+
+
+def _not_found(request: Request, auth: AuthContext, error: DomainError) -> HTMLResponse:
+    return render(request, "draw_missing.html", signed_in=auth, error=error)
+
+
+@router.get("/loans/{loan_id}/contract", response_class=HTMLResponse)
+def contract_page(request: Request, loan_id: int, container: WebContainer, auth: WebBorrower) -> HTMLResponse:
+    try:
+        # Redrawn first if it was drafted on another day: the text signed is today's.
+        contract, _html = loan_service.open_contract(container, auth, loan_id)
+        loan = loan_view(container, _loan(container, auth, loan_id))
+    except DomainError as error:
+        return _not_found(request, auth, error)
+    return render(request, "draw_contract.html", signed_in=auth, loan=loan, sha256=contract.sha256,
+                  contract_no=contract.contract_no, can_sign=loan.status == LoanStatus.REQUESTED.value)
+
+
+@router.get("/loans/{loan_id}/contract/document")
+def contract_document(request: Request, loan_id: int, container: WebContainer, auth: WebBorrower,
+                      download: bool = False) -> Response:
+    """The contract exactly as ``GET /v1/loans/{id}/contract`` serves it, its hash in ``X-Content-SHA256``."""
+    try:
+        contract, html = loan_service.open_contract(container, auth, loan_id)
+    except DomainError as error:
+        return _not_found(request, auth, error)
+    disposition = "attachment" if download else "inline"
+    response = finish(request, HTMLResponse(html, headers={
+        "Content-Disposition": f'{disposition}; filename="{contract.contract_no}.html"',
+        "X-Content-SHA256": contract.sha256}))
+    response.headers["Content-Security-Policy"] = CONTRACT_POLICY
+    return response
+
+
+def _sign_page(request: Request, container: WebContainer, auth: AuthContext, loan_id: int, sha256: str, *,
+               error: DomainError | None = None) -> HTMLResponse:
+    try:
+        loan = loan_view(container, _loan(container, auth, loan_id))
+    except DomainError as missing:
+        return _not_found(request, auth, missing)
+    return render(request, "draw_sign.html", signed_in=auth, error=error, loan=loan, sha256=sha256,
+                  payout_to=default_method(my_methods(container, auth)), request_key=new_key("sign"))
+
+
+@router.get("/loans/{loan_id}/sign", response_class=HTMLResponse)
+def sign_page(request: Request, loan_id: int, container: WebContainer, auth: WebStepUp,
+              sha256: str = "") -> Response:
+    """The last look before signing (after a fresh code): the figures, where the money goes, the hash read."""
+    if not SHA256.fullmatch(sha256):
+        return redirect(request, f"{PREFIX}/loans/{loan_id}/contract")  # read it first
+    return _sign_page(request, container, auth, loan_id, sha256)
+
+
+@router.post("/loans/{loan_id}/sign", response_class=HTMLResponse)
+def sign(request: Request, loan_id: int, container: WebContainer, auth: WebStepUp,
+         contract_sha256: Annotated[str, Form(max_length=64)], request_key: Key) -> Response:
+    """Sign the text read; the payout is ordered with the signature and sent at once, as by the API."""
+    try:
+        loan_service.sign(container, auth, loan_id, read_sha256=contract_sha256, request_key=request_key)
+    except DomainError as error:
+        return _sign_page(request, container, auth, loan_id, contract_sha256, error=error)
+    _after_payout_ordered(container, auth.borrower_id, loan_id)
+    return redirect(request, f"{PREFIX}/loans/{loan_id}/payout")
+
