@@ -13,7 +13,7 @@ from fastapi.staticfiles import StaticFiles
 
 from miaodai.web import core, stepup
 
-PAGE_MODULES = ("public", "login", "stepup", "methods", "draw")
+PAGE_MODULES = ("public", "login", "stepup", "methods", "draw", "payout")
 
 
 def install(app: FastAPI) -> None:
