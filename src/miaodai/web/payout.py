@@ -84,7 +84,8 @@ def _payout_page(request: Request, container: WebContainer, auth: AuthContext, l
     others = [m for m in views if m.id != failed_card]
     suggested = default_method(others) or default_method(views)
     return render(request, "payout.html", signed_in=auth, error=error, loan=loan, attempts=attempts, stage=where,
-                  delayed=delayed, methods=views, suggested=suggested.id if suggested else None,
+                  delayed=delayed, methods=views, failed_card=failed_card,
+                  suggested=suggested.id if suggested else None,
                   request_key=new_key("retry"), poll=POLL_SECONDS if where == "moving" else None)
 
 
