@@ -78,3 +78,18 @@ document.querySelectorAll("[data-poll][id]").forEach((part) => {
   };
   setTimeout(poll, every);
 });
+
+// The repay form ([data-repay]): show only the fields that matter for what is chosen — the amount for what is due
+// or a part, the term-or-installment choice for a part ([data-show-for] lists the choices a field serves). Without
+// JavaScript every field shows and the server ignores those the choice does not use.
+document.querySelectorAll("form[data-repay]").forEach((form) => {
+  const sync = () => {
+    const chosen = (form.querySelector("input[name=what]:checked") || {}).value || "due";
+    form.querySelectorAll("[data-show-for]").forEach((part) => {
+      part.hidden = !part.dataset.showFor.split(" ").includes(chosen);
+    });
+  };
+  form.querySelectorAll("input[name=what]").forEach((radio) => radio.addEventListener("change", sync));
+  form.classList.add("js"); // hints only a form without this script needs (.no-js) go
+  sync();
+});
