@@ -100,13 +100,14 @@ def test_each_card_refusal_is_shown_with_its_code_and_what_to_do(web, container)
     assert "北京农村商业银行" in unsupported.text and 'data-testid="alternatives"' in unsupported.text
     assert "中国建设银行、" in unsupported.text and "<li>中国建设银行" in unsupported.text  # message and list
     assert 'href="/app/methods/wallet"' in unsupported.text  # the e-wallet alternative
-    assert f'value="{UNSUPPORTED_BANK}"' in unsupported.text  # what was typed stays, to correct it
+    assert UNSUPPORTED_BANK not in unsupported.text  # a real card's number is not sent back out
 
     credit, _ = bind_card_on_web(web, CREDIT_CARD)
     assert code_of(credit) == "PAYMENT_CARD_CREDIT_NOT_ALLOWED" and "信用卡" in credit.text
     assert 'data-testid="alternatives"' in credit.text
     typo, _ = bind_card_on_web(web, "6222021234567890124")
     assert code_of(typo) == "PAYMENT_CARD_NUMBER_INVALID" and 'data-testid="alternatives"' not in typo.text
+    assert 'value="6222021234567890124"' in typo.text  # a typo comes back to be corrected
     frozen, _ = bind_card_on_web(web, FROZEN_CARD)
     assert frozen.status_code == 422 and code_of(frozen) == "PAYMENT_CARD_FROZEN"
 
@@ -229,3 +230,20 @@ def test_forms_without_their_token_change_nothing(web, client, container):
     assert web.post("/app/methods/1/unbind", data={}).status_code == 403
     assert web.post("/app/methods/wallet", data={"kind": "alipay"}).status_code == 403
     assert web.get("/app/methods").text.count('class="card method"') == 1
+
+
+def test_binding_returns_to_the_page_that_asked_for_it(web, container):
+    signed_in_demo(web, container)
+    _started, done = bind_card_on_web(web, ACCOUNT_OK, next_path="/app/loans/new")
+    assert done.status_code == 303 and done.headers["location"] == "/app/loans/new"
+    choose = web.get("/app/methods/wallet?next=/app/loans/new")
+    started = web.post("/app/methods/wallet", data={"kind": "alipay", "next": hidden_next(choose),
+                                                    "csrf_token": csrf(choose)})
+    returned = web.get(_decide(web, web.get(started.headers["location"]), "13800138001").headers["location"])
+    assert returned.status_code == 303 and returned.headers["location"] == "/app/loans/new"
+    elsewhere = web.get("/app/methods/card?next=https://evil.example/")
+    assert 'name="next" value="/app"' in elsewhere.text  # never a page outside the app
+
+
+def hidden_next(page) -> str:
+    return re.search(r'name="next" value="([^"]*)"', page.text).group(1)

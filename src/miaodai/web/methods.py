@@ -191,8 +191,10 @@ def start_card(request: Request, container: WebContainer, auth: WebStepUp,
     try:
         binding = methods.start_card_binding(container, auth, card_number, reserved_phone.strip() or None)
     except DomainError as error:
-        return _card_form(request, auth, next_path=next, error=error, card_number=card_number,
-                          reserved_phone=reserved_phone)
+        # What was typed goes back only to correct a typo: a real card's number is not sent back out.
+        typo = error.code == PaymentErrors.CARD_NUMBER_INVALID.code or error.code.startswith("PHONE_")
+        return _card_form(request, auth, next_path=next, error=error, card_number=card_number if typo else "",
+                          reserved_phone=reserved_phone if typo else "")
     return render(request, "methods_card_code.html", signed_in=auth, binding=binding_view(container, binding),
                   next=_next_field(next))
 
