@@ -18,7 +18,7 @@ from miaodai.payments.bins import sandbox_number
 from miaodai.payments.models import PaymentOrder
 from miaodai.sandbox.channel import ACCOUNT_INSUFFICIENT_FUNDS
 from miaodai.web.i18n import yuan
-from tests.helpers import step_up
+from tests.helpers import staff_headers, step_up
 from tests.integration.test_web_login import csrf, log_in
 from tests.integration.test_web_login import web as web  # noqa: F401  (the fixture)
 from tests.loan_support import PHONE, active_loan, assert_book_sound, close_through, demo_borrower
@@ -112,6 +112,16 @@ def test_the_list_and_the_plan_say_what_the_api_says(web, client, clock, borrowe
     assert "立即还" not in words and "现在还下一期" in words and "提前全部结清" in words and "提前还部分" in words
     for what in ("due", "payoff", "prepayment"):
         assert f"/app/loans/{loan['id']}/repay?what={what}" in plan.text
+
+    # Another drawdown, not signed yet: it goes on at its contract, and there is nothing to repay.
+    line_id = client.get("/v1/credit-lines", headers=borrower["headers"]).json()[0]["id"]
+    drawn = client.post("/v1/loans", json={"line_id": line_id, "principal_fen": 200_000, "term_months": 6},
+                        headers={**borrower["headers"], "Idempotency-Key": "loan-2"}).json()
+    listed = web.get("/app/loans")
+    assert f'href="/app/loans/{drawn["id"]}/contract"' in listed.text and "待签约" in text(listed)
+    refused = web.get(f"/app/loans/{drawn['id']}/repay")
+    assert code_of(refused) == "LOAN_NOT_REPAYABLE" and refused.status_code == 409
+    assert "这笔借款目前无需还款" in refused.text and "requested" not in text(refused)
 
 
 def test_an_overdue_installment_shows_its_days_and_penalty_and_repaying_it_through_the_channel_clears_it(
@@ -332,3 +342,21 @@ def test_someone_elses_loan_is_not_found_and_a_form_without_its_token_is_refused
     assert code_of(stolen) == "LOAN_NOT_FOUND"
     assert debits(container) == []
     assert "您还没有借款" in web.get("/app/loans").text
+
+
+def test_held_money_paid_back_by_staff_shows_as_a_refund(web, client, container, clock, borrower, loan,
+                                                         fast_staff_hasher):
+    web_login(web, clock)
+    confirm(web, loan["id"], review(web, loan["id"], what="due", amount="50", method=method_id(web, loan["id"])))
+    channel_time_passes(client, container, clock)
+    assert "已收到。¥50.00 先为您暂存" in text(web.get(f"/app/loans/{loan['id']}/repayments/"
+                                                    f"{debits(container)[0].order_no}"))
+    finance = staff_headers(client, container, clock, "finance", ("finance",))
+    refunded = client.post(f"/v1/staff/loans/{loan['id']}/refunds", json={"amount_fen": 5_000, "reason": "overpaid"},
+                           headers={**finance, "Idempotency-Key": "rf-1"})
+    assert refunded.status_code == 202, refunded.text
+    channel_time_passes(client, container, clock)
+    plan = web.get(f"/app/loans/{loan['id']}")
+    assert "退款给您" in plan.text and 'data-testid="held"' not in plan.text
+    page = web.get(f"/app/loans/{loan['id']}/repayments/{refunded.json()['order_no']}")
+    assert "已退回到您的账户" in page.text and "退至：" in page.text and "重新还款" not in page.text

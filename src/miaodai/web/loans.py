@@ -80,6 +80,8 @@ PAGE_WORDS = {
         None, _("Choose one of your cards or wallets below.")),
     LoanErrors.LOAN_NOT_FOUND.code: (
         None, _("Choose one of your loans below.")),
+    LoanErrors.NOT_REPAYABLE.code: (  # the catalog names the state by its code (requested, paid_off…)
+        _("There is nothing to repay on this loan now."), _("Its state is shown below.")),
     LoanErrors.TERMS_INVALID.code: (
         _("Enter the amount in yuan: more than 0, at most two decimals."), _("For example 1000 or 1,000.50.")),
 }
@@ -123,6 +125,11 @@ class LoanCard:
     @property
     def payout_page(self) -> bool:
         return LoanStatus(self.loan.status) in PAYOUT_PAGE_STATUSES
+
+    @property
+    def contract_page(self) -> bool:
+        """Drawn, not signed yet: the contract page (web/draw.py) is where it goes on."""
+        return LoanStatus(self.loan.status) is LoanStatus.REQUESTED
 
     @property
     def next_owed_fen(self) -> int:
