@@ -109,13 +109,22 @@ def _prepare_payouts(container, accounts: tuple[str, ...]) -> list[int]:
 # -- the crashing child ------------------------------------------------------------------------------
 
 
-def _run_child(plan: Plan, life: int, database_url: str, workdir: Path, ids: list[int], backend: str) -> str:
+@pytest.fixture(scope="module")
+def child_environment(tmp_path_factory) -> dict[str, str]:
+    """The children's environment, with bytecode cached outside the checkout: with PYTHONDONTWRITEBYTECODE
+    every child would compile every module it imports again (seconds each, most of a seed's time)."""
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
+    return {**env, "PYTHONPYCACHEPREFIX": str(tmp_path_factory.mktemp("child-pycache"))}
+
+
+def _run_child(plan: Plan, life: int, database_url: str, workdir: Path, ids: list[int], backend: str,
+               env: dict[str, str]) -> str:
     """Run one life of the worker in a child process; 'killed' or 'finished' (anything else fails)."""
     armed = plan.lives[life].armed
     command = [sys.executable, "-m", "tests.crash_child", "--database-url", database_url, "--workdir", str(workdir),
                "--seed", str(plan.seed), "--scenario", plan.scenario, "--life", str(life),
                "--ids", ",".join(map(str, ids)), "--start", T0.isoformat()]
-    done = subprocess.run(command, cwd=ROOT, env={**os.environ, "MIAODAI_FAILPOINTS": armed},
+    done = subprocess.run(command, cwd=ROOT, env={**env, "MIAODAI_FAILPOINTS": armed},
                           capture_output=True, text=True, timeout=CHILD_TIMEOUT_SECONDS)
     if done.returncode == -signal.SIGKILL:
         return f"killed at {armed}"
@@ -244,13 +253,15 @@ def _audit_problems(container) -> list[str]:
 
 
 @pytest.mark.parametrize("seed", SEEDS, ids=lambda seed: f"seed={seed}")
-def test_payouts_survive_sigkill_at_every_named_point(backend, seed, database_url, tmp_path, fast_staff_hasher):
+def test_payouts_survive_sigkill_at_every_named_point(backend, seed, database_url, tmp_path, fast_staff_hasher,
+                                                      child_environment):
     plan = plan_for(seed, "payout")
     container = build_container(crash_settings(database_url, tmp_path, settle_seconds=plan.settle_seconds),
                                 clock=FixedClock(T0), db=Database(database_url))
     try:
         loan_ids = _prepare_payouts(container, plan.accounts)
-        lives = [_run_child(plan, life, database_url, tmp_path, loan_ids, backend) for life in range(len(plan.lives))]
+        lives = [_run_child(plan, life, database_url, tmp_path, loan_ids, backend, child_environment)
+                 for life in range(len(plan.lives))]
         container.clock.set(T0 + plan.seconds)  # where the children's clock stopped (at the latest)
         passes = _recover(container)
         settled, problems = _reconcile(container)
