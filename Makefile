@@ -1,5 +1,5 @@
 # The two commands of the README. Everything else is `uv run miaodai --help`.
-.PHONY: run test bench
+.PHONY: run test bench soak
 
 run:  ## set up and start the service on SQLite with demo data and sandbox providers
 	./scripts/run
@@ -9,3 +9,6 @@ test:  ## set up and run the whole test suite (SQLite + a PostgreSQL server it s
 
 bench:  ## benchmarks (JSON lines on stdout; starts its own PostgreSQL)
 	./scripts/bench
+
+soak:  ## crash-safety soak: payouts killed at named points, 1,000 random seeds per database (logs in var/)
+	./scripts/soak
