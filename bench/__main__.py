@@ -2,8 +2,9 @@
 
 Suites: ``onboarding`` (login and real-name verification over HTTP), ``loans`` (schedules and repayments),
 ``eod`` (the end-of-day batch over a book of ``BENCH_EOD_LOANS`` loans, default 1,000,000);
-``credit`` (decisions in process and applications over HTTP); ``schedules`` and ``repayments`` run one half
-of ``loans``, ``decisions`` and ``applications`` one half of ``credit``. Each figure is one JSON line on stdout.
+``credit`` (decisions in process and applications over HTTP); ``collections`` (repayments collected end to end:
+API → sandbox channel → callback → ledger); ``schedules`` and ``repayments`` run one half of ``loans``,
+``decisions`` and ``applications`` one half of ``credit``. Each figure is one JSON line on stdout.
 """
 
 from __future__ import annotations
@@ -13,14 +14,15 @@ from collections.abc import Callable
 
 
 def _suites() -> dict[str, Callable[[], object]]:
-    from bench import credit, eod, loans, onboarding
+    from bench import collections, credit, eod, loans, onboarding
 
     return {"onboarding": onboarding.main, "loans": loans.main, "eod": eod.main, "credit": credit.main,
+            "collections": collections.main,
             "schedules": loans.bench_schedules, "repayments": loans.bench_repayments,
             "decisions": credit.bench_in_process, "applications": credit.bench_http}
 
 
-ALL = ("onboarding", "loans", "credit", "eod")
+ALL = ("onboarding", "loans", "credit", "collections", "eod")
 
 
 def main(argv: list[str]) -> int:

@@ -52,9 +52,11 @@ class LoadResult:
 
 
 @contextlib.contextmanager
-def serve(app: str, env: dict[str, str], *, workers: int = 1, factory: bool = False) -> Iterator[str]:
-    """Start `uvicorn app` on a free loopback port; yields its base URL; stops it afterwards."""
-    port = free_port()
+def serve(app: str, env: dict[str, str], *, workers: int = 1, factory: bool = False,
+          port: int | None = None) -> Iterator[str]:
+    """Start `uvicorn app` on ``port`` (a free loopback port if None); yields its base URL; stops it afterwards.
+    Pass the port when the app must know its own address (the payment channel's callback URL)."""
+    port = port or free_port()
     command = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port),
                "--workers", str(workers), "--no-access-log", "--log-level", "warning"]
     if factory:
