@@ -10,5 +10,5 @@ test:  ## set up and run the whole test suite (SQLite + a PostgreSQL server it s
 bench:  ## benchmarks (JSON lines on stdout; starts its own PostgreSQL)
 	./scripts/bench
 
-soak:  ## crash-safety soak: payouts killed at named points, 1,000 random seeds per database (logs in var/)
+soak:  ## crash-safety soak: payouts and collections killed at named points, 1,000 seeds per database and scenario
 	./scripts/soak

@@ -1,5 +1,5 @@
 """The worker that the crash tests kill: ``python -m tests.crash_child --database-url URL --workdir DIR
---seed N --ids 1,2,3 --start ISO [--life K]``.
+--seed N --scenario payout --items 1,2,3 --start ISO [--life K]``.
 
 Everything it does is decided by the seed (:func:`plan_for`), so one seed replays the same run: which
 sandbox test account each order pays to, how long the sandbox channel takes to finish an order, how
@@ -8,15 +8,17 @@ The parent arms it through ``MIAODAI_FAILPOINTS`` in this process's environment 
 then dies by SIGKILL at that point, or finishes if the point is never reached that often (both are
 valid runs).
 
-A run has one or two lives. Life 0 is the service right after the borrowers signed: it sends each
-stored order as the API does after its commit, with worker passes (send what is stored, query what is
-due, let the sandbox channel deliver its due callbacks, seal the audit chain) in between and after. A
+A run has one or two lives. Life 0 is the service taking the borrowers' requests: it makes the API's
+call for each item (send the payout order the signing stored; store and send a repayment's debit), with
+worker passes (send what is stored, query what is due, let the sandbox channel deliver its due
+callbacks, seal the audit chain) in between and after. A
 later life is the worker restarted after the crash, doing worker passes only — and possibly dying
 again at its own failpoint. The clock is a FixedClock that starts where the previous life's plan ended
 and moves by the plan's steps, so the parent knows where time stands without asking the child.
 
-The scenario table (:data:`SCENARIOS`) says what is being paid: payouts now; collections are another
-row (their accounts and the call the API makes after storing the order).
+The scenario table (:data:`SCENARIOS`) says what moves: payouts (the API sends the order the signing
+stored) and collections (the API's repay-now call, which stores the debit order and sends it). Each
+item of ``--items`` is what the scenario's API call needs, as text.
 """
 
 from __future__ import annotations
@@ -40,13 +42,17 @@ FAILPOINTS = (
     "payments.settle.before_post",  # inside the settling transaction, before the ledger posts: rolled back
 )
 
-# Sandbox accounts whose payout the channel makes (all but the two that fail it for good).
+# Sandbox accounts whose payout the channel makes (all but the two that fail it for good), and all of them
+# for collections plus the cards with too little money.
 PAYOUT_ACCOUNTS_PAID = (
     sandbox.ACCOUNT_OK, sandbox.ACCOUNT_DUPLICATE_CALLBACK, sandbox.ACCOUNT_OUT_OF_ORDER_CALLBACKS,
     sandbox.ACCOUNT_SYSTEM_ERROR_FAILED, sandbox.ACCOUNT_SYSTEM_ERROR_UNKNOWN, sandbox.ACCOUNT_TIMEOUT_RECORDED,
     sandbox.ACCOUNT_TIMEOUT_LOST, sandbox.ACCOUNT_NO_CALLBACK,
 )
 PAYOUT_ACCOUNTS_REFUSED = (sandbox.ACCOUNT_NAME_MISMATCH, sandbox.ACCOUNT_CARD_FROZEN)
+COLLECTION_ACCOUNTS_REFUSED = PAYOUT_ACCOUNTS_REFUSED + (sandbox.ACCOUNT_INSUFFICIENT_FUNDS,)
+COLLECTION_ACCOUNTS = PAYOUT_ACCOUNTS_PAID + COLLECTION_ACCOUNTS_REFUSED + (
+    sandbox.ACCOUNT_LIMITED_BALANCE, sandbox.ACCOUNT_LIMITED_BALANCE)  # pays what it holds, then refuses
 
 
 @dataclass(frozen=True)
@@ -55,17 +61,32 @@ class Scenario:
 
     name: str
     accounts: tuple[str, ...]  # the sandbox test accounts a seed picks from, one per order
-    kick: Callable[[Any, int], object]  # what the API calls right after the commit that stored the order
+    kick: Callable[[Any, str], object]  # the API's call for one item (as given in --items)
 
 
-def _send_loan_payout(container: Any, loan_id: int) -> object:
+def _send_loan_payout(container: Any, item: str) -> object:
+    """After the signing committed (the order stored): send it. Item: the loan's id."""
     from miaodai.payments import orders
 
-    return orders.send_loan_payout(container, loan_id)
+    return orders.send_loan_payout(container, int(item))
+
+
+def _repay_now(container: Any, item: str) -> object:
+    """POST /v1/loans/{id}/repayments: store the debit order and send it. Item: loan:method:amount_fen."""
+    from miaodai.loans.models import Loan
+    from miaodai.loans.repayment_service import Purpose
+    from miaodai.payments import collections
+
+    loan_id, method_id, amount_fen = map(int, item.split(":"))
+    with container.db.autocommit() as session:
+        borrower_id = session.get(Loan, loan_id).borrower_id
+    return collections.request_repayment(container, borrower_id, loan_id, key=f"crash-repay-{loan_id}",
+                                         purpose=Purpose.DUE, amount_fen=amount_fen, mode=None, method_id=method_id)
 
 
 SCENARIOS = {
     "payout": Scenario("payout", PAYOUT_ACCOUNTS_PAID + PAYOUT_ACCOUNTS_REFUSED, _send_loan_payout),
+    "collection": Scenario("collection", COLLECTION_ACCOUNTS, _repay_now),
 }
 
 
@@ -183,14 +204,14 @@ def worker_pass(container: Any) -> None:
     seal_pending(container.db, container.clock)
 
 
-def live(container: Any, plan: Plan, life: int, ids: list[int]) -> None:
+def live(container: Any, plan: Plan, life: int, items: list[str]) -> None:
     kick = SCENARIOS[plan.scenario].kick
     for step in plan.lives[life].steps:
         container.clock.advance(timedelta(seconds=step.advance_seconds))
         if step.kick is None:
             worker_pass(container)
         else:
-            kick(container, ids[step.kick])
+            kick(container, items[step.kick])
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -200,7 +221,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", required=True, type=int)
     parser.add_argument("--scenario", default="payout", choices=sorted(SCENARIOS))
     parser.add_argument("--life", default=0, type=int)
-    parser.add_argument("--ids", required=True, help="the stored orders' business ids, comma-separated")
+    parser.add_argument("--items", required=True, help="what the scenario's API call needs per order, comma-separated")
     parser.add_argument("--start", required=True, type=datetime.fromisoformat, help="the run's start (ISO 8601)")
     args = parser.parse_args(argv)
 
@@ -213,7 +234,7 @@ def main(argv: list[str] | None = None) -> None:
     configure_logging(settings.log_level, json=settings.log_json)
     clock = FixedClock(args.start + plan.start_of(args.life))
     container = build_container(settings, clock=clock)
-    live(container, plan, args.life, [int(i) for i in args.ids.split(",")])
+    live(container, plan, args.life, args.items.split(","))
     container.db.dispose()
 
 

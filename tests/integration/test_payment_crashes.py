@@ -1,19 +1,24 @@
-"""Crash safety of payouts, on both databases: a worker killed with SIGKILL at a named point, then
-restarted and recovered, never pays a loan twice, never loses a payout, leaves no order unfinished,
-and leaves the ledger balanced and the audit chain intact.
+"""Crash safety of money movement, on both databases: a worker killed with SIGKILL at a named point,
+then restarted and recovered, never pays or debits twice, never loses a payment, leaves no order
+unfinished, and leaves the ledger balanced and the audit chain intact.
 
-For each seed (random per run; ``MIAODAI_CRASH_SEEDS=N`` runs N per database, ``MIAODAI_CRASH_SEED=n``
-replays one): the demo borrower signs a few loans whose payout orders are stored but not sent, each to
-a sandbox test account the seed picks (paid, duplicate and out-of-order callbacks, SYSTEMERROR answers,
-timeouts recorded or lost, no callback, name mismatch, frozen card). ``tests/crash_child.py`` then runs
-the service in a child process with one failpoint armed (which one, and on which hit, from the seed):
-it sends the orders as the API does after signing and runs worker passes until it dies by SIGKILL or
-finishes. Some seeds restart it and kill it again while it recovers. Then this process, a fresh
-restart, runs worker passes with the clock moving until no order is created or processing, settles
-anything left by reconciliation, and checks against the sandbox channel's own records (an outside
-party that survived every crash) and our book. ``make soak`` runs 1,000 seeds per database.
+For each scenario and seed (random per run; ``MIAODAI_CRASH_SEEDS=N`` runs N per database and scenario,
+``MIAODAI_CRASH_SEED=n`` replays one), with 3–6 orders each to a sandbox test account the seed picks
+(paid, duplicate and out-of-order callbacks, SYSTEMERROR answers, timeouts recorded or lost, no
+callback, name mismatch, frozen card, and for debits too little or no money on the card):
+
+* **payout**: the demo borrower signs loans whose payout orders are stored and not sent;
+* **collection**: the demo borrower's loans are active, and each is to be repaid in part from a card.
+
+``tests/crash_child.py`` then runs the service in a child process with one failpoint armed (which one,
+and on which hit, from the seed): it makes the API's call for each order (send the stored payout; store
+and send the debit) and runs worker passes until it dies by SIGKILL or finishes. Some seeds restart it
+and kill it again while it recovers. Then this process, a fresh restart, repeats the borrowers' repay
+requests (same key, as an app with no answer does), runs worker passes with the clock moving until no
+order is created or processing, reconciles every day, and checks against the sandbox channel's own
+records (an outside party that survived every crash) and our book. ``make soak`` runs 1,000 seeds per
+database and scenario.
 """
-
 from __future__ import annotations
 
 import csv
@@ -24,7 +29,9 @@ import signal
 import subprocess
 import sys
 from collections import Counter
-from datetime import timedelta
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -41,14 +48,25 @@ from miaodai.ledger.book import check_book, trial_balance
 from miaodai.ledger.models import JournalEntry
 from miaodai.loans import loan_service
 from miaodai.loans.accounting import mismatched_loans
-from miaodai.loans.models import CreditLine, Loan, LoanInstallment
+from miaodai.loans.models import CreditLine, Loan, LoanInstallment, Repayment
 from miaodai.loans.schedule import RepaymentMethod
 from miaodai.loans.states import LoanStatus
-from miaodai.payments import methods, recon
-from miaodai.payments.channel import ChannelStatus
+from miaodai.payments import methods, orders, recon
+from miaodai.payments.channel import ChannelStatus, OrderKind
 from miaodai.payments.models import OrderStatus, PaymentOrder
+from miaodai.sandbox.channel import ACCOUNT_LIMITED_BALANCE, LIMITED_BALANCE_FEN
 from tests.conftest import T0
-from tests.crash_child import PAYOUT_ACCOUNTS_PAID, Plan, crash_settings, plan_for, worker_pass
+from tests.crash_child import (
+    COLLECTION_ACCOUNTS_REFUSED,
+    FAILPOINTS,
+    PAYOUT_ACCOUNTS_PAID,
+    SCENARIOS,
+    Plan,
+    crash_settings,
+    plan_for,
+    worker_pass,
+)
+from tests.loan_support import PHONE
 
 ROOT = Path(__file__).resolve().parents[2]
 CHILD_TIMEOUT_SECONDS = 120
@@ -60,6 +78,8 @@ TERM_MONTHS = 12
 RECOVERY_STEPS = tuple(timedelta(seconds=s) for s in (15, 15, 60, 60, 120, 600, 1800, 7200, 7200, 7200))
 MIN_PASSES = 5
 UNFINISHED = (OrderStatus.CREATED, OrderStatus.PROCESSING)
+SUCCEEDED = ChannelStatus.SUCCEEDED.value
+REPAYMENT_FEN = (50_00, 80_00, 300_00)  # two 80s empty the limited card (100 yuan); 300 is more than it holds
 
 
 def _seeds() -> list[int]:
@@ -72,16 +92,16 @@ def _seeds() -> list[int]:
 SEEDS = _seeds()
 
 
-def _replay(seed: int, backend: str) -> str:
-    return f"MIAODAI_CRASH_SEED={seed} uv run pytest tests/integration/test_payment_crashes.py -k {backend}"
+def _replay(plan: Plan, backend: str) -> str:
+    return (f"MIAODAI_CRASH_SEED={plan.seed} uv run pytest tests/integration/test_payment_crashes.py "
+            f"-k '{backend} and {plan.scenario}'")
 
 
-# -- preparing: loans signed, their payout orders stored and not sent -------------------------------
+# -- preparing: the orders' business ready, nothing sent ---------------------------------------------
 
 
-def _prepare_payouts(container, accounts: tuple[str, ...]) -> list[int]:
-    """The demo borrower draws and signs one 1,000-yuan loan per account, each paid out to that account
-    (made the default card before signing): the signing stores the payout order as ``created``."""
+def _demo_borrower(container) -> tuple[AuthContext, int]:
+    """The demo borrower (a 20,000-yuan line), signed in on a device: their auth and line."""
     seed_demo(container)
     now = container.clock.now()
     with container.db.transaction() as session:
@@ -91,19 +111,53 @@ def _prepare_payouts(container, accounts: tuple[str, ...]) -> list[int]:
         session.flush()
         auth = AuthContext(borrower_id=borrower.id, session_id=0, device_id=device.id, step_up_at=now)
         line_id = session.execute(select(CreditLine.id).where(CreditLine.borrower_id == borrower.id)).scalar_one()
-        cards = {account: methods.record_demo_card(session, container, borrower.id, account, "+8613800138001",
-                                                   now=now, actor="test").id
-                 for account in dict.fromkeys(accounts)}
-    loan_ids = []
-    for n, account in enumerate(accounts):
-        methods.set_default(container, auth, cards[account])
-        loan, _ = loan_service.request_drawdown(container, auth, loan_service.DrawdownRequest(
-            line_id=line_id, principal_fen=PRINCIPAL_FEN, method=RepaymentMethod.EQUAL_INSTALLMENT,
-            term_months=TERM_MONTHS, term_days=None, request_key=f"crash-{n}"))
-        contract, _ = loan_service.open_contract(container, auth, loan.id)
-        loan_service.sign(container, auth, loan.id, read_sha256=contract.sha256)
-        loan_ids.append(loan.id)
-    return loan_ids
+    return auth, line_id
+
+
+def _cards(container, auth: AuthContext, accounts: tuple[str, ...]) -> dict[str, int]:
+    """Each sandbox test account bound to the borrower once: {account: payment method id}."""
+    with container.db.transaction() as session:
+        return {account: methods.record_demo_card(session, container, auth.borrower_id, account, PHONE,
+                                                  now=container.clock.now(), actor="test").id
+                for account in dict.fromkeys(accounts)}
+
+
+def _signed_loan(container, auth: AuthContext, line_id: int, card_id: int, n: int) -> int:
+    """A 1,000-yuan loan drawn and signed with ``card_id`` as the default card: the signing stores its
+    payout order (to that card) as ``created``, as the API's signing does before it sends it."""
+    methods.set_default(container, auth, card_id)
+    loan, _ = loan_service.request_drawdown(container, auth, loan_service.DrawdownRequest(
+        line_id=line_id, principal_fen=PRINCIPAL_FEN, method=RepaymentMethod.EQUAL_INSTALLMENT,
+        term_months=TERM_MONTHS, term_days=None, request_key=f"crash-{n}"))
+    contract, _ = loan_service.open_contract(container, auth, loan.id)
+    loan_service.sign(container, auth, loan.id, read_sha256=contract.sha256)
+    return loan.id
+
+
+def _prepare_payouts(container, plan: Plan) -> list[str]:
+    """One signed loan per account, paid out to it; the items are the loans' ids."""
+    auth, line_id = _demo_borrower(container)
+    cards = _cards(container, auth, plan.accounts)
+    return [str(_signed_loan(container, auth, line_id, cards[account], n)) for n, account in enumerate(plan.accounts)]
+
+
+def _prepare_collections(container, plan: Plan) -> list[str]:
+    """One active loan per account (paid out to the demo card), and a repayment of a seed-chosen amount
+    (some more than the limited card holds) to collect from that account: loan:method:amount_fen."""
+    auth, line_id = _demo_borrower(container)
+    with container.db.autocommit() as session:
+        demo_card = orders.payout_method(session, auth.borrower_id).id
+    loan_ids = [_signed_loan(container, auth, line_id, demo_card, n) for n in range(len(plan.accounts))]
+    for loan_id in loan_ids:
+        orders.send_loan_payout(container, loan_id)
+    container.clock.advance(timedelta(seconds=plan.settle_seconds + 1))
+    for order_id in _unfinished(container):
+        orders.check(container, order_id)
+    assert not _unfinished(container), "the demo card's payouts did not all succeed"
+    cards = _cards(container, auth, plan.accounts)
+    amounts = random.Random(f"{plan.seed}:amounts")
+    return [f"{loan_id}:{cards[account]}:{amounts.choice(REPAYMENT_FEN)}"
+            for loan_id, account in zip(loan_ids, plan.accounts, strict=True)]
 
 
 # -- the crashing child ------------------------------------------------------------------------------
@@ -117,20 +171,20 @@ def child_environment(tmp_path_factory) -> dict[str, str]:
     return {**env, "PYTHONPYCACHEPREFIX": str(tmp_path_factory.mktemp("child-pycache"))}
 
 
-def _run_child(plan: Plan, life: int, database_url: str, workdir: Path, ids: list[int], backend: str,
-               env: dict[str, str]) -> str:
+def _run_child(plan: Plan, life: int, database_url: str, workdir: Path, items: list[str], start: datetime,
+               env: dict[str, str], backend: str) -> str:
     """Run one life of the worker in a child process; 'killed' or 'finished' (anything else fails)."""
     armed = plan.lives[life].armed
     command = [sys.executable, "-m", "tests.crash_child", "--database-url", database_url, "--workdir", str(workdir),
                "--seed", str(plan.seed), "--scenario", plan.scenario, "--life", str(life),
-               "--ids", ",".join(map(str, ids)), "--start", T0.isoformat()]
+               "--items", ",".join(items), "--start", start.isoformat()]
     done = subprocess.run(command, cwd=ROOT, env={**env, "MIAODAI_FAILPOINTS": armed},
                           capture_output=True, text=True, timeout=CHILD_TIMEOUT_SECONDS)
     if done.returncode == -signal.SIGKILL:
         return f"killed at {armed}"
     assert done.returncode == 0, (
         f"seed {plan.seed}: the child (life {life}, {armed}) exited with {done.returncode}, not 0 or SIGKILL\n"
-        f"replay: {_replay(plan.seed, backend)}\n--- stderr ---\n{done.stderr[-6000:]}")
+        f"replay: {_replay(plan, backend)}\n--- stderr ---\n{done.stderr[-6000:]}")
     return f"finished ({armed} not reached)"
 
 
@@ -172,71 +226,38 @@ def _business_days(container):
         day += timedelta(days=1)
 
 
-# -- the checks ------------------------------------------------------------------------------------
+# -- the checks: each returns what does not hold (empty: all is well) --------------------------------
 
 
-def _channel_orders(container) -> dict[str, dict[str, str]]:
-    """The sandbox channel's own records of every order it finished, from its reconciliation files."""
-    rows: dict[str, dict[str, str]] = {}
+def _channel_orders(container) -> dict[str, str]:
+    """The sandbox channel's own record of every order it finished, from its reconciliation files:
+    {order_no: status}."""
+    rows: dict[str, str] = {}
     for day in _business_days(container):
         for row in csv.DictReader(io.StringIO(container.channel.reconciliation_file(day))):
-            rows[row["order_no"]] = row
+            rows[row["order_no"]] = row["status"]
     return rows
 
 
-def _payout_problems(container, plan: Plan, loan_ids: list[int]) -> list[str]:
-    """Everything that must hold after recovery, as a list of what does not (empty: all is well)."""
-    problems: list[str] = []
-    at_channel = _channel_orders(container)
-    with container.db.transaction() as session:
-        ours = list(session.execute(select(PaymentOrder).where(PaymentOrder.loan_id.in_(loan_ids))
-                                    .order_by(PaymentOrder.id)).scalars())
-        loans = {loan.id: loan for loan in session.execute(select(Loan).where(Loan.id.in_(loan_ids))).scalars()}
-        paid_entries = Counter(session.execute(select(JournalEntry.loan_id).where(
-            JournalEntry.kind == "payout_paid", JournalEntry.loan_id.in_(loan_ids))).scalars())
-        installments = Counter(session.execute(select(LoanInstallment.loan_id).where(
-            LoanInstallment.loan_id.in_(loan_ids))).scalars())
-        book = trial_balance(session)
-        problems += [f"book: {finding.message}" for finding in check_book(session)]
-        problems += [f"loan {loan_id}'s sub-ledger differs: {diff}" for loan_id, diff in mismatched_loans(session)]
-    if not book.balanced:
-        problems.append("the trial balance does not balance")
-    by_no = {order.order_no: order for order in ours}
-    problems += [f"the channel has order {no} ({row['status']}) that we never stored"
-                 for no, row in at_channel.items() if no not in by_no]
+def _order_problems(ours: list[PaymentOrder], at_channel: dict[str, str]) -> list[str]:
+    """Every order final, and succeeded with us exactly when it succeeded at the channel; nothing at the
+    channel that we never stored."""
+    known = {order.order_no for order in ours}
+    problems = [f"the channel has order {no} ({status}) that we never stored"
+                for no, status in at_channel.items() if no not in known]
     for order in ours:
-        channel_says = at_channel.get(order.order_no, {}).get("status")
         if order.status in UNFINISHED:
             problems.append(f"order {order.order_no} (loan {order.loan_id}) is still {order.status.value}")
-        elif (order.status is OrderStatus.SUCCEEDED) != (channel_says == ChannelStatus.SUCCEEDED.value):
+        elif (order.status is OrderStatus.SUCCEEDED) != (at_channel.get(order.order_no) == SUCCEEDED):
             problems.append(f"order {order.order_no} (loan {order.loan_id}) is {order.status.value} with us "
-                            f"but {channel_says or 'unknown'} at the channel")
-    for loan_id, account in zip(loan_ids, plan.accounts, strict=True):
-        problems += _loan_problems(loans[loan_id], account in PAYOUT_ACCOUNTS_PAID, at_channel,
-                                   [o for o in ours if o.loan_id == loan_id], paid_entries[loan_id],
-                                   installments[loan_id])
+                            f"but {at_channel.get(order.order_no, 'unknown')} at the channel")
     return problems
 
 
-def _loan_problems(loan: Loan, payable: bool, at_channel, loan_orders: list[PaymentOrder], paid_entries: int,
-                   installments: int) -> list[str]:
-    paid = [o for o in loan_orders if at_channel.get(o.order_no, {}).get("status") == ChannelStatus.SUCCEEDED.value]
-    problems = []
-    if len(paid) > 1:
-        problems.append(f"loan {loan.id} was paid {len(paid)} times at the channel (double payout)")
-    if payable and not paid:
-        problems.append(f"loan {loan.id}'s payout to a card the channel pays never succeeded (lost payout)")
-    if not payable and paid:
-        problems.append(f"loan {loan.id} was paid to a card the channel refuses")
-    if len(loan_orders) != 1 or loan.payout_attempts != 1:
-        problems.append(f"loan {loan.id} has {len(loan_orders)} orders and {loan.payout_attempts} attempts, not 1")
-    if paid_entries != len(paid[:1]):
-        problems.append(f"loan {loan.id} has {paid_entries} payout_paid entries, the channel paid it {len(paid)}x")
-    if paid and (loan.status is not LoanStatus.ACTIVE or installments != TERM_MONTHS):
-        problems.append(f"loan {loan.id} was paid but is {loan.status.value} with {installments} installments")
-    if not paid and loan.status is not LoanStatus.SIGNED:
-        problems.append(f"loan {loan.id}'s payout failed but it is {loan.status.value}, not back to signed")
-    return problems
+def _book_problems(session) -> list[str]:
+    problems = [] if trial_balance(session).balanced else ["the trial balance does not balance"]
+    problems += [f"book: {finding.message}" for finding in check_book(session)]
+    return problems + [f"loan {loan_id}'s sub-ledger differs: {diff}" for loan_id, diff in mismatched_loans(session)]
 
 
 def _audit_problems(container) -> list[str]:
@@ -249,37 +270,128 @@ def _audit_problems(container) -> list[str]:
     return problems
 
 
-# -- the test --------------------------------------------------------------------------------------
+def _payout_problems(session, container, plan: Plan, items: list[str], ours, at_channel) -> list[str]:
+    """Per loan: paid at most once at the channel, exactly once if its card is paid, one payout entry
+    per payment, and the loan active with its schedule if paid, back to signed if not."""
+    loan_ids = [int(item) for item in items]
+    loans = {loan.id: loan for loan in session.execute(select(Loan).where(Loan.id.in_(loan_ids))).scalars()}
+    paid_entries = Counter(session.execute(select(JournalEntry.loan_id).where(
+        JournalEntry.kind == "payout_paid", JournalEntry.loan_id.in_(loan_ids))).scalars())
+    installments = Counter(session.execute(select(LoanInstallment.loan_id).where(
+        LoanInstallment.loan_id.in_(loan_ids))).scalars())
+    problems = []
+    for loan_id, account in zip(loan_ids, plan.accounts, strict=True):
+        loan, payable = loans[loan_id], account in PAYOUT_ACCOUNTS_PAID
+        loan_orders = [o for o in ours if o.loan_id == loan_id]
+        paid = [o for o in loan_orders if at_channel.get(o.order_no) == SUCCEEDED]
+        if len(paid) > 1:
+            problems.append(f"loan {loan_id} was paid {len(paid)} times at the channel (double payout)")
+        if payable and not paid:
+            problems.append(f"loan {loan_id}'s payout to a card the channel pays never succeeded (lost payout)")
+        if not payable and paid:
+            problems.append(f"loan {loan_id} was paid to a card the channel refuses")
+        if len(loan_orders) != 1 or loan.payout_attempts != 1:
+            problems.append(f"loan {loan_id} has {len(loan_orders)} orders and {loan.payout_attempts} attempts")
+        if paid_entries[loan_id] != len(paid[:1]):
+            problems.append(f"loan {loan_id} has {paid_entries[loan_id]} payout_paid entries, paid {len(paid)}x")
+        if paid and (loan.status is not LoanStatus.ACTIVE or installments[loan_id] != TERM_MONTHS):
+            problems.append(f"loan {loan_id} was paid but is {loan.status.value} with {installments[loan_id]} "
+                            "installments")
+        if not paid and loan.status is not LoanStatus.SIGNED:
+            problems.append(f"loan {loan_id}'s payout failed but it is {loan.status.value}, not back to signed")
+    return problems
+
+
+def _collection_problems(session, container, plan: Plan, items: list[str], ours, at_channel) -> list[str]:
+    """Per repayment asked for: one debit order for the amount asked, taken at most once, taken if the
+    card can pay it and never if it cannot, posted as exactly one repayment of that amount when taken
+    and none when not; and the limited card's balance at the channel down by exactly what was taken."""
+    problems, taken_from_limited = [], 0
+    for item, account in zip(items, plan.accounts, strict=True):
+        loan_id, _, amount = map(int, item.split(":"))
+        debits = [o for o in ours if o.loan_id == loan_id and o.kind == OrderKind.COLLECTION.value]
+        if len(debits) != 1 or debits[0].amount_fen != amount:
+            problems.append(f"loan {loan_id}: {[(o.order_no, o.amount_fen) for o in debits]} for one repayment "
+                            f"of {amount} fen")
+            continue
+        [debit] = debits
+        taken = at_channel.get(debit.order_no) == SUCCEEDED
+        if taken and account in COLLECTION_ACCOUNTS_REFUSED:
+            problems.append(f"loan {loan_id}: money taken from a card the channel refuses ({debit.order_no})")
+        if not taken and account in PAYOUT_ACCOUNTS_PAID:
+            problems.append(f"loan {loan_id}: debit {debit.order_no} from a card that pays was never taken")
+        if account == ACCOUNT_LIMITED_BALANCE and taken:
+            taken_from_limited += amount
+        posted = list(session.execute(select(Repayment.amount_fen).where(
+            Repayment.idempotency_key == f"order:{debit.order_no}")).scalars())
+        if posted != ([amount] if taken else []):
+            problems.append(f"loan {loan_id}: debit {debit.order_no} {'taken' if taken else 'not taken'} "
+                            f"at the channel, posted as repayments {posted}")
+    if ACCOUNT_LIMITED_BALANCE in plan.accounts:
+        left = container.channel.card_balance_fen(ACCOUNT_LIMITED_BALANCE)
+        if left != LIMITED_BALANCE_FEN - taken_from_limited:
+            problems.append(f"the limited card holds {left} fen at the channel, expected "
+                            f"{LIMITED_BALANCE_FEN} - {taken_from_limited}")
+    return problems
+
+
+# -- the scenarios and the test ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Case:
+    """How the test prepares a scenario's orders and what it checks after recovery, beside what holds
+    for every scenario (orders final and agreeing with the channel, book, audit chain). ``retry``: the
+    client repeats its request on restart (same Idempotency-Key), as an app with no answer does."""
+
+    prepare: Callable[..., list[str]]
+    problems: Callable[..., list[str]]
+    retry: bool
+
+
+CASES = {
+    "payout": Case(_prepare_payouts, _payout_problems, retry=False),
+    "collection": Case(_prepare_collections, _collection_problems, retry=True),
+}
 
 
 @pytest.mark.parametrize("seed", SEEDS, ids=lambda seed: f"seed={seed}")
-def test_payouts_survive_sigkill_at_every_named_point(backend, seed, database_url, tmp_path, fast_staff_hasher,
-                                                      child_environment):
-    plan = plan_for(seed, "payout")
+@pytest.mark.parametrize("scenario", sorted(CASES, reverse=True))
+def test_orders_survive_sigkill_at_every_named_point(backend, scenario, seed, database_url, tmp_path,
+                                                     fast_staff_hasher, child_environment):
+    plan, case = plan_for(seed, scenario), CASES[scenario]
     container = build_container(crash_settings(database_url, tmp_path, settle_seconds=plan.settle_seconds),
                                 clock=FixedClock(T0), db=Database(database_url))
     try:
-        loan_ids = _prepare_payouts(container, plan.accounts)
-        lives = [_run_child(plan, life, database_url, tmp_path, loan_ids, backend, child_environment)
+        items = case.prepare(container, plan)
+        start = container.clock.now()
+        lives = [_run_child(plan, life, database_url, tmp_path, items, start, child_environment, backend)
                  for life in range(len(plan.lives))]
-        container.clock.set(T0 + plan.seconds)  # where the children's clock stopped (at the latest)
+        container.clock.set(start + plan.seconds)  # where the children's clock stopped (at the latest)
+        if case.retry:
+            for item in items:
+                SCENARIOS[scenario].kick(container, item)
         passes = _recover(container)
         settled, problems = _reconcile(container)
-        problems += _payout_problems(container, plan, loan_ids) + _audit_problems(container)
+        at_channel = _channel_orders(container)
+        with container.db.transaction() as session:
+            ours = list(session.execute(select(PaymentOrder).order_by(PaymentOrder.id)).scalars())
+            problems += _order_problems(ours, at_channel) + _book_problems(session)
+            problems += case.problems(session, container, plan, items, ours, at_channel)
+        problems += _audit_problems(container)
         story = f"{plan.describe()}\nlives: {lives}; recovery: {passes} passes, {settled}"
         print(story)
-        assert not problems, f"{story}\nreplay: {_replay(seed, backend)}\n" + "\n".join(problems)
+        assert not problems, f"{story}\nreplay: {_replay(plan, backend)}\n" + "\n".join(problems)
     finally:
         container.db.dispose()
 
 
-def test_the_plan_is_a_function_of_the_seed():
+@pytest.mark.parametrize("scenario", sorted(CASES))
+def test_the_plan_is_a_function_of_the_seed(scenario):
     """Replaying a seed replays the run: same accounts, channel speed, failpoints, hits and clock."""
-    assert plan_for(12345) == plan_for(12345)
-    plans = [plan_for(seed) for seed in range(200)]
-    assert {life.failpoint for plan in plans for life in plan.lives} == {
-        "payments.send.before_mark", "payments.send.before_submit", "payments.send.after_submit",
-        "payments.callback.verified", "payments.settle.before_post"}
+    assert plan_for(12345, scenario) == plan_for(12345, scenario)
+    plans = [plan_for(seed, scenario) for seed in range(200)]
+    assert {life.failpoint for plan in plans for life in plan.lives} == set(FAILPOINTS)
     assert any(len(plan.lives) == 2 for plan in plans) and any(len(plan.lives) == 1 for plan in plans)
     assert all(sorted(s.kick for s in plan.lives[0].steps if s.kick is not None) == list(range(len(plan.accounts)))
-               for plan in plans)  # the API sends every stored order exactly once
+               for plan in plans)  # the API call is made once per item
