@@ -56,9 +56,10 @@ def submit_face(web: TestClient, token: str = PASS_TOKEN):
 
 
 def verified_on_web(web: TestClient, phone: str, id_number: str = ID_NUMBER, *, name: str = "王小明",
-                    consents: tuple[str, ...] = ALL_CONSENTS) -> None:
+                    consents: tuple[str, ...] = ALL_CONSENTS, logged_in: bool = False) -> None:
     """A borrower logged in on the web with ``consents`` granted and identity, carrier and face verified."""
-    log_in(web, phone)
+    if not logged_in:
+        log_in(web, phone)
     grant_on_web(web, *consents)
     assert submit_identity(web, name, id_number).status_code == 303
     assert submit_face(web).status_code == 303

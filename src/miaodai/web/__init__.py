@@ -13,7 +13,7 @@ from fastapi.staticfiles import StaticFiles
 
 from miaodai.web import core, stepup
 
-PAGE_MODULES = ("public", "login", "stepup", "verify", "consents", "methods", "draw", "payout", "loans")
+PAGE_MODULES = ("public", "login", "stepup", "verify", "consents", "credit", "methods", "draw", "payout", "loans")
 
 
 def install(app: FastAPI) -> None:

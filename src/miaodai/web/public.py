@@ -15,6 +15,7 @@ from miaodai.loans import product_service
 from miaodai.loans.errors import LoanErrors
 from miaodai.loans.quotes import terms_or_error
 from miaodai.loans.schedule import RepaymentMethod
+from miaodai.web import journey
 from miaodai.web.core import PREFIX, MaybeBorrower, WebContainer, csrf_protect, render
 
 router = APIRouter(prefix=PREFIX, dependencies=[Depends(csrf_protect)], include_in_schema=False)
@@ -23,8 +24,13 @@ DEFAULT_AMOUNT_YUAN = "10000.00"
 
 
 @router.get("", response_class=HTMLResponse)
-def home(request: Request, auth: MaybeBorrower) -> HTMLResponse:
-    return render(request, "home.html", signed_in=auth)
+def home(request: Request, container: WebContainer, auth: MaybeBorrower) -> HTMLResponse:
+    """The start page; signed in, the borrower's way to money with their next step (:mod:`miaodai.web.journey`)."""
+    if auth is None:
+        return render(request, "home.html")
+    progress = journey.progress(container, auth)
+    return render(request, "home.html", signed_in=auth, progress=progress, steps=progress.steps(),
+                  step_titles=journey.STEP_TITLES)
 
 
 def parse_yuan(text: str | None, field: str) -> int:
