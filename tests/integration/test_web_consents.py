@@ -50,7 +50,7 @@ def test_each_consent_is_agreed_to_on_its_own_and_once(web, container):
     log_in(web, PHONE)
     grant_on_web(web, "carrier_data")
     page = web.get("/app/consents")
-    assert 'data-state="in_force"' in card(page, "carrier_data") and "已于 2026年11月22日 10:00:00 同意" in page.text
+    assert 'data-state="in_force"' in card(page, "carrier_data") and "已同意 · 2026年11月22日 10:00:00" in page.text
     for other in ("privacy_policy", "user_agreement", "credit_bureau_query"):
         assert 'data-state="never_granted"' in card(page, other)  # agreeing to one agrees to nothing else
     grant_on_web(web, "carrier_data")  # the same form again: the grant in force, not a second one
@@ -76,7 +76,7 @@ def test_a_document_is_read_in_full_even_before_logging_in_and_agreed_to_there(w
     done = web.post("/app/consents/privacy_policy/grant", data={"version": "1.0", "next": "/app/verify",
                                                                  "csrf_token": csrf(page)})
     assert done.status_code == 303 and done.headers["location"] == "/app/verify"
-    assert "同意，当前有效" in web.get("/app/consents/privacy_policy/1.0").text
+    assert "已同意 · 2026年11月22日" in web.get("/app/consents/privacy_policy/1.0").text
     away = web.post("/app/consents/user_agreement/grant", data={"version": "1.0", "next": "https://evil.example/",
                                                                  "csrf_token": csrf(page)})
     assert away.headers["location"] == "/app"  # never off the app

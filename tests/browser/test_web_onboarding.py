@@ -1,0 +1,204 @@
+"""From sign-up to a credit line in a real Chromium at 390×844: a new borrower logs in, is sent to verifying by
+the start page, reads and agrees to the carrier check's consents in place, verifies name, ID number, carrier and
+face (the sandbox's camera stand-in), agrees to the credit-bureau consent, applies and is approved — the line
+the biggest figure — and reads it in English; then a decline with its reasons, tips and date, and a human review
+asked for; then ID typos and a name/ID mismatch at the carrier, each explained. Every step is screenshotted
+(``snap``: no sideways scrolling, CJK drawn), using the sandbox test values of docs/sandbox.md."""
+
+from __future__ import annotations
+
+from playwright.sync_api import Browser, Page, expect
+
+from miaodai.credit import bureau
+from miaodai.demo import seed_demo
+from tests.browser.conftest import PHONE_VIEWPORT
+from tests.browser.test_web_login import snap
+from tests.credit_support import install_test_model, quick_parties
+from tests.helpers import latest_code
+
+NAME = "王小明"
+CARRIER_MISMATCH_PHONE = "13900000021"  # the sandbox carrier: name and ID number do not belong together
+
+
+def phone_context(browser: Browser):
+    return browser.new_context(viewport=PHONE_VIEWPORT, device_scale_factor=2, is_mobile=True, has_touch=True,
+                               locale="zh-CN")
+
+
+def sign_up(page: Page, client, live_server: str, phone: str) -> None:
+    """A new phone number through the login page: the account is made, the start page follows."""
+    page.goto(f"{live_server}/app/login")
+    page.get_by_label("手机号").fill(phone)
+    page.get_by_role("button", name="获取验证码").click()
+    page.get_by_label("验证码").fill(latest_code(client, phone))
+    page.get_by_role("button", name="登录").click()
+    expect(page.locator("h1")).to_have_text("我的账户")
+
+
+CARRIER_CONSENTS = ("隐私政策", "用户服务协议", "运营商信息授权书")
+
+
+def agree_in_place(page: Page, titles: tuple[str, ...] = CARRIER_CONSENTS) -> None:
+    """The carrier check's consents, agreed to one by one on the verification page."""
+    for title in titles:
+        page.get_by_role("button", name=f"同意《{title}》").click()
+        expect(page.get_by_role("button", name=f"同意《{title}》")).to_have_count(0)
+
+
+def verify(page: Page, id_number: str) -> None:
+    page.get_by_label("姓名（与身份证一致）").fill(NAME)
+    page.get_by_label("身份证号码").fill(id_number)
+    page.get_by_role("button", name="核验姓名和身份证号码").click()
+
+
+def biggest_text(page: Page) -> str:
+    """The text of the element drawn in the largest font (what the eye meets first)."""
+    return page.evaluate("""() => {
+        let best = null, size = 0;
+        for (const el of document.querySelectorAll('main *')) {
+            if (!el.childElementCount && el.textContent.trim()) {
+                const s = parseFloat(getComputedStyle(el).fontSize);
+                if (s > size) { size = s; best = el; }
+            }
+        }
+        return best.textContent.trim();
+    }""")
+
+
+def onboard(page: Page, client, live_server: str, phone: str, id_number: str, *, shots: str | None = None) -> None:
+    """Sign up, verify, agree to everything, and arrive at the credit form (screenshots under ``shots``)."""
+    sign_up(page, client, live_server, phone)
+    journey = page.get_by_test_id("journey")
+    expect(journey.locator('[data-state="current"]')).to_have_attribute("data-step", "verify")
+    if shots:
+        snap(page, f"{shots}-01-start")
+    journey.get_by_role("link", name="开始").click()
+    expect(page.get_by_test_id("consents-needed")).to_be_visible()
+    titles = CARRIER_CONSENTS
+    if shots:  # the first one read in full before agreeing
+        snap(page, f"{shots}-02-verify-consents-first")
+        page.get_by_test_id("consent-privacy_policy").get_by_role("link", name="阅读全文").click()
+        expect(page.get_by_test_id("document")).to_contain_text("秒贷隐私政策 1.0")
+        snap(page, f"{shots}-03-privacy-policy")
+        page.get_by_role("button", name="同意《隐私政策》").click()
+        expect(page.locator("h1")).to_have_text("实名认证")
+        titles = titles[1:]
+    agree_in_place(page, titles)
+    expect(page.get_by_test_id("identity-form")).to_be_visible()
+    if shots:
+        snap(page, f"{shots}-04-identity-form")
+    verify(page, id_number)
+    expect(page.get_by_test_id("face")).to_be_visible()
+    expect(page.get_by_test_id("steps")).to_contain_text("王*")
+    if shots:
+        snap(page, f"{shots}-05-face")
+    page.get_by_role("button", name="开始人脸识别").click()
+    expect(page.get_by_test_id("verified")).to_contain_text("实名认证已完成")
+    if shots:
+        snap(page, f"{shots}-06-verified")
+    page.get_by_test_id("next-step").click()
+    expect(page.locator("h1")).to_have_text("授权管理")
+    page.get_by_role("button", name="同意《征信查询授权书》").click()
+    expect(page.locator('[data-state="in_force"]')).to_have_count(4)
+    if shots:
+        snap(page, f"{shots}-07-consents")
+    page.get_by_test_id("next-step").click()
+    expect(page.get_by_test_id("apply-form")).to_be_visible()
+
+
+def fill_application(page: Page, income: str = "20000") -> None:
+    page.get_by_label("税后月收入（元）").fill(income)
+    page.get_by_label("职业").select_option(label="企业职员")
+    page.get_by_label("学历").select_option(label="本科")
+    page.get_by_label("借款用途").select_option(label="家装家电")
+
+
+def test_a_new_borrower_verifies_agrees_applies_and_is_approved(browser: Browser, live_server, container, client,
+                                                                 backend):
+    seed_demo(container)
+    install_test_model(container)
+    quick_parties(container)
+    context = phone_context(browser)
+    page = context.new_page()
+    try:
+        onboard(page, client, live_server, "13700137401", bureau.CLEAN_FILE_ID, shots=f"onboarding-{backend}")
+        fill_application(page)
+        snap(page, f"onboarding-{backend}-08-apply")
+        page.get_by_role("button", name="提交申请，立即出结果").click()
+        decision = page.get_by_test_id("decision")
+        expect(decision).to_have_attribute("data-status", "approved")
+        limit = page.get_by_test_id("limit").inner_text()
+        assert limit.startswith("¥") and biggest_text(page) == limit  # the line is the biggest figure
+        expect(page.get_by_test_id("rate")).to_contain_text("%")
+        expect(page.locator("main").get_by_role("link", name="借款", exact=True)).to_have_attribute(
+            "href", "/app/loans/new")
+        snap(page, f"onboarding-{backend}-09-approved")
+
+        page.get_by_test_id("lang-switch").click()
+        expect(page.locator("h1")).to_have_text("Approved")
+        expect(page.get_by_test_id("limit")).to_have_text(limit)
+        snap(page, f"onboarding-{backend}-10-approved-en")
+        page.goto(f"{live_server}/app?lang=zh")
+        journey = page.get_by_test_id("journey")
+        expect(journey.locator('[data-state="done"]')).to_have_count(3)
+        expect(journey.locator('[data-state="current"]')).to_have_attribute("data-step", "draw")
+        expect(journey.get_by_role("link", name="借款", exact=True)).to_have_attribute("href", "/app/loans/new")
+        snap(page, f"onboarding-{backend}-11-home-ready-to-draw")
+    finally:
+        context.close()
+
+
+def test_a_decline_with_its_reasons_and_a_human_review(browser: Browser, live_server, container, client, backend):
+    seed_demo(container)
+    install_test_model(container)
+    quick_parties(container)
+    context = phone_context(browser)
+    page = context.new_page()
+    try:
+        onboard(page, client, live_server, "13700137402", bureau.MULTI_BORROWING_ID)
+        fill_application(page)
+        page.get_by_role("button", name="提交申请，立即出结果").click()
+        expect(page.get_by_test_id("decision")).to_have_attribute("data-status", "declined")
+        first = page.locator(".reason").first
+        expect(first).to_have_attribute("data-code", "CREDIT_TOO_MANY_INQUIRIES")
+        expect(first).to_contain_text("近 3 个月您的贷款审批查询有 9 次")
+        expect(first).to_contain_text("建议：减少短期内向多家机构申请贷款。")
+        expect(page.get_by_test_id("reapply")).to_have_text("2026年12月22日 起可再次申请。")
+        snap(page, f"decline-{backend}-01-reasons")
+        page.get_by_label("想告诉审核人员的情况（选填）").fill("那几次查询是同一笔房贷")
+        page.get_by_role("button", name="申请人工复核").click()
+        expect(page.get_by_test_id("decision")).to_have_attribute("data-status", "in_review")
+        expect(page.get_by_test_id("decision")).to_contain_text("您已申请对系统的自动决定进行人工复核")
+        snap(page, f"decline-{backend}-02-human-review")
+        page.goto(f"{live_server}/app")
+        expect(page.get_by_test_id("journey")).to_contain_text("您的申请正在审核中")
+        snap(page, f"decline-{backend}-03-home-in-review")
+    finally:
+        context.close()
+
+
+def test_id_typos_and_a_name_id_mismatch_are_explained(browser: Browser, live_server, container, client, backend):
+    quick_parties(container)
+    context = phone_context(browser)
+    page = context.new_page()
+    try:
+        sign_up(page, client, live_server, CARRIER_MISMATCH_PHONE)
+        page.goto(f"{live_server}/app/verify")
+        agree_in_place(page)
+        verify(page, "110101199003070012")  # one digit off: the check digit says so
+        alert = page.get_by_role("alert")
+        expect(alert).to_have_attribute("data-code", "KYC_ID_BAD_CHECKSUM")
+        expect(alert).to_contain_text("请对照身份证核对号码后重新输入")
+        expect(page.get_by_label("身份证号码")).to_have_value("110101199003070012")  # kept, to correct
+        expect(page.get_by_test_id("attempts")).to_contain_text("今日还可尝试 4 次")
+        snap(page, f"verify-{backend}-01-bad-checksum")
+        verify(page, "110101199003070011")
+        expect(alert).to_have_attribute("data-code", "KYC_CARRIER_NAME_ID_MISMATCH")
+        expect(alert).to_contain_text("姓名与身份证号码不一致")
+        expect(alert).to_contain_text("同音字")
+        snap(page, f"verify-{backend}-02-name-id-mismatch")
+        page.get_by_test_id("lang-switch").click()
+        expect(page.get_by_test_id("attempts")).to_have_text("3 of 5 attempts left today.")
+        snap(page, f"verify-{backend}-03-en")
+    finally:
+        context.close()
