@@ -4,7 +4,8 @@ Suites: ``onboarding`` (login and real-name verification over HTTP), ``loans`` (
 ``eod`` (the end-of-day batch over a book of ``BENCH_EOD_LOANS`` loans, default 1,000,000);
 ``credit`` (decisions in process and applications over HTTP); ``collections`` (repayments collected end to end:
 API → sandbox channel → callback → ledger); ``schedules`` and ``repayments`` run one half of ``loans``,
-``decisions`` and ``applications`` one half of ``credit``. Each figure is one JSON line on stdout.
+``decisions`` and ``applications`` one half of ``credit``; ``credit_cpu`` measures CPU per application in
+process (not part of ``credit``). Each figure is one JSON line on stdout.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ def _suites() -> dict[str, Callable[[], object]]:
     return {"onboarding": onboarding.main, "loans": loans.main, "eod": eod.main, "credit": credit.main,
             "collections": collections.main,
             "schedules": loans.bench_schedules, "repayments": loans.bench_repayments,
-            "decisions": credit.bench_in_process, "applications": credit.bench_http}
+            "decisions": credit.bench_in_process, "applications": credit.bench_http,
+            "credit_cpu": credit.bench_cpu}
 
 
 ALL = ("onboarding", "loans", "credit", "collections", "eod")

@@ -11,17 +11,30 @@
   measured. Closed-loop clients queue behind one another (p50 ≈ 32 / throughput), so the closed-loop
   p99 says how long the queue is, not how long a decision takes; this one says what a borrower
   waits at a realistic load.
+* ``credit_application_cpu`` (``python -m bench credit_cpu``): CPU time per application, the figure that
+  decides the HTTP ratio on a 2-core machine and that other load on the machine barely moves. The real
+  app runs in this process on the PostgreSQL the bench starts, driven through ASGI one application at
+  a time (``BENCH_CREDIT_CPU_APPLICATIONS``, 400, after 50 to warm up); reported: this process's CPU
+  (``time.process_time``: every thread), the PostgreSQL server's CPU (its processes' utime + stime),
+  SQL statements and commits per application — and the same for the ceiling's one-INSERT endpoint
+  driven the same way, whose CPU over ours is the ratio the HTTP bench can reach at best when CPU-bound.
 """
 
 from __future__ import annotations
 
+import asyncio
+import importlib
 import json
+import json as _json
 import os
 import shutil
 import statistics
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from bench.harness import Client, run_load, run_paced, serve
 from bench.identities import identity_for
@@ -140,6 +153,191 @@ def bench_http() -> None:
                                   **paced.summary(), "target_p99_ms": 100}), flush=True)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+class AsgiClient:
+    """The harness ``Client``'s interface over a direct ASGI call: no sockets, no HTTP parser, next to no
+    client-side CPU, so the process's CPU time is the app's."""
+
+    def __init__(self, app: Any) -> None:
+        self._app = app
+
+    async def request(self, method: str, path: str, *, json: object = None,
+                      headers: dict[str, str] | None = None) -> object:
+        body = b"" if json is None else _json.dumps(json).encode()
+        raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (headers or {}).items()]
+        if json is not None:
+            raw += [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method,
+                 "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
+                 "headers": raw, "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8000)}
+        sent = False
+
+        async def receive() -> dict[str, Any]:
+            nonlocal sent
+            if sent:
+                return {"type": "http.disconnect"}
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        status, chunks = 0, []
+
+        async def send(message: dict[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+
+        await self._app(scope, receive, send)
+        answer = b"".join(chunks)
+        if status >= 400:
+            raise RuntimeError(f"{method} {path}: {status} {answer[:300]!r}")
+        return _json.loads(answer) if answer else None
+
+    async def get(self, path: str, **kwargs: Any) -> object:
+        return await self.request("GET", path, **kwargs)
+
+    async def post(self, path: str, **kwargs: Any) -> object:
+        return await self.request("POST", path, **kwargs)
+
+
+def _server_cpu_seconds(datadir: Path) -> float:
+    """User + system CPU of the PostgreSQL server: the postmaster and its live children (pooled backends
+    and background processes) plus what its exited children used."""
+    postmaster = int((datadir / "postmaster.pid").read_text().split()[0])
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # exited meanwhile
+        pid, ppid = int(entry.name), int(fields[1])
+        if pid == postmaster:
+            total += int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])  # own + reaped children
+        elif ppid == postmaster:
+            total += int(fields[11]) + int(fields[12])
+    return total / tick
+
+
+@dataclass
+class _Counts:
+    statements: int = 0
+    commits: int = 0
+
+
+def _count_on(engine: Any) -> _Counts:
+    from sqlalchemy import event
+
+    counts = _Counts()
+
+    def statement(*_: Any) -> None:
+        counts.statements += 1
+
+    def commit(*_: Any) -> None:
+        counts.commits += 1
+
+    event.listen(engine, "before_cursor_execute", statement)
+    event.listen(engine, "commit", commit)
+    return counts
+
+
+def _cpu_per_op(loop: asyncio.AbstractEventLoop, task: Callable[[int], Awaitable[object]], ops: range,
+                datadir: Path, counts: _Counts) -> dict[str, float]:
+    """Run ``task`` for each op one after the other; CPU (ms) and statements per op."""
+    statements, commits = counts.statements, counts.commits
+    server, cpu, wall = _server_cpu_seconds(datadir), time.process_time(), time.perf_counter()
+
+    async def run() -> None:
+        for n in ops:
+            await task(n)
+
+    loop.run_until_complete(run())
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    server = _server_cpu_seconds(datadir) - server
+    n = len(ops)
+    return {"app_cpu_ms": round(cpu * 1000 / n, 3), "db_cpu_ms": round(server * 1000 / n, 3),
+            "total_cpu_ms": round((cpu + server) * 1000 / n, 3), "wall_ms": round(wall * 1000 / n, 3),
+            "statements": round((counts.statements - statements) / n, 2),
+            "commits": round((counts.commits - commits) / n, 2)}
+
+
+def bench_cpu() -> None:
+    """CPU time and statements per application in process (see the module's docstring)."""
+    from bench.onboarding import ceiling_env
+    from miaodai.app import create_app
+    from miaodai.core.logging import configure_logging
+    from miaodai.core.settings import Settings
+    from miaodai.migrate import upgrade
+    from miaodai.testing.pgserver import running_postgres
+
+    measured = int(os.environ.get("BENCH_CREDIT_CPU_APPLICATIONS", "400"))
+    warmup = 50
+    workdir = Path(tempfile.mkdtemp(prefix="miaodai-bench-credit-cpu-"))
+    loop = asyncio.new_event_loop()
+    try:
+        with running_postgres(durable=True) as server:
+            env = ceiling_env(server)
+            saved = dict(os.environ)
+            os.environ.update(env)
+            try:
+                import bench.ceiling_app as ceiling
+
+                ceiling_app = importlib.reload(ceiling)  # its database is read from the environment at import
+            finally:
+                os.environ.clear()
+                os.environ.update(saved)
+            client = AsgiClient(ceiling_app.app)
+            counts = _count_on(ceiling_app._db.engine)  # type: ignore[union-attr]
+            _cpu_per_op(loop, lambda n: client.post("/insert"), range(warmup), server.datadir, counts)
+            insert = _cpu_per_op(loop, lambda n: client.post("/insert"), range(measured), server.datadir, counts)
+            ceiling_app._db.dispose()  # type: ignore[union-attr]
+
+            url = server.create_database("miaodai")
+            upgrade(url)
+            env = {**service_env(url, workdir), "MIAODAI_SANDBOX_LATENCY_SECONDS": "0"}
+            _seed_product(env)
+            settings = Settings(**{k.removeprefix("MIAODAI_").lower(): v for k, v in env.items()},
+                                sandbox_channel_store=workdir / "sandbox-channel.db",
+                                audit_sealer_enabled=False, payments_worker_enabled=False)
+            configure_logging(settings.log_level, json=settings.log_json)  # as miaodai.app:asgi does
+            app = create_app(settings)
+            client = AsgiClient(app)
+            counts = _count_on(app.state.container.db.engine)
+            total = warmup + measured
+            gate = asyncio.Semaphore(16)
+
+            async def verified(n: int) -> dict[str, str]:
+                async with gate:
+                    return await _verified(client, n)
+
+            async def prepare() -> list[dict[str, str]]:
+                return await asyncio.gather(*(verified(n) for n in range(total)))
+
+            prepared = loop.run_until_complete(prepare())
+
+            def apply(n: int) -> Awaitable[object]:
+                income = 800_000 + (n % 20) * 100_000
+                return client.post("/v1/credit/applications", json={**FORM, "monthly_income_fen": income},
+                                   headers=prepared[n])
+
+            _cpu_per_op(loop, apply, range(warmup), server.datadir, counts)
+            if os.environ.get("BENCH_CREDIT_CPU_WAIT"):  # time to attach a profiler (py-spy) to this process
+                print(json.dumps({"pid": os.getpid(), "waiting_seconds": 5}), flush=True)
+                time.sleep(5)
+            ours = _cpu_per_op(loop, apply, range(warmup, total), server.datadir, counts)
+            app.state.container.db.dispose()
+    finally:
+        loop.close()
+        shutil.rmtree(workdir, ignore_errors=True)
+    print(json.dumps({"bench": "ceiling_fastapi_insert_commit_cpu", "requests": measured, **insert}), flush=True)
+    print(json.dumps({"bench": "credit_application_cpu", "applications": measured, **ours,
+                      "ceiling": "ceiling_fastapi_insert_commit_cpu",
+                      "cpu_ratio": round(insert["total_cpu_ms"] / ours["total_cpu_ms"], 3),
+                      "target_ratio": 0.25}), flush=True)
 
 
 def _seed_product(env: dict[str, str]) -> None:
