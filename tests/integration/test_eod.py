@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from miaodai.core.clock import business_date
+from miaodai.core.clock import BUSINESS_TZ, business_date
 from miaodai.core.errors import DomainError
 from miaodai.core.idempotency_models import IdempotencyRecord
 from miaodai.ledger.models import JournalEntry
@@ -24,6 +24,7 @@ from miaodai.loans.eod import bucket_of, run_eod
 from miaodai.loans.models import CollectionInstruction, EodRun, Loan, LoanInstallment, Reminder
 from miaodai.loans.repayment_math import InstallmentState, overdue_charge_parts
 from miaodai.loans.schedule import DayCount, daily_interest
+from miaodai.payments import collections
 from tests.cli_support import run_cli
 from tests.loan_support import PHONE, active_loan, assert_book_sound, close_through, demo_borrower, repay
 
@@ -214,3 +215,44 @@ def test_the_cli_closes_a_date_and_shows_the_book(settings, container, clock, lo
     status = run_cli(settings, "eod", "status")
     assert status.exit_code == 0 and "completed" in status.output and "current 1" in status.output
     assert PHONE not in status.output
+
+
+def _instructions(container, loan_id: int) -> dict[date, CollectionInstruction]:
+    with container.db.transaction() as session:
+        return {i.business_date: i for i in session.scalars(
+            select(CollectionInstruction).where(CollectionInstruction.loan_id == loan_id))}
+
+
+def test_auto_debit_instructions_nobody_tried_expire_after_their_day_and_are_never_debited(
+        container, clock, loan):
+    """The payments worker was down on the due date: that day's instruction was never tried. The close of
+    the next day expires it (a retry that never started is given up as failed); auto-debit, even asked
+    about that day, leaves both alone, and running the step again changes nothing."""
+    due = date.fromisoformat(loan["installments"][0]["due_date"])
+    close_through(container, clock, due)  # the due date's instruction is left pending: nobody ran auto-debit
+    on_due_day = _instructions(container, loan["id"])[due]
+    assert (on_due_day.status, on_due_day.attempts) == ("pending", 0)  # D's own stay until the close of D + 1
+    with container.db.transaction() as session:  # and the next day's instruction was tried once, no retry made
+        retry_missed = session.get(CollectionInstruction, _instructions(container, loan["id"])[due + timedelta(
+            days=1)].id)
+        retry_missed.attempts, retry_missed.last_code = 1, "INSUFFICIENT_FUNDS"
+
+    [report] = close_through(container, clock, due + timedelta(days=1))
+    assert report.steps["expire_instructions"] == {"expired": 1, "failed": 0}
+    [report] = close_through(container, clock, due + timedelta(days=2))
+    assert report.steps["expire_instructions"] == {"expired": 0, "failed": 1}
+    closed = _instructions(container, loan["id"])
+    assert (closed[due].status, closed[due].attempts, closed[due].collected_fen) == ("expired", 0, 0)
+    assert (closed[due + timedelta(days=1)].status, closed[due + timedelta(days=1)].last_code) == (
+        "failed", "INSUFFICIENT_FUNDS")
+    assert closed[due + timedelta(days=3)].status == "pending"  # tomorrow's, made by the same run
+
+    # Auto-debit as if it were still the due date: it only starts pending instructions.
+    due_morning = datetime.combine(due, datetime.min.time(), tzinfo=BUSINESS_TZ) + timedelta(hours=10)
+    assert collections.run_auto_debit(container, now=due_morning) == {
+        "debits": 0, "settled_without_debit": 0, "waiting": 0}
+    assert _instructions(container, loan["id"])[due].status == "expired"
+
+    batch = eod._Batch(container, due + timedelta(days=2), 1, None)
+    assert batch.expire_instructions() == {"expired": 0, "failed": 0}
+    assert_book_sound(container)

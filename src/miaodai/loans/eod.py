@@ -19,10 +19,15 @@ per chunk:
                     ``overdue`` with any unpaid installment due on or before D, ``active`` otherwise.
 6. ``reminders``    reminders for D + 1 queued (due in 3 days, due tomorrow, due today, newly overdue);
                     :func:`send_reminders` hands them to the SMS provider.
-7. ``instructions`` auto-debit (代扣) instructions for D + 1: what falls due then and what is overdue.
+7. ``expire_instructions`` auto-debit instructions of days before D still ``pending``: their day is
+                    over and auto-debit only starts the current day's, so none will ever be tried. Never
+                    tried (no debit made) → ``expired``; tried, but the retry later that day never
+                    started → ``failed`` (its ``last_code`` keeps the channel's answer).
+8. ``instructions`` auto-debit (代扣) instructions for D + 1: what falls due then and what is overdue.
 
 Every step is guarded so running it again changes nothing (``penalty_through < D``, ``accrued_through
-< D``, ``posted_due``, journal keys, unique reminder and instruction keys), so a crash mid-step is
+< D``, ``posted_due``, journal keys, unique reminder and instruction keys, only ``pending`` instructions
+expire), so a crash mid-step is
 resumed by running the date again; ``eod_runs`` records the last step finished. A date runs only after
 the previous one completed (no skipping), never twice, and never before the day is over.
 
@@ -55,7 +60,8 @@ from miaodai.loans import repayment_service
 from miaodai.loans.errors import LoanErrors
 from miaodai.loans.models import EodRun, Loan, LoanInstallment, Reminder
 
-STEPS = ("penalty", "accrue", "fall_due", "apply_held", "status", "reminders", "instructions")
+STEPS = ("penalty", "accrue", "fall_due", "apply_held", "status", "reminders", "expire_instructions",
+         "instructions")
 DEFAULT_CHUNK = 50_000
 ON_BOOK = "('active', 'overdue')"
 BUCKETS = ("current", "M1", "M2", "M3", "M3+")
@@ -384,6 +390,32 @@ class _Batch:
             return queued
 
         self._each_chunk("reminders", work)
+        return counts
+
+    def expire_instructions(self) -> dict[str, int]:
+        """Close the instructions of past days left ``pending`` (the worker was down, or the day ended
+        before a retry): set based, in chunks of instruction ids, touching only rows still pending."""
+        pending = "status = 'pending' AND business_date < :day"
+        with self.db.transaction() as session:
+            low, high = session.execute(text(
+                f"SELECT MIN(id), MAX(id) FROM collection_instructions WHERE {pending}"), self.params).one()
+        ranges = [] if low is None else [(start, min(start + self.chunk - 1, high))
+                                         for start in range(low, high + 1, self.chunk)]
+        in_chunk = f"id BETWEEN :low AND :high AND {pending}"
+        expire = text(f"UPDATE collection_instructions SET status = 'expired', next_attempt_at = NULL "
+                      f"WHERE {in_chunk} AND attempts = 0")
+        give_up = text(f"UPDATE collection_instructions SET status = 'failed', next_attempt_at = NULL "
+                       f"WHERE {in_chunk} AND attempts > 0")
+        counts = {"expired": 0, "failed": 0}
+        for n, (chunk_low, chunk_high) in enumerate(ranges, 1):
+            params = {**self.params, "low": chunk_low, "high": chunk_high}
+            with self.db.transaction() as session:
+                counts["expired"] += session.execute(expire, params).rowcount
+                counts["failed"] += session.execute(give_up, params).rowcount
+            if self.progress:
+                self.progress("expire_instructions", n, len(ranges))
+        if not ranges and self.progress:
+            self.progress("expire_instructions", 0, 0)
         return counts
 
     def instructions(self) -> dict[str, int]:

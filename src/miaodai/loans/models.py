@@ -349,7 +349,8 @@ class CollectionInstruction(Base):
     installment_id: Mapped[int] = mapped_column(ForeignKey("loan_installments.id"))
     business_date: Mapped[date] = mapped_column(Date, index=True)
     amount_fen: Mapped[int] = mapped_column(IdType)
-    # pending → collecting (an order is out) → pending again (retry later today) | done | failed | skipped
+    # pending → collecting (an order is out) → pending again (retry later today) | done | failed | skipped;
+    # pending past its day → expired (never tried) or failed (a retry never started), by the end-of-day batch
     status: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     collected_fen: Mapped[int] = mapped_column(IdType, default=0, server_default=text("0"))

@@ -73,6 +73,7 @@ class InstructionStatus:
     COLLECTING = "collecting"  # an order is at the channel
     DONE = "done"  # collected in full, or nothing was due any more
     FAILED = "failed"  # gave up for the day: overdue handling takes it from here
+    EXPIRED = "expired"  # its day ended before it was ever tried (the end-of-day batch closes it)
 
 
 # -- repay now -----------------------------------------------------------------------------------------
