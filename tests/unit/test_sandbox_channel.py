@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import multiprocessing
 import sqlite3
+import threading
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timedelta
@@ -399,6 +400,105 @@ def test_two_deliverers_do_not_post_the_same_callback_at_once(channel: SandboxCh
 
     assert channel.deliver_due(SETTLED, post_while_another_deliverer_runs) == 1
     assert inner == [0]
+
+
+class SlowMerchant(Receiver):
+    """A merchant whose every callback takes ``seconds`` of the channel's clock to answer; it records the
+    signing time of each callback and, on the one numbered ``then_at``, runs ``then`` mid-post."""
+
+    def __init__(self, channel: SandboxChannel, clock: FixedClock, seconds: int) -> None:
+        super().__init__(channel)
+        self.clock, self.seconds = clock, timedelta(seconds=seconds)
+        self.signed_at: list[int] = []
+        self.posts = 0
+        self.then_at, self.then = 0, lambda: None
+
+    def __call__(self, url: str, body: bytes, headers: Mapping[str, str]) -> tuple[int, bytes]:
+        self.posts += 1
+        self.clock.advance(self.seconds)
+        if self.posts == self.then_at:
+            self.then()
+        self.signed_at.append(int(headers["X-Sandbox-Signature"].split(",")[0].removeprefix("t=")))
+        return super().__call__(url, body, headers)
+
+
+def test_a_backlog_delivered_slowly_is_signed_as_each_callback_is_posted(
+    channel: SandboxChannel, clock: FixedClock,
+) -> None:
+    for n in range(8):
+        channel.submit(payout(f"D-6101-{n}"))
+    clock.set(SETTLED)
+    merchant = SlowMerchant(channel, clock, seconds=50)  # the pass runs 400 s: past the 300 s window
+    assert channel.deliver_due(clock.now(), merchant) == 8
+    # Each signed when it was posted (50 s later each time), so the merchant believed every one.
+    start = int(SETTLED.timestamp())
+    assert merchant.signed_at == [start + 50 * n for n in range(8)]
+    assert [a.order_no for a in merchant.heard] == [f"D-6101-{n}" for n in range(8)]
+    assert channel.due_callbacks(clock.now() + timedelta(days=2)) == []  # every one acknowledged
+
+
+def test_a_callback_posted_late_in_a_long_pass_is_leased_from_that_moment(
+    channel: SandboxChannel, clock: FixedClock,
+) -> None:
+    for n in range(8):
+        channel.submit(payout(f"D-6102-{n}"))
+    clock.set(SETTLED)
+    merchant = SlowMerchant(channel, clock, seconds=50)  # each post well within the 60 s lease
+    other = Receiver(channel)
+    # While the seventh is being posted, 350 s into the pass, another deliverer looks: the seventh is
+    # leased (from 300 s, when its post began), only the eighth, not yet taken, is free.
+    merchant.then_at, merchant.then = 7, lambda: channel.deliver_due(clock.now(), other)
+    assert channel.deliver_due(clock.now(), merchant) == 7
+    assert [a.order_no for a in other.heard] == ["D-6102-7"]
+    assert [a.order_no for a in merchant.heard] == [f"D-6102-{n}" for n in range(7)]
+
+
+def test_a_retry_waits_from_when_its_delivery_ended(channel: SandboxChannel, clock: FixedClock) -> None:
+    channel.submit(payout("D-6103"))
+    clock.set(SETTLED)
+
+    def slow_refusal(url: str, body: bytes, headers: Mapping[str, str]) -> tuple[int, bytes]:
+        clock.advance(timedelta(seconds=40))
+        return 503, b"busy"
+
+    assert channel.deliver_due(clock.now(), slow_refusal) == 1
+    retry_at = SETTLED + timedelta(seconds=40) + CALLBACK_RETRY_DELAYS[0]
+    assert channel.due_callbacks(retry_at - timedelta(seconds=1)) == []
+    assert len(channel.due_callbacks(retry_at)) == 1
+
+
+def test_callbacks_of_different_orders_are_posted_at_once_those_of_one_order_in_turn(
+    channel: SandboxChannel,
+) -> None:
+    plain = [f"D-6104-{n}" for n in range(8)]
+    for order_no in plain:
+        channel.submit(payout(order_no))
+    channel.submit(payout("D-6104-dup", account=ACCOUNT_DUPLICATE_CALLBACK))
+    channel.submit(payout("D-6104-ooo", account=ACCOUNT_OUT_OF_ORDER_CALLBACKS))
+    two_at_once = threading.Barrier(2, timeout=30)  # the first two posts meet here, or the test fails
+    heard: list[tuple[str, str]] = []
+    lock = threading.Lock()
+
+    def post(url: str, body: bytes, headers: Mapping[str, str]) -> tuple[int, bytes]:
+        answer = channel.parse_callback(body, headers)
+        with lock:
+            heard.append((answer.order_no, answer.status.value))
+            first_two = len(heard) <= 2
+        if first_two:
+            two_at_once.wait()
+        return 200, channel.ack_body
+
+    later = SETTLED + timedelta(seconds=5)  # all twelve due, the duplicate and the stale one too
+    with ThreadPoolExecutor(max_workers=4) as pool_a, ThreadPoolExecutor(max_workers=4) as pool_b:
+        # Two deliverers with their pools compete: each callback is still posted once.
+        posted = list(ThreadPoolExecutor(max_workers=2).map(
+            lambda pool: channel.deliver_due(later, post, pool=pool), (pool_a, pool_b)))
+    assert sum(posted) == 12 == len(heard)
+    assert sorted(heard) == sorted([(n, "succeeded") for n in plain] + [("D-6104-dup", "succeeded")] * 2
+                                   + [("D-6104-ooo", "succeeded"), ("D-6104-ooo", "processing")])
+    # One order's callbacks in their documented order: the stale "processing" after the final one.
+    assert [s for n, s in heard if n == "D-6104-ooo"] == ["succeeded", "processing"]
+    assert channel.due_callbacks(later + timedelta(days=2)) == []
 
 
 def test_callbacks_reach_a_fastapi_endpoint_that_acknowledges_them(channel: SandboxChannel) -> None:

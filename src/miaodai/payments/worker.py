@@ -3,8 +3,9 @@
 Every ``interval`` seconds it sends orders stored but not sent and queries orders due for a check
 (:func:`payments.orders.recover`), and starts today's auto-debits that are due
 (:func:`payments.collections.run_auto_debit`); with the sandbox on it also lets the sandbox channel deliver its
-due callbacks to this service's public URL over HTTP, as the real channel would. Several processes may
-run it at once: each order is locked while it moves, each sandbox callback leased while it is posted.
+due callbacks to this service's public URL over HTTP, as the real channel would — several at once
+(``CALLBACK_POSTERS``), each signed when it is posted. Several processes may run it at once: each order is
+locked while it moves, each sandbox callback leased while it is posted.
 ``miaodai payments recover`` does one pass from the command line.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import structlog
@@ -25,6 +27,11 @@ log = structlog.get_logger(__name__)
 # One client for the process: building one per callback (an SSL context each time) cost more CPU than
 # handling the callback (measured by bench collections: 12 → 19 collections/s with a shared client).
 _client = httpx.Client(timeout=10)
+# The sandbox channel posts callbacks of different orders this many at once, as a real channel does: one
+# at a time, a pass took as long as all its callbacks' handling end to end, and collections waited
+# behind each other (bench collections: after the channel settled, p50 0.55 s of the 1.1 s a collection took).
+CALLBACK_POSTERS = 8
+_posters = ThreadPoolExecutor(max_workers=CALLBACK_POSTERS, thread_name_prefix="sandbox-callback")
 
 
 def http_poster(url: str, body: bytes, headers: Mapping[str, str]) -> tuple[int, bytes]:
@@ -36,7 +43,8 @@ def one_pass(container: Container) -> dict[str, int]:
     counts = orders.recover(container)
     counts.update(collections.run_auto_debit(container))
     if container.settings.sandbox:
-        counts["callbacks"] = container.channel.deliver_due(container.clock.now(), http_poster)  # type: ignore[attr-defined]
+        counts["callbacks"] = container.channel.deliver_due(  # type: ignore[attr-defined]
+            container.clock.now(), http_poster, pool=_posters)
     return counts
 
 

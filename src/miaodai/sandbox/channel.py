@@ -25,6 +25,7 @@ import json
 import re
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
@@ -200,6 +201,16 @@ class PendingCallback:
 
 
 @dataclass(frozen=True)
+class _Due:
+    """A notification due, not yet signed (it is signed when posted)."""
+
+    id: int
+    order_no: str
+    url: str
+    body: bytes
+
+
+@dataclass(frozen=True)
 class _Plan:
     status: ChannelStatus
     code: str
@@ -298,6 +309,9 @@ class SandboxChannel(SandboxParty):
 
     def due_callbacks(self, now: datetime) -> list[PendingCallback]:
         """Notifications due at ``now``, oldest first, signed at ``now`` (as a channel signs when it sends)."""
+        return [PendingCallback(due.id, due.url, due.body, self.sign(due.body, now)) for due in self._due(now)]
+
+    def _due(self, now: datetime) -> list[_Due]:
         with self._engine.begin() as conn:
             rows = conn.execute(
                 select(_callbacks.c.id, _callbacks.c.url, _callbacks.c.notify_id, _callbacks.c.reports, _orders)
@@ -306,11 +320,7 @@ class SandboxChannel(SandboxParty):
                        _callbacks.c.abandoned_at.is_(None))
                 .order_by(_callbacks.c.next_attempt_at, _callbacks.c.id)
             ).all()
-        pending = []
-        for row in rows:
-            body = _callback_body(row, reports=row.reports)
-            pending.append(PendingCallback(row.id, row.url, body, self.sign(body, now)))
-        return pending
+        return [_Due(row.id, row.order_no, row.url, _callback_body(row, reports=row.reports)) for row in rows]
 
     def record_delivery(self, callback_id: int, *, acknowledged: bool, now: datetime) -> None:
         """Close a delivery, or schedule its retry (or give up after the last one)."""
@@ -330,24 +340,49 @@ class SandboxChannel(SandboxParty):
                 values = {"next_attempt_at": _stamp(now + CALLBACK_RETRY_DELAYS[attempts - 1])}
             conn.execute(update(_callbacks).where(c.id == callback_id).values(attempts=attempts, **values))
 
-    def deliver_due(self, now: datetime, post: Poster) -> int:
-        """Post every due callback with ``post`` and record each result; returns how many were posted.
+    def deliver_due(self, now: datetime, post: Poster, *, pool: Executor | None = None) -> int:
+        """Post every callback due at ``now`` with ``post`` and record each result; returns how many were posted.
 
         Acknowledged means HTTP 200 with exactly :data:`ACK_BODY`; anything else (another status,
         another body, an exception from ``post``) is retried on :data:`CALLBACK_RETRY_DELAYS`.
+
+        ``now`` picks what is due. Each callback is then leased, signed and its result recorded at the
+        moment that happens — ``now`` plus however far the channel's clock has moved since the pass began —
+        as a channel signs when it sends: over a long backlog a signature made when the pass began would
+        be older than the merchant accepts (5 minutes), and a lease taken then could run out mid-post.
+
+        With ``pool``, callbacks of different orders are posted at once, as many as the pool runs (a
+        real channel notifies many merchants' orders concurrently); the callbacks of one order are
+        always posted one after another in their due order, so a duplicate or a stale "processing"
+        notification still follows the final one.
         """
-        posted = 0
-        for callback in self.due_callbacks(now):
-            if not self._lease(callback.id, now):
-                continue  # another deliverer took it
-            try:
-                status, reply = post(callback.url, callback.body, callback.headers)
-                acknowledged = status == 200 and reply == self.ack_body
-            except Exception:  # the merchant's server is down or broken: the channel just retries
-                acknowledged = False
-            self.record_delivery(callback.id, acknowledged=acknowledged, now=now)
-            posted += 1
-        return posted
+        began = self._clock.now()
+
+        def moment() -> datetime:
+            return now + (self._clock.now() - began)
+
+        by_order: dict[str, list[_Due]] = {}
+        for due in self._due(now):
+            by_order.setdefault(due.order_no, []).append(due)
+
+        def deliver(callbacks: list[_Due]) -> int:
+            return sum(self._deliver(callback, post, moment) for callback in callbacks)
+
+        if pool is None or len(by_order) < 2:
+            return sum(deliver(callbacks) for callbacks in by_order.values())
+        return sum(pool.map(deliver, by_order.values()))
+
+    def _deliver(self, callback: _Due, post: Poster, moment: Callable[[], datetime]) -> bool:
+        """Lease, sign, post and record one callback; False if another deliverer had taken it."""
+        if not self._lease(callback.id, moment()):
+            return False
+        try:
+            status, reply = post(callback.url, callback.body, self.sign(callback.body, moment()))
+            acknowledged = status == 200 and reply == self.ack_body
+        except Exception:  # the merchant's server is down or broken: the channel just retries
+            acknowledged = False
+        self.record_delivery(callback.id, acknowledged=acknowledged, now=moment())
+        return True
 
     # -- sandbox-only test hooks (a real channel has none of these) ------------------------------
 
