@@ -285,6 +285,14 @@ def test_a_loan_is_paid_out_to_the_default_alipay_wallet(client, container, cloc
     [payout] = client.get(f"/v1/loans/{loan_id}/payouts", headers=borrower["headers"]).json()
     assert payout["status"] == "succeeded" and payout["events"][-1]["event"] == "callback"
     assert payout["card"]["id"] == wallet["id"] and payout["card"]["kind"] == "alipay"
+    # Every step names Alipay, where the money went; none speaks of a bank or a card.
+    assert payout["account_kind"] == "alipay" and payout["status_en"] == "Paid to your Alipay account"
+    assert payout["status_zh"] == "已转入您的支付宝账户"
+    steps = [(e["event"], e["text_zh"], e["text_en"]) for e in payout["events"]]
+    assert ("sent", "已提交支付宝", "Submitted to Alipay") in steps
+    assert ("callback", "收到支付宝结果通知", "Alipay sent its result") in steps
+    for _, zh, en in steps:
+        assert "银行" not in zh and "卡" not in zh and "bank" not in en.lower() and "card" not in en.lower()
     with container.db.transaction() as session:
         paid = session.execute(select(PaymentOrder).where(PaymentOrder.loan_id == loan_id)).scalar_one()
     assert paid.payment_method_id == wallet["id"] and paid.status.value == "succeeded"

@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from miaodai.core.masking import mask_phone
 from miaodai.deps import ContainerDep, CurrentBorrower, RowId
 from miaodai.identity.step_up import RecentStepUp
-from miaodai.payments import bins, methods, orders
+from miaodai.payments import bins, methods, order_texts, orders
 from miaodai.payments.models import RESERVED_PHONE_FIELD, CardBinding, OrderStatus, PaymentMethod, PaymentMethodKind
 
 router = APIRouter(tags=["payment methods"])
@@ -146,23 +146,6 @@ async def channel_callback(channel: str, request: Request, container: ContainerD
     return Response(content=reply, status_code=status, media_type="text/plain")
 
 
-_EVENT_TEXT = {
-    "created": ("已生成放款订单", "Payout order created"),
-    "sent": ("已提交银行", "Submitted to the bank"),
-    "answered": ("银行已受理，处理中", "The bank accepted it and is processing"),
-    "no_answer": ("银行暂未答复，我们会继续查询，请勿重复申请",
-                  "No answer from the bank yet; we keep asking — do not apply again"),
-    "queried": ("已向银行查询结果", "We asked the bank for the result"),
-    "callback": ("收到银行结果通知", "The bank sent its result"),
-}
-_STATUS_TEXT = {
-    "created": ("等待提交银行", "Waiting to be sent to the bank"),
-    "processing": ("银行处理中，通常几分钟内到账", "The bank is processing it; usually minutes"),
-    "succeeded": ("已到账", "Paid to your card"),
-    "failed": ("放款失败，可换卡重试或取消借款", "Payout failed: choose another card and retry, or cancel the loan"),
-}
-
-
 class PayoutEvent(BaseModel):
     at: datetime
     event: str
@@ -179,6 +162,8 @@ class PayoutView(BaseModel):
     status_zh: str
     status_en: str
     amount_fen: int
+    account_kind: str = Field(description="What the payout is paid into: bank_card | alipay | wechat_pay; "
+                              "the texts name it (the bank, Alipay, WeChat Pay)")
     card: MethodView | None
     failure_reason: str | None
     events: list[PayoutEvent]
@@ -194,15 +179,18 @@ def loan_payouts(loan_id: RowId, auth: CurrentBorrower, container: ContainerDep)
             select(PaymentMethod).where(PaymentMethod.borrower_id == auth.borrower_id)).scalars()}
     views = []
     for order, events in orders.loan_payouts(container, loan_id):
-        zh, en = _STATUS_TEXT[order.status.value]
         card = cards.get(order.payment_method_id)
+        kind = card.kind if card else PaymentMethodKind.BANK_CARD
+        zh, en = order_texts.payout_status_texts(kind)[order.status.value]
+        texts = order_texts.payout_event_texts(kind)
         views.append(PayoutView(
             attempt=order.attempt or 0, order_no=order.order_no, status=order.status.value, status_zh=zh,
-            status_en=en, amount_fen=order.amount_fen, card=method_view(card) if card else None,
+            status_en=en, amount_fen=order.amount_fen, account_kind=kind.value,
+            card=method_view(card) if card else None,
             failure_reason=order.message if order.status is OrderStatus.FAILED else None,
             events=[PayoutEvent(at=e.at, event=e.event, channel_status=e.status, code=e.code,
-                                text_zh=_EVENT_TEXT.get(e.event, (e.event, e.event))[0],
-                                text_en=_EVENT_TEXT.get(e.event, (e.event, e.event))[1])
+                                text_zh=texts.get(e.event, (e.event, e.event))[0],
+                                text_en=texts.get(e.event, (e.event, e.event))[1])
                     for e in events if e.event != "discrepancy"],  # staff see discrepancies, not borrowers
         ))
     return views

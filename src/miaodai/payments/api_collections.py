@@ -18,31 +18,18 @@ from miaodai.loans import loan_service
 from miaodai.loans.api_products import Fen
 from miaodai.loans.repayment_math import PrepaymentMode
 from miaodai.loans.repayment_service import Purpose
-from miaodai.payments import collections
+from miaodai.payments import collections, order_texts
 from miaodai.payments.api import MethodView, PayoutEvent, method_view
 from miaodai.payments.channel import OrderKind
-from miaodai.payments.models import OrderStatus, PaymentMethod, PaymentOrder, PaymentOrderEvent
+from miaodai.payments.models import (
+    OrderStatus,
+    PaymentMethod,
+    PaymentMethodKind,
+    PaymentOrder,
+    PaymentOrderEvent,
+)
 
 router = APIRouter(tags=["repayments"])
-
-_EVENT_TEXT = {
-    "created": ("已生成扣款订单", "Debit order created"),
-    "sent": ("已提交银行", "Submitted to the bank"),
-    "answered": ("银行已受理，处理中", "The bank accepted it and is processing"),
-    "no_answer": ("银行暂未答复，我们会继续查询，请勿重复还款",
-                  "No answer from the bank yet; we keep asking — do not pay again"),
-    "queried": ("已向银行查询结果", "We asked the bank for the result"),
-    "callback": ("收到银行结果通知", "The bank sent its result"),
-    "posted_as_due": ("已入账，按正常还款冲抵", "Received and applied to what is due"),
-    "held_in_suspense": ("已收款，待人工处理", "Received; our staff will apply or return it"),
-}
-_STATUS_TEXT = {
-    "created": ("等待提交银行", "Waiting to be sent to the bank"),
-    "processing": ("银行处理中，请勿重复还款", "The bank is processing it; do not pay again"),
-    "succeeded": ("还款成功", "Repaid"),
-    "failed": ("扣款失败，未扣到钱", "The debit failed; no money was taken"),
-}
-
 
 class RepayBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -80,10 +67,14 @@ def _views(container: ContainerDep, borrower_id: int, orders: list[PaymentOrder]
             PaymentOrderEvent.order_id.in_([o.id for o in orders])).order_by(PaymentOrderEvent.id)).scalars().all()
     views = []
     for order in orders:
-        zh, en = _STATUS_TEXT[order.status.value]
-        if order.purpose == collections.REFUND and order.status is OrderStatus.SUCCEEDED:
-            zh, en = "已退回到您的账户", "Returned to your account"
         method = methods.get(order.payment_method_id)
+        kind = method.kind if method else PaymentMethodKind.BANK_CARD
+        statuses = order_texts.collection_status_texts(kind)
+        zh, en = statuses[order.status.value]
+        if order.purpose == collections.REFUND and order.status is OrderStatus.SUCCEEDED:
+            zh, en = statuses["refunded"]
+        texts = (order_texts.payout_event_texts(kind) if order.kind == OrderKind.PAYOUT.value
+                 else order_texts.collection_event_texts(kind))
         views.append(CollectionView(
             order_no=order.order_no, purpose=order.purpose, repayment_purpose=order.repayment_purpose,
             status=order.status.value, status_zh=zh, status_en=en, amount_fen=order.amount_fen,
@@ -91,8 +82,8 @@ def _views(container: ContainerDep, borrower_id: int, orders: list[PaymentOrder]
             failure_reason=order.message if order.status is OrderStatus.FAILED else None,
             created_at=order.created_at, finished_at=order.finished_at,
             events=[PayoutEvent(at=e.at, event=e.event, channel_status=e.status, code=e.code,
-                                text_zh=_EVENT_TEXT.get(e.event, (e.event, e.event))[0],
-                                text_en=_EVENT_TEXT.get(e.event, (e.event, e.event))[1])
+                                text_zh=texts.get(e.event, (e.event, e.event))[0],
+                                text_en=texts.get(e.event, (e.event, e.event))[1])
                     for e in events if e.order_id == order.id and e.event != "discrepancy"],
         ))
     return views
