@@ -64,6 +64,10 @@ def test_the_calculator_quotes_with_the_engine_and_explains_bad_amounts(web, cli
     assert page.text.count("<tr><td>") == 12
     bad = web.get("/app/calculator", params={"amount": "ten", "term": 12, "method": "equal_installment"})
     assert bad.status_code == 422 and 'data-code="LOAN_TERMS_INVALID"' in bad.text and "借款条件有误" in bad.text
+    # the engine names the field it refuses (principal_fen); the page says what to type instead
+    zero = web.get("/app/calculator", params={"amount": "0", "term": 12, "method": "equal_installment"})
+    assert zero.status_code == 422 and 'data-code="LOAN_TERMS_INVALID"' in zero.text
+    assert "请以元为单位填写金额（大于 0，最多两位小数）" in zero.text and "_fen" not in zero.text
     big = web.get("/app/calculator?lang=en", params={"amount": "99999999", "term": 12, "method": "equal_installment"})
     assert big.status_code == 422 and 'data-code="LOAN_AMOUNT_OUT_OF_RANGE"' in big.text
 

@@ -11,7 +11,7 @@ as the API allows (a person reads the privacy policy before giving us a phone nu
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
 
@@ -26,7 +26,7 @@ from miaodai.identity.consent_errors import ConsentErrors
 from miaodai.identity.consent_service import CARRIER_CHECK_CONSENTS
 from miaodai.identity.models import ConsentDocument, ConsentKind
 from miaodai.identity.sessions import AuthContext
-from miaodai.web import i18n, journey
+from miaodai.web import journey, page_words
 from miaodai.web.core import (
     PREFIX,
     MaybeBorrower,
@@ -106,31 +106,15 @@ def consent_items(container: Container, auth: AuthContext, kinds: tuple[ConsentK
     return items
 
 
-# -- the app's words where the catalog's speak to API clients ----------------------------------------------
+# -- the app's words where the catalog's speak to API clients (more for any page: web/page_words.py) ---------
 
-# code → (message id or None to keep the service's message, what-to-do id)
-PAGE_WORDS = {
+# code → (message id or None, what-to-do id or None)
+PAGE_WORDS = page_words.register(__name__, {
     ConsentErrors.NOT_GRANTED.code: (None, _("Its state is shown below.")),
     ConsentErrors.UNKNOWN_KIND.code: (None, _("Choose one of the documents below.")),
     ConsentErrors.DOCUMENT_NOT_FOUND.code: (None, _("Choose one of the documents below.")),
     ConsentErrors.REQUIRED.code: (None, _("Read each of them below and agree to it, then try again.")),
-}
-
-
-def in_page_words(error: DomainError, words: dict[str, tuple[str | None, str]]) -> DomainError:
-    """The same refusal (code, status, parameters) with the app's words where ``words`` has them for its code."""
-    chosen = words.get(error.code)
-    if chosen is None:
-        return error
-    message, action = chosen
-
-    def text(message_id: str, locale: str) -> str:  # literal braces: the spec's texts are format strings
-        return i18n.translations(locale).gettext(message_id).replace("{", "{{").replace("}", "}}")
-
-    spec = replace(error.spec, action_zh=text(action, "zh_CN"), action_en=text(action, "en"))
-    if message is not None:
-        spec = replace(spec, message_zh=text(message, "zh_CN"), message_en=text(message, "en"))
-    return DomainError(spec, params=error.params, detail=error.detail, headers=error.headers)
+})
 
 
 # -- pages ---------------------------------------------------------------------------------------------------
@@ -139,7 +123,7 @@ def in_page_words(error: DomainError, words: dict[str, tuple[str | None, str]]) 
 def _page(request: Request, container: Container, auth: AuthContext, *, error: DomainError | None = None
           ) -> HTMLResponse:
     return render(request, "consents.html", signed_in=auth, items=consent_items(container, auth),
-                  error=in_page_words(error, PAGE_WORDS) if error else None,
+                  error=error,
                   next_step=journey.progress(container, auth).next_step, step_titles=journey.STEP_TITLES)
 
 
@@ -166,7 +150,7 @@ def document_page(request: Request, kind: Kind, version: Version, container: Web
         listing = consent_service.list_documents(container)
         current_docs = sorted((d for d in listing.documents if d.id in listing.current_ids),
                               key=lambda d: journey.CONSENT_ORDER.index(d.kind))
-        return render(request, "consents_document.html", signed_in=auth, error=in_page_words(error, PAGE_WORDS),
+        return render(request, "consents_document.html", signed_in=auth, error=error,
                       doc=None, documents=current_docs)
     mine = consent_items(container, auth, (doc.kind,)) if auth is not None else []
     return render(request, "consents_document.html", signed_in=auth, doc=doc, current=current,

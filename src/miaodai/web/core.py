@@ -32,7 +32,7 @@ from miaodai.container import Container
 from miaodai.core.errors import DomainError
 from miaodai.deps import get_container
 from miaodai.identity.sessions import AuthContext, authenticate
-from miaodai.web import i18n
+from miaodai.web import i18n, page_words
 
 PREFIX = "/app"
 SESSION_COOKIE = "md_session"
@@ -180,13 +180,17 @@ def safe_next(value: str | None) -> str:
 # -- rendering -----------------------------------------------------------------------------------------
 
 
+def page_of(request: Request) -> str | None:
+    """The page module answering the request (``miaodai.web.loans``): whose words a refusal is shown in."""
+    endpoint = request.scope.get("endpoint")
+    return getattr(endpoint, "__module__", None)
+
+
 def problem(request: Request, error: DomainError) -> dict[str, str | None]:
-    """A domain error as the page shows it: the message and what to do, in the page's language."""
-    body = error.problem()
-    zh = locale_of(request) == "zh_CN"
-    action = body.get("action") or {}
-    return {"code": error.code, "message": error.message_zh if zh else error.message_en,
-            "action": (action.get("zh") if zh else action.get("en")) or None}
+    """A domain error as the page shows it: the message and what to do in the page's language, in the app's
+    words where the catalog's speak to API clients (:mod:`miaodai.web.page_words`)."""
+    message, action = page_words.shown(error, page_of(request), locale_of(request))
+    return {"code": error.code, "message": message, "action": action}
 
 
 def render(request: Request, template: str, *, status: int = 200, error: DomainError | None = None,

@@ -29,9 +29,7 @@ from miaodai.credit.reasons import explain
 from miaodai.deps import RowId
 from miaodai.identity.consent_errors import ConsentErrors
 from miaodai.identity.sessions import AuthContext
-from miaodai.loans.errors import LoanErrors
-from miaodai.web import journey
-from miaodai.web.consents import in_page_words
+from miaodai.web import journey, page_words
 from miaodai.web.core import PREFIX, WebBorrower, WebContainer, csrf_protect, redirect, render
 from miaodai.web.public import parse_yuan
 
@@ -66,18 +64,14 @@ LOAN_PURPOSES = {
 CHOICES = {"occupation": (Occupation, OCCUPATIONS), "education": (Education, EDUCATIONS),
            "loan_purpose": (LoanPurpose, LOAN_PURPOSES)}
 
-# What to do, in the app's words, for refusals whose catalog text speaks to API clients (endpoints, fen).
-PAGE_WORDS = {
-    CreditErrors.INCOME_INVALID.code: (_("Enter your monthly income after tax, in yuan."),
-                                       _("For example 8000 or 8,000.50.")),
+# The app's words on these pages where the catalog's speak to API clients (more for any page: web/page_words.py).
+PAGE_WORDS = page_words.register(__name__, {
     Errors.VALIDATION_FAILED.code: (_("Please answer every question on the form."),
                                     _("Choose one of the options offered for each.")),
     CreditErrors.APPLICATION_NOT_FOUND.code: (None, _("Your credit line or latest application is on this page.")),
-    CreditErrors.REVIEW_NOT_APPLICABLE.code: (_("Only an automated decline can be sent to a person for review."),
-                                              _("The application's state is shown below.")),
+    CreditErrors.REVIEW_NOT_APPLICABLE.code: (None, _("The application's state is shown below.")),
     ConsentErrors.REQUIRED.code: (None, _("Read and agree to them on the consents page, then apply again.")),
-    LoanErrors.PRODUCT_NOT_FOUND.code: (None, _("Please try again later.")),
-}
+})
 
 
 def _choice(field: str, value: str) -> Any:
@@ -109,7 +103,7 @@ def _standing_page(request: Request, container: Container, auth: AuthContext, *,
     return render(request, "credit.html", signed_in=auth, progress=progress, line=progress.line,
                   form=form or {"income": "", "occupation": "", "education": "", "loan_purpose": ""},
                   choices={field: list(labels.items()) for field, (_enum, labels) in CHOICES.items()},
-                  step_titles=journey.STEP_TITLES, error=in_page_words(error, PAGE_WORDS) if error else None)
+                  step_titles=journey.STEP_TITLES, error=error)
 
 
 def _decision_page(request: Request, auth: AuthContext, row: CreditApplication, *,
@@ -124,7 +118,7 @@ def _decision_page(request: Request, auth: AuthContext, row: CreditApplication, 
         can_ask_review=row.decision is Decision.DECLINED and row.status is ApplicationStatus.DECLINED
         and row.review_outcome is None,
         review_requested=row.decision is Decision.DECLINED and row.status is ApplicationStatus.IN_REVIEW,
-        error=in_page_words(error, PAGE_WORDS) if error else None)
+        error=error)
 
 
 @router.get("/credit", response_class=HTMLResponse)

@@ -38,6 +38,7 @@ from miaodai.loans.products import ProductSpec
 from miaodai.loans.quotes import terms_or_error
 from miaodai.loans.schedule import RepaymentMethod, Schedule
 from miaodai.loans.states import LineStatus, LoanStatus
+from miaodai.web import page_words
 from miaodai.web.core import PREFIX, WebBorrower, WebContainer, csrf_protect, finish, redirect, render
 from miaodai.web.i18n import yuan_plain
 from miaodai.web.methods import default_method, my_methods
@@ -54,6 +55,19 @@ CONTRACT_POLICY = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:
                    "form-action 'none'; base-uri 'none'; sandbox")
 
 Key = Annotated[str, Form(min_length=8, max_length=100, pattern=r"^[A-Za-z0-9_-]+$")]
+
+
+def _(message: str) -> str:
+    """Marks an English message id for the catalogs (extracted like the templates' ``_``)."""
+    return message
+
+
+# The app's words on these pages where the catalog's speak to API clients (more for any page: web/page_words.py).
+PAGE_WORDS = page_words.register(__name__, {
+    LoanErrors.LINE_NOT_FOUND.code: (None, _("Choose your credit line below.")),
+    # the form comes back with a new key: sending it again is a new request
+    LoanErrors.REQUEST_KEY_REUSED.code: (None, _("Check the figures below and send the form again.")),
+})
 
 
 def new_key(purpose: str) -> str:

@@ -41,7 +41,7 @@ from miaodai.payments import api_collections, collections, methods
 from miaodai.payments.api import MethodView, method_view
 from miaodai.payments.api_collections import CollectionView
 from miaodai.payments.errors import PaymentErrors
-from miaodai.web import i18n
+from miaodai.web import i18n, page_words
 from miaodai.web.core import PREFIX, WebBorrower, WebContainer, csrf_protect, locale_of, redirect, render
 from miaodai.web.public import parse_yuan
 
@@ -61,12 +61,9 @@ def _(message: str) -> str:
     return message
 
 
-# What to do, in the app's words, for refusals whose catalog text speaks to API clients (endpoints, fen).
-# code → (message id or None to keep the service's message, what-to-do id)
-PAGE_WORDS = {
-    PaymentErrors.REPAYMENT_IN_PROGRESS.code: (
-        None, _("Wait for its result; it usually takes seconds. If it fails, nothing was taken and you can "
-                "repay again.")),
+# The app's words on these pages where the catalog's speak to API clients (more for any page: web/page_words.py).
+# code → (message id or None, what-to-do id or None)
+PAGE_WORDS = page_words.register(__name__, {
     PaymentErrors.REPAYMENT_AMOUNT_REQUIRED.code: (
         _("Enter how much to repay, in yuan."),
         _("To repay the whole loan choose “Pay off the whole loan today”: the amount is filled in for you.")),
@@ -74,8 +71,6 @@ PAGE_WORDS = {
         None, _("Choose “Pay off the whole loan today” instead: we never take more than is owed.")),
     PaymentErrors.PAYOFF_AMOUNT_CHANGED.code: (
         None, _("Review the new amount below and confirm it.")),
-    PaymentErrors.METHOD_CANNOT_COLLECT.code: (
-        None, _("Choose another card, or Alipay or WeChat Pay; or bind one that allows repayments.")),
     PaymentErrors.METHOD_NOT_FOUND.code: (
         None, _("Choose one of your cards or wallets below.")),
     LoanErrors.LOAN_NOT_FOUND.code: (
@@ -84,23 +79,7 @@ PAGE_WORDS = {
         _("There is nothing to repay on this loan now."), _("Its state is shown below.")),
     LoanErrors.TERMS_INVALID.code: (
         _("Enter the amount in yuan: more than 0, at most two decimals."), _("For example 1000 or 1,000.50.")),
-}
-
-
-def _in_page_words(error: DomainError) -> DomainError:
-    """The same refusal (code, status, parameters) with the app's words where the catalog's are the API's."""
-    words = PAGE_WORDS.get(error.code)
-    if words is None:
-        return error
-    message, action = words
-
-    def text(message_id: str, locale: str) -> str:  # literal braces: the spec's texts are format strings
-        return i18n.translations(locale).gettext(message_id).replace("{", "{{").replace("}", "}}")
-
-    spec = replace(error.spec, action_zh=text(action, "zh_CN"), action_en=text(action, "en"))
-    if message is not None:
-        spec = replace(spec, message_zh=text(message, "zh_CN"), message_en=text(message, "en"))
-    return DomainError(spec, params=error.params, detail=error.detail)
+})
 
 
 # -- reading a loan ---------------------------------------------------------------------------------------
@@ -174,7 +153,7 @@ def _list_page(request: Request, container: Container, auth: AuthContext,
                error: DomainError | None = None) -> HTMLResponse:
     cards = [loan_card(container, loan) for loan in loan_service.borrower_loans(container, auth.borrower_id)]
     return render(request, "loans.html", signed_in=auth, cards=cards,
-                  error=_in_page_words(error) if error else None)
+                  error=error)
 
 
 @router.get("/loans", response_class=HTMLResponse)
@@ -268,7 +247,7 @@ def _repay_page(request: Request, container: Container, auth: AuthContext, loan:
     payoff = api_loans.payoff_quote(loan.id, container, auth) if card.on_book else None
     return render(request, "loan_repay.html", signed_in=auth, card=card, form=form, choices=choices, payoff=payoff,
                   modes=list(PrepaymentMode), in_flight=_in_flight(_debits(container, auth, loan.id)),
-                  error=_in_page_words(error) if error else None)
+                  error=error)
 
 
 def _form(what: str, amount: str | None, mode: str, method: str | None) -> RepayForm:

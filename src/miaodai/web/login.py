@@ -16,8 +16,10 @@ from miaodai.core.errors import DomainError
 from miaodai.core.masking import mask_phone
 from miaodai.deps import client_ip
 from miaodai.identity import login_service, session_service
+from miaodai.identity.login_errors import LoginErrors
 from miaodai.identity.login_service import ClientInfo
 from miaodai.identity.models import OtpChannel
+from miaodai.web import page_words
 from miaodai.web.core import (
     PREFIX,
     SESSION_COOKIE,
@@ -35,6 +37,17 @@ from miaodai.web.core import (
 router = APIRouter(prefix=PREFIX, dependencies=[Depends(csrf_protect)], include_in_schema=False)
 
 Phone = Annotated[str, Form(max_length=32)]
+
+
+def _(message: str) -> str:
+    """Marks an English message id for the catalogs (extracted like the templates' ``_``)."""
+    return message
+
+
+# The app's words on these pages where the catalog's speak to API clients (more for any page: web/page_words.py).
+PAGE_WORDS = page_words.register(__name__, {
+    LoginErrors.SESSION_NOT_FOUND.code: (None, _("The devices still logged in are listed below.")),
+})
 
 
 def _client(request: Request) -> ClientInfo:

@@ -36,6 +36,7 @@ from miaodai.payments.errors import PaymentErrors
 from miaodai.payments.models import CardBinding, PaymentMethodKind
 from miaodai.payments.wallet_provider import WALLET_KINDS
 from miaodai.sandbox.wallet import Decision, SandboxWallet, UnknownRequest
+from miaodai.web import page_words
 from miaodai.web.core import (
     PREFIX,
     WebBorrower,
@@ -60,6 +61,19 @@ ANOTHER_CARD = {PaymentErrors.CARD_BANK_UNKNOWN.code, PaymentErrors.CARD_BANK_UN
                 PaymentErrors.CARD_CREDIT_NOT_ALLOWED.code}
 
 Next = Annotated[str, Form(max_length=300)]
+
+
+def _(message: str) -> str:
+    """Marks an English message id for the catalogs (extracted like the templates' ``_``)."""
+    return message
+
+
+# The app's words on these pages where the catalog's speak to API clients (more for any page: web/page_words.py).
+PAGE_WORDS = page_words.register(__name__, {
+    Errors.VALIDATION_FAILED.code: (None, _("Choose Alipay or WeChat Pay.")),
+    PaymentErrors.METHOD_NOT_FOUND.code: (None, _("Your cards and wallets are listed below.")),
+    PaymentErrors.WALLET_TIMEOUT.code: (None, _("Tap “Try again” in a moment: it does not count as an attempt.")),
+})
 
 
 def with_query(path: str, **params: str) -> str:

@@ -23,9 +23,12 @@ from miaodai.core.errors import DomainError
 from miaodai.identity.sessions import AuthContext
 from miaodai.loans import loan_service
 from miaodai.loans.api_loans import _after_payout_ordered
+from miaodai.loans.errors import LoanErrors
 from miaodai.loans.states import LoanStatus
 from miaodai.payments import methods
 from miaodai.payments.api import PayoutView, loan_payouts
+from miaodai.payments.errors import PaymentErrors
+from miaodai.web import page_words
 from miaodai.web.core import PREFIX, WebBorrower, WebContainer, csrf_protect, now, redirect, render
 from miaodai.web.draw import Key, new_key
 from miaodai.web.methods import default_method, my_methods
@@ -37,6 +40,18 @@ router = APIRouter(prefix=PREFIX, dependencies=[Depends(csrf_protect)], include_
 DELAYED_AFTER = timedelta(minutes=5)
 POLL_SECONDS = 3
 PAID = (LoanStatus.ACTIVE, LoanStatus.OVERDUE, LoanStatus.PAID_OFF, LoanStatus.WRITTEN_OFF)
+
+
+def _(message: str) -> str:
+    """Marks an English message id for the catalogs (extracted like the templates' ``_``)."""
+    return message
+
+
+# The app's words on this page where the catalog's speak to API clients (more for any page: web/page_words.py).
+PAGE_WORDS = page_words.register(__name__, {
+    LoanErrors.ILLEGAL_TRANSITION.code: (None, _("Where the loan's money is now is shown below.")),
+    PaymentErrors.METHOD_NOT_FOUND.code: (None, _("Choose one of your cards below.")),
+})
 
 
 def stage(status: LoanStatus, latest: PayoutView | None) -> str:

@@ -33,8 +33,8 @@ from miaodai.identity.kyc_errors import AGE_REJECTIONS, ID_REJECTIONS, NAME_REJE
 from miaodai.identity.kyc_providers import FACE_TEST_TOKENS, FACE_TIMEOUT_TOKEN, FaceOutcome, SandboxFaceLiveness
 from miaodai.identity.models import ConsentKind, KycAttemptKind, KycStatus
 from miaodai.identity.sessions import AuthContext
-from miaodai.web import journey
-from miaodai.web.consents import consent_items, in_page_words
+from miaodai.web import journey, page_words
+from miaodai.web.consents import consent_items
 from miaodai.web.core import PREFIX, WebBorrower, WebContainer, csrf_protect, redirect, render
 
 router = APIRouter(prefix=PREFIX, dependencies=[Depends(csrf_protect)], include_in_schema=False)
@@ -61,12 +61,12 @@ SANDBOX_FACES = (
     (FACE_TIMEOUT_TOKEN, _("Sandbox: the face service does not answer (timeout)")),
 )
 
-# What to do, in the app's words, for refusals whose catalog text speaks to API clients.
-PAGE_WORDS = {
+# The app's words on this page where the catalog's speak to API clients (more for any page: web/page_words.py).
+PAGE_WORDS = page_words.register(__name__, {
     KycErrors.ALREADY_VERIFIED.code: (None, _("Your next step is shown below.")),
     KycErrors.FACE_BEFORE_IDENTITY.code: (None, _("Enter your name and ID number below first.")),
     ConsentErrors.REQUIRED.code: (None, _("Read each of them below and agree to it, then try again.")),
-}
+})
 
 
 def _sandbox_face(container: Container) -> bool:
@@ -79,7 +79,7 @@ def _page(request: Request, container: Container, auth: AuthContext, *, error: D
     needed = tuple(ConsentKind(kind) for kind in overview.missing_consents)
     verified = overview.status is KycStatus.VERIFIED
     return render(
-        request, "verify.html", signed_in=auth, kyc=overview, error=in_page_words(error, PAGE_WORDS) if error else None,
+        request, "verify.html", signed_in=auth, kyc=overview, error=error,
         phone_masked=session_service.borrower_profile(container, auth).phone_masked,
         consents_needed=consent_items(container, auth, needed) if needed else [],
         identity_left=overview.attempts[KycAttemptKind.IDENTITY], face_left=overview.attempts[KycAttemptKind.FACE],
