@@ -14,21 +14,28 @@
 * ``credit_application_cpu`` (``python -m bench credit_cpu``): CPU time per application, the figure that
   decides the HTTP ratio on a 2-core machine and that other load on the machine barely moves. The real
   app runs in this process on the PostgreSQL the bench starts, driven through ASGI one application at
-  a time (``BENCH_CREDIT_CPU_APPLICATIONS``, 400, after 50 to warm up); reported: this process's CPU
-  (``time.process_time``: every thread), the PostgreSQL server's CPU (its processes' utime + stime),
+  a time (``BENCH_CREDIT_CPU_APPLICATIONS``, 400, after 50 to warm up, in ``BENCH_CREDIT_CPU_ROUNDS``
+  rounds, 5, each figure the median of the rounds); reported: this process's CPU
+  (``getrusage``: every thread, user + system, system also alone), the PostgreSQL server's CPU (its
+  processes' utime + stime),
   SQL statements and commits per application — and the same for the ceiling's one-INSERT endpoint
   driven the same way, whose CPU over ours is the ratio the HTTP bench can reach at best when CPU-bound.
+  ``BENCH_CREDIT_CPU_SQL=1`` lists the statements (per application) on stderr; ``BENCH_CREDIT_CPU_WAIT=1``
+  pauses 5 s before the measured run and prints the pid, to attach a sampling profiler (``uvx py-spy``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import importlib
 import json
 import json as _json
 import os
+import resource
 import shutil
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -227,15 +234,18 @@ def _server_cpu_seconds(datadir: Path) -> float:
 class _Counts:
     statements: int = 0
     commits: int = 0
+    texts: list[str] | None = None  # with BENCH_CREDIT_CPU_SQL set: each statement's first words
 
 
 def _count_on(engine: Any) -> _Counts:
     from sqlalchemy import event
 
-    counts = _Counts()
+    counts = _Counts(texts=[] if os.environ.get("BENCH_CREDIT_CPU_SQL") else None)
 
-    def statement(*_: Any) -> None:
+    def statement(_conn: Any, _cursor: Any, sql: str, *_: Any) -> None:
         counts.statements += 1
+        if counts.texts is not None:
+            counts.texts.append(" ".join(sql.split())[:150])
 
     def commit(*_: Any) -> None:
         counts.commits += 1
@@ -249,17 +259,24 @@ def _cpu_per_op(loop: asyncio.AbstractEventLoop, task: Callable[[int], Awaitable
                 datadir: Path, counts: _Counts) -> dict[str, float]:
     """Run ``task`` for each op one after the other; CPU (ms) and statements per op."""
     statements, commits = counts.statements, counts.commits
-    server, cpu, wall = _server_cpu_seconds(datadir), time.process_time(), time.perf_counter()
+    if counts.texts is not None:
+        counts.texts.clear()
+    server, usage, wall = _server_cpu_seconds(datadir), resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
 
     async def run() -> None:
         for n in ops:
             await task(n)
 
     loop.run_until_complete(run())
-    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    wall, after = time.perf_counter() - wall, resource.getrusage(resource.RUSAGE_SELF)
     server = _server_cpu_seconds(datadir) - server
-    n = len(ops)
-    return {"app_cpu_ms": round(cpu * 1000 / n, 3), "db_cpu_ms": round(server * 1000 / n, 3),
+    user, system = after.ru_utime - usage.ru_utime, after.ru_stime - usage.ru_stime
+    cpu, n = user + system, len(ops)
+    if counts.texts is not None:
+        for text, times in collections.Counter(counts.texts).most_common():
+            print(f"# {times / n:6.2f} {text}", file=sys.stderr)
+    return {"app_cpu_ms": round(cpu * 1000 / n, 3), "app_system_cpu_ms": round(system * 1000 / n, 3),
+            "db_cpu_ms": round(server * 1000 / n, 3),
             "total_cpu_ms": round((cpu + server) * 1000 / n, 3), "wall_ms": round(wall * 1000 / n, 3),
             "statements": round((counts.statements - statements) / n, 2),
             "commits": round((counts.commits - commits) / n, 2)}
@@ -275,7 +292,8 @@ def bench_cpu() -> None:
     from miaodai.testing.pgserver import running_postgres
 
     measured = int(os.environ.get("BENCH_CREDIT_CPU_APPLICATIONS", "400"))
-    warmup = 50
+    rounds = int(os.environ.get("BENCH_CREDIT_CPU_ROUNDS", "5"))
+    per_round, warmup = max(1, measured // rounds), 50
     workdir = Path(tempfile.mkdtemp(prefix="miaodai-bench-credit-cpu-"))
     loop = asyncio.new_event_loop()
     try:
@@ -290,11 +308,8 @@ def bench_cpu() -> None:
             finally:
                 os.environ.clear()
                 os.environ.update(saved)
-            client = AsgiClient(ceiling_app.app)
-            counts = _count_on(ceiling_app._db.engine)  # type: ignore[union-attr]
-            _cpu_per_op(loop, lambda n: client.post("/insert"), range(warmup), server.datadir, counts)
-            insert = _cpu_per_op(loop, lambda n: client.post("/insert"), range(measured), server.datadir, counts)
-            ceiling_app._db.dispose()  # type: ignore[union-attr]
+            ceiling_client = AsgiClient(ceiling_app.app)
+            ceiling_counts = _count_on(ceiling_app._db.engine)  # type: ignore[union-attr]
 
             url = server.create_database("miaodai")
             upgrade(url)
@@ -307,7 +322,7 @@ def bench_cpu() -> None:
             app = create_app(settings)
             client = AsgiClient(app)
             counts = _count_on(app.state.container.db.engine)
-            total = warmup + measured
+            total = warmup + per_round * rounds
             gate = asyncio.Semaphore(16)
 
             async def verified(n: int) -> dict[str, str]:
@@ -319,31 +334,51 @@ def bench_cpu() -> None:
 
             prepared = loop.run_until_complete(prepare())
 
+            def insert(n: int) -> Awaitable[object]:
+                return ceiling_client.post("/insert")
+
             def apply(n: int) -> Awaitable[object]:
                 income = 800_000 + (n % 20) * 100_000
                 return client.post("/v1/credit/applications", json={**FORM, "monthly_income_fen": income},
                                    headers=prepared[n])
 
+            _cpu_per_op(loop, insert, range(warmup), server.datadir, ceiling_counts)
             _cpu_per_op(loop, apply, range(warmup), server.datadir, counts)
             if os.environ.get("BENCH_CREDIT_CPU_WAIT"):  # time to attach a profiler (py-spy) to this process
                 print(json.dumps({"pid": os.getpid(), "waiting_seconds": 5}), flush=True)
                 time.sleep(5)
-            ours = _cpu_per_op(loop, apply, range(warmup, total), server.datadir, counts)
+            # Rounds that alternate the two, so a burst of other load on the machine falls on both alike.
+            ceilings, ours = [], []
+            for r in range(rounds):
+                ceilings.append(_cpu_per_op(loop, insert, range(per_round), server.datadir, ceiling_counts))
+                first = warmup + r * per_round
+                ours.append(_cpu_per_op(loop, apply, range(first, first + per_round), server.datadir, counts))
+            ceiling_app._db.dispose()  # type: ignore[union-attr]
             app.state.container.db.dispose()
     finally:
         loop.close()
         shutil.rmtree(workdir, ignore_errors=True)
-    print(json.dumps({"bench": "ceiling_fastapi_insert_commit_cpu", "requests": measured, **insert}), flush=True)
-    print(json.dumps({"bench": "credit_application_cpu", "applications": measured, **ours,
+    ceiling_figures, our_figures = _median_of(ceilings), _median_of(ours)
+    print(json.dumps({"bench": "ceiling_fastapi_insert_commit_cpu", "requests": per_round * rounds,
+                      "rounds": rounds, **ceiling_figures}), flush=True)
+    ratios = sorted(c["total_cpu_ms"] / o["total_cpu_ms"] for c, o in zip(ceilings, ours, strict=True))
+    print(json.dumps({"bench": "credit_application_cpu", "applications": per_round * rounds, "rounds": rounds,
+                      **our_figures, "total_cpu_ms_range": [min(o["total_cpu_ms"] for o in ours),
+                                                            max(o["total_cpu_ms"] for o in ours)],
                       "ceiling": "ceiling_fastapi_insert_commit_cpu",
-                      "cpu_ratio": round(insert["total_cpu_ms"] / ours["total_cpu_ms"], 3),
+                      "cpu_ratio": round(statistics.median(ratios), 3),
+                      "cpu_ratio_range": [round(ratios[0], 3), round(ratios[-1], 3)],
                       "target_ratio": 0.25}), flush=True)
+
+
+def _median_of(rounds: list[dict[str, float]]) -> dict[str, float]:
+    """Each figure's median over the rounds."""
+    return {key: round(statistics.median(r[key] for r in rounds), 3) for key in rounds[0]}
 
 
 def _seed_product(env: dict[str, str]) -> None:
     """The demo product (what applications default to), created the way an operator would."""
     import subprocess
-    import sys
 
     subprocess.run([sys.executable, "-m", "miaodai.cli", "demo", "seed"], env={**os.environ, **env}, check=True,
                    capture_output=True, timeout=120)
