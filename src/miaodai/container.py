@@ -58,20 +58,24 @@ class Container:
         if not self.settings.sandbox:
             return Unconfigured(  # type: ignore[return-value]
                 "payment channel", "miaodai.payments.channel.PaymentChannel")
-        from miaodai.sandbox.channel import SandboxChannel
+        from miaodai.sandbox.wallet import SandboxWallet
+        from miaodai.sandbox.wallet_debits import SandboxWalletChannel
 
-        return SandboxChannel(
+        wallet = self.wallets  # the sandbox channel asks the sandbox wallets about their agreements
+        return SandboxWalletChannel(
             "sandbox", self.settings.sandbox_channel_store,
             self.vault.blind_index("payment-channel", "sandbox").encode(), self.clock,
             latency_seconds=self.settings.sandbox_latency_seconds,
             timeout_seconds=self.settings.provider_timeout_seconds,
             settle_seconds=self.settings.sandbox_channel_settle_seconds,
+            wallet=wallet if isinstance(wallet, SandboxWallet) else None,
         )
 
     @cached_property
     def wallets(self) -> WalletProvider:
-        """Alipay and WeChat Pay, for signing withholding agreements (the sandbox wallet is stateless:
-        keyed from the keyring, so every worker process checks the codes any of them issued)."""
+        """Alipay and WeChat Pay, for signing withholding agreements and cancelling them (the sandbox
+        wallet's codes are keyed from the keyring, so every worker process checks the codes any of them
+        issued; the agreements it signed and cancelled it keeps in the database)."""
         if not self.settings.sandbox:
             return Unconfigured(  # type: ignore[return-value]
                 "e-wallet (Alipay / WeChat Pay)", "miaodai.payments.wallet_provider.WalletProvider")
@@ -79,6 +83,7 @@ class Container:
 
         return SandboxWallet(
             self.vault.blind_index("wallet", "sandbox").encode(), self.settings.public_base_url,
+            db=self.db, clock=self.clock,
             timeout_seconds=self.settings.provider_timeout_seconds,
             latency_seconds=self.settings.sandbox_latency_seconds,
         )

@@ -76,6 +76,8 @@ class ChannelOrder:
     # What account_no is (payments.models.PaymentMethodKind): a card, or an Alipay / WeChat Pay account,
     # which real channels pay through other APIs (a transfer to a wallet user, not a bank payout).
     account_kind: str = "bank_card"
+    # E-wallets: the withholding agreement a collection is made under (Alipay agreement_no, WeChat contract_id).
+    agreement_no: str | None = None
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,8 @@ payments_app = typer.Typer(help="Payment orders at the channel: send what is sto
 
 @payments_app.command("recover")
 def recover_command() -> None:
-    """One pass: send stored orders, query pending ones that are due, deliver due sandbox callbacks."""
+    """One pass: send stored orders, query pending ones that are due, start due auto-debits, cancel
+    unbound wallets' agreements at the wallet, deliver due sandbox callbacks."""
     from miaodai.container import build_container
     from miaodai.core.settings import get_settings
     from miaodai.payments.worker import one_pass

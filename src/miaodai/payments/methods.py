@@ -24,7 +24,7 @@ from miaodai.identity.models import KYC_ID_NUMBER_FIELD, KYC_NAME_FIELD, PHONE_F
 from miaodai.identity.sessions import AuthContext
 from miaodai.loans.models import Loan
 from miaodai.loans.states import LoanStatus
-from miaodai.payments import bins
+from miaodai.payments import agreement_cancellations, bins
 from miaodai.payments.card_verification import VerificationOutcome
 from miaodai.payments.errors import PaymentErrors
 from miaodai.payments.models import (
@@ -257,7 +257,9 @@ def set_default(container: Container, auth: AuthContext, method_id: int) -> Paym
 
 
 def unbind(container: Container, auth: AuthContext, method_id: int) -> PaymentMethod:
-    """Unbind, unless it is the only method left while a loan still needs one (bind another first)."""
+    """Unbind, unless it is the only method left while a loan still needs one (bind another first).
+    An e-wallet's withholding agreement is then cancelled at the wallet by the payments worker
+    (:mod:`payments.agreement_cancellations`)."""
     now = container.clock.now()
     with container.db.transaction() as session:
         lock_borrower(session, auth.borrower_id)
@@ -273,6 +275,8 @@ def unbind(container: Container, auth: AuthContext, method_id: int) -> PaymentMe
             if loans:
                 raise DomainError(PaymentErrors.METHOD_IN_USE, params={"loan_ids": ", ".join(map(str, loans))})
         method.status, method.unbound_at = PaymentMethodStatus.UNBOUND, now
+        # A wallet's agreement is cancelled at the wallet too: stored here, sent once this commits.
+        agreement_cancellations.queue(session, method, now=now)
         if method.is_default:
             method.is_default = False
             if others:

@@ -188,6 +188,32 @@ class WalletBinding(Base):
     payment_method_id: Mapped[int | None] = mapped_column(ForeignKey("payment_methods.id"))
 
 
+class CancellationStatus(StrEnum):
+    PENDING = "pending"  # to be sent (again) to the wallet at next_attempt_at
+    CONFIRMED = "confirmed"  # the wallet says the agreement is cancelled (or was already)
+
+
+class AgreementCancellation(Base):
+    """A wallet withholding agreement to cancel at the wallet (解约): stored with the unbind that needs it
+    (an outbox row), sent after that commits and again with backoff until the wallet confirms."""
+
+    __tablename__ = "payment_agreement_cancellations"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    borrower_id: Mapped[int] = mapped_column(ForeignKey("borrowers.id"), index=True)
+    payment_method_id: Mapped[int] = mapped_column(ForeignKey("payment_methods.id"), unique=True)
+    kind: Mapped[PaymentMethodKind] = mapped_column(enum_column(PaymentMethodKind))
+    agreement_no: Mapped[str] = mapped_column(String(64))
+    status: Mapped[CancellationStatus] = mapped_column(enum_column(CancellationStatus))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_code: Mapped[str | None] = mapped_column(String(32))  # why the last try did not confirm
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    __table_args__ = (Index("ix_payment_agreement_cancellations_due", "status", "next_attempt_at"),)
+
+
 class ReconRun(Base):
     """One reconciliation (对账) of a channel's daily file against our orders. The same file for the
     same channel and day is one run: running it again answers with the run already recorded."""

@@ -132,7 +132,7 @@ def _channel_order(session: Session, container: Container, order: PaymentOrder) 
         account_no=vault.decrypt(method.number_enc, CARD_NUMBER_FIELD),
         account_name=vault.decrypt(name_enc, KYC_NAME_FIELD), bank_code=method.bank_code,
         notify_url=f"{container.settings.public_base_url.rstrip('/')}/v1/payments/callbacks/{order.channel}",
-        account_kind=method.kind.value,
+        account_kind=method.kind.value, agreement_no=method.agreement_no,
     )
 
 

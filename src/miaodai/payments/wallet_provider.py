@@ -13,6 +13,10 @@ way, and this module names that shape so the payments layer is written once agai
    the wallet's answer counts, never what the app claims. An approval yields the wallet account
    (Alipay's 2088… user id, WeChat's openid), the login as the wallet masks it, and the agreement
    number we collect under; anything else is a :class:`WalletRefused` with the reason.
+4. Unbinding cancels the agreement at the wallet (解约: Alipay ``alipay.user.agreement.unsign``,
+   WeChat ``papay/deletecontract``, :meth:`WalletProvider.cancel_agreement`); until the wallet
+   confirms, it would still let us debit. Cancelling is idempotent at the wallet: an agreement
+   already cancelled answers as cancelled, so a try whose answer was lost is simply sent again.
 
 No I/O here: the sandbox lives in ``miaodai.sandbox.wallet``; a real adapter is one class.
 """
@@ -45,6 +49,14 @@ class WalletRefused(Exception):
         self.reason = reason
 
 
+class WalletBusy(Exception):
+    """The wallet could not do it now (系统繁忙): nothing changed, try again later."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(f"wallet busy: {code}")
+        self.code = code
+
+
 @dataclass(frozen=True)
 class AgreementRequest:
     provider_ref: str  # the wallet's id for this signing request (at most 64 characters)
@@ -71,4 +83,10 @@ class WalletProvider(Protocol):
         Raises :class:`WalletRefused` when the wallet says no (including a code it did not issue for
         ``provider_ref``), and ProviderTimeout when it does not answer (the outcome is unknown: the
         same code may be exchanged again)."""
+        ...
+
+    def cancel_agreement(self, kind: PaymentMethodKind, agreement_no: str) -> None:
+        """Cancel the withholding agreement ``agreement_no`` (解约). Returns once the wallet says it is
+        cancelled — also when it already was. Raises :class:`WalletBusy` (a transient error: nothing
+        changed) and ProviderTimeout (unknown: it may be cancelled); either way, ask again later."""
         ...

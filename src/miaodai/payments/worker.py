@@ -19,7 +19,7 @@ import httpx
 import structlog
 
 from miaodai.container import Container
-from miaodai.payments import collections, orders
+from miaodai.payments import agreement_cancellations, collections, orders
 
 log = structlog.get_logger(__name__)
 
@@ -42,6 +42,7 @@ def http_poster(url: str, body: bytes, headers: Mapping[str, str]) -> tuple[int,
 def one_pass(container: Container) -> dict[str, int]:
     counts = orders.recover(container)
     counts.update(collections.run_auto_debit(container))
+    counts.update(agreement_cancellations.send_due(container))  # unbound wallets' agreements, at the wallet
     if container.settings.sandbox:
         counts["callbacks"] = container.channel.deliver_due(  # type: ignore[attr-defined]
             container.clock.now(), http_poster, pool=_posters)

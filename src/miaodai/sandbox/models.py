@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Index, String
+from sqlalchemy import Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from miaodai.core.db import Base, IdType, UTCDateTime
@@ -29,3 +29,17 @@ class SandboxMessage(Base):
     visible_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     __table_args__ = (Index("ix_sandbox_messages_phone_time", "phone_bidx", "visible_at"),)
+
+
+class SandboxWalletAgreement(Base):
+    """The sandbox wallets' own record of the withholding agreements they signed, so an agreement
+    cancelled at the wallet (解约) stays cancelled and can no longer be debited."""
+
+    __tablename__ = "sandbox_wallet_agreements"
+
+    agreement_no: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    behaviour: Mapped[str] = mapped_column(String(24))  # how cancelling answers (docs/sandbox.md, test logins)
+    signed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    cancel_calls: Mapped[int] = mapped_column(Integer, default=0)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -16,6 +16,13 @@ Outcomes (docs/sandbox.md, "E-wallets"): the decision on the page, then the logi
 ``13900000041`` a frozen / risk-controlled account, ``13900000042`` an account that already has our
 agreement under another of our users, ``13900000043`` an exchange that never answers; any other
 mainland mobile number signs.
+
+Cancelling an agreement (解约) needs memory, so the wallet keeps its own record of the agreements it
+signed (``sandbox_wallet_agreements``, given a database): a cancelled one stays cancelled, and
+:meth:`agreement_cancelled` tells the sandbox channel to refuse debits under it. How cancelling answers
+is chosen by the login the agreement was signed with: ``13900000044`` the wallet is busy (``SYSTEM_ERROR``)
+the first two times, ``13900000045`` the first call cancels but its answer never comes (a timeout);
+any other login cancels at once.
 """
 
 from __future__ import annotations
@@ -26,15 +33,31 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from miaodai.core.clock import Clock
+from miaodai.core.db import Database
 from miaodai.core.masking import mask_phone
 from miaodai.core.providers import SandboxParty
 from miaodai.payments.models import PaymentMethodKind
-from miaodai.payments.wallet_provider import AgreementRequest, WalletAccount, WalletRefusal, WalletRefused
+from miaodai.payments.wallet_provider import (
+    AgreementRequest,
+    WalletAccount,
+    WalletBusy,
+    WalletRefusal,
+    WalletRefused,
+)
+from miaodai.sandbox.models import SandboxWalletAgreement
+
+
+class _Cancelling(StrEnum):
+    AT_ONCE = "at_once"
+    BUSY = "busy"
+    TIMEOUT = "timeout"
 
 
 class Decision(StrEnum):
@@ -46,7 +69,15 @@ class Decision(StrEnum):
 LOGIN_FROZEN = "13900000041"
 LOGIN_AGREEMENT_EXISTS = "13900000042"
 LOGIN_TIMEOUT = "13900000043"
+LOGIN_CANCEL_BUSY = "13900000044"  # cancelling answers SYSTEM_ERROR twice, then cancels
+LOGIN_CANCEL_TIMEOUT = "13900000045"  # the first cancel is done, but its answer is lost (a timeout)
+CANCEL_BUSY_TIMES = 2
+CODE_BUSY = "SYSTEM_ERROR"
+# What a debit under a cancelled agreement answers, in each wallet's own words.
+DEBIT_REFUSALS = {PaymentMethodKind.ALIPAY: ("AGREEMENT_STATUS_NOT_NORMAL", "代扣协议状态非正常（已解约）"),
+                  PaymentMethodKind.WECHAT_PAY: ("CONTRACT_NOT_EXIST", "委托代扣协议不存在或已解约")}
 _REFUSALS = {LOGIN_FROZEN: WalletRefusal.ACCOUNT_FROZEN, LOGIN_AGREEMENT_EXISTS: WalletRefusal.AGREEMENT_EXISTS}
+_CANCELLING = {LOGIN_CANCEL_BUSY: _Cancelling.BUSY, LOGIN_CANCEL_TIMEOUT: _Cancelling.TIMEOUT}
 
 _PREFIXES = {PaymentMethodKind.ALIPAY: "SBXALI", PaymentMethodKind.WECHAT_PAY: "SBXWX"}
 _NAMES = {PaymentMethodKind.ALIPAY: "sandbox alipay", PaymentMethodKind.WECHAT_PAY: "sandbox wechat pay"}
@@ -80,8 +111,10 @@ def _national(login: str) -> str:
 class SandboxWallet(SandboxParty):
     """Both sandbox wallets; ``kind`` says which one a request is for."""
 
-    def __init__(self, secret: bytes, base_url: str, **options: object) -> None:
+    def __init__(self, secret: bytes, base_url: str, *, db: Database | None = None, clock: Clock | None = None,
+                 **options: object) -> None:
         super().__init__(**options)  # type: ignore[arg-type]
+        self._db, self._clock = db, clock
         self._secret = secret
         self._base_url = base_url.rstrip("/")
         self._aead = AESGCM(self._derive("auth-code-key"))
@@ -104,8 +137,40 @@ class SandboxWallet(SandboxParty):
         refusal = _REFUSALS.get(login)
         if refusal is not None:
             raise WalletRefused(refusal)
+        agreement_no = self._agreement_no(kind, provider_ref)
+        self._remember(kind, agreement_no, _CANCELLING.get(login, _Cancelling.AT_ONCE))
         return WalletAccount(account_id=self.account_id(kind, login), masked_login=mask_phone(login),
-                             agreement_no=self._agreement_no(kind, provider_ref))
+                             agreement_no=agreement_no)
+
+    def cancel_agreement(self, kind: PaymentMethodKind, agreement_no: str) -> None:
+        if self._db is None:
+            raise RuntimeError("the sandbox wallet needs a database to remember agreements")
+        with self._db.transaction() as session:
+            row = session.get(SandboxWalletAgreement, agreement_no, with_for_update=True)
+            if row is None or row.kind != kind.value:  # not one this wallet signed: nothing to cancel
+                self._answer_after_latency()
+                return
+            row.cancel_calls += 1
+            calls, behaviour = row.cancel_calls, _Cancelling(row.behaviour)
+            if behaviour is _Cancelling.BUSY and calls <= CANCEL_BUSY_TIMES:
+                busy = True
+            else:
+                busy = False
+                row.cancelled_at = row.cancelled_at or self._now()
+        if busy:
+            self._answer_after_latency()
+            raise WalletBusy(CODE_BUSY)
+        if behaviour is _Cancelling.TIMEOUT and calls == 1:
+            raise self._time_out(_NAMES[kind])  # cancelled at the wallet, but the answer never comes
+        self._answer_after_latency()
+
+    def agreement_cancelled(self, agreement_no: str) -> bool:
+        """Whether the agreement was cancelled at the wallet (then it can no longer be debited)."""
+        if self._db is None:
+            return False
+        with self._db.autocommit() as session:
+            row = session.get(SandboxWalletAgreement, agreement_no)
+            return row is not None and row.cancelled_at is not None
 
     # -- the signing page ------------------------------------------------------------------------
 
@@ -132,6 +197,18 @@ class SandboxWallet(SandboxParty):
         return "o" + _b64e(digest)[:27]
 
     # -- internals -------------------------------------------------------------------------------
+
+    def _remember(self, kind: PaymentMethodKind, agreement_no: str, cancelling: _Cancelling) -> None:
+        """Record a signed agreement (exchanging the same code again names the same one: kept once)."""
+        if self._db is None:
+            return
+        with self._db.transaction() as session:
+            if session.get(SandboxWalletAgreement, agreement_no) is None:
+                session.add(SandboxWalletAgreement(agreement_no=agreement_no, kind=kind.value,
+                                                   behaviour=cancelling.value, signed_at=self._now(), cancel_calls=0))
+
+    def _now(self) -> datetime:
+        return self._clock.now() if self._clock is not None else datetime.now(UTC)
 
     def _open_code(self, kind: PaymentMethodKind, provider_ref: str, auth_code: str) -> tuple[Decision, str]:
         try:
@@ -164,5 +241,6 @@ class SandboxWallet(SandboxParty):
         return self._digest(f"key:{purpose}")
 
 
-__all__ = ["LOGIN_AGREEMENT_EXISTS", "LOGIN_FROZEN", "LOGIN_TIMEOUT", "Decision", "SandboxWallet", "SigningPage",
+__all__ = ["CANCEL_BUSY_TIMES", "DEBIT_REFUSALS", "LOGIN_AGREEMENT_EXISTS", "LOGIN_CANCEL_BUSY",
+           "LOGIN_CANCEL_TIMEOUT", "LOGIN_FROZEN", "LOGIN_TIMEOUT", "Decision", "SandboxWallet", "SigningPage",
            "UnknownRequest"]
