@@ -501,6 +501,21 @@ def test_callbacks_of_different_orders_are_posted_at_once_those_of_one_order_in_
     assert channel.due_callbacks(later + timedelta(days=2)) == []
 
 
+def test_reads_do_not_take_the_write_lock(channel: SandboxChannel, clock: FixedClock, store: Path) -> None:
+    channel.submit(payout("D-6105"))
+    clock.set(SETTLED)
+    writer = sqlite3.connect(store, timeout=0, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")  # another process is leasing, recording or accepting an order
+    try:
+        # Without the lock a read would wait for it (30 s) and then fail "database is locked".
+        assert len(channel.due_callbacks(SETTLED)) == 1
+        assert channel.query("D-6105").status is ChannelStatus.SUCCEEDED
+        assert "D-6105" in channel.reconciliation_file(date(2026, 11, 22))
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+
+
 def test_callbacks_reach_a_fastapi_endpoint_that_acknowledges_them(channel: SandboxChannel) -> None:
     app = FastAPI()
     heard: list[ChannelAnswer] = []

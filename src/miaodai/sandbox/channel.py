@@ -24,8 +24,9 @@ import io
 import json
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Executor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
@@ -34,6 +35,7 @@ from typing import Any
 
 from sqlalchemy import (
     Column,
+    Connection,
     Engine,
     Index,
     Integer,
@@ -239,6 +241,14 @@ class SandboxChannel(SandboxParty):
     def close(self) -> None:
         self._engine.dispose()
 
+    @contextmanager
+    def _reading(self) -> Iterator[Connection]:
+        """A read-only transaction. Every other one takes the write lock when it begins; WAL gives a
+        read its snapshot without it, so due-callback scans and queries neither wait for deliveries,
+        submits and leases nor hold them up."""
+        with self._engine.connect().execution_options(sandbox_read_only=True) as conn, conn.begin():
+            yield conn
+
     # -- the Protocol --------------------------------------------------------------------------
 
     def submit(self, order: ChannelOrder) -> ChannelAnswer:
@@ -267,7 +277,7 @@ class SandboxChannel(SandboxParty):
 
     def query(self, order_no: str) -> ChannelAnswer:
         self._sleep(self.latency_seconds)
-        with self._engine.begin() as conn:
+        with self._reading() as conn:
             row = conn.execute(select(_orders).where(_orders.c.order_no == order_no)).one_or_none()
         if row is None:
             return ChannelAnswer(order_no, ChannelStatus.NOT_FOUND, None, CODE_ORDER_NOT_FOUND,
@@ -285,7 +295,7 @@ class SandboxChannel(SandboxParty):
         """Orders that reached their final state on ``day`` (Beijing time), up to now, by order_no."""
         start, end = start_of_business_day(day), start_of_business_day(day + timedelta(days=1))
         finished = _orders.c.finished_at
-        with self._engine.begin() as conn:
+        with self._reading() as conn:
             rows = conn.execute(
                 select(_orders).where(finished >= _stamp(start), finished < _stamp(end),
                                       finished <= _stamp(self._clock.now()))
@@ -312,7 +322,7 @@ class SandboxChannel(SandboxParty):
         return [PendingCallback(due.id, due.url, due.body, self.sign(due.body, now)) for due in self._due(now)]
 
     def _due(self, now: datetime) -> list[_Due]:
-        with self._engine.begin() as conn:
+        with self._reading() as conn:
             rows = conn.execute(
                 select(_callbacks.c.id, _callbacks.c.url, _callbacks.c.notify_id, _callbacks.c.reports, _orders)
                 .join(_orders, _orders.c.order_no == _callbacks.c.order_no)
@@ -409,7 +419,7 @@ class SandboxChannel(SandboxParty):
 
     def card_balance_fen(self, account_no: str) -> int | None:
         """The balance left on a collection test card (None until the card was first debited)."""
-        with self._engine.begin() as conn:
+        with self._reading() as conn:
             return conn.execute(select(_balances.c.balance_fen)
                                 .where(_balances.c.account_key == self._account_key(account_no))).scalar()
 
@@ -556,8 +566,8 @@ def _open_store(path: Path) -> Engine:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         # Take the write lock up front: two processes racing on one order number queue here instead
-        # of one failing with "database is locked" when its read turns into a write.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # of one failing with "database is locked" when its read turns into a write. Reads need none.
+        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get("sandbox_read_only") else "BEGIN IMMEDIATE")
 
     with engine.begin() as conn:  # one transaction, so two processes creating the file do not collide
         _metadata.create_all(conn)
