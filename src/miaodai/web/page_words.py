@@ -150,6 +150,10 @@ ANY_PAGE_WORDS = register(ANY_PAGE, {
     CreditErrors.REVIEW_NOT_APPLICABLE.code: (
         _("Only an automated decline can be sent to a person for review."),
         _("The application's state is on the credit page.")),
+    PaymentErrors.CARD_ALREADY_BOUND.code: (
+        None, _("It is under “Cards and wallets”, where you can make it the default.")),
+    PaymentErrors.WALLET_ALREADY_BOUND.code: (
+        None, _("It is under “Cards and wallets”, where you can make it the default.")),
     PaymentErrors.BINDING_DONE.code: (
         _("This card binding is already finished."), _("Your cards and wallets are under “Cards and wallets”.")),
     PaymentErrors.WALLET_BINDING_DONE.code: (
