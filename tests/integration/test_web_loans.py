@@ -359,4 +359,4 @@ def test_held_money_paid_back_by_staff_shows_as_a_refund(web, client, container,
     plan = web.get(f"/app/loans/{loan['id']}")
     assert "退款给您" in plan.text and 'data-testid="held"' not in plan.text
     page = web.get(f"/app/loans/{loan['id']}/repayments/{refunded.json()['order_no']}")
-    assert "已退回到您的账户" in page.text and "退至：" in page.text and "重新还款" not in page.text
+    assert "已退回到您的银行卡" in page.text and "退至：" in page.text and "重新还款" not in page.text
