@@ -32,6 +32,9 @@ callback → the ledger, on a durable PostgreSQL, beside pgbench TPC-B on the sa
   without the sandbox's made-up settling delay. ``settled_by`` says which answer settled each order (the
   callback, a query after a lost callback, or the submit's own answer), ``callbacks`` what became of
   each callback received.
+* ``service_cpu_ms_per_collection`` / ``postgresql_cpu_ms_per_collection``: the CPU (user + system) the
+  uvicorn processes and the PostgreSQL server used during the window, over the collections completed in
+  it — what a collection costs, which unlike the rate hardly depends on what else the machine runs.
 * The closed-loop clients keep the service saturated, so the first line's completion latency includes
   the queue. ``collections_paced`` then offers repayments open-loop at half the rate just collected for
   another ``BENCH_SECONDS``: its completion latency is what a borrower waits at a realistic load (as
@@ -235,19 +238,59 @@ class Phase:
     window: tuple[datetime, datetime]
     busy: int
     accept_ms: list[float]
+    cpu_seconds: dict[str, float]  # CPU used during the run, by the service and by PostgreSQL
 
     @property
     def seconds(self) -> float:
         return (self.window[1] - self.window[0]).total_seconds()
 
 
-def measured(collect: Collector, seconds: float, run: Callable[[], LoadResult]) -> Phase:
+def measured(collect: Collector, seconds: float, run: Callable[[], LoadResult],
+             processes: dict[str, int]) -> Phase:
     """The window is the run's ``seconds`` from its start: after it no client starts a collection, and the
-    ones still finishing settle outside it."""
+    ones still finishing settle outside it. ``processes`` names the process trees whose CPU is counted."""
     busy, accepted, started = collect.busy, len(collect.accept_ms), datetime.now(UTC)
+    cpu_before = {name: process_tree_cpu(pid) for name, pid in processes.items()}
     result = run()
+    cpu = {name: process_tree_cpu(pid) - cpu_before[name] for name, pid in processes.items()}
     return Phase(result, (started, started + timedelta(seconds=seconds)), collect.busy - busy,
-                 collect.accept_ms[accepted:])
+                 collect.accept_ms[accepted:], cpu)
+
+
+def process_tree_cpu(root: int) -> float:
+    """User + system CPU seconds used so far by a process and its descendants, including the exited ones
+    their parents reaped (Linux ``/proc``). Unlike the rate, it hardly moves with what else runs on the
+    machine, so runs on a busy machine still compare."""
+    parent, used = {}, {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:  # gone meanwhile
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()  # from field 3 (state): ppid, ..., utime, stime, cutime, cstime
+        parent[int(entry.name)] = int(fields[1])
+        used[int(entry.name)] = sum(int(f) for f in fields[11:15])
+    tree, frontier = {root}, [root]
+    while frontier:
+        children = [pid for pid, ppid in parent.items() if ppid in frontier and pid not in tree]
+        tree.update(children)
+        frontier = children
+    return sum(used.get(pid, 0) for pid in tree) / os.sysconf("SC_CLK_TCK")
+
+
+def server_pid(port: int) -> int:
+    """The uvicorn process serving ``port`` (its workers are its children)."""
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                args = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if b"uvicorn" in args and b"--port" in args and args[args.index(b"--port") + 1] == str(port).encode():
+                return int(entry.name)
+    raise RuntimeError(f"no uvicorn on port {port}")
 
 
 def in_flight(container: Any) -> int:
@@ -314,13 +357,15 @@ def window_figures(orders: list[Any], phase: Phase) -> dict[str, Any]:
     completion = p50_p99([(o.settled_at - o.created_at).total_seconds() * 1000 for o in accepted])
     after_channel = p50_p99([(o.settled_at - o.finished_at).total_seconds() * 1000 for o in accepted])
     accept = p50_p99(phase.accept_ms)
+    cpu_ms = {f"{name}_cpu_ms_per_collection": round(used * 1000 / collected, 1) if collected else None
+              for name, used in phase.cpu_seconds.items()}
     return {"per_second": collected / phase.seconds if phase.seconds else 0.0, "completed": collected,
             "window_seconds": round(phase.seconds, 2),
             "accepted_per_second": round(len(phase.accept_ms) / phase.seconds, 1) if phase.seconds else 0.0,
             "accept_p50_ms": accept[0], "accept_p99_ms": accept[1],
             "completion_p50_ms": completion[0], "completion_p99_ms": completion[1],
             "after_channel_p50_ms": after_channel[0], "after_channel_p99_ms": after_channel[1],
-            "busy_409": phase.busy}
+            "busy_409": phase.busy, **cpu_ms}
 
 
 def posting_findings(container: Any, orders: list[Any]) -> dict[str, Any]:
@@ -387,15 +432,18 @@ def bench_collections(seconds: float = SECONDS, clients: int = CONCURRENCY) -> d
             try:
                 collect = Collector(plan, final_statuses(reader))
                 with serve("miaodai.app:asgi", env, workers=WORKERS, factory=True, port=port) as base:
+                    postmaster = int((server.datadir / "postmaster.pid").read_text().split()[0])
+                    processes = {"service": server_pid(port), "postgresql": postmaster}
                     run_load(base, collect, concurrency=clients, seconds=max(2.0, SETTLE_SECONDS + 1),
                              warmup_seconds=0)  # fills the pipeline: callbacks coming back as requests go out
                     closed = measured(collect, seconds, lambda: run_load(base, collect, concurrency=clients,
-                                                                         seconds=seconds, warmup_seconds=0))
+                                                                         seconds=seconds, warmup_seconds=0),
+                                      processes)
                     wait_idle(reader)
                     capacity = window_figures(collection_orders(reader), closed)["per_second"]
                     offered = max(1.0, round(capacity / 2, 1))
                     paced = measured(collect, seconds, lambda: run_paced(base, collect, rate=offered,
-                                                                         seconds=seconds))
+                                                                         seconds=seconds), processes)
                     drained = final_pass(reader, env)
                 orders = collection_orders(reader)
                 checks = {**posting_findings(reader, orders), **drained, **book_findings(reader)}
