@@ -20,7 +20,7 @@ from tests.integration.test_web_login import csrf, log_in
 from tests.integration.test_web_login import web as web  # noqa: PLC0414 (the fixture, by its name)
 from tests.integration.test_web_methods import bind_card_on_web, code_of, signed_in_demo
 from tests.loan_support import demo_borrower
-from tests.payment_support import channel_time_passes
+from tests.payment_support import bind_wallet, channel_time_passes
 
 DEMO_CARD = DEMO_BORROWERS[0].card
 
@@ -154,3 +154,22 @@ def test_a_loan_not_signed_yet_points_to_its_contract(web, container):
     loan_id = draw_on_web(web)
     page = web.get(f"/app/loans/{loan_id}/payout")
     assert stage_of(page) == "unsigned" and f'href="/app/loans/{loan_id}/contract"' in page.text
+
+
+def test_a_payout_to_alipay_says_where_the_money_goes(web, client, container, clock):
+    who = demo_borrower(client, container)
+    wallet = bind_wallet(client, who, "13800138001")  # the sandbox wallet's approving login
+    made_default = client.post(f"/v1/payment-methods/{wallet['id']}/default", headers=who["headers"])
+    assert made_default.status_code == 200, made_default.text
+    clock.advance(timedelta(seconds=61))  # the code's resend cooldown, before logging in on the web
+    log_in(web, DEMO_BORROWERS[0].phone)
+    loan_id = draw_on_web(web)
+    assert sign_on_web(web, loan_id).headers["location"] == f"/app/loans/{loan_id}/payout"
+    moving = web.get(f"/app/loans/{loan_id}/payout")
+    assert stage_of(moving) == "moving" and "正在转入您的支付宝账户" in moving.text
+    assert "银行" not in re.search(r'<section id="payout".*</section>', moving.text, re.S).group(0)
+    steps = re.findall(r"<time[^>]*>([^<]+)</time>\s*<span>([^<]+)</span>", moving.text)
+    assert [text for _at, text in steps] == ["已生成放款订单", "已提交支付宝", "支付宝已受理，处理中"]
+    assert channel_time_passes(web, container, clock) == 1
+    paid = web.get(f"/app/loans/{loan_id}/payout?lang=en")
+    assert stage_of(paid) == "paid" and "Paid to your Alipay account" in paid.text

@@ -50,8 +50,12 @@ def _(message: str) -> str:
 # The app's words on this page where the catalog's speak to API clients (more for any page: web/page_words.py).
 PAGE_WORDS = page_words.register(__name__, {
     LoanErrors.ILLEGAL_TRANSITION.code: (None, _("Where the loan's money is now is shown below.")),
-    PaymentErrors.METHOD_NOT_FOUND.code: (None, _("Choose one of your cards below.")),
+    PaymentErrors.METHOD_NOT_FOUND.code: (None, _("Choose one of your cards or wallets below.")),
 })
+
+# The headline while the money moves, naming where it goes (the attempt's account_kind).
+MOVING_TITLES = {"bank_card": _("The bank is paying it out"), "alipay": _("Paying it into your Alipay account"),
+                 "wechat_pay": _("Paying it into your WeChat Pay balance")}
 
 
 def stage(status: LoanStatus, latest: PayoutView | None) -> str:
@@ -99,7 +103,8 @@ def _payout_page(request: Request, container: WebContainer, auth: AuthContext, l
     others = [m for m in views if m.id != failed_card]
     suggested = default_method(others) or default_method(views)
     return render(request, "payout.html", signed_in=auth, error=error, loan=loan, attempts=attempts, stage=where,
-                  delayed=delayed, methods=views, failed_card=failed_card,
+                  delayed=delayed, moving_title=MOVING_TITLES[latest.account_kind if latest else "bank_card"],
+                  methods=views, failed_card=failed_card,
                   suggested=suggested.id if suggested else None,
                   request_key=new_key("retry"), poll=POLL_SECONDS if where == "moving" else None)
 
