@@ -17,6 +17,7 @@ from miaodai.credit.features import FEATURE_NAMES
 from miaodai.credit.models import SNAPSHOT_FIELD, BlockKind, BlockListEntry, CreditApplication, ReviewCase
 from miaodai.demo import seed_demo
 from miaodai.identity.models import DEVICE_INDEX
+from miaodai.loans.models import CreditLine
 from tests.credit_support import applicant, apply, install_test_model, quick_parties
 from tests.helpers import assert_problem, sandbox_inbox, staff_headers
 
@@ -76,7 +77,10 @@ def test_a_clean_applicant_is_approved_with_a_line_in_the_same_request(client, c
     with container.db.transaction() as session:
         audit = session.execute(
             select(AuditEntry).where(AuditEntry.subject == f"credit_application:{row.id}")).scalar_one()
+        granted = session.get(CreditLine, line["credit_line_id"])
     assert audit.action == "credit.decision.approved"
+    assert json.loads(audit.body)["details"]["credit_line_id"] == row.credit_line_id == granted.id
+    assert granted.source == f"credit:application:{row.id}" and granted.version == 1 and granted.risk_grade == row.grade
     # A second application while the line is open is declined: use the line you have.
     again = apply(client, who).json()
     assert again["status"] == "declined" and _codes(again)[0] == "CREDIT_TOO_MANY_LINES"
