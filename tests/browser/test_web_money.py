@@ -15,6 +15,7 @@ from playwright.sync_api import Browser, Page, expect
 from miaodai.demo import DEMO_BORROWERS, seed_demo
 from miaodai.sandbox.channel import ACCOUNT_NAME_MISMATCH
 from tests.browser.conftest import PHONE_VIEWPORT
+from tests.browser.journey_support import sign_with_fresh_code, type_card
 from tests.browser.test_web_login import snap
 from tests.helpers import latest_code
 from tests.payment_support import channel_time_passes
@@ -32,22 +33,6 @@ def log_in(page: Page, live_server: str, client, phone: str) -> None:
     page.get_by_label("验证码").fill(latest_code(client, phone))
     page.get_by_role("button", name="登录").click()
     expect(page.locator("h1")).to_have_text("银行卡与钱包")
-
-
-def type_card(page: Page, number: str) -> None:
-    field = page.get_by_label("银行卡号")
-    field.fill("")
-    field.press_sequentially(number, delay=10)  # as a thumb types it: the bank shows before the end
-
-
-def sign_with_fresh_code(page: Page, client) -> None:
-    """From the contract page: to the signing form (through the step-up page if the code is stale), sign."""
-    page.get_by_role("link", name="已阅读，验证后签署").click()
-    if page.locator("h1").inner_text() == "验证身份":
-        page.get_by_role("button", name="获取验证码").click()
-        page.get_by_label("验证码").fill(latest_code(client, PHONE))
-        page.get_by_role("button", name="确认", exact=True).click()
-    expect(page.locator("h1")).to_have_text("签署借款合同")
 
 
 def test_bind_draw_sign_and_follow_the_payout_on_a_phone(browser: Browser, live_server, container, client, clock,
@@ -110,7 +95,7 @@ def test_bind_draw_sign_and_follow_the_payout_on_a_phone(browser: Browser, live_
         assert hashlib.sha256(document).hexdigest() in page.locator(".hash").inner_text()
 
         clock.advance(timedelta(minutes=6))  # the login's step-up has run out: signing asks for a code
-        sign_with_fresh_code(page, client)
+        sign_with_fresh_code(page, client, PHONE)
         expect(page.get_by_test_id("payout-to")).to_contain_text(SEED_CARD[-4:])
         snap(page, f"money-08-sign-{backend}")
         page.get_by_role("button", name="同意并签署").click()
@@ -128,7 +113,7 @@ def test_bind_draw_sign_and_follow_the_payout_on_a_phone(browser: Browser, live_
         page.get_by_label("借款金额（元）").fill("3000")
         expect(page.get_by_test_id("total-interest")).not_to_have_text(first_interest)
         page.get_by_role("button", name="下一步：阅读合同").click()
-        sign_with_fresh_code(page, client)
+        sign_with_fresh_code(page, client, PHONE)
         expect(page.get_by_test_id("payout-to")).to_contain_text(ACCOUNT_NAME_MISMATCH[-4:])
         page.get_by_role("button", name="同意并签署").click()
         expect(page.get_by_test_id("payout-status")).to_contain_text("银行放款中")

@@ -24,6 +24,7 @@ from miaodai.identity.sessions import AuthContext
 from miaodai.loans import line_service
 from miaodai.loans.models import CreditLine
 from miaodai.loans.states import LineStatus
+from miaodai.payments import methods
 from miaodai.web.core import PREFIX
 
 
@@ -53,6 +54,7 @@ class Progress:
     consents: dict[ConsentKind, Standing]
     line: CreditLine | None  # the borrower's line that is not closed (one at a time)
     application: CreditApplication | None  # the latest application
+    has_payout_method: bool  # a bound card or wallet the money can be paid out to
     today: date
 
     @property
@@ -103,4 +105,5 @@ def progress(container: Container, auth: AuthContext) -> Progress:
     applications = credit_service.borrower_applications(container, auth.borrower_id)
     return Progress(kyc=kyc, consents=consents, line=lines[-1] if lines else None,
                     application=applications[0] if applications else None,
+                    has_payout_method=bool(methods.borrower_methods(container, auth.borrower_id)),
                     today=business_date(container.clock.now()))
