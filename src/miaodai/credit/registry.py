@@ -70,7 +70,7 @@ class PolicyCache:
     def active(self, session: Session) -> ActivePolicy:
         """The active ruleset, champion and challenger: one round trip for their ids and digests, parsed
         once per digest (an activation takes effect on the next application)."""
-        rows = session.execute(_ACTIVE).all()
+        rows = session.connection().execute(_ACTIVE).all()
         ruleset = default_ruleset()
         champion: Scorecard | None = None
         challenger: Scorecard | None = None
