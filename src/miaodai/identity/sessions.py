@@ -77,11 +77,15 @@ def open_session(
     return token, record
 
 
-_BY_TOKEN = select(BorrowerSession).where(BorrowerSession.token_hash == bindparam("token_hash"))  # every request
+# Every request: the columns it needs, run on the connection (loading an ORM object cost more than the query).
+_BY_TOKEN = select(
+    BorrowerSession.id, BorrowerSession.borrower_id, BorrowerSession.device_id, BorrowerSession.step_up_at,
+    BorrowerSession.revoked_at, BorrowerSession.expires_at, BorrowerSession.last_seen_at,
+).where(BorrowerSession.token_hash == bindparam("token_hash"))
 
 
 def authenticate(session: Session, token: str, *, pepper: str, now: datetime) -> AuthContext | None:
-    record = session.execute(_BY_TOKEN, {"token_hash": hash_token(token, pepper)}).scalar_one_or_none()
+    record = session.connection().execute(_BY_TOKEN, {"token_hash": hash_token(token, pepper)}).one_or_none()
     if record is None or record.revoked_at is not None or record.expires_at <= now:
         return None
     # Touch at most once a minute: keeps "last seen" useful without a write per request. One UPDATE
