@@ -3,6 +3,7 @@ the cookies and headers that keep a session safe, CSRF, devices and logging out 
 
 from __future__ import annotations
 
+import html
 import re
 from datetime import timedelta
 
@@ -43,6 +44,24 @@ def test_the_start_page_speaks_chinese_first_and_english_on_request(web):
     assert "md_lang=en" in english.headers["set-cookie"]
     assert "Log in or sign up" in web.get("/app").text  # the choice is remembered
     assert web.get("/").headers["location"] == "/app"
+
+
+def switch_of(page) -> str:
+    return html.unescape(re.search(r'href="([^"]*)"[^>]*data-testid="lang-switch"', page.text).group(1))
+
+
+def test_a_forms_answer_switches_language_on_the_page_that_had_the_form(web):
+    """A form's address has no page to GET (405): the answer's switch leads to the page the form was on."""
+    start = web.get("/app/login?next=/app/loans")
+    assert switch_of(start) == "/app/login?next=%2Fapp%2Floans&lang=en"
+    sent = web.post("/app/login/code", data={"phone": PHONE, "csrf_token": csrf(start)},
+                    headers={"referer": "https://testserver/app/login?next=/app/loans&lang=zh"})
+    assert sent.status_code == 200 and switch_of(sent) == "/app/login?next=%2Fapp%2Floans&lang=en"
+    english = web.get(switch_of(sent))
+    assert english.status_code == 200 and '<html lang="en">' in english.text
+    elsewhere = web.post("/app/login/code", data={"phone": PHONE, "csrf_token": csrf(start)},
+                         headers={"referer": "https://evil.example/app/login"})
+    assert switch_of(elsewhere) == "/app?lang=zh"  # only our own pages; English now, so the switch offers 中文
 
 
 def test_pages_carry_strict_security_headers_and_safe_cookies(web):

@@ -132,14 +132,6 @@ def consents_page(request: Request, container: WebContainer, auth: WebBorrower) 
     return _page(request, container, auth)
 
 
-@router.get("/consents/{kind}/grant")
-@router.get("/consents/{kind}/withdraw")
-def back_to_the_list(request: Request) -> Response:
-    """A page a form answered has the form's address, which its language switch links to: show the list.
-    (Before the document's route, which would take ``grant`` for a version.)"""
-    return redirect(request, CONSENTS)
-
-
 @router.get("/consents/{kind}/{version}", response_class=HTMLResponse)
 def document_page(request: Request, kind: Kind, version: Version, container: WebContainer, auth: MaybeBorrower,
                   next: str | None = None) -> HTMLResponse:  # noqa: A002

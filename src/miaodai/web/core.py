@@ -22,7 +22,7 @@ import secrets
 from datetime import datetime
 from functools import cache
 from typing import Annotated, Any
-from urllib.parse import quote, urlencode
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -177,6 +177,16 @@ def safe_next(value: str | None) -> str:
     return PREFIX
 
 
+def page_address(request: Request) -> str:
+    """The app page the borrower is looking at: the address of a GET; for a form's answer, the page that had
+    the form (the same-site Referer; the start page without one). A form's own address has no page to GET."""
+    if request.method == "GET":
+        return request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    referer = urlsplit(request.headers.get("referer", ""))
+    same_site = referer.netloc in ("", request.url.netloc)
+    return safe_next(referer.path + (f"?{referer.query}" if referer.query else "") if same_site else None)
+
+
 # -- rendering -----------------------------------------------------------------------------------------
 
 
@@ -197,10 +207,11 @@ def render(request: Request, template: str, *, status: int = 200, error: DomainE
            **context: Any) -> HTMLResponse:
     locale = locale_of(request)
     other = "en" if locale == "zh_CN" else "zh"
-    query = {k: v for k, v in request.query_params.items() if k != "lang"}
+    address = urlsplit(page_address(request))  # a form's answer switches language on the page that had the form
+    query = {k: v for k, v in parse_qsl(address.query) if k != "lang"}
     html = environment(locale).get_template(template).render(
         request=request, lang=short_lang(locale), locale=locale, csrf_field=CSRF_FIELD,
-        csrf_token=_csrf_token(request), switch_url=f"{request.url.path}?{urlencode({**query, 'lang': other})}",
+        csrf_token=_csrf_token(request), switch_url=f"{address.path}?{urlencode({**query, 'lang': other})}",
         switch_label="English" if other == "en" else "中文", error=problem(request, error) if error else None,
         prefix=PREFIX, signed_in=context.pop("signed_in", None), **context)
     return finish(request, HTMLResponse(html, status_code=error.spec.status if error and status == 200 else status))

@@ -151,12 +151,6 @@ def application_page(request: Request, application_id: RowId, container: WebCont
     return _decision_page(request, auth, row)
 
 
-@router.get("/credit/applications/{application_id}/human-review")
-def back_to_the_application(request: Request, application_id: RowId) -> Response:
-    """A page a form answered has the form's address, which its language switch links to: show the page."""
-    return redirect(request, f"{CREDIT}/applications/{application_id}")
-
-
 @router.post("/credit/applications/{application_id}/human-review")
 def human_review(request: Request, application_id: RowId, container: WebContainer, auth: WebBorrower,
                  note: Annotated[str, Form(max_length=500)] = "") -> Response:

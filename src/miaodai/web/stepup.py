@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from typing import Annotated
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, Response
@@ -27,6 +27,7 @@ from miaodai.web.core import (
     WebBorrower,
     WebContainer,
     csrf_protect,
+    page_address,
     redirect,
     render,
     require_borrower,
@@ -46,19 +47,11 @@ def step_up_url(next_path: str) -> str:
     return f"{PREFIX}/step-up?{urlencode({'next': next_path})}"
 
 
-def _back_to(request: Request) -> str:
-    if request.method == "GET":
-        return request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    referer = urlsplit(request.headers.get("referer", ""))
-    same_site = referer.netloc in ("", request.url.netloc)
-    return safe_next(referer.path + (f"?{referer.query}" if referer.query else "") if same_site else None)
-
-
 def require_step_up(request: Request, auth: Annotated[AuthContext, Depends(require_borrower)]) -> AuthContext:
     container = request.app.state.container
     ttl = timedelta(seconds=container.settings.step_up_ttl_seconds)
     if not step_up_is_fresh(auth.step_up_at, now=container.clock.now(), ttl=ttl):
-        raise StepUpNeeded(_back_to(request))
+        raise StepUpNeeded(page_address(request))
     return auth
 
 

@@ -93,13 +93,6 @@ def verify_page(request: Request, container: WebContainer, auth: WebBorrower) ->
     return _page(request, container, auth)
 
 
-@router.get("/verify/identity")
-@router.get("/verify/face")
-def back_to_the_page(request: Request) -> Response:
-    """A page a form answered has the form's address, which its language switch links to: show the page."""
-    return redirect(request, VERIFY)
-
-
 @router.post("/verify/identity")
 def submit_identity(request: Request, container: WebContainer, auth: WebBorrower,
                     name: Annotated[str, Form(max_length=64)], id_number: Annotated[str, Form(max_length=32)],
