@@ -25,17 +25,28 @@ keyboard), and which WCAG 2.2 criterion each one stands for:
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from playwright.sync_api import Browser, Page, expect
 
+from miaodai.credit import bureau
 from miaodai.demo import seed_demo
-from tests.browser.journey_support import agree_in_place, phone_context, sign_up, verify
+from miaodai.sandbox.channel import ACCOUNT_NAME_MISMATCH
+from tests.browser.journey_support import (
+    agree_in_place,
+    fill_application,
+    onboard,
+    phone_context,
+    sign_up,
+    type_card,
+    verify,
+)
 from tests.browser.test_web_loans import log_in
 from tests.browser.test_web_login import snap
-from tests.credit_support import quick_parties
+from tests.credit_support import install_test_model, quick_parties
 from tests.helpers import latest_code
 from tests.loan_support import PHONE, active_loan, demo_borrower
 
@@ -213,6 +224,16 @@ def test_the_demo_borrowers_pages_are_accessible(browser: Browser, live_server, 
             if name in ("home", "loans", "repay"):  # pages whose links grew to 44 px
                 snap(page, f"a11y-{name}-{backend}")
 
+        page.goto(f"{app}/methods/card")
+        type_card(page, " ".join(re.findall(".{1,4}", ACCOUNT_NAME_MISMATCH)))  # an ICBC card
+        page.get_by_role("button", name="获取银行验证码").click()
+        expect(page.locator("h1")).to_have_text("输入银行验证码")
+        audit.here("bank code", "zh")
+        page.goto(f"{app}/methods/wallet")
+        page.get_by_role("button", name="支付宝").click()
+        expect(page.get_by_test_id("agreement")).to_be_visible()
+        audit.both("wallet sandbox", page.url)
+
         page.goto(f"{app}/loans/{loan['id']}/repay")
         page.get_by_role("button", name="下一步：确认").click()
         expect(page.locator("h1")).to_have_text("确认还款")
@@ -271,6 +292,26 @@ def test_a_new_borrowers_pages_are_accessible(browser: Browser, live_server, con
         expect(page.get_by_role("alert")).to_be_visible()
         audit.here("verify (an error)", "zh")
         audit.both("consents (new)", f"{app}/consents")
+        audit.assert_clean()
+    finally:
+        context.close()
+
+
+def test_the_credit_form_and_a_decline_are_accessible(browser: Browser, live_server, container, client, backend):
+    seed_demo(container)
+    install_test_model(container)
+    quick_parties(container)
+    context = phone_context(browser)
+    page = context.new_page()
+    audit = Audit(page, live_server)
+    try:
+        onboard(page, client, live_server, "13700137502", bureau.MULTI_BORROWING_ID)
+        audit.both("credit form", f"{live_server}/app/credit")
+        fill_application(page)
+        page.get_by_role("button", name="提交申请，立即出结果").click()
+        expect(page.get_by_test_id("decision")).to_have_attribute("data-status", "declined")
+        audit.both("credit declined", page.url)
+        snap(page, f"a11y-declined-{backend}")
         audit.assert_clean()
     finally:
         context.close()
