@@ -113,6 +113,11 @@ def test_tips_say_what_to_improve(client, container, waits):
     assert body["reasons"][0]["message_en"] == (
         "Lenders queried your credit 9 times in the last 3 months, more than our limit of 6.")
     assert body["reasons"][0]["tip_en"] == "Apply to fewer lenders in a short time."
+    # the scorecard's "many applications lately" is not told again; what else the score found still is
+    assert not [c for c in _codes(body) if c.startswith("SCORE_bureau_inquiries")]
+    assert [c for c in _codes(body) if c.startswith("SCORE_")]
+    staff_see = json.loads(_stored(container, body["id"])[0].score_reasons)  # the stored decision keeps them all
+    assert "bureau_inquiries_3m" in [r["variable"] for r in staff_see]
 
 
 def test_a_blocked_device_is_declined_without_saying_which_list(client, container, waits):

@@ -11,6 +11,7 @@ from importlib import resources
 import pytest
 
 from miaodai.credit.pricing import annuity_factor, grade_rate, offer
+from miaodai.credit.reasons import score_reason_codes
 from miaodai.credit.rules import BureauStatus, Facts, Outcome, Ruleset, RulesetError, evaluate, worst
 
 
@@ -174,3 +175,12 @@ def test_a_thin_file_gets_the_starter_limit_at_most() -> None:
 def test_no_room_means_a_zero_limit() -> None:
     assert _offer(existing_monthly_fen=700_000).limit_fen == 0
     assert _offer(grade="E", existing_monthly_fen=0).limit_fen == 0
+
+
+def test_a_score_reason_that_restates_a_policy_decline_is_not_told_twice():
+    worst_first = ["bureau_inquiries_3m", "bureau_file_age_months", "debt_to_income", "bureau_inquiries_1m"]
+    assert score_reason_codes(worst_first, ["CREDIT_TOO_MANY_INQUIRIES"]) == [
+        "SCORE_bureau_file_age_months", "SCORE_debt_to_income"]
+    assert score_reason_codes(worst_first, ["CREDIT_DEBT_TO_INCOME_HIGH"]) == [
+        "SCORE_bureau_inquiries_3m", "SCORE_bureau_file_age_months", "SCORE_bureau_inquiries_1m"]
+    assert score_reason_codes(worst_first, ["CREDIT_SCORE_TOO_LOW"]) == [f"SCORE_{v}" for v in worst_first]

@@ -8,6 +8,7 @@ are deliberately vague to the borrower (``CREDIT_POLICY_NOT_MET``); staff see th
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -125,6 +126,21 @@ CATALOG: dict[str, ReasonText] = {
 }
 
 _GENERIC = ReasonText("信用评分因素：{variable}。", "A credit-score factor: {variable}.")
+
+# A score reason that says again what a policy decline already told the borrower, with the same advice: the
+# decline's own sentence is the more precise ("queried 9 times, more than 6"), so the score's is not repeated.
+RESTATES = {
+    "SCORE_bureau_inquiries_1m": "CREDIT_TOO_MANY_INQUIRIES",
+    "SCORE_bureau_inquiries_3m": "CREDIT_TOO_MANY_INQUIRIES",
+    "SCORE_bureau_inquiries_6m": "CREDIT_TOO_MANY_INQUIRIES",
+    "SCORE_debt_to_income": "CREDIT_DEBT_TO_INCOME_HIGH",
+}
+
+
+def score_reason_codes(variables: Iterable[str], given: Iterable[str]) -> list[str]:
+    """The scorecard's reasons (``SCORE_<variable>``, worst first) that add to the reason codes ``given``."""
+    told = set(given)
+    return [code for code in (f"SCORE_{v}" for v in variables) if RESTATES.get(code) not in told]
 
 
 def explain(code: str, params: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -54,7 +54,7 @@ from miaodai.credit.models import (
     ReviewKind,
 )
 from miaodai.credit.pricing import offer
-from miaodai.credit.reasons import explain
+from miaodai.credit.reasons import explain, score_reason_codes
 from miaodai.credit.registry import ActivePolicy
 from miaodai.credit.rules import BureauStatus, Facts, Finding, Outcome, evaluate, worst
 from miaodai.identity.consent_service import BASIC_CONSENTS, require_consents, standings
@@ -377,7 +377,8 @@ def decide(
         reasons = [explain(f.code, dict(f.params)) for f in findings if f.outcome is Outcome.DECLINE]
         if not reasons:
             reasons = [explain("CREDIT_SCORE_TOO_LOW")]
-        reasons += [explain(f"SCORE_{r['variable']}") for r in score_reasons]
+        reasons += [explain(code) for code in score_reason_codes(
+            (r["variable"] for r in score_reasons), (r["code"] for r in reasons))]
     elif rule_outcome is Outcome.REFER or grade_outcome is Outcome.REFER:
         decision = Decision.REVIEW
         reasons = [explain(f.code, dict(f.params)) for f in findings if f.outcome is Outcome.REFER]
