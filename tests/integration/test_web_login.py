@@ -61,7 +61,13 @@ def test_a_forms_answer_switches_language_on_the_page_that_had_the_form(web):
     assert english.status_code == 200 and '<html lang="en">' in english.text
     elsewhere = web.post("/app/login/code", data={"phone": PHONE, "csrf_token": csrf(start)},
                          headers={"referer": "https://evil.example/app/login"})
-    assert switch_of(elsewhere) == "/app?lang=zh"  # only our own pages; English now, so the switch offers 中文
+    assert switch_of(elsewhere) == "/app/login?lang=zh"  # not another site's; English now, so it offers 中文
+    # A wrong code sent from the code page (itself a form's answer, at /app/login/code, which answers POST
+    # only): the nearest page above it that answers GET.
+    wrong = web.post("/app/login", data={"phone": PHONE, "code": "000000", "csrf_token": csrf(sent)},
+                     headers={"referer": "https://testserver/app/login/code"})
+    assert wrong.status_code == 400 and switch_of(wrong) == "/app/login?lang=zh"
+    assert web.get("/app/login?lang=zh").status_code == 200
 
 
 def test_pages_carry_strict_security_headers_and_safe_cookies(web):

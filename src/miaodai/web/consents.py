@@ -132,6 +132,14 @@ def consents_page(request: Request, container: WebContainer, auth: WebBorrower) 
     return _page(request, container, auth)
 
 
+@router.get("/consents/{kind}/grant")
+@router.get("/consents/{kind}/withdraw")
+def back_to_the_list(request: Request) -> Response:
+    """A form's address, asked for as a page (the language switch of a page answering a form sent from an
+    earlier form's answer): show the list, before the document's route would take ``grant`` for a version."""
+    return redirect(request, CONSENTS)
+
+
 @router.get("/consents/{kind}/{version}", response_class=HTMLResponse)
 def document_page(request: Request, kind: Kind, version: Version, container: WebContainer, auth: MaybeBorrower,
                   next: str | None = None) -> HTMLResponse:  # noqa: A002

@@ -27,6 +27,7 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, PackageLoader, select_autoescape
+from starlette.routing import Match
 
 from miaodai.container import Container
 from miaodai.core.errors import DomainError
@@ -179,12 +180,26 @@ def safe_next(value: str | None) -> str:
 
 def page_address(request: Request) -> str:
     """The app page the borrower is looking at: the address of a GET; for a form's answer, the page that had
-    the form (the same-site Referer; the start page without one). A form's own address has no page to GET."""
+    the form (the same-site Referer, else the form's own address). A form's address may answer POST only, and
+    so may a Referer when the form sat on an earlier form's answer: then the nearest address above it that
+    answers GET (``/app/verify/identity`` → ``/app/verify``; ``/app/login/code`` → ``/app/login``)."""
     if request.method == "GET":
         return request.url.path + (f"?{request.url.query}" if request.url.query else "")
     referer = urlsplit(request.headers.get("referer", ""))
-    same_site = referer.netloc in ("", request.url.netloc)
-    return safe_next(referer.path + (f"?{referer.query}" if referer.query else "") if same_site else None)
+    if referer.netloc in ("", request.url.netloc) and safe_next(referer.path) == referer.path:
+        path, query = referer.path, referer.query
+    else:
+        path, query = request.url.path, ""
+    while path.startswith(PREFIX + "/"):
+        if _answers_get(request, path):
+            return path + (f"?{query}" if query else "")
+        path, query = path.rsplit("/", 1)[0], ""
+    return PREFIX
+
+
+def _answers_get(request: Request, path: str) -> bool:
+    scope = {"type": "http", "path": path, "method": "GET", "root_path": ""}
+    return any(route.matches(scope)[0] is Match.FULL for route in request.app.router.routes)
 
 
 # -- rendering -----------------------------------------------------------------------------------------
