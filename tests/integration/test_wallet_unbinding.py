@@ -13,22 +13,14 @@ from miaodai.loans.models import Repayment
 from miaodai.payments import agreement_cancellations, worker
 from miaodai.payments.models import AgreementCancellation, PaymentMethod, PaymentMethodStatus, PaymentOrder
 from miaodai.sandbox.wallet import CANCEL_BUSY_TIMES, LOGIN_CANCEL_BUSY, LOGIN_CANCEL_TIMEOUT
-from tests.credit_support import applicant, quick_parties
+from tests.credit_support import applicant
+from tests.integration.test_wallet_binding import waits as waits  # noqa: PLC0414 (the fixture, by its name)
 from tests.loan_support import active_loan, demo_borrower
 from tests.payment_support import bind_wallet
 
 PHONE = "13700137502"
 ID_NUMBER = "110101199003070011"
 WALLET_LOGIN = "13700137598"
-
-
-@pytest.fixture
-def waits(container) -> list[float]:
-    """The sandbox wallet answers at once; a timeout is recorded, not waited out."""
-    recorded = quick_parties(container)
-    container.wallets.latency_seconds = 0
-    container.wallets._sleep = recorded.append
-    return recorded
 
 
 @pytest.fixture
