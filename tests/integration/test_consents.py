@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from miaodai.core.audit import AuditEntry
 from miaodai.core.errors import DomainError
-from miaodai.identity.consent_service import require_consents
+from miaodai.identity.consent_service import in_force, require_consents, standings
 from miaodai.identity.models import Consent, ConsentDocument, ConsentKind
 from tests.helpers import assert_problem, login
 
@@ -172,3 +172,28 @@ def test_require_consents_names_everything_missing(container, clock, client, who
     assert problem["params"]["missing"] == ["credit_bureau_query"]
     assert problem["message_zh"] == "继续之前需要您阅读并同意：《征信查询授权书》。"
     assert problem["message_en"] == "Before continuing, read and agree to: Credit-bureau query authorization."
+
+
+def test_the_light_in_force_read_agrees_with_the_standings(client, container, clock, who):
+    """``in_force`` (what the credit application reads) gives the answer ``standings`` gives, in every state:
+    in force, never granted, revoked, outdated by a newer version, and with a version not yet in effect."""
+
+    def both():
+        with container.db.transaction() as session:
+            full = standings(session, who["borrower_id"], now=clock.now())
+            light = in_force(session, who["borrower_id"], now=clock.now())
+        assert light == {kind: s.in_force for kind, s in full.items()}
+        return light
+
+    assert set(both().values()) == {False}  # never granted
+    for kind in ("privacy_policy", "user_agreement", "carrier_data"):
+        grant(client, who, kind)
+    client.delete("/v1/consents/carrier_data", headers=who["headers"])
+    publish(container, "privacy_policy", "1.1", effective_at=clock.now() - timedelta(minutes=5))
+    publish(container, "user_agreement", "2.0", effective_at=clock.now() + timedelta(days=1))
+    assert both() == {ConsentKind.PRIVACY_POLICY: False, ConsentKind.USER_AGREEMENT: True,
+                      ConsentKind.CARRIER_DATA: False, ConsentKind.CREDIT_BUREAU_QUERY: False}
+    grant(client, who, "privacy_policy", "1.1")
+    clock.advance(timedelta(days=1))
+    assert both() == {ConsentKind.PRIVACY_POLICY: True, ConsentKind.USER_AGREEMENT: False,
+                      ConsentKind.CARRIER_DATA: False, ConsentKind.CREDIT_BUREAU_QUERY: False}

@@ -93,7 +93,9 @@ class CreditApplication(Base):
     reasons: Mapped[str] = mapped_column(Text)  # JSON: what the borrower is told (codes + params)
     score_reasons: Mapped[str] = mapped_column(Text)  # JSON: the scorecard's top variables below their best
     snapshot_enc: Mapped[str] = mapped_column(Text)  # encrypted JSON: application, features, facts
-    timings: Mapped[str] = mapped_column(Text)  # JSON: milliseconds per stage
+    # JSON, milliseconds per stage: read_ms, bureau_ms (carrier_ms), decide_ms, and store_ms / total_ms up to
+    # this row's INSERT (the row lock, the open-line re-check, building the row; not the INSERT or the commit).
+    timings: Mapped[str] = mapped_column(Text)
     offered_limit_fen: Mapped[int | None] = mapped_column(IdType)
     offered_rate: Mapped[Decimal | None] = mapped_column(RATE)
     offered_expires_on: Mapped[date | None] = mapped_column(Date)
