@@ -25,7 +25,7 @@ from decimal import Decimal
 from typing import Any
 
 import structlog
-from sqlalchemy import Select, and_, bindparam, distinct, exists, func, insert, null, select, update
+from sqlalchemy import Select, and_, bindparam, distinct, exists, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from miaodai.container import Container
@@ -416,11 +416,7 @@ def _store(
 ) -> CreditApplication:
     # One decision at a time per borrower (the row lock): two racing applications cannot both open a line.
     connection = session.connection()
-    # On PostgreSQL the application's id comes from its sequence with the lock, so an approved line can name its
-    # application before the application row exists, and the row goes in whole (no UPDATE for the line id).
-    ahead = connection.dialect.name == "postgresql"
-    lock = _LOCK_COUNT_LINES_AND_NEXT_ID if ahead else _LOCK_AND_COUNT_LINES
-    lines_now, application_id = connection.execute(lock, {"borrower_id": known.borrower_id}).one()
+    lines_now = connection.execute(_LOCK_AND_COUNT_LINES, {"borrower_id": known.borrower_id}).scalar_one()
     decision, reasons = outcome.decision, outcome.reasons
     if decision is Decision.APPROVED and lines_now:
         decision, reasons = Decision.DECLINED, [explain("CREDIT_TOO_MANY_LINES", {})]
@@ -462,24 +458,16 @@ def _store(
     timings["total_ms"] = _ms(started)
     values["timings"] = json.dumps(timings)
     # Core statements, not the unit of work: three ORM flushes cost more CPU than the statements themselves.
-
-    def line() -> int:
-        return insert_line(
+    application_id = connection.execute(_INSERT_APPLICATION, values).scalar_one()
+    if decision is Decision.APPROVED:
+        values["credit_line_id"] = insert_line(
             session, borrower_id=known.borrower_id, product_id=known.product_id, limit_fen=outcome.limit_fen,
             annual_rate=outcome.rate, risk_grade=outcome.grade, source=f"credit:application:{application_id}",
             expires_on=values["offered_expires_on"], now=now,
         )
-
-    if ahead:
-        if decision is Decision.APPROVED:
-            values["credit_line_id"] = line()
-        connection.execute(_INSERT_APPLICATION, {"id": application_id, **values})
-    else:  # SQLite numbers the row on INSERT: the line, which names the application, comes after it
-        application_id = connection.execute(_INSERT_APPLICATION, values).scalar_one()
-        if decision is Decision.APPROVED:
-            values["credit_line_id"] = line()
-            connection.execute(_SET_LINE, {"application_id": application_id, "line_id": values["credit_line_id"]})
-    if decision is Decision.REVIEW:
+        # The line's source names the application, so the application learns its line afterwards.
+        connection.execute(_SET_LINE, {"application_id": application_id, "line_id": values["credit_line_id"]})
+    elif decision is Decision.REVIEW:
         session.add(ReviewCase(application_id=application_id, kind=ReviewKind.REFERRED,
                                recommendation=outcome.recommendation, created_at=now))
     container.audit.write(
@@ -499,13 +487,7 @@ _SET_LINE = (
     update(_APPLICATIONS).where(_APPLICATIONS.c.id == bindparam("application_id"))
     .values(credit_line_id=bindparam("line_id"))
 )
-_LOCK_AND_COUNT_LINES = (
-    select(_OPEN_LINES, null()).where(Borrower.id == bindparam("borrower_id")).with_for_update(of=Borrower)
-)
-_LOCK_COUNT_LINES_AND_NEXT_ID = (
-    select(_OPEN_LINES, func.nextval(func.pg_get_serial_sequence(_APPLICATIONS.name, _APPLICATIONS.c.id.name)))
-    .where(Borrower.id == bindparam("borrower_id")).with_for_update(of=Borrower)
-)
+_LOCK_AND_COUNT_LINES = select(_OPEN_LINES).where(Borrower.id == bindparam("borrower_id")).with_for_update(of=Borrower)
 
 
 def open_lines(session: Session, borrower_id: int) -> int:
