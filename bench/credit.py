@@ -237,7 +237,7 @@ class _Counts:
     texts: list[str] | None = None  # with BENCH_CREDIT_CPU_SQL set: each statement's first words
 
 
-def _count_on(engine: Any) -> _Counts:
+def _count_on(*engines: Any) -> _Counts:
     from sqlalchemy import event
 
     counts = _Counts(texts=[] if os.environ.get("BENCH_CREDIT_CPU_SQL") else None)
@@ -250,8 +250,10 @@ def _count_on(engine: Any) -> _Counts:
     def commit(*_: Any) -> None:
         counts.commits += 1
 
-    event.listen(engine, "before_cursor_execute", statement)
-    event.listen(engine, "commit", commit)
+    # A database's autocommit engine may share the main engine's pool and events (SQLite): listen once.
+    for engine in {id(engine.pool): engine for engine in engines}.values():
+        event.listen(engine, "before_cursor_execute", statement)
+        event.listen(engine, "commit", commit)
     return counts
 
 
@@ -321,7 +323,7 @@ def bench_cpu() -> None:
             configure_logging(settings.log_level, json=settings.log_json)  # as miaodai.app:asgi does
             app = create_app(settings)
             client = AsgiClient(app)
-            counts = _count_on(app.state.container.db.engine)
+            counts = _count_on(app.state.container.db.engine, app.state.container.db.autocommit_engine)
             total = warmup + per_round * rounds
             gate = asyncio.Semaphore(16)
 

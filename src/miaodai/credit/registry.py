@@ -3,9 +3,9 @@
 The database says what is active (the ruleset with status ``active``; the models in state ``champion``
 and ``challenger``); a fresh install with none falls back to the packaged defaults in ``data/``
 (the default ruleset, and the default scorecard trained on synthetic applicants — see docs/model.md).
-Each request asks the database for the active versions' hashes (two small indexed reads) and parses a
-document only when its hash is new to this process, so activating a ruleset or promoting a model takes
-effect on the next application without a restart.
+Each request asks the database for the active versions' ids and hashes (``POLICY_COLUMNS``, which a
+credit application reads on its applicant's row) and parses a document only when its hash is new to this
+process, so activating a ruleset or promoting a model takes effect on the next application without a restart.
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ import threading
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from typing import Any
 
-from sqlalchemy import literal, select, union_all
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from miaodai.credit.models import ModelState, RulesetStatus, ScoringModel
@@ -51,12 +52,26 @@ class ActivePolicy:
     challenger: Scorecard | None
 
 
-# Read on every application: built once.
-_ACTIVE = union_all(
-    select(literal("ruleset"), RulesetRow.id, RulesetRow.sha256).where(RulesetRow.status == RulesetStatus.ACTIVE),
-    select(ScoringModel.state, ScoringModel.id, ScoringModel.sha256)
-    .where(ScoringModel.state.in_((ModelState.CHAMPION, ModelState.CHALLENGER))),
+def _newest(column: Any, row_id: Any, *where: Any) -> Any:
+    """``column`` of the newest row matching ``where``, as a scalar subquery (NULL when none matches)."""
+    return select(column).where(*where).order_by(row_id.desc()).limit(1).scalar_subquery()
+
+
+_ACTIVE_RULESET = (RulesetRow.status == RulesetStatus.ACTIVE,)
+_CHAMPION = (ScoringModel.state == ModelState.CHAMPION,)
+_CHALLENGER = (ScoringModel.state == ModelState.CHALLENGER,)
+
+# What is active, as columns labelled policy_*: a statement of its own (``PolicyCache.active``), or extra
+# columns on a row another statement reads anyway (the credit application's applicant row): no round trip.
+POLICY_COLUMNS = (
+    _newest(RulesetRow.id, RulesetRow.id, *_ACTIVE_RULESET).label("policy_ruleset_id"),
+    _newest(RulesetRow.sha256, RulesetRow.id, *_ACTIVE_RULESET).label("policy_ruleset_sha256"),
+    _newest(ScoringModel.id, ScoringModel.id, *_CHAMPION).label("policy_champion_id"),
+    _newest(ScoringModel.sha256, ScoringModel.id, *_CHAMPION).label("policy_champion_sha256"),
+    _newest(ScoringModel.id, ScoringModel.id, *_CHALLENGER).label("policy_challenger_id"),
+    _newest(ScoringModel.sha256, ScoringModel.id, *_CHALLENGER).label("policy_challenger_sha256"),
 )
+_ACTIVE = select(*POLICY_COLUMNS)
 
 
 class PolicyCache:
@@ -66,22 +81,25 @@ class PolicyCache:
         self._rulesets: dict[str, Ruleset] = {}
         self._models: dict[str, Scorecard] = {}
         self._lock = threading.Lock()
+        self.latest: ActivePolicy | None = None  # what the last call found active (None before the first)
 
     def active(self, session: Session) -> ActivePolicy:
         """The active ruleset, champion and challenger: one round trip for their ids and digests, parsed
         once per digest (an activation takes effect on the next application)."""
-        rows = session.connection().execute(_ACTIVE).all()
-        ruleset = default_ruleset()
-        champion: Scorecard | None = None
-        challenger: Scorecard | None = None
-        for kind, row_id, sha in rows:
-            if kind == "ruleset":
-                ruleset = self._ruleset(session, row_id, sha)
-            elif kind == ModelState.CHAMPION:
-                champion = self._model(session, row_id, sha)
-            else:
-                challenger = self._model(session, row_id, sha)
-        return ActivePolicy(ruleset, champion or default_scorecard(), challenger)
+        return self.from_row(session, session.connection().execute(_ACTIVE).one())
+
+    def from_row(self, session: Session, row: Any) -> ActivePolicy:
+        """The policy named by a row carrying ``POLICY_COLUMNS``; reads a document only when its digest is new."""
+        m = row._mapping
+        ruleset, champion, challenger = default_ruleset(), default_scorecard(), None
+        if m["policy_ruleset_id"] is not None:
+            ruleset = self._ruleset(session, m["policy_ruleset_id"], m["policy_ruleset_sha256"])
+        if m["policy_champion_id"] is not None:
+            champion = self._model(session, m["policy_champion_id"], m["policy_champion_sha256"])
+        if m["policy_challenger_id"] is not None:
+            challenger = self._model(session, m["policy_challenger_id"], m["policy_challenger_sha256"])
+        self.latest = ActivePolicy(ruleset, champion, challenger)
+        return self.latest
 
     def _ruleset(self, session: Session, row_id: int, sha: str) -> Ruleset:
         found = self._rulesets.get(sha)

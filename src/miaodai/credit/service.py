@@ -2,9 +2,10 @@
 
 ``apply`` runs in three steps, and holds no database connection while outside parties answer:
 
-1. read (seven statements in autocommit mode, no transaction around them): the borrower's verified
-   identity and consents, the product, the active policy, what our own book knows (lines, loans,
-   lateness, last decline), the block lists, how many people applied from this device;
+1. read (two statements in autocommit mode, no transaction around them): the borrower's consents, and
+   one row with everything else — the verified identity, the product's terms, the active policy's
+   versions, what our own book knows (lines, loans, lateness, last decline), the block lists, how many
+   people applied from this device;
 2. outside data, concurrently with one deadline: the bureau report and, under the carrier-data
    consent, the phone's tenure. A timeout or an error is recorded, never guessed around;
 3. decide (pure: features, rules, champion score, challenger score in shadow, limit and price), then
@@ -22,14 +23,15 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
-from sqlalchemy import Select, and_, bindparam, distinct, exists, func, insert, select, update
+from sqlalchemy import Date, and_, bindparam, distinct, exists, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from miaodai.container import Container
 from miaodai.core.clock import business_date
+from miaodai.core.db import days_between
 from miaodai.core.errors import DomainError
 from miaodai.core.providers import ProviderError, ProviderTimeout
 from miaodai.credit.bureau import BureauReport
@@ -55,7 +57,7 @@ from miaodai.credit.models import (
 )
 from miaodai.credit.pricing import offer
 from miaodai.credit.reasons import explain, score_reason_codes
-from miaodai.credit.registry import ActivePolicy
+from miaodai.credit.registry import POLICY_COLUMNS, ActivePolicy, default_ruleset
 from miaodai.credit.rules import BureauStatus, Facts, Finding, Outcome, evaluate, worst
 from miaodai.identity.consent_service import BASIC_CONSENTS, in_force, require_consents
 from miaodai.identity.models import (
@@ -73,7 +75,6 @@ from miaodai.identity.sessions import AuthContext
 from miaodai.loans.errors import LoanErrors
 from miaodai.loans.line_service import insert_line
 from miaodai.loans.models import CreditLine, Loan, LoanInstallment, LoanProduct
-from miaodai.loans.products import ProductSpec
 from miaodai.loans.states import LineStatus, LoanStatus
 
 log = structlog.get_logger(__name__)
@@ -98,7 +99,7 @@ class _Known:
     """What step 1 read, for steps 2 and 3."""
 
     borrower_id: int
-    product: ProductSpec
+    product: ProductTerms
     product_id: int
     name: str
     id_number: str
@@ -166,64 +167,25 @@ def apply(container: Container, auth: AuthContext, request: ApplicationRequest) 
                       now=now, today=today, started=started, store_started=t)
 
 
-# The hot statements, built once: constructing a statement costs about as much as running it.
-# The product, as columns (labelled product_*), rides on the applicant's row: one round trip, no ORM object.
-_PRODUCT_COLUMNS = list(LoanProduct.__table__.columns)
-_APPLICANT = (
-    select(Borrower.kyc_status, Borrower.phone_enc, Borrower.phone_bidx, KycIdentity.name_enc,
-           KycIdentity.id_number_enc, KycIdentity.id_number_bidx, KycIdentity.birth_date,
-           select(Device.device_key_bidx).where(Device.id == bindparam("device_id")).scalar_subquery()
-           .label("device_bidx"),
-           *(c.label(f"product_{c.key}") for c in _PRODUCT_COLUMNS))
-    .join(KycIdentity, KycIdentity.borrower_id == Borrower.id)
-    .outerjoin(LoanProduct, and_(LoanProduct.code == bindparam("code"), LoanProduct.active.is_(True)))
-    .where(Borrower.id == bindparam("borrower_id"))
-)
+class ProductTerms(Protocol):
+    """What a credit decision needs of the product: its amounts and its rate range (a ``ProductSpec`` has them)."""
+
+    @property
+    def min_amount_fen(self) -> int: ...
+    @property
+    def max_amount_fen(self) -> int: ...
+    @property
+    def min_annual_rate(self) -> Decimal: ...
+    @property
+    def max_annual_rate(self) -> Decimal: ...
 
 
-def _product(row: Any) -> ProductSpec:
-    """The product's spec from its columns on the applicant's row (``LoanProduct.spec`` on a transient copy)."""
-    mapping = row._mapping
-    return LoanProduct(**{c.key: mapping[f"product_{c.key}"] for c in _PRODUCT_COLUMNS}).spec()
-
-
-def _read(
-    container: Container, session: Session, auth: AuthContext, product_code: str, *, now: datetime, today: date,
-) -> _Known:
-    # Column reads run on the connection: the session's ORM execution path costs CPU and adds nothing here.
-    who = session.connection().execute(_APPLICANT, {"borrower_id": auth.borrower_id, "device_id": auth.device_id,
-                                                    "code": product_code}).first()
-    if who is None or who.kyc_status is not KycStatus.VERIFIED:
-        raise DomainError(CreditErrors.IDENTITY_REQUIRED)
-    consents = in_force(session, auth.borrower_id, now=now)
-    if not all(consents.get(k, True) for k in APPLICATION_CONSENTS):
-        require_consents(session, auth.borrower_id, APPLICATION_CONSENTS, now=now)  # raises, naming each one
-    carrier = consents.get(ConsentKind.CARRIER_DATA, False)
-    if who.product_id is None:
-        raise DomainError(LoanErrors.PRODUCT_NOT_FOUND, params={"product_code": product_code[:32]})
-    policy = container.credit_policy.active(session)
-    device_bidx = who.device_bidx
-    window = int(policy.ruleset.param("device_sharing", "window_days", 30))
-    book = book_signals(session, borrower_id=auth.borrower_id, id_number_bidx=who.id_number_bidx,
-                        phone_bidx=who.phone_bidx, device_bidx=device_bidx, since=today - timedelta(days=window))
-    internal = internal_history(session, auth.borrower_id, today=today, book=book)
-    vault = container.vault
-    return _Known(
-        borrower_id=auth.borrower_id, product=_product(who), product_id=who.product_id,
-        name=vault.decrypt(who.name_enc, KYC_NAME_FIELD),
-        id_number=vault.decrypt(who.id_number_enc, KYC_ID_NUMBER_FIELD),
-        phone=vault.decrypt(who.phone_enc, PHONE_FIELD),
-        age=age_on(who.birth_date, today), carrier_consent=carrier,
-        facts={
-            "identity_verified": True,
-            "missing_consents": (),
-            "blocked_on": book.blocked_on,
-            "active_lines": book.active_lines,
-            "last_decline_on": book.last_decline_on,
-            "device_applicants": book.device_applicants,
-        },
-        internal=internal, device_bidx=device_bidx, policy=policy,
-    )
+@dataclass(frozen=True)
+class _Terms:
+    min_amount_fen: int
+    max_amount_fen: int
+    min_annual_rate: Decimal
+    max_annual_rate: Decimal
 
 
 @dataclass(frozen=True)
@@ -242,68 +204,159 @@ _OPEN_LINE = (CreditLine.borrower_id == bindparam("borrower_id"), CreditLine.sta
 _OPEN_LINES = select(func.count()).where(*_OPEN_LINE).scalar_subquery()
 
 
-def _book_statement() -> Select[Any]:
+def _book_columns(id_number_bidx: Any, phone_bidx: Any, device_bidx: Any) -> tuple[Any, ...]:
+    """``BookSignals`` as labelled scalar subqueries, for bind parameters or for columns of an enclosing row
+    (bind parameters ``borrower_id`` and ``since``)."""
     borrower = bindparam("borrower_id")
 
-    def listed(kind: BlockKind, value: str) -> Any:
-        return exists().where(BlockListEntry.kind == kind, BlockListEntry.value_bidx == bindparam(value)).label(kind)
+    def listed(kind: BlockKind, value: Any) -> Any:
+        return exists().where(BlockListEntry.kind == kind, BlockListEntry.value_bidx == value).label(f"blocked_{kind}")
 
-    return select(
+    return (
         _OPEN_LINES.label("active_lines"),
         select(func.coalesce(func.sum(CreditLine.limit_fen), 0)).where(*_OPEN_LINE).scalar_subquery().label("limits"),
         select(func.max(CreditApplication.application_date))
         .where(CreditApplication.borrower_id == borrower, CreditApplication.status == ApplicationStatus.DECLINED)
         .scalar_subquery().label("last_decline_on"),
         select(func.count(distinct(CreditApplication.borrower_id)))  # no device: NULL matches nothing
-        .where(CreditApplication.device_bidx == bindparam("device_bidx"),
-               CreditApplication.application_date >= bindparam("since"), CreditApplication.borrower_id != borrower)
+        .where(CreditApplication.device_bidx == device_bidx,
+               CreditApplication.application_date >= bindparam("since", type_=Date()),
+               CreditApplication.borrower_id != borrower)
         .scalar_subquery().label("others_on_device"),
-        listed(BlockKind.ID_NUMBER, "id_number_bidx"), listed(BlockKind.PHONE, "phone_bidx"),
-        listed(BlockKind.DEVICE, "device_bidx"),
+        listed(BlockKind.ID_NUMBER, id_number_bidx), listed(BlockKind.PHONE, phone_bidx),
+        listed(BlockKind.DEVICE, device_bidx),
     )
 
 
-_BOOK = _book_statement()
+def _book_from(row: Any) -> BookSignals:
+    m = row._mapping
+    return BookSignals(
+        active_lines=m["active_lines"], existing_limit_fen=int(m["limits"]),
+        blocked_on=tuple(sorted(kind for kind in BlockKind if m[f"blocked_{kind}"])),
+        last_decline_on=m["last_decline_on"], device_applicants=m["others_on_device"] + 1,
+    )
+
+
+_BOOK = select(*_book_columns(bindparam("id_number_bidx"), bindparam("phone_bidx"), bindparam("device_bidx")))
 
 
 def book_signals(
     session: Session, *, borrower_id: int, id_number_bidx: str, phone_bidx: str, device_bidx: str | None, since: date,
 ) -> BookSignals:
-    row = session.connection().execute(_BOOK, {"borrower_id": borrower_id, "id_number_bidx": id_number_bidx,
-                                  "phone_bidx": phone_bidx, "device_bidx": device_bidx, "since": since}).one()
-    return BookSignals(
-        active_lines=row.active_lines, existing_limit_fen=int(row.limits),
-        blocked_on=tuple(sorted(kind for kind in BlockKind if row._mapping[kind.value])),
-        last_decline_on=row.last_decline_on, device_applicants=row.others_on_device + 1,
+    return _book_from(session.connection().execute(_BOOK, {
+        "borrower_id": borrower_id, "id_number_bidx": id_number_bidx, "phone_bidx": phone_bidx,
+        "device_bidx": device_bidx, "since": since}).one())
+
+
+def _history_columns() -> tuple[Any, ...]:
+    """Our own loans, summed up for ``InternalHistory`` as labelled scalar subqueries (bind parameters
+    ``borrower_id``, ``today`` and ``month_ahead``)."""
+    mine, open_loan = Loan.borrower_id == bindparam("borrower_id"), Loan.status.in_(_OPEN_LOANS)
+    installment = LoanInstallment
+    of_mine = select().join_from(installment, Loan, installment.loan_id == Loan.id).where(mine)
+    late = days_between(func.coalesce(installment.paid_off_on, bindparam("today", type_=Date())), installment.due_date)
+    return (
+        select(func.coalesce(func.sum(Loan.principal_outstanding_fen), 0)).where(mine, open_loan)
+        .scalar_subquery().label("outstanding_principal_fen"),
+        select(func.count()).where(mine, Loan.status == LoanStatus.PAID_OFF).scalar_subquery().label("loans_paid_off"),
+        # What falls due within a month on open loans and is not paid yet.
+        of_mine.add_columns(func.coalesce(func.sum(
+            installment.principal_fen + installment.interest_fen + installment.fee_fen), 0))
+        .where(open_loan, installment.paid_off_on.is_(None),
+               installment.due_date <= bindparam("month_ahead", type_=Date()))
+        .scalar_subquery().label("monthly_repayment_fen"),
+        # The most days any installment was (or, unpaid, is) paid after its due date.
+        of_mine.add_columns(func.max(late)).scalar_subquery().label("max_overdue_days"),
     )
 
 
-_LOANS = (
-    select(Loan.id, Loan.status, Loan.principal_outstanding_fen, LoanInstallment.due_date, LoanInstallment.paid_off_on,
-           LoanInstallment.principal_fen + LoanInstallment.interest_fen + LoanInstallment.fee_fen)
-    .outerjoin(LoanInstallment, LoanInstallment.loan_id == Loan.id)
-    .where(Loan.borrower_id == bindparam("borrower_id"))
-)
+def _history_from(row: Any, book: BookSignals) -> InternalHistory:
+    m = row._mapping
+    return InternalHistory(
+        active_lines=book.active_lines, existing_limit_fen=book.existing_limit_fen,
+        outstanding_principal_fen=int(m["outstanding_principal_fen"]),
+        monthly_repayment_fen=int(m["monthly_repayment_fen"]), loans_paid_off=m["loans_paid_off"],
+        max_overdue_days=max(0, m["max_overdue_days"] or 0),
+    )
+
+
+def _history_params(today: date) -> dict[str, date]:
+    return {"today": today, "month_ahead": today + timedelta(days=31)}
+
+
+_HISTORY = select(*_history_columns())
 
 
 def internal_history(session: Session, borrower_id: int, *, today: date, book: BookSignals) -> InternalHistory:
     """What our own book says: open lines and their limits (from ``book``), open loans, paid-off loans, lateness."""
-    rows = session.connection().execute(_LOANS, {"borrower_id": borrower_id}).all()
-    loans = {loan_id: (status, outstanding) for loan_id, status, outstanding, *_ in rows}
-    max_late, monthly = 0, 0
-    month_ahead = today + timedelta(days=31)
-    for _, status, _, due, paid_on, amount in rows:
-        if due is None:
-            continue  # a loan without installments yet
-        max_late = max(max_late, ((paid_on or today) - due).days)
-        if paid_on is None and status in _OPEN_LOANS and due <= month_ahead:
-            monthly += amount
-    return InternalHistory(
-        active_lines=book.active_lines, existing_limit_fen=book.existing_limit_fen,
-        outstanding_principal_fen=sum(p for status, p in loans.values() if status in _OPEN_LOANS),
-        monthly_repayment_fen=monthly,
-        loans_paid_off=sum(1 for status, _ in loans.values() if status is LoanStatus.PAID_OFF),
-        max_overdue_days=max_late,
+    row = session.connection().execute(_HISTORY, {"borrower_id": borrower_id, **_history_params(today)}).one()
+    return _history_from(row, book)
+
+
+# The hot statement, built once (constructing a statement costs about as much as running it). Everything
+# step 1 needs but the consents comes back on the applicant's row, in one round trip: the identity, the
+# device, the product's terms, the active policy's versions, the book signals and the loan history.
+_APPLICANT = (
+    select(Borrower.kyc_status, Borrower.phone_enc, Borrower.phone_bidx, KycIdentity.name_enc,
+           KycIdentity.id_number_enc, KycIdentity.id_number_bidx, KycIdentity.birth_date,
+           Device.device_key_bidx.label("device_bidx"), LoanProduct.id.label("product_id"),
+           LoanProduct.min_amount_fen, LoanProduct.max_amount_fen, LoanProduct.min_annual_rate,
+           LoanProduct.max_annual_rate, *POLICY_COLUMNS,
+           *_book_columns(KycIdentity.id_number_bidx, Borrower.phone_bidx, Device.device_key_bidx),
+           *_history_columns())
+    .join(KycIdentity, KycIdentity.borrower_id == Borrower.id)
+    .outerjoin(Device, Device.id == bindparam("device_id"))
+    .outerjoin(LoanProduct, and_(LoanProduct.code == bindparam("code"), LoanProduct.active.is_(True)))
+    .where(Borrower.id == bindparam("borrower_id"))
+)
+
+
+def _device_window(policy: ActivePolicy | None) -> int:
+    """The device-sharing rule's window in days (the packaged ruleset's before any policy was read)."""
+    ruleset = policy.ruleset if policy is not None else default_ruleset()
+    return int(ruleset.param("device_sharing", "window_days", 30))
+
+
+def _read(
+    container: Container, session: Session, auth: AuthContext, product_code: str, *, now: datetime, today: date,
+) -> _Known:
+    # Column reads run on the connection: the session's ORM execution path costs CPU and adds nothing here.
+    # The device window is the active policy's, which this same statement reads: count with the window of
+    # the policy this process saw last, and count again below in the rare case the policy changed it.
+    guessed_window = _device_window(container.credit_policy.latest)
+    who = session.connection().execute(_APPLICANT, {
+        "borrower_id": auth.borrower_id, "device_id": auth.device_id, "code": product_code,
+        "since": today - timedelta(days=guessed_window), **_history_params(today)}).first()
+    if who is None or who.kyc_status is not KycStatus.VERIFIED:
+        raise DomainError(CreditErrors.IDENTITY_REQUIRED)
+    consents = in_force(session, auth.borrower_id, now=now)
+    if not all(consents.get(k, True) for k in APPLICATION_CONSENTS):
+        require_consents(session, auth.borrower_id, APPLICATION_CONSENTS, now=now)  # raises, naming each one
+    carrier = consents.get(ConsentKind.CARRIER_DATA, False)
+    if who.product_id is None:
+        raise DomainError(LoanErrors.PRODUCT_NOT_FOUND, params={"product_code": product_code[:32]})
+    policy = container.credit_policy.from_row(session, who)
+    window = _device_window(policy)
+    book = _book_from(who) if window == guessed_window else book_signals(
+        session, borrower_id=auth.borrower_id, id_number_bidx=who.id_number_bidx, phone_bidx=who.phone_bidx,
+        device_bidx=who.device_bidx, since=today - timedelta(days=window))
+    vault = container.vault
+    return _Known(
+        borrower_id=auth.borrower_id, product_id=who.product_id,
+        product=_Terms(who.min_amount_fen, who.max_amount_fen, who.min_annual_rate, who.max_annual_rate),
+        name=vault.decrypt(who.name_enc, KYC_NAME_FIELD),
+        id_number=vault.decrypt(who.id_number_enc, KYC_ID_NUMBER_FIELD),
+        phone=vault.decrypt(who.phone_enc, PHONE_FIELD),
+        age=age_on(who.birth_date, today), carrier_consent=carrier,
+        facts={
+            "identity_verified": True,
+            "missing_consents": (),
+            "blocked_on": book.blocked_on,
+            "active_lines": book.active_lines,
+            "last_decline_on": book.last_decline_on,
+            "device_applicants": book.device_applicants,
+        },
+        internal=_history_from(who, book), device_bidx=who.device_bidx, policy=policy,
     )
 
 
@@ -351,7 +404,7 @@ def _facts(known: _Known, outside: Outside, today: date) -> Facts:
 
 
 def decide(
-    policy: ActivePolicy, features: Features, facts: Facts, *, product: ProductSpec, monthly_income_fen: int,
+    policy: ActivePolicy, features: Features, facts: Facts, *, product: ProductTerms, monthly_income_fen: int,
 ) -> Verdict:
     """Rules, score, decision, limit and price — pure: a stored snapshot replays to the same verdict."""
     ruleset = policy.ruleset

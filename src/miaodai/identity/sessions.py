@@ -84,6 +84,10 @@ _BY_TOKEN = select(
 ).where(BorrowerSession.token_hash == bindparam("token_hash"))
 
 
+_SESSIONS = BorrowerSession.__table__
+_TOUCH = update(_SESSIONS).where(_SESSIONS.c.id == bindparam("session_id")).values(last_seen_at=bindparam("now"))
+
+
 def authenticate(session: Session, token: str, *, pepper: str, now: datetime) -> AuthContext | None:
     record = session.connection().execute(_BY_TOKEN, {"token_hash": hash_token(token, pepper)}).one_or_none()
     if record is None or record.revoked_at is not None or record.expires_at <= now:
@@ -91,8 +95,7 @@ def authenticate(session: Session, token: str, *, pepper: str, now: datetime) ->
     # Touch at most once a minute: keeps "last seen" useful without a write per request. One UPDATE
     # that stands alone (the caller may read in autocommit mode).
     if now - record.last_seen_at > timedelta(minutes=1):
-        session.execute(update(BorrowerSession).where(BorrowerSession.id == record.id).values(last_seen_at=now)
-                        .execution_options(synchronize_session=False))
+        session.connection().execute(_TOUCH, {"session_id": record.id, "now": now})
     return AuthContext(record.borrower_id, record.id, record.device_id, record.step_up_at)
 
 
