@@ -67,46 +67,32 @@ def create_app(settings: Settings | None = None, container: Container | None = N
 
 
 def _mount_domain_routers(app: FastAPI, container: Container) -> None:
-    # Each domain contributes its router here (and sandbox-only routers when the sandbox is on).
-    _ = container
-    from miaodai.identity.api_staff import router as staff_router
+    """Each domain contributes its routers here (and sandbox-only routers when the sandbox is on).
 
-    app.include_router(staff_router)
-    from miaodai.identity.api_auth import router as auth_router
-
-    app.include_router(auth_router)
-    from miaodai.identity.api_consents import router as consents_router
-    from miaodai.identity.api_kyc import router as kyc_router
-
-    app.include_router(kyc_router)
-    app.include_router(consents_router)
-    from miaodai.loans.api_products import router as products_router
-
-    app.include_router(products_router)
-    from miaodai.loans.api_lines import router as lines_router
-
-    app.include_router(lines_router)
-
-    from miaodai.loans.api_loans import router as loans_router
-
-    app.include_router(loans_router)
+    FastAPI tries routes one by one in the order they were included, so the order is the borrower's
+    journey — sign in, verify, consent, apply, draw, pay — then the staff console and the sandbox:
+    a borrower's request, most of the traffic, is matched before the staff routes are tried. (No two
+    routers share a path and method, so the order changes no answer, only how soon it is found.)
+    """
     from miaodai.credit.api import router as credit_router
     from miaodai.credit.api_policy import router as policy_router
     from miaodai.credit.api_review import router as review_router
-
-    app.include_router(credit_router)
-    app.include_router(review_router)
-    app.include_router(policy_router)
+    from miaodai.identity.api_auth import router as auth_router
+    from miaodai.identity.api_consents import router as consents_router
+    from miaodai.identity.api_kyc import router as kyc_router
+    from miaodai.identity.api_staff import router as staff_router
+    from miaodai.loans.api_lines import router as lines_router
+    from miaodai.loans.api_loans import router as loans_router
+    from miaodai.loans.api_products import router as products_router
     from miaodai.payments.api import router as payments_router
+    from miaodai.payments.api_collections import router as collections_router
     from miaodai.payments.api_recon import router as recon_router
     from miaodai.payments.api_wallets import router as wallets_router
 
-    app.include_router(payments_router)
-    app.include_router(wallets_router)
-    app.include_router(recon_router)
-    from miaodai.payments.api_collections import router as collections_router
-
-    app.include_router(collections_router)
+    for router in (auth_router, kyc_router, consents_router, credit_router, products_router, lines_router,
+                   loans_router, payments_router, wallets_router, collections_router,
+                   staff_router, review_router, policy_router, recon_router):
+        app.include_router(router)
     if container.settings.sandbox:
         # Sandbox-only: these routes must not exist at all when the sandbox is off.
         from miaodai.sandbox.api import router as sandbox_router

@@ -3,7 +3,7 @@
 The database says what is active (the ruleset with status ``active``; the models in state ``champion``
 and ``challenger``); a fresh install with none falls back to the packaged defaults in ``data/``
 (the default ruleset, and the default scorecard trained on synthetic applicants — see docs/model.md).
-Each request asks the database for the active versions' ids and hashes (``POLICY_COLUMNS``, which a
+Each request asks the database for the active versions' hashes (``POLICY_COLUMNS``, which a
 credit application reads on its applicant's row) and parses a document only when its hash is new to this
 process, so activating a ruleset or promoting a model takes effect on the next application without a restart.
 """
@@ -61,14 +61,13 @@ _ACTIVE_RULESET = (RulesetRow.status == RulesetStatus.ACTIVE,)
 _CHAMPION = (ScoringModel.state == ModelState.CHAMPION,)
 _CHALLENGER = (ScoringModel.state == ModelState.CHALLENGER,)
 
-# What is active, as columns labelled policy_*: a statement of its own (``PolicyCache.active``), or extra
-# columns on a row another statement reads anyway (the credit application's applicant row): no round trip.
+# What is active, as the digests of its documents in columns labelled policy_*: a statement of its own
+# (``PolicyCache.active``), or extra columns on a row another statement reads anyway (the credit
+# application's applicant row): no round trip. A digest names its document's content, so a document is
+# read (by its digest) only the first time a process meets it.
 POLICY_COLUMNS = (
-    _newest(RulesetRow.id, RulesetRow.id, *_ACTIVE_RULESET).label("policy_ruleset_id"),
     _newest(RulesetRow.sha256, RulesetRow.id, *_ACTIVE_RULESET).label("policy_ruleset_sha256"),
-    _newest(ScoringModel.id, ScoringModel.id, *_CHAMPION).label("policy_champion_id"),
     _newest(ScoringModel.sha256, ScoringModel.id, *_CHAMPION).label("policy_champion_sha256"),
-    _newest(ScoringModel.id, ScoringModel.id, *_CHALLENGER).label("policy_challenger_id"),
     _newest(ScoringModel.sha256, ScoringModel.id, *_CHALLENGER).label("policy_challenger_sha256"),
 )
 _ACTIVE = select(*POLICY_COLUMNS)
@@ -84,36 +83,37 @@ class PolicyCache:
         self.latest: ActivePolicy | None = None  # what the last call found active (None before the first)
 
     def active(self, session: Session) -> ActivePolicy:
-        """The active ruleset, champion and challenger: one round trip for their ids and digests, parsed
-        once per digest (an activation takes effect on the next application)."""
+        """The active ruleset, champion and challenger: one round trip for their digests, parsed once per
+        digest (an activation takes effect on the next application)."""
         return self.from_row(session, session.connection().execute(_ACTIVE).one())
 
     def from_row(self, session: Session, row: Any) -> ActivePolicy:
         """The policy named by a row carrying ``POLICY_COLUMNS``; reads a document only when its digest is new."""
         m = row._mapping
-        ruleset, champion, challenger = default_ruleset(), default_scorecard(), None
-        if m["policy_ruleset_id"] is not None:
-            ruleset = self._ruleset(session, m["policy_ruleset_id"], m["policy_ruleset_sha256"])
-        if m["policy_champion_id"] is not None:
-            champion = self._model(session, m["policy_champion_id"], m["policy_champion_sha256"])
-        if m["policy_challenger_id"] is not None:
-            challenger = self._model(session, m["policy_challenger_id"], m["policy_challenger_sha256"])
-        self.latest = ActivePolicy(ruleset, champion, challenger)
+        ruleset_sha, champion_sha, challenger_sha = (
+            m["policy_ruleset_sha256"], m["policy_champion_sha256"], m["policy_challenger_sha256"])
+        self.latest = ActivePolicy(
+            self._ruleset(session, ruleset_sha) if ruleset_sha is not None else default_ruleset(),
+            self._model(session, champion_sha) if champion_sha is not None else default_scorecard(),
+            self._model(session, challenger_sha) if challenger_sha is not None else None,
+        )
         return self.latest
 
-    def _ruleset(self, session: Session, row_id: int, sha: str) -> Ruleset:
+    def _ruleset(self, session: Session, sha: str) -> Ruleset:
         found = self._rulesets.get(sha)
         if found is None:
-            document = session.execute(select(RulesetRow.document).where(RulesetRow.id == row_id)).scalar_one()
+            document = session.execute(
+                select(RulesetRow.document).where(RulesetRow.sha256 == sha).limit(1)).scalar_one()
             found = Ruleset.from_document(json.loads(document))
             with self._lock:
                 self._rulesets[sha] = found
         return found
 
-    def _model(self, session: Session, row_id: int, sha: str) -> Scorecard:
+    def _model(self, session: Session, sha: str) -> Scorecard:
         found = self._models.get(sha)
         if found is None:
-            artifact = session.execute(select(ScoringModel.artifact).where(ScoringModel.id == row_id)).scalar_one()
+            artifact = session.execute(
+                select(ScoringModel.artifact).where(ScoringModel.sha256 == sha).limit(1)).scalar_one()
             found = load_model(json.loads(artifact))
             with self._lock:
                 self._models[sha] = found

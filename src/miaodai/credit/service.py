@@ -26,7 +26,7 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 import structlog
-from sqlalchemy import Date, and_, bindparam, distinct, exists, func, insert, select, update
+from sqlalchemy import Date, and_, bindparam, distinct, exists, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from miaodai.container import Container
@@ -141,7 +141,7 @@ def _ms(start: float) -> float:
     return round((time.perf_counter() - start) * 1000, 3)
 
 
-def apply(container: Container, auth: AuthContext, request: ApplicationRequest) -> CreditApplication:
+def apply(container: Container, auth: AuthContext, request: ApplicationRequest) -> Decided:
     started = time.perf_counter()
     if not 0 < request.monthly_income_fen <= MAX_MONTHLY_INCOME_FEN:
         raise DomainError(CreditErrors.INCOME_INVALID, params={"max_yuan": MAX_MONTHLY_INCOME_FEN // 100})
@@ -251,7 +251,8 @@ def book_signals(
 def _history_columns() -> tuple[Any, ...]:
     """Our own loans, summed up for ``InternalHistory`` as labelled scalar subqueries (bind parameters
     ``borrower_id``, ``today`` and ``month_ahead``)."""
-    mine, open_loan = Loan.borrower_id == bindparam("borrower_id"), Loan.status.in_(_OPEN_LOANS)
+    # An IN list would be an "expanding" parameter, re-rendered on every execution: spelled out instead.
+    mine, open_loan = Loan.borrower_id == bindparam("borrower_id"), or_(*(Loan.status == s for s in _OPEN_LOANS))
     installment = LoanInstallment
     of_mine = select().join_from(installment, Loan, installment.loan_id == Loan.id).where(mine)
     late = days_between(func.coalesce(installment.paid_off_on, bindparam("today", type_=Date())), installment.due_date)
@@ -466,7 +467,7 @@ def _store(
     container: Container, session: Session, auth: AuthContext, known: _Known, application: ApplicationInput,
     features: Features, facts: Facts, outside: Outside, outcome: Verdict, timings: dict[str, float], *,
     now: datetime, today: date, started: float, store_started: float,
-) -> CreditApplication:
+) -> Decided:
     # One decision at a time per borrower (the row lock): two racing applications cannot both open a line.
     connection = session.connection()
     lines_now = connection.execute(_LOCK_AND_COUNT_LINES, {"borrower_id": known.borrower_id}).scalar_one()
@@ -531,7 +532,29 @@ def _store(
                  "codes": [r["code"] for r in reasons], "credit_line_id": values["credit_line_id"]},
     )
     session.flush()  # the review case, if any
-    return CreditApplication(id=application_id, **values)  # as stored (not attached to the session)
+    return Decided(id=application_id, **{name: values[name] for name in _DECIDED_FIELDS})
+
+
+@dataclass(frozen=True)
+class Decided:
+    """An application as just stored, with what its answer shows: a light copy of the row (building an ORM
+    object costs more CPU than any statement of the request)."""
+
+    id: int
+    status: ApplicationStatus
+    decision: Decision
+    created_at: datetime
+    decided_at: datetime | None
+    grade: str | None
+    reasons: str  # JSON, as stored
+    offered_limit_fen: int | None
+    offered_rate: Decimal | None
+    offered_expires_on: date | None
+    reapply_on: date | None
+    credit_line_id: int | None
+
+
+_DECIDED_FIELDS = tuple(name for name in Decided.__dataclass_fields__ if name != "id")
 
 
 _APPLICATIONS = CreditApplication.__table__
