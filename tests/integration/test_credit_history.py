@@ -1,6 +1,5 @@
 """What a credit decision reads of our own book, on both databases: the loan history summed up in SQL (open
-principal, loans paid off, what falls due within a month, the worst lateness, with a portable date
-difference), the device-sharing count with the active policy's window, and the active policy's versions —
+principal, loans paid off, what falls due within a month, the worst lateness), the device-sharing count with the active policy's window, and the active policy's versions —
 all on the applicant's one row, and the same answers from the standalone reads that re-scoring uses."""
 
 from __future__ import annotations
@@ -11,11 +10,10 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import Date, bindparam, select
+from sqlalchemy import select
 from stdnum.cn import ric
 
 from miaodai.core.clock import business_date
-from miaodai.core.db import days_between
 from miaodai.credit import bureau
 from miaodai.credit.models import SNAPSHOT_FIELD, CreditApplication
 from miaodai.credit.registry import ActivePolicy, default_ruleset
@@ -74,16 +72,6 @@ def _snapshot(container, application_id: int) -> dict:
     with container.db.transaction() as session:
         row = session.get(CreditApplication, application_id)
         return json.loads(container.vault.decrypt(row.snapshot_enc, SNAPSHOT_FIELD))
-
-
-def test_days_between_is_whole_days_on_both_databases(container):
-    with container.db.autocommit() as session:
-        def day(value: date) -> object:
-            return bindparam(None, value, type_=Date())
-
-        got = session.execute(select(days_between(day(date(2026, 3, 1)), day(date(2026, 2, 1))),
-                                     days_between(day(date(2024, 1, 1)), day(date(2024, 12, 31))))).one()
-    assert tuple(got) == (28, -365)
 
 
 def test_the_loan_history_is_summed_in_sql_the_same_on_the_applicant_row_and_alone(client, container, waits):

@@ -22,10 +22,9 @@ HOT = {
     "session touch": sessions._TOUCH,
     "consents in force": consent_service._IN_FORCE,
     "applicant row": service._APPLICANT,
-    "row lock and open lines": service._LOCK_AND_COUNT_LINES,
+    "row lock, open lines, next id": service._LOCK_AND_COUNT_LINES,
     "application insert": service._INSERT_APPLICATION,
     "line insert": line_service._INSERT_LINE,
-    "application's line": service._SET_LINE,
     "audit entry": _INSERT_ENTRY,
 }
 

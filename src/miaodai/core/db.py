@@ -15,7 +15,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Enum, Integer, MetaData, create_engine, event
+from sqlalchemy import BigInteger, DateTime, Enum, Integer, MetaData, create_engine, event, func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.compiler import compiles
@@ -78,6 +78,37 @@ def _days_between(element: days_between, compiler: Any, **kw: Any) -> str:
 def _days_between_sqlite(element: days_between, compiler: Any, **kw: Any) -> str:
     later, earlier = (compiler.process(clause, **kw) for clause in element.clauses)
     return f"CAST(julianday({later}) - julianday({earlier}) AS INTEGER)"
+
+
+class next_id(FunctionElement[int]):  # noqa: N801 - used like a SQL function, as func.* is
+    """The id the next row of ``column``'s table will get, drawn ahead of its INSERT (which then gives it
+    explicitly), so that a row inserted before it can name it.
+
+    PostgreSQL draws it from the column's sequence (``nextval``): safe under any concurrency, and an id
+    drawn by a transaction that rolls back is simply never used. SQLite has no sequences and numbers a row
+    ``max(id) + 1`` on INSERT: this reads the same, which is safe only in ``Database.transaction()``,
+    whose ``BEGIN IMMEDIATE`` holds the database's one write lock until the commit.
+    """
+
+    type = BigInteger()
+    name = "next_id"
+    inherit_cache = True
+
+    @property
+    def _from_objects(self) -> list[Any]:
+        return []  # self-contained on both databases: the column names a sequence or a subquery's table
+
+
+@compiles(next_id)
+def _next_id(element: next_id, compiler: Any, **kw: Any) -> str:
+    (column,) = element.clauses
+    return f"nextval(pg_get_serial_sequence('{column.table.name}', '{column.name}'))"
+
+
+@compiles(next_id, "sqlite")
+def _next_id_sqlite(element: next_id, compiler: Any, **kw: Any) -> str:
+    (column,) = element.clauses
+    return compiler.process(select(func.coalesce(func.max(column), 0) + 1).scalar_subquery(), **kw)
 
 
 def enum_column(cls: type[StrEnum]) -> Enum:
