@@ -1,6 +1,7 @@
-"""What a credit decision reads of our own book, on both databases: the loan history summed up in SQL (open
-principal, loans paid off, what falls due within a month, the worst lateness), the device-sharing count with the active policy's window, and the active policy's versions —
-all on the applicant's one row, and the same answers from the standalone reads that re-scoring uses."""
+"""What a credit decision reads of our own book, on both databases: the loan history summed up in SQL
+(open principal, loans paid off, what falls due within a month, the worst lateness), the device-sharing
+count with the active policy's window, and the active policy's versions — all on the applicant's one row,
+and the same answers from the standalone reads that re-scoring uses."""
 
 from __future__ import annotations
 
