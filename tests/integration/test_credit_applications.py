@@ -18,7 +18,7 @@ from miaodai.credit.models import SNAPSHOT_FIELD, BlockKind, BlockListEntry, Cre
 from miaodai.demo import seed_demo
 from miaodai.identity.models import DEVICE_INDEX
 from miaodai.loans.models import CreditLine
-from tests.credit_support import applicant, apply, install_test_model, quick_parties
+from tests.credit_support import GOOD_FORM, applicant, apply, install_test_model, quick_parties
 from tests.helpers import assert_problem, sandbox_inbox, staff_headers
 
 pytestmark = pytest.mark.usefixtures("fast_staff_hasher")
@@ -284,3 +284,17 @@ def test_a_manager_cannot_check_their_own_override(client, container, clock, wai
     assert followed["status"] == "decided"
     assert client.get(f"/v1/credit/applications/{referred['id']}", headers=who["headers"]).json()["status"] == (
         "approved")
+
+
+def test_an_application_without_a_live_session_is_refused_and_nothing_is_stored(client, container, waits):
+    # The endpoint checks its token in the same hand-off as the decision: no token is refused before the
+    # body is looked at; a wrong or revoked token with a well-formed body is refused before any decision.
+    who = applicant(client, PHONE, bureau.CLEAN_FILE_ID)
+    assert_problem(client.post("/v1/credit/applications", json={"monthly_income_fen": "lots"}), 401,
+                   "UNAUTHENTICATED")
+    wrong = {**who["headers"], "Authorization": "Bearer md_not-a-session"}
+    assert_problem(client.post("/v1/credit/applications", json=GOOD_FORM, headers=wrong), 401, "UNAUTHENTICATED")
+    assert client.post("/v1/auth/logout", headers=who["headers"]).status_code in (200, 204)
+    assert_problem(apply(client, who), 401, "UNAUTHENTICATED")
+    with container.db.transaction() as session:
+        assert session.execute(select(CreditApplication.id)).first() is None

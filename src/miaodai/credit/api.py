@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from miaodai.credit import service
 from miaodai.credit.features import Education, LoanPurpose, Occupation
 from miaodai.credit.models import ApplicationStatus, CreditApplication, ReviewCase
-from miaodai.deps import ContainerDep, CurrentBorrower, RowId
+from miaodai.deps import BearerToken, ContainerDep, CurrentBorrower, RowId, borrower_of
 from miaodai.loans.api_products import RateOut
 
 router = APIRouter(tags=["credit applications"])
@@ -100,16 +100,21 @@ def application_view(row: CreditApplication | service.Decided) -> ApplicationVie
 
 @router.post("/v1/credit/applications", status_code=201,
              summary="Apply for a credit line: approved, declined (with reasons) or sent to review, in this request")
-async def apply(body: ApplicationBody, auth: CurrentBorrower, container: ContainerDep) -> ApplicationView:
+async def apply(body: ApplicationBody, token: BearerToken, container: ContainerDep) -> ApplicationView:
+    product_code = body.product_code or container.settings.credit_default_product
     request = service.ApplicationRequest(
         monthly_income_fen=body.monthly_income_fen, occupation=body.occupation, education=body.education,
-        loan_purpose=body.loan_purpose, product_code=body.product_code or container.settings.credit_default_product,
+        loan_purpose=body.loan_purpose, product_code=product_code,
     )
-    # The decision blocks on the database and the outside parties, so it runs in the threadpool; handing it
-    # over here (not declaring the endpoint ``def``) lets FastAPI check the answer on the event loop instead
-    # of making a second hand-off to the threadpool for that.
-    decided = await run_in_threadpool(service.apply, container, auth, request)
-    return application_view(decided)
+
+    def authenticated_apply() -> service.Decided:
+        return service.apply(container, borrower_of(container, token), request)
+
+    # The token's check and the decision both block on the database: they run in one threadpool hand-off
+    # (a CurrentBorrower dependency would be a hand-off of its own), and FastAPI checks the answer on the
+    # event loop (a sync endpoint would hand that to the threadpool again). A request with no token is
+    # refused before its body is looked at; one with a wrong token and a malformed body gets the 422.
+    return application_view(await run_in_threadpool(authenticated_apply))
 
 
 @router.get("/v1/credit/applications", summary="My credit applications, newest first")
