@@ -5,7 +5,8 @@
   p50/p99 in microseconds. Budget: p99 under 1 ms.
 * ``credit_application_http``: ``POST /v1/credit/applications`` from ``BENCH_CREDIT_CONCURRENCY`` (32)
   clients against the service on PostgreSQL with zero-latency sandboxes, each application a different
-  verified borrower (``BENCH_CREDIT_APPLICANTS``, 3000, prepared over HTTP first), beside a bare FastAPI
+  verified borrower (``BENCH_CREDIT_APPLICANTS``, 3000, prepared over HTTP first and each seen by the
+  service moments before the rounds, as when applying from the app right after verifying), beside a bare FastAPI
   endpoint doing one INSERT on the same server in the same run. Both servers stay up and are driven in
   ``BENCH_CREDIT_ROUNDS`` (3) alternating closed-loop rounds of up to ``BENCH_CREDIT_ROUND_SECONDS`` (4 s;
   ours also end when their share of the applicants is used); the ratio is the median of the rounds'
