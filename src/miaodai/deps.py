@@ -67,16 +67,6 @@ def borrower_of(container: Container, token: str) -> AuthContext:
     return context
 
 
-def current_borrower(request: Request, container: ContainerDep) -> AuthContext:
-    token = bearer_token(request)
-    if token is None:
-        raise _unauthenticated()
-    return borrower_of(container, token)
-
-
-CurrentBorrower = Annotated[AuthContext, Depends(current_borrower)]
-
-
 async def _bearer(request: Request) -> str:
     token = bearer_token(request)
     if token is None:
@@ -84,6 +74,13 @@ async def _bearer(request: Request) -> str:
     return token
 
 
-# For an endpoint that checks the token itself, in the same threadpool hand-off as its own work
-# (``borrower_of``): a request without a token is refused here, before its body is looked at.
+# The request's bearer token, or 401 before its body is looked at. An endpoint that checks the token
+# itself, in the same threadpool hand-off as its own work (``borrower_of``), takes this one.
 BearerToken = Annotated[str, Depends(_bearer)]
+
+
+def current_borrower(token: BearerToken, container: ContainerDep) -> AuthContext:
+    return borrower_of(container, token)
+
+
+CurrentBorrower = Annotated[AuthContext, Depends(current_borrower)]
