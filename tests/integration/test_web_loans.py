@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from decimal import Decimal
 from html import unescape
 
 import pytest
 from sqlalchemy import func, select
 
+from miaodai.core.formatting import percent
 from miaodai.loans.models import Loan, LoanInstallment, Repayment
 from miaodai.payments.bins import sandbox_number
 from miaodai.payments.models import PaymentOrder
@@ -105,7 +107,7 @@ def test_the_list_and_the_plan_say_what_the_api_says(web, client, clock, borrowe
     plan = web.get(f"/app/loans/{loan['id']}?lang=zh")
     assert plan.status_code == 200
     assert rows(plan) == ["pending"] * 12
-    assert re.search(r'data-testid="apr">([^<]+)<', plan.text).group(1) == f"{float(loan['apr']) * 100:.2f}%"
+    assert re.search(r'data-testid="apr">([^<]+)<', plan.text).group(1) == percent(Decimal(loan["apr"]))
     for line in loan["installments"]:
         assert yuan(line["total_fen"]) in plan.text
     words = text(plan)

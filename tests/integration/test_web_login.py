@@ -6,10 +6,12 @@ from __future__ import annotations
 import html
 import re
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from fastapi.testclient import TestClient
 
+from miaodai.core.formatting import percent
 from miaodai.demo import PRODUCT_CODE, seed_demo
 from miaodai.web.core import CSRF_COOKIE, DEVICE_COOKIE, SESSION_COOKIE
 from tests.helpers import latest_code
@@ -85,7 +87,7 @@ def test_the_calculator_quotes_with_the_engine_and_explains_bad_amounts(web, cli
                                           "method": "equal_installment", "term_months": 12}).json()
     assert page.status_code == 200
     shown = re.search(r'data-testid="apr">([^<]+)<', page.text).group(1)
-    assert shown == f"{float(api['apr']) * 100:.2f}%"
+    assert shown == percent(Decimal(api["apr"]))  # the exact figure, as the contract prints it
     assert page.text.count("<tr><td>") == 12
     bad = web.get("/app/calculator", params={"amount": "ten", "term": 12, "method": "equal_installment"})
     assert bad.status_code == 422 and 'data-code="LOAN_TERMS_INVALID"' in bad.text and "借款条件有误" in bad.text

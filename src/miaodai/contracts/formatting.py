@@ -1,91 +1,9 @@
-"""How amounts, rates and dates are written for people: contracts now, the web pages later. Pure.
-
-Money arrives as integer fen and leaves as text; nothing here rounds money.
-"""
+"""How the contract writes amounts, rates and dates: the shared :mod:`miaodai.core.formatting`, re-exported
+under the names the contract's template and its tests use (one module for every face, so the contract and
+the pages cannot disagree)."""
 
 from __future__ import annotations
 
-from datetime import date
-from decimal import ROUND_HALF_UP, Decimal
+from miaodai.core.formatting import MAX_WORDS_FEN, date_zh, percent, yuan, yuan_in_words_zh
 
-_DIGITS_ZH = "零壹贰叁肆伍陆柒捌玖"
-_PLACES_ZH = ("仟", "佰", "拾", "")
-_SECTIONS_ZH = ("亿", "万", "")
-# 9,999 亿 9,999 万 9,999 yuan: far above any loan, and the largest amount the section units can spell.
-MAX_WORDS_FEN = 10**14 - 1
-
-
-def _whole_fen(fen: int) -> int:
-    if not isinstance(fen, int) or isinstance(fen, bool):
-        raise TypeError(f"amounts are integer fen, not {type(fen).__name__}")
-    return fen
-
-
-def yuan(fen: int) -> str:
-    """123456789 fen → "1,234,567.89" (yuan, thousands separators, always two decimals)."""
-    sign = "-" if _whole_fen(fen) < 0 else ""
-    whole, cents = divmod(abs(fen), 100)
-    return f"{sign}{whole:,}.{cents:02d}"
-
-
-def yuan_in_words_zh(fen: int) -> str:
-    """The amount in Chinese financial numerals (大写), as written on contracts and cheques.
-
-    1050050 fen → "壹万零伍佰元伍角"; 100 → "壹元整"; 5 → "伍分"; 0 → "零元整".
-    """
-    if not 0 <= _whole_fen(fen) <= MAX_WORDS_FEN:
-        raise ValueError(f"cannot write {fen} fen in words")
-    whole, cents = divmod(fen, 100)
-    jiao, fen_digit = divmod(cents, 10)
-    text = _integer_zh(whole) + "元" if whole else ""
-    if jiao:
-        text += _DIGITS_ZH[jiao] + "角"
-    if fen_digit:
-        text += ("零" if whole and not jiao else "") + _DIGITS_ZH[fen_digit] + "分"
-    if not cents:
-        text = (text or "零元") + "整"
-    return text
-
-
-def _integer_zh(number: int) -> str:
-    sections = ((number // 10**8) % 10**4, (number // 10**4) % 10**4, number % 10**4)
-    text, started, gap = "", False, False
-    for section, unit in zip(sections, _SECTIONS_ZH, strict=True):
-        if not section:
-            gap = started  # a zero section between two others is read as one 零
-            continue
-        if started and (gap or section < 1000):
-            text += "零"
-        text += _section_zh(section) + unit
-        started, gap = True, False
-    return text
-
-
-def _section_zh(section: int) -> str:
-    text, zero = "", False
-    for digit, place in zip(f"{section:04d}", _PLACES_ZH, strict=True):
-        if digit == "0":
-            zero = bool(text)
-            continue
-        text += ("零" if zero else "") + _DIGITS_ZH[int(digit)] + place
-        zero = False
-    return text
-
-
-def percent(rate: Decimal, *, min_places: int = 2, max_places: int = 4) -> str:
-    """A Decimal rate as a percentage: 0.195618 → "19.5618%", 0.24 → "24.00%", 0.0015 → "0.15%".
-
-    Every significant digit up to ``max_places`` is kept (a disclosed APR is not rounded to look
-    lower); beyond that, half-up.
-    """
-    if not isinstance(rate, Decimal):
-        raise TypeError("rates are Decimal")
-    value = (rate * 100).quantize(Decimal(1).scaleb(-max_places), rounding=ROUND_HALF_UP)
-    whole, _, places = f"{value:f}".partition(".")
-    places = places.rstrip("0").ljust(min_places, "0")
-    return f"{whole}.{places}%" if places else f"{whole}%"
-
-
-def date_zh(day: date) -> str:
-    """2026-11-22 → "2026年11月22日"."""
-    return f"{day.year}年{day.month}月{day.day}日"
+__all__ = ["MAX_WORDS_FEN", "date_zh", "percent", "yuan", "yuan_in_words_zh"]

@@ -11,8 +11,9 @@ from rich.console import Console
 from rich.table import Table
 
 from miaodai.core.errors import DomainError
+from miaodai.core.formatting import percent, yuan
 from miaodai.core.money import Money
-from miaodai.loans.quotes import DEFAULT_COST_CAP, percent, quote, quote_json, terms_or_error
+from miaodai.loans.quotes import DEFAULT_COST_CAP, quote, quote_json, terms_or_error
 from miaodai.loans.schedule import DayCount, RepaymentMethod, Schedule
 
 console = Console()
@@ -81,21 +82,21 @@ def schedule_table(schedule: Schedule) -> Table:
     terms = schedule.terms
     term = f"{terms.term_months} 个月 months" if terms.method.is_monthly else f"{terms.term_days} 天 days"
     table = Table(
-        title=f"{Money(terms.principal_fen).to_yuan()} 元 · {term} · {terms.method.name_zh} {terms.method.value}",
+        title=f"{yuan(terms.principal_fen)} 元 · {term} · {terms.method.name_zh} {terms.method.value}",
         caption=(
             f"年化利率 APR (IRR) {percent(schedule.apr)} · 名义年利率 nominal {percent(terms.annual_rate)}\n"
-            f"利息 interest {Money(schedule.total_interest_fen).to_yuan()} · "
-            f"服务费 fees {Money(schedule.total_fee_fen).to_yuan()} · "
-            f"总成本 total cost {Money(schedule.total_cost_fen).to_yuan()} · "
-            f"应还合计 total repayment {Money(schedule.total_repayment_fen).to_yuan()}"
+            f"利息 interest {yuan(schedule.total_interest_fen)} · "
+            f"服务费 fees {yuan(schedule.total_fee_fen)} · "
+            f"总成本 total cost {yuan(schedule.total_cost_fen)} · "
+            f"应还合计 total repayment {yuan(schedule.total_repayment_fen)}"
         ),
     )
     for header in ("期数\nPeriod", "还款日\nDue", "本金\nPrincipal", "利息\nInterest", "服务费\nFee", "合计\nTotal"):
         table.add_column(header, justify="right")
     for row in schedule.installments:
         table.add_row(
-            str(row.period), row.due_date.isoformat(), Money(row.principal_fen).to_yuan(),
-            Money(row.interest_fen).to_yuan(), Money(row.fee_fen).to_yuan(), Money(row.total_fen).to_yuan(),
+            str(row.period), row.due_date.isoformat(), yuan(row.principal_fen),
+            yuan(row.interest_fen), yuan(row.fee_fen), yuan(row.total_fen),
         )
     return table
 
@@ -179,6 +180,6 @@ def loan_statement(
     for line in lines:
         b = line.balance
         table.add_row(str(line.entry_id), line.business_date.isoformat(), f"{line.name_zh} {line.name_en}",
-                      Money(line.cash_fen).to_yuan(), *(Money(v).to_yuan() for v in (
+                      yuan(line.cash_fen), *(yuan(v) for v in (
                           b.principal_fen, b.interest_fen, b.fee_fen, b.penalty_fen, b.overpayment_fen)))
     console.print(table)

@@ -16,9 +16,10 @@ from decimal import Decimal
 from enum import StrEnum
 
 from miaodai.core.errors import DomainError
+from miaodai.core.formatting import percent
 from miaodai.core.money import Money
 from miaodai.loans.errors import LoanErrors
-from miaodai.loans.quotes import DEFAULT_COST_CAP, percent
+from miaodai.loans.quotes import DEFAULT_COST_CAP
 from miaodai.loans.schedule import (
     MAX_BULLET_DAYS,
     MAX_TERM_MONTHS,
@@ -141,7 +142,7 @@ def validate_product(spec: ProductSpec, *, today: date) -> None:
                     "term": f"{term_months} months" if term_months else f"{term_days} days",
                     "apr": str(worst.apr),
                     "apr_percent": percent(worst.apr),
-                    "cap_percent": percent(spec.cost_cap, 2),
+                    "cap_percent": percent(spec.cost_cap),
                 },
             )
 

@@ -10,15 +10,11 @@ from decimal import Decimal
 from typing import Any
 
 from miaodai.core.errors import DomainError
+from miaodai.core.formatting import percent
 from miaodai.loans.errors import LoanErrors
 from miaodai.loans.schedule import InvalidLoanTerms, LoanTerms, Schedule, build_schedule
 
 DEFAULT_COST_CAP = Decimal("0.24")
-
-
-def percent(rate: Decimal, places: int = 4) -> str:
-    """0.242489 → "24.2489%" (for messages; the API gives rates as decimal strings)."""
-    return f"{(rate * 100).quantize(Decimal(1).scaleb(-places))}%"
 
 
 def terms_or_error(**fields: Any) -> LoanTerms:
@@ -38,7 +34,7 @@ def check_cost_cap(schedule: Schedule, cap: Decimal) -> None:
             LoanErrors.APR_ABOVE_CAP,
             params={
                 "apr": str(schedule.apr), "cost_cap": str(cap),
-                "apr_percent": percent(schedule.apr), "cap_percent": percent(cap, 2),
+                "apr_percent": percent(schedule.apr), "cap_percent": percent(cap),
             },
         )
 

@@ -7,13 +7,13 @@ text; the ``en`` catalog is complete too (every id has its msgstr), so a missing
 test failure (tests/unit/test_web_i18n.py), not a silent fallback.
 
 Amounts are fen shown as yuan with two decimals and thousands separators (``¥12,345.67``); rates as
-percentages to two places; dates as each language writes them (``2026年12月22日``, ``22 Dec 2026``).
+percentages exactly as the contract prints them (:mod:`miaodai.core.formatting`: ``27.625%``, never rounded
+down); dates as each language writes them (``2026年12月22日``, ``22 Dec 2026``).
 """
 
 from __future__ import annotations
 
 from datetime import date, datetime
-from decimal import Decimal
 from functools import cache
 from io import BytesIO
 from pathlib import Path
@@ -24,6 +24,7 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import Translations
 
+from miaodai.core import formatting
 from miaodai.core.clock import BUSINESS_TZ
 
 LOCALES = ("zh_CN", "en")
@@ -60,23 +61,10 @@ def translations(locale: str) -> Translations:
     return Translations(fp=buffer, domain="messages")
 
 
-def yuan(fen: int | None) -> str:
-    """``¥12,345.67`` from 1234567 fen; negative amounts keep their sign before the symbol."""
-    if fen is None:
-        return "—"
-    sign = "-" if fen < 0 else ""
-    return f"{sign}¥{Decimal(abs(fen)) / 100:,.2f}"
-
-
-def yuan_plain(fen: int) -> str:
-    """``12345.67``: what an amount input holds."""
-    return f"{Decimal(fen) / 100:.2f}"
-
-
-def percent(rate: Decimal | str | float | None) -> str:
-    if rate is None:
-        return "—"
-    return f"{Decimal(str(rate)) * 100:.2f}%"
+# How amounts and rates read on every page: the one formatting module the contract and the CLI use too.
+yuan = formatting.yuan_symbol  # ``¥12,345.67`` from 1234567 fen; ``-¥1.50``; None → ``—``
+yuan_plain = formatting.yuan_plain  # ``12345.67``: what an amount input holds
+percent = formatting.percent_or_dash  # ``27.625%``: every digit the contract shows, never rounded down
 
 
 def day(value: date | None, locale: str) -> str:
