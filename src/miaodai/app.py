@@ -11,6 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 import miaodai
+from miaodai import api_docs
 from miaodai.container import Container, build_container
 from miaodai.core.audit import Sealer
 from miaodai.core.http import BodyLimitMiddleware, RequestContextMiddleware, install_error_handlers
@@ -53,7 +54,8 @@ def create_app(settings: Settings | None = None, container: Container | None = N
             if sealer is not None:
                 sealer.stop()
 
-    app = FastAPI(title="Miaodai 秒贷 API", version=miaodai.__version__, description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(title="Miaodai 秒贷 API", version=miaodai.__version__, description=DESCRIPTION, lifespan=lifespan,
+                  docs_url=None, redoc_url=None)  # miaodai.api_docs serves both from the package
     app.state.container = container
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
@@ -63,6 +65,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     from miaodai import web  # the borrower's mobile web app at /app
 
     web.install(app)
+    api_docs.install(app)
     return app
 
 
