@@ -16,6 +16,9 @@ def test_the_api_docs_name_only_assets_the_service_serves(client, page):
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/html")
     html = response.text
     assert "://" not in html  # no CDN, no Google Fonts, no validator: nothing outside this service
+    # ReDoc's bundle itself shows a logo from cdn.redoc.ly: the page's policy keeps the browser from fetching it.
+    policy = response.headers["content-security-policy"]
+    assert "img-src 'self' data:" in policy and "connect-src 'self' blob:" in policy
     referenced = ATTRIBUTE.findall(html) + SCRIPT_URL.findall(html)
     scripts = [url for url in referenced if url.endswith(".js")]
     assert scripts, html  # the page does load its tool
