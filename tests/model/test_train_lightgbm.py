@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from miaodai.credit.gbm import GbmScorer
-from miaodai.credit.scorecard import ScorecardFormatError, scorer_from_dict
+from miaodai.credit.scorecard import ScorecardFormatError
+from miaodai.credit.scorers import scorer_from_dict
 from miaodai.credit.training.dataset import read_labelled_csv
 from miaodai.credit.training.lightgbm_model import scores_of
 from tests.model.conftest import GERMAN_CREDIT, last_json_line, run_model_cli

@@ -17,8 +17,8 @@ from miaodai.credit.scorecard import (
     Scorecard,
     ScorecardFormatError,
     parse_scaling,
-    scorer_from_dict,
 )
+from miaodai.credit.scorers import scorer_from_dict
 from tests.mutation import DELETE, mutated
 
 TABLE: dict[str, Any] = {

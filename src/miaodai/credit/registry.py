@@ -23,7 +23,8 @@ from sqlalchemy.orm import Session
 from miaodai.credit.models import ModelState, RulesetStatus, ScoringModel
 from miaodai.credit.models import Ruleset as RulesetRow
 from miaodai.credit.rules import Ruleset
-from miaodai.credit.scorecard import Scorecard, scorer_from_dict
+from miaodai.credit.scorecard import Scorecard
+from miaodai.credit.scorers import scorer_from_dict
 
 
 def _packaged(name: str) -> dict:

@@ -292,13 +292,3 @@ class Scorecard:
                         for gap, name, best in shortfalls[:TOP_REASONS])
         pd = round(self.pd_of(total), 6)
         return ScoreResult(score=total, pd=pd, grade=self.grade_of(pd), points=points, reasons=reasons)
-
-
-def scorer_from_dict(document: Mapping[str, Any]) -> Any:
-    """Any model artifact as a scorer with ``score(features) -> ScoreResult``: a points table here, a
-    LightGBM challenger through :mod:`miaodai.credit.gbm` (which needs the ``model`` extra)."""
-    if isinstance(document, Mapping) and document.get("format") == "miaodai.lightgbm/1":
-        from miaodai.credit.gbm import GbmScorer
-
-        return GbmScorer.from_dict(document)
-    return Scorecard.from_dict(document)

@@ -60,7 +60,7 @@ def train(options: TrainOptions) -> dict[str, Any]:
         **artifact["training"],
     }
     artifact = _ordered(artifact)
-    from miaodai.credit.scorecard import scorer_from_dict
+    from miaodai.credit.scorers import scorer_from_dict
 
     scorer_from_dict(artifact)  # what the service will load must load
     path = options.out / name
