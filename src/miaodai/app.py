@@ -15,6 +15,7 @@ from miaodai import api_docs
 from miaodai.container import Container, build_container
 from miaodai.core.audit import Sealer
 from miaodai.core.http import BodyLimitMiddleware, RequestContextMiddleware, install_error_handlers
+from miaodai.core.input_guard import NulGuardMiddleware
 from miaodai.core.logging import configure_logging
 from miaodai.core.providers import ProviderNotConfigured
 from miaodai.core.settings import Settings, get_settings
@@ -58,6 +59,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
                   docs_url=None, redoc_url=None)  # miaodai.api_docs serves both from the package
     app.state.container = container
     install_error_handlers(app)
+    app.add_middleware(NulGuardMiddleware)  # inside the body limit, which hands it the whole body
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware)
     _mount_operational_routes(app, container)
