@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Path, Request
-from pydantic import Field
+from fastapi import Depends, Request
 
 from miaodai.container import Container
 from miaodai.core.errors import DomainError, Errors
+from miaodai.core.fields import ROW_ID_MAX, RowId, RowIdField  # noqa: F401  (the routers import them from here)
 from miaodai.identity.sessions import AuthContext, authenticate
 
 
@@ -23,11 +23,6 @@ async def _container(request: Request) -> Container:
 
 
 ContainerDep = Annotated[Container, Depends(_container)]
-
-# A row id as the database stores it (BIGINT): anything else is a 422, never an overflow in the driver.
-ROW_ID_MAX = 2**63 - 1
-RowId = Annotated[int, Path(ge=1, le=ROW_ID_MAX, description="A row id")]
-RowIdField = Annotated[int, Field(ge=1, le=ROW_ID_MAX)]
 
 
 def client_ip(request: Request) -> str:

@@ -12,7 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from miaodai.deps import ClientIp, ContainerDep, CurrentBorrower
+from miaodai.deps import ClientIp, ContainerDep, CurrentBorrower, RowId
 from miaodai.identity import login_service, session_service
 from miaodai.identity.login_service import ClientInfo, CodeSent
 from miaodai.identity.models import KycStatus, OtpChannel, OtpPurpose
@@ -140,7 +140,7 @@ def log_out(auth: CurrentBorrower, container: ContainerDep) -> Response:
 
 @router.post("/v1/auth/step-up/otp", summary="Send a step-up code to the borrower's own phone")
 def request_step_up_code(
-    body: StepUpCodeRequest, auth: CurrentBorrower, container: ContainerDep, ip: ClientIp,
+    auth: CurrentBorrower, container: ContainerDep, ip: ClientIp, body: StepUpCodeRequest = StepUpCodeRequest(),
 ) -> CodeSentResponse:
     return _code_sent(login_service.request_step_up_code(container, auth, channel=body.channel, ip=ip))
 
@@ -163,7 +163,7 @@ def list_sessions(auth: CurrentBorrower, container: ContainerDep) -> list[Sessio
 
 @router.delete("/v1/sessions/{session_id}", status_code=status.HTTP_204_NO_CONTENT,
                summary="Log out one session (on any device)")
-def revoke_session(session_id: int, auth: CurrentBorrower, container: ContainerDep) -> Response:
+def revoke_session(session_id: RowId, auth: CurrentBorrower, container: ContainerDep) -> Response:
     session_service.revoke_session(container, auth, session_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 

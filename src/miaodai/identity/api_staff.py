@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from miaodai.deps import ContainerDep
+from miaodai.deps import ROW_ID_MAX, ContainerDep
 from miaodai.identity import staff_service
 from miaodai.identity.staff_audit import audit_page, entry_details
 from miaodai.identity.staff_deps import CurrentStaff, require_permission
@@ -94,7 +94,7 @@ def audit_entries(
     _staff: Annotated[StaffContext, Depends(require_permission("audit.read"))],
     container: ContainerDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    before_id: Annotated[int | None, Query(ge=1)] = None,
+    before_id: Annotated[int | None, Query(ge=1, le=ROW_ID_MAX)] = None,
 ) -> AuditEntryPage:
     page = audit_page(container.db, limit=limit, before_id=before_id)
     views = [

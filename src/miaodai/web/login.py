@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
 from miaodai.core.errors import DomainError
+from miaodai.core.fields import RowId
 from miaodai.core.masking import mask_phone
 from miaodai.deps import client_ip
 from miaodai.identity import login_service, session_service
@@ -116,7 +117,7 @@ def devices(request: Request, container: WebContainer, auth: WebBorrower) -> HTM
 
 
 @router.post("/sessions/{session_id}/logout")
-def end_session(request: Request, session_id: int, container: WebContainer, auth: WebBorrower) -> Response:
+def end_session(request: Request, session_id: RowId, container: WebContainer, auth: WebBorrower) -> Response:
     try:
         session_service.revoke_session(container, auth, session_id)
     except DomainError as error:

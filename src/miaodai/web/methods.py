@@ -28,6 +28,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlalchemy import select
 
 from miaodai.core.errors import DomainError, Errors
+from miaodai.core.fields import RowId
 from miaodai.identity.login_service import parse_phone
 from miaodai.identity.sessions import AuthContext
 from miaodai.payments import bins, methods, wallets
@@ -117,7 +118,7 @@ def methods_page(request: Request, container: WebContainer, auth: WebBorrower, d
 
 
 @router.post("/methods/{method_id}/default")
-def make_default(request: Request, method_id: int, container: WebContainer, auth: WebBorrower,
+def make_default(request: Request, method_id: RowId, container: WebContainer, auth: WebBorrower,
                  next: Next = "") -> Response:  # noqa: A002
     try:
         methods.set_default(container, auth, method_id)
@@ -134,7 +135,7 @@ def _own_view(container: WebContainer, auth: AuthContext, method_id: int) -> Met
 
 
 @router.get("/methods/{method_id}/unbind", response_class=HTMLResponse)
-def unbind_page(request: Request, method_id: int, container: WebContainer, auth: WebStepUp) -> HTMLResponse:
+def unbind_page(request: Request, method_id: RowId, container: WebContainer, auth: WebStepUp) -> HTMLResponse:
     """Unbinding is asked for on its own page (after a fresh code, as the API demands), then confirmed."""
     try:
         method = _own_view(container, auth, method_id)
@@ -144,7 +145,7 @@ def unbind_page(request: Request, method_id: int, container: WebContainer, auth:
 
 
 @router.post("/methods/{method_id}/unbind", response_class=HTMLResponse)
-def unbind(request: Request, method_id: int, container: WebContainer, auth: WebStepUp) -> Response:
+def unbind(request: Request, method_id: RowId, container: WebContainer, auth: WebStepUp) -> Response:
     try:
         method = _own_view(container, auth, method_id)
     except DomainError as error:

@@ -14,12 +14,12 @@ JavaScript a reload shows the same.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 
 from miaodai.core.errors import DomainError
+from miaodai.core.fields import RowId, RowIdForm
 from miaodai.identity.sessions import AuthContext
 from miaodai.loans import loan_service
 from miaodai.loans.api_loans import _after_payout_ordered
@@ -110,13 +110,13 @@ def _payout_page(request: Request, container: WebContainer, auth: AuthContext, l
 
 
 @router.get("/loans/{loan_id}/payout", response_class=HTMLResponse)
-def payout_page(request: Request, loan_id: int, container: WebContainer, auth: WebBorrower) -> HTMLResponse:
+def payout_page(request: Request, loan_id: RowId, container: WebContainer, auth: WebBorrower) -> HTMLResponse:
     return _payout_page(request, container, auth, loan_id)
 
 
 @router.post("/loans/{loan_id}/payout/retry", response_class=HTMLResponse)
-def retry(request: Request, loan_id: int, container: WebContainer, auth: WebStepUp,
-          method_id: Annotated[int, Form()], request_key: Key) -> Response:
+def retry(request: Request, loan_id: RowId, container: WebContainer, auth: WebStepUp,
+          method_id: RowIdForm, request_key: Key) -> Response:
     """Pay the loan out again, to the card chosen (made the default: payouts go to the default)."""
     try:
         current = default_method(my_methods(container, auth))
@@ -130,7 +130,7 @@ def retry(request: Request, loan_id: int, container: WebContainer, auth: WebStep
 
 
 @router.post("/loans/{loan_id}/cancel", response_class=HTMLResponse)
-def cancel(request: Request, loan_id: int, container: WebContainer, auth: WebBorrower) -> Response:
+def cancel(request: Request, loan_id: RowId, container: WebContainer, auth: WebBorrower) -> Response:
     """Withdraw the drawdown before any money has left; the credit returns to the line. A cancel form sent
     twice shows the cancelled loan, not an error about cancelling it again."""
     try:
