@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 
 import typer
 from rich.console import Console
 
-from miaodai.core.settings import get_settings
+from miaodai.core.settings import Settings, get_settings
 from miaodai.credit.cli import credit_app, monitor_command, outcomes_command, rules_app
 from miaodai.credit.model_cli import model_app
 from miaodai.ledger.cli import ledger_app
@@ -68,14 +69,33 @@ def serve(
 
     from miaodai.core.logging import configure_logging
 
-    settings = get_settings()
+    settings = _settings_served_at(host, port)
     configure_logging(settings.log_level, json=settings.log_json)
     console.print(f"[bold]Miaodai[/] listening on http://{host}:{port}  ·  API docs: http://{host}:{port}/docs")
-    console.print(f"database: {settings.database_url.split('@')[-1]}  ·  sandbox providers: {settings.sandbox}")
+    console.print(f"database: {settings.database_url.split('@')[-1]}  ·  sandbox providers: {settings.sandbox}"
+                  f"  ·  payment callbacks to {settings.public_base_url}")
     uvicorn.run(
         "miaodai.app:asgi", factory=True, host=host, port=port, workers=workers,
         log_config=None, access_log=False, proxy_headers=settings.trust_forwarded_for,
     )
+
+
+def _settings_served_at(host: str, port: int) -> Settings:
+    """The settings, with the payment channels' callback address defaulting to where this server listens.
+
+    Unless MIAODAI_PUBLIC_BASE_URL is set (environment or .env), the sandbox channel would otherwise post
+    its callbacks to port 8000 whatever ``--port`` said. The address goes into the environment, which the
+    app factory reads again in this process and every ``--workers`` process inherits.
+    """
+    settings = get_settings()
+    if "public_base_url" in settings.model_fields_set:
+        return settings
+    reachable = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)  # noqa: S104 - not a bind
+    if ":" in reachable:
+        reachable = f"[{reachable}]"
+    os.environ["MIAODAI_PUBLIC_BASE_URL"] = f"http://{reachable}:{port}"
+    get_settings.cache_clear()
+    return get_settings()
 
 
 @db_app.command("upgrade")
@@ -272,7 +292,7 @@ def sandbox_sms(
     from miaodai.core.clock import local_display
     from miaodai.core.errors import DomainError
     from miaodai.identity.login_service import parse_phone
-    from miaodai.identity.sms import read_sandbox_inbox
+    from miaodai.sandbox.sms import read_sandbox_inbox
 
     if not get_settings().sandbox:
         raise _fail("the sandbox is off (MIAODAI_SANDBOX=false): there is no sandbox inbox")

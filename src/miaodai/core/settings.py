@@ -69,7 +69,9 @@ class Settings(BaseSettings):
     # The borrower's web app (/app) sets its cookies Secure; browsers accept that over plain HTTP only on
     # 127.0.0.1/localhost. Turn off only to try the app from a phone on a LAN without TLS.
     web_secure_cookies: bool = True
-    # Where payment channels send their callbacks: this service's public base URL.
+    # Where payment channels send their callbacks: this service's public base URL. Unset, ``miaodai serve``
+    # makes it the address it listens on (``--host``/``--port``; 0.0.0.0 as 127.0.0.1); other commands
+    # (``payments recover``) use this default. Set it to the address the channel can reach in production.
     public_base_url: str = "http://127.0.0.1:8000"
     # The sandbox payment channel keeps its own records (it is an outside party) in this SQLite file.
     sandbox_channel_store: Path = Path("var/sandbox-channel.db")
