@@ -21,10 +21,11 @@ from miaodai.core.settings import Settings
 from miaodai.credit.bureau import CreditBureau, SandboxBureau
 from miaodai.credit.carrier_data import CarrierData, SandboxCarrierData
 from miaodai.identity.kyc_providers import CarrierVerifier, FaceLiveness, build_kyc_providers
-from miaodai.identity.sms import SandboxSmsProvider, SmsProvider
+from miaodai.identity.sms import SmsProvider
 from miaodai.payments.card_verification import CardVerifier, SandboxCardVerifier
 from miaodai.payments.channel import PaymentChannel
 from miaodai.payments.wallet_provider import WalletProvider
+from miaodai.sandbox.sms import SandboxSmsProvider
 
 if TYPE_CHECKING:
     from miaodai.credit.registry import PolicyCache

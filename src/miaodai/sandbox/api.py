@@ -10,13 +10,13 @@ from datetime import datetime
 from typing import Literal
 
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from miaodai.core.idempotency import IdempotencyDep
 from miaodai.core.masking import mask_phone
 from miaodai.deps import ContainerDep, RowId
 from miaodai.identity.login_service import parse_phone
-from miaodai.identity.sms import read_sandbox_inbox
+from miaodai.sandbox.sms import read_sandbox_inbox
 
 router = APIRouter(prefix="/sandbox", tags=["sandbox"])
 
@@ -47,7 +47,7 @@ def sandbox_sms_inbox(phone: str, container: ContainerDep) -> SandboxInboxRespon
 class SandboxRepayment(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    amount_fen: int = Field(gt=0, le=10**12)
+    amount_fen: StrictInt = Field(gt=0, le=10**12)
     purpose: Literal["due", "payoff", "prepayment"] = "due"
     mode: Literal["shorter_term", "smaller_installment"] | None = None
 
