@@ -70,7 +70,7 @@ def test_a_clean_applicant_is_approved_with_a_line_in_the_same_request(client, c
     row, snapshot = _stored(container, body["id"])
     assert tuple(snapshot["features"]) == FEATURE_NAMES
     assert snapshot["features"]["bureau_file_age_months"] == 96 and snapshot["facts"]["bureau_status"] == "ok"
-    assert row.ruleset_version == "default-2026.11.2" and row.model_id == "test-scorecard-1" and row.model_sha256
+    assert row.ruleset_version == "default-2026.12.1" and row.model_id == "test-scorecard-1" and row.model_sha256
     assert row.score is not None and row.pd is not None and row.grade == line["grade"]
     assert set(json.loads(row.timings)) >= {"read_ms", "bureau_ms", "decide_ms", "store_ms", "total_ms"}
     assert "王小明" not in row.snapshot_enc  # the snapshot is encrypted at rest

@@ -69,7 +69,7 @@ def test_a_ruleset_is_proposed_with_its_backtest_and_activated_by_someone_else(c
     proposed = client.post("/v1/staff/credit/rulesets", json=_strict_document(), headers=maker)
     assert proposed.status_code == 201, proposed.text
     report = proposed.json()["backtest"]
-    assert report["applications"] == 2 and report["baseline"] == "default-2026.11.2"
+    assert report["applications"] == 2 and report["baseline"] == "default-2026.12.1"
     if first["status"] == "approved":
         assert report["candidate_approval_rate"] < report["baseline_approval_rate"]
     assert_problem(client.post("/v1/staff/credit/rulesets/strict-1/approve", headers=maker), 403, "CREDIT_FOUR_EYES")

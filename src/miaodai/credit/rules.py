@@ -21,6 +21,8 @@ from datetime import date
 from enum import StrEnum
 from typing import Any
 
+from miaodai.credit.delinquency import DelinquencyPolicy
+
 
 class Outcome(StrEnum):
     PASS = "pass"  # noqa: S105 - an outcome, not a password
@@ -229,6 +231,8 @@ class Ruleset:
     limits: Mapping[str, Any]
     document: Mapping[str, Any]  # the JSON it was read from
     sha256: str
+    # What a borrower's line does while they are overdue (the ``delinquency`` section; defaults when absent).
+    delinquency: DelinquencyPolicy = DelinquencyPolicy()
 
     def param(self, rule: str, name: str, default: Any = None) -> Any:
         for rule_name, _outcome, params in self.rules:
@@ -267,6 +271,10 @@ class Ruleset:
                     raise RulesetError(f"limits needs {key}")
             if "thin_file_max_fen" in limits and int(limits["thin_file_max_fen"]) <= 0:
                 raise RulesetError("limits.thin_file_max_fen must be positive (leave it out for no cap)")
+            try:
+                delinquency = DelinquencyPolicy.from_document(document.get("delinquency"))
+            except ValueError as exc:
+                raise RulesetError(str(exc)) from None
         except (KeyError, TypeError, ValueError) as exc:
             if isinstance(exc, RulesetError):
                 raise
@@ -274,7 +282,8 @@ class Ruleset:
         if not version:
             raise RulesetError("version is empty")
         return cls(version=version, description=str(document.get("description", "")), rules=tuple(rules),
-                   grades=grades, limits=limits, document=document, sha256=document_sha256(document))
+                   grades=grades, limits=limits, document=document, sha256=document_sha256(document),
+                   delinquency=delinquency)
 
 
 def document_sha256(document: Mapping[str, Any]) -> str:

@@ -14,6 +14,7 @@ from miaodai.identity.staff_service import StaffContext
 from miaodai.loans import line_service
 from miaodai.loans.api_products import Fen, Rate, RateOut
 from miaodai.loans.models import CreditLine, CreditLineProposal
+from miaodai.loans.states import LineStatus
 
 router = APIRouter(tags=["credit lines"])
 
@@ -57,15 +58,24 @@ class ProposalView(BaseModel):
     credit_line_id: int | None
 
 
+class OverdueView(BaseModel):
+    loan_id: int = Field(description="The loan to repay first (the one late the longest)")
+    days_past_due: int
+    owed_now_fen: int = Field(description="Principal, interest, fee and penalty due by today and unpaid, all loans")
+
+
 class LineView(BaseModel):
     id: int
     product_id: int
     limit_fen: int
-    available_fen: int
+    available_fen: int = Field(description="What can be drawn now: 0 while the line is frozen")
     annual_rate: RateOut
     risk_grade: str
     expires_on: date
-    status: str
+    status: str = Field(description="active | frozen | closed; frozen also while you are overdue, when the "
+                        "credit policy says so (by default), until you are current again")
+    frozen_reason: str | None = Field(default=None, description="overdue: repay what is overdue to unfreeze it")
+    overdue: OverdueView | None = Field(default=None, description="While you are overdue: what to repay")
 
 
 def _proposal(p: CreditLineProposal) -> ProposalView:
@@ -77,10 +87,19 @@ def _proposal(p: CreditLineProposal) -> ProposalView:
     )
 
 
-def line_view(line: CreditLine) -> LineView:
+def line_view(line: CreditLine, held: line_service.BorrowerLines | None = None) -> LineView:
+    """The line as the borrower may use it now: with ``held`` (their repayment standing), frozen while the credit
+    policy freezes it for an overdue installment."""
+    frozen = held is not None and held.frozen_for_overdue(line)
+    first = held.standing.first if frozen and held is not None else None
     return LineView(
-        id=line.id, product_id=line.product_id, limit_fen=line.limit_fen, available_fen=line.available_fen,
-        annual_rate=line.annual_rate, risk_grade=line.risk_grade, expires_on=line.expires_on, status=line.status.value,
+        id=line.id, product_id=line.product_id, limit_fen=line.limit_fen,
+        available_fen=0 if frozen else line.available_fen, annual_rate=line.annual_rate,
+        risk_grade=line.risk_grade, expires_on=line.expires_on,
+        status=LineStatus.FROZEN.value if frozen else line.status.value,
+        frozen_reason="overdue" if frozen else None,
+        overdue=OverdueView(loan_id=first.loan_id, days_past_due=held.standing.days_past_due,
+                            owed_now_fen=held.standing.owed_now_fen) if first is not None and held else None,
     )
 
 
@@ -111,4 +130,5 @@ def reject(proposal_id: RowId, body: DecisionRequest, staff: Checker, container:
 
 @router.get("/v1/credit-lines", summary="My credit lines: limit, available credit, rate, expiry")
 def my_lines(auth: CurrentBorrower, container: ContainerDep) -> list[LineView]:
-    return [line_view(line) for line in line_service.borrower_lines(container, auth.borrower_id)]
+    held = line_service.borrower_lines_standing(container, auth.borrower_id)
+    return [line_view(line, held) for line in held.lines]

@@ -120,6 +120,15 @@ class LoanErrors:
         "Your available credit is ¥{available_yuan}, less than the ¥{amount_yuan} asked for.",
         "请减少借款金额，或还款后再借。", "Borrow less, or repay first and borrow again.",
     )
+    BORROWER_OVERDUE = ErrorSpec(
+        "LOAN_BORROWER_OVERDUE", 409, "Overdue: the credit line is frozen",
+        "您有借款已逾期 {days_past_due} 天，目前应还 {owed_yuan} 元；逾期期间额度冻结，不能借款。",
+        "A loan of yours is {days_past_due} days overdue, with ¥{owed_yuan} owed now; while it is overdue your "
+        "credit line is frozen and nothing can be drawn.",
+        "请先还清逾期金额（POST /v1/loans/{loan_id}/repayments，purpose 为 due），还清后额度自动恢复，即可再借。",
+        "Repay the overdue amount first (POST /v1/loans/{loan_id}/repayments, purpose due); once you are "
+        "current the line comes back and you can draw again.",
+    )
     LOAN_NOT_FOUND = ErrorSpec(
         "LOAN_NOT_FOUND", 404, "Loan not found",
         "没有找到该借款。", "That loan does not exist.",

@@ -23,6 +23,8 @@ from miaodai.container import Container
 from miaodai.core.clock import business_date
 from miaodai.core.errors import DomainError
 from miaodai.core.money import Money
+from miaodai.credit import delinquency
+from miaodai.credit.delinquency import Standing
 from miaodai.identity.models import Borrower, KycStatus
 from miaodai.identity.staff_service import StaffContext
 from miaodai.loans.errors import LoanErrors
@@ -180,6 +182,46 @@ def borrower_lines(container: Container, borrower_id: int) -> list[CreditLine]:
     with container.db.transaction() as session:
         return list(session.execute(
             select(CreditLine).where(CreditLine.borrower_id == borrower_id).order_by(CreditLine.id)).scalars())
+
+
+@dataclass(frozen=True)
+class BorrowerLines:
+    """A borrower's lines with their repayment standing: a line the credit policy freezes while they are
+    overdue (``delinquency`` in the ruleset) is shown frozen, nothing available, until they are current."""
+
+    lines: list[CreditLine]
+    standing: Standing
+
+    def frozen_for_overdue(self, line: CreditLine) -> bool:
+        return line.status is LineStatus.ACTIVE and self.standing.line_frozen
+
+    def status(self, line: CreditLine) -> LineStatus:
+        return LineStatus.FROZEN if self.frozen_for_overdue(line) else line.status
+
+    def drawable_fen(self, line: CreditLine) -> int:
+        """What may be drawn on the line now: its available amount, or nothing while it is frozen."""
+        return 0 if self.frozen_for_overdue(line) else line.available_fen
+
+
+def borrower_lines_standing(container: Container, borrower_id: int) -> BorrowerLines:
+    """The borrower's lines and where they stand with their repayments today (two statements, one transaction)."""
+    today = business_date(container.clock.now())
+    with container.db.transaction() as session:
+        lines = list(session.execute(
+            select(CreditLine).where(CreditLine.borrower_id == borrower_id).order_by(CreditLine.id)).scalars())
+        return BorrowerLines(lines, delinquency.standing(session, container.credit_policy, borrower_id, today))
+
+
+def refuse_if_overdue(session: Session, container: Container, borrower_id: int, today: date) -> None:
+    """LOAN_BORROWER_OVERDUE while the credit policy freezes the borrower's line for an overdue installment —
+    decided from the installments and today's date (one statement), so it holds between end-of-day runs."""
+    standing = delinquency.standing(session, container.credit_policy, borrower_id, today)
+    if standing.line_frozen:
+        first = standing.first
+        assert first is not None  # frozen only while something is overdue
+        raise DomainError(LoanErrors.BORROWER_OVERDUE, params={
+            "loan_id": first.loan_id, "days_past_due": standing.days_past_due,
+            "owed_fen": standing.owed_now_fen, "owed_yuan": Money(standing.owed_now_fen).to_yuan()})
 
 
 def reserve(session: Session, line_id: int, amount_fen: int, *, now: datetime) -> bool:

@@ -121,6 +121,7 @@ def _request_drawdown(container: Container, auth: AuthContext, request: Drawdown
         if line.status is not LineStatus.ACTIVE or line.expires_on < today:
             status = line.status.value if line.status is not LineStatus.ACTIVE else "expired"
             raise DomainError(LoanErrors.LINE_NOT_USABLE, params={"status": status})
+        line_service.refuse_if_overdue(session, container, auth.borrower_id, today)
         product = session.get(LoanProduct, line.product_id)
         assert product is not None  # a foreign key
         spec = product.spec()

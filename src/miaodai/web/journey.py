@@ -10,11 +10,12 @@ journey still starts with verifying.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from miaodai.container import Container
 from miaodai.core.clock import business_date
 from miaodai.credit import service as credit_service
+from miaodai.credit.delinquency import Standing as RepaymentStanding
 from miaodai.credit.models import ApplicationStatus, CreditApplication
 from miaodai.identity import consent_service, kyc_service
 from miaodai.identity.consent_service import Standing
@@ -56,6 +57,34 @@ class Progress:
     application: CreditApplication | None  # the latest application
     has_payout_method: bool  # a bound card or wallet the money can be paid out to
     today: date
+    # Where the borrower stands with their repayments (credit.delinquency): what is past due, whether the
+    # credit policy freezes the line for it — the same standing the drawdown refuses on.
+    standing: RepaymentStanding | None = None
+
+    @property
+    def line_frozen_for_overdue(self) -> bool:
+        return (self.line is not None and self.line.status is LineStatus.ACTIVE and self.standing is not None
+                and self.standing.line_frozen)
+
+    @property
+    def line_status(self) -> str:
+        """The line's state as the borrower may use it now: ``frozen`` while overdue, when the policy says so."""
+        if self.line is None:
+            return ""
+        return LineStatus.FROZEN.value if self.line_frozen_for_overdue else self.line.status.value
+
+    @property
+    def repay_href(self) -> str | None:
+        """Where to repay what is past due (the loan late the longest), while anything is."""
+        first = self.standing.first if self.standing is not None else None
+        return f"{PREFIX}/loans/{first.loan_id}/repay?what=due" if first is not None else None
+
+    @property
+    def penalty_free_until(self) -> date | None:
+        """While everything past due is still within grace: the last day it can be paid without penalty."""
+        if self.standing is None or not self.standing.past_due or self.standing.overdue:
+            return None
+        return min(self.today + timedelta(days=loan.grace_days - loan.days_past_due) for loan in self.standing.loans)
 
     @property
     def verified(self) -> bool:
@@ -100,10 +129,10 @@ class Progress:
 def progress(container: Container, auth: AuthContext) -> Progress:
     kyc = kyc_service.overview(container, auth.borrower_id)
     consents = consent_service.overview(container, auth.borrower_id).standings
-    lines = [line for line in line_service.borrower_lines(container, auth.borrower_id)
-             if line.status is not LineStatus.CLOSED]
+    held = line_service.borrower_lines_standing(container, auth.borrower_id)
+    lines = [line for line in held.lines if line.status is not LineStatus.CLOSED]
     applications = credit_service.borrower_applications(container, auth.borrower_id)
     return Progress(kyc=kyc, consents=consents, line=lines[-1] if lines else None,
                     application=applications[0] if applications else None,
                     has_payout_method=bool(methods.borrower_methods(container, auth.borrower_id)),
-                    today=business_date(container.clock.now()))
+                    today=business_date(container.clock.now()), standing=held.standing)

@@ -134,6 +134,9 @@ ANY_PAGE_WORDS = register(ANY_PAGE, {
     LoanErrors.LINE_NOT_FOUND.code: (None, _("Your credit line is on the credit page.")),
     LoanErrors.LINE_NOT_USABLE.code: (
         _("This credit line cannot be drawn on now: it is frozen, closed or has expired."), None),
+    LoanErrors.BORROWER_OVERDUE.code: (None, _(
+        "Repay what is overdue from the start page or under “Loans”; once you are current your credit line comes "
+        "back and you can draw again.")),
     LoanErrors.LOAN_NOT_FOUND.code: (None, _("Your loans are listed under “Loans”.")),
     LoanErrors.REQUEST_KEY_REUSED.code: (
         _("This form was already sent with other figures."),
