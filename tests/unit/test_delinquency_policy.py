@@ -9,9 +9,9 @@ from datetime import date
 
 import pytest
 
-from miaodai.credit.delinquency import DelinquencyPolicy, LineWhileOverdue, OverdueFrom, OverdueLoan, Standing
 from miaodai.credit.registry import default_ruleset
 from miaodai.credit.rules import Ruleset, RulesetError
+from miaodai.loans.overdue import DelinquencyPolicy, LineWhileOverdue, OverdueFrom, OverdueLoan, Standing
 
 
 def document(**delinquency) -> dict:
@@ -63,9 +63,10 @@ def test_the_drawdowns_standing_statement_is_one_cached_statement_on_postgresql(
     from psycopg import _queries
     from sqlalchemy.dialects.postgresql import psycopg as pg_dialect
 
-    from miaodai.credit import delinquency
+    from miaodai.credit.registry import POLICY_COLUMNS
+    from miaodai.loans.line_service import _standing_statement
 
-    sql = str(delinquency._statement().compile(dialect=pg_dialect.dialect()))
+    sql = str(_standing_statement(POLICY_COLUMNS).compile(dialect=pg_dialect.dialect()))
     assert len(sql.encode()) <= getattr(_queries, "MAX_CACHED_STATEMENT_LENGTH", 4096)
     # the whole, the policy row and its three digests, the loans with something due
     assert "POSTCOMPILE" not in sql and sql.count("SELECT") == 6

@@ -25,6 +25,7 @@ from miaodai.credit.models import Ruleset as RulesetRow
 from miaodai.credit.rules import Ruleset
 from miaodai.credit.scorecard import Scorecard
 from miaodai.credit.scorers import scorer_from_dict
+from miaodai.loans.overdue import DelinquencyPolicy
 
 
 def _packaged(name: str) -> dict:
@@ -99,6 +100,14 @@ class PolicyCache:
             self._model(session, challenger_sha) if challenger_sha is not None else None,
         )
         return self.latest
+
+    # The loans domain's port for the delinquency policy (loans.line_service.ActiveDelinquencyPolicy).
+    def policy_columns(self) -> tuple[Any, ...]:
+        return POLICY_COLUMNS
+
+    def delinquency_of(self, session: Session, row: Any | None) -> tuple[DelinquencyPolicy, str]:
+        ruleset = self.from_row(session, row).ruleset if row is not None else default_ruleset()
+        return ruleset.delinquency, ruleset.version
 
     def _ruleset(self, session: Session, sha: str) -> Ruleset:
         found = self._rulesets.get(sha)

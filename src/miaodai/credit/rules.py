@@ -21,7 +21,7 @@ from datetime import date
 from enum import StrEnum
 from typing import Any
 
-from miaodai.credit.delinquency import DelinquencyPolicy
+from miaodai.loans.overdue import DelinquencyPolicy
 
 
 class Outcome(StrEnum):

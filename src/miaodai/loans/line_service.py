@@ -15,20 +15,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from functools import cache
+from typing import Any, Protocol
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, func, insert, or_, select, true, update
 from sqlalchemy.orm import Session
 
 from miaodai.container import Container
 from miaodai.core.clock import business_date
+from miaodai.core.db import days_between
 from miaodai.core.errors import DomainError
 from miaodai.core.money import Money
-from miaodai.credit import delinquency
-from miaodai.credit.delinquency import Standing
 from miaodai.identity.models import Borrower, KycStatus
 from miaodai.identity.staff_service import StaffContext
 from miaodai.loans.errors import LoanErrors
-from miaodai.loans.models import CreditLine, CreditLineProposal
+from miaodai.loans.models import CreditLine, CreditLineProposal, Loan, LoanInstallment
+from miaodai.loans.overdue import DelinquencyPolicy, OverdueLoan, Standing
 from miaodai.loans.product_service import product_by_code
 from miaodai.loans.states import LineStatus, ProposalStatus
 
@@ -203,25 +205,77 @@ class BorrowerLines:
         return 0 if self.frozen_for_overdue(line) else line.available_fen
 
 
+class ActiveDelinquencyPolicy(Protocol):
+    """The active credit policy's ``delinquency`` section — a port owned here, implemented by the credit policy
+    cache (``credit.registry.PolicyCache``) and handed in by the container, so loans imports nothing of credit."""
+
+    def policy_columns(self) -> tuple[Any, ...]:
+        """Labelled columns naming the active policy, read on the standing's own row (no extra round trip)."""
+        ...
+
+    def delinquency_of(self, session: Session, row: Any | None) -> tuple[DelinquencyPolicy, str]:
+        """The policy named by a row carrying :meth:`policy_columns` (None: no row), and its ruleset version."""
+        ...
+
+
+@cache
+def _standing_statement(policy_columns: tuple[Any, ...]) -> Any:
+    """The policy's row, with each of the borrower's loans that has something due by ``today`` and unpaid (none:
+    one row of NULLs). Built once (a statement memoizes its cache key): every drawdown reads it."""
+    i = LoanInstallment
+    today = bindparam("today", type_=i.due_date.type)
+    unpaid = (i.principal_fen - i.principal_paid_fen + i.interest_fen - i.interest_paid_fen
+              + i.fee_fen - i.fee_paid_fen + i.penalty_fen - i.penalty_paid_fen)
+    per_loan = (
+        select(Loan.id.label("loan_id"), Loan.grace_days.label("grace_days"),
+               func.max(days_between(today, i.due_date)).label("days_past_due"),
+               func.sum(unpaid).label("owed_now_fen"))
+        .join(i, i.loan_id == Loan.id)
+        # Every loan whose money is out and still owed (written-off loans are owed too); paid-off and
+        # cancelled loans have nothing unpaid.
+        .where(Loan.borrower_id == bindparam("borrower_id"),
+               # not an IN list: SQLAlchemy renders an expanding IN anew on every execution
+               or_(*(Loan.status == status for status in ("active", "overdue", "written_off"))),
+               i.paid_off_on.is_(None), i.due_date <= today)
+        .group_by(Loan.id, Loan.grace_days)
+        .subquery("due")
+    )
+    policy = select(*policy_columns).subquery("policy")
+    return select(policy, per_loan).select_from(policy.outerjoin(per_loan, true()))
+
+
+def standing(session: Session, policy: ActiveDelinquencyPolicy, borrower_id: int, today: date) -> Standing:
+    """The borrower's standing on business date ``today`` under the active policy: one statement, computed from
+    the due dates and the business date (not from ``loans.status`` or ``days_past_due``, which the batch keeps),
+    so it holds between end-of-day runs."""
+    rows = session.execute(_standing_statement(policy.policy_columns()),
+                           {"borrower_id": borrower_id, "today": today}).all()
+    section, version = policy.delinquency_of(session, rows[0] if rows else None)
+    loans = [OverdueLoan(row.loan_id, int(row.days_past_due), int(row.grace_days), int(row.owed_now_fen))
+             for row in rows if row.loan_id is not None and int(row.days_past_due) > 0]
+    loans.sort(key=lambda loan: (-loan.days_past_due, loan.loan_id))
+    return Standing(today=today, policy=section, ruleset_version=version, loans=tuple(loans))
+
+
 def borrower_lines_standing(container: Container, borrower_id: int) -> BorrowerLines:
     """The borrower's lines and where they stand with their repayments today (two statements, one transaction)."""
     today = business_date(container.clock.now())
     with container.db.transaction() as session:
         lines = list(session.execute(
             select(CreditLine).where(CreditLine.borrower_id == borrower_id).order_by(CreditLine.id)).scalars())
-        return BorrowerLines(lines, delinquency.standing(session, container.credit_policy, borrower_id, today))
+        return BorrowerLines(lines, standing(session, container.credit_policy, borrower_id, today))
 
 
 def refuse_if_overdue(session: Session, container: Container, borrower_id: int, today: date) -> None:
     """LOAN_BORROWER_OVERDUE while the credit policy freezes the borrower's line for an overdue installment —
     decided from the installments and today's date (one statement), so it holds between end-of-day runs."""
-    standing = delinquency.standing(session, container.credit_policy, borrower_id, today)
-    if standing.line_frozen:
-        first = standing.first
+    where = standing(session, container.credit_policy, borrower_id, today)
+    if where.line_frozen:
+        first = where.first
         assert first is not None  # frozen only while something is overdue
         raise DomainError(LoanErrors.BORROWER_OVERDUE, params={
-            "loan_id": first.loan_id, "days_past_due": standing.days_past_due,
-            "owed_fen": standing.owed_now_fen, "owed_yuan": Money(standing.owed_now_fen).to_yuan()})
+            "loan_id": first.loan_id, "days_past_due": where.days_past_due,
+            "owed_fen": where.owed_now_fen, "owed_yuan": Money(where.owed_now_fen).to_yuan()})
 
 
 def reserve(session: Session, line_id: int, amount_fen: int, *, now: datetime) -> bool:

@@ -15,7 +15,7 @@ from datetime import date, timedelta
 from miaodai.container import Container
 from miaodai.core.clock import business_date
 from miaodai.credit import service as credit_service
-from miaodai.credit.delinquency import Standing as RepaymentStanding
+from miaodai.loans.overdue import Standing as RepaymentStanding
 from miaodai.credit.models import ApplicationStatus, CreditApplication
 from miaodai.identity import consent_service, kyc_service
 from miaodai.identity.consent_service import Standing
@@ -57,7 +57,7 @@ class Progress:
     application: CreditApplication | None  # the latest application
     has_payout_method: bool  # a bound card or wallet the money can be paid out to
     today: date
-    # Where the borrower stands with their repayments (credit.delinquency): what is past due, whether the
+    # Where the borrower stands with their repayments (loans.overdue): what is past due, whether the
     # credit policy freezes the line for it — the same standing the drawdown refuses on.
     standing: RepaymentStanding | None = None
 

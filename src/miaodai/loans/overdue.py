@@ -1,8 +1,8 @@
-"""Borrowers behind on their repayments (逾期): what the credit policy does with their line, and where a
-borrower stands, read from the installments themselves.
+"""Borrowers behind on their repayments (逾期): what the credit policy does with their line while they are
+overdue, and where a borrower stands — pure values, no database (the query is ``line_service.standing``).
 
-The policy is the ``delinquency`` section of the versioned ruleset (``data/default_ruleset.json``), activated
-by two staff like the rest of it (docs/credit.md)::
+The policy is the ``delinquency`` section of the versioned credit ruleset (``credit/data/default_ruleset.json``,
+parsed by ``credit.rules.Ruleset``), activated by two staff like the rest of it (docs/credit.md)::
 
     "delinquency": {"line_while_overdue": "freeze", "overdue_from": "after_grace"}
 
@@ -13,13 +13,8 @@ by two staff like the rest of it (docs/credit.md)::
   its due date plus its loan's grace days, when penalty interest starts) or ``after_due_date`` (stricter: from
   the first day after a missed due date; the grace days then only spare the penalty). Never later than grace.
 
-A ruleset without the section (every document written before it existed) gets these defaults.
-
-:func:`standing` answers in one statement — the active policy's digests (``POLICY_COLUMNS``) and the
-borrower's unpaid installments due by today, per loan (``loans.borrower_id`` and the installments'
-``(loan_id, period)`` index) — so a drawdown pays one round trip for it, and the answer holds between
-end-of-day runs: it is computed from the due dates and the business date, not from ``loans.status`` or
-``days_past_due`` that the batch keeps.
+A ruleset without the section (every document written before it existed) gets these defaults. The types live in
+loans, which owns the installments the standing is read from; credit's ruleset holds a :class:`DelinquencyPolicy`.
 """
 
 from __future__ import annotations
@@ -28,15 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
-
-from sqlalchemy import bindparam, func, or_, select, true
-from sqlalchemy.orm import Session
-
-from miaodai.core.db import days_between
-
-if TYPE_CHECKING:
-    from miaodai.credit.registry import PolicyCache
+from typing import Any
 
 SECTION = "delinquency"
 
@@ -127,49 +114,3 @@ class Standing:
     def first(self) -> OverdueLoan | None:
         """The loan to repay first: the one late the longest."""
         return self.loans[0] if self.loans else None
-
-
-def _statement() -> Any:
-    # Imported here: the ruleset (credit.rules) reads this module's policy, and the registry reads rulesets.
-    from miaodai.credit.registry import POLICY_COLUMNS
-    from miaodai.loans.models import Loan, LoanInstallment
-
-    i, loan = LoanInstallment, Loan
-    today = bindparam("today", type_=i.due_date.type)
-    unpaid = (i.principal_fen - i.principal_paid_fen + i.interest_fen - i.interest_paid_fen
-              + i.fee_fen - i.fee_paid_fen + i.penalty_fen - i.penalty_paid_fen)
-    per_loan = (
-        select(loan.id.label("loan_id"), loan.grace_days.label("grace_days"),
-               func.max(days_between(today, i.due_date)).label("days_past_due"),
-               func.sum(unpaid).label("owed_now_fen"))
-        .join(i, i.loan_id == loan.id)
-        # Every loan whose money is out and still owed (written-off loans are owed too); paid-off and
-        # cancelled loans have nothing unpaid.
-        .where(loan.borrower_id == bindparam("borrower_id"),
-               # not an IN list: SQLAlchemy renders an expanding IN anew on every execution
-               or_(*(loan.status == status for status in ("active", "overdue", "written_off"))),
-               i.paid_off_on.is_(None), i.due_date <= today)
-        .group_by(loan.id, loan.grace_days)
-        .subquery("due")
-    )
-    policy = select(*POLICY_COLUMNS).subquery("policy")
-    # The policy's one row, with each loan that has something due (none: one row of NULLs).
-    return select(policy, per_loan).select_from(policy.outerjoin(per_loan, true()))
-
-
-_STANDING: Any = None
-
-
-def standing(session: Session, cache: PolicyCache, borrower_id: int, today: date) -> Standing:
-    """The borrower's standing on business date ``today`` under the active ruleset: one statement."""
-    from miaodai.credit.registry import default_ruleset
-
-    global _STANDING  # built once (a statement memoizes its cache key): every drawdown reads it
-    if _STANDING is None:
-        _STANDING = _statement()
-    rows = session.execute(_STANDING, {"borrower_id": borrower_id, "today": today}).all()
-    ruleset = cache.from_row(session, rows[0]).ruleset if rows else default_ruleset()
-    loans = [OverdueLoan(row.loan_id, int(row.days_past_due), int(row.grace_days), int(row.owed_now_fen))
-             for row in rows if row.loan_id is not None and int(row.days_past_due) > 0]
-    loans.sort(key=lambda loan: (-loan.days_past_due, loan.loan_id))
-    return Standing(today=today, policy=ruleset.delinquency, ruleset_version=ruleset.version, loans=tuple(loans))
