@@ -19,10 +19,16 @@ NOW = datetime(2026, 11, 22, 2, 0, 0, tzinfo=UTC)
 
 
 def history(**overrides) -> SendHistory:
-    values = dict(locked_until=None, last_send=None, phone_sends_last_hour=[], phone_sends_today=0,
-                  device_sends_last_hour=[], ip_sends_last_hour=[])
+    values = dict(locked_until=None, last_send=None, caps={})
     values.update(overrides)
     return SendHistory(**values)
+
+
+HOUR_ENDS = NOW + timedelta(hours=1)
+
+
+def cap(count: int, limit: int, resets_at: datetime = HOUR_ENDS) -> otp.CapUse:
+    return otp.CapUse(count, limit, resets_at)
 
 
 def minutes_ago(*minutes: float) -> list[datetime]:
@@ -33,7 +39,8 @@ def test_limits_come_from_the_settings_defaults():
     expected = otp.OtpLimits(
         ttl=timedelta(minutes=5), max_wrong_guesses=5, resend_cooldown=timedelta(seconds=60),
         max_per_phone_per_hour=5, max_per_phone_per_day=10, max_per_ip_per_hour=30,
-        max_per_device_per_hour=10, lockout=timedelta(minutes=30),
+        max_per_device_per_hour=10, max_wrong_per_ip_per_hour=30, max_wrong_per_device_per_hour=10,
+        max_wrong_per_ip_per_phone_per_hour=5, max_wrong_per_phone_per_day=10,
     )
     assert expected == LIMITS
 
@@ -72,8 +79,8 @@ def test_a_first_code_is_allowed():
 
 def test_a_second_code_within_60_seconds_waits_for_the_cooldown():
     last = LastSend(NOW - timedelta(seconds=20), "sms", delivery_failed=False)
-    decision = otp.decide_send(history(last_send=last, phone_sends_last_hour=[last.created_at],
-                                       phone_sends_today=1), channel="sms", now=NOW, limits=LIMITS)
+    decision = otp.decide_send(history(last_send=last, caps={SendRefusal.PHONE_HOURLY_CAP: cap(2, 5)}),
+                               channel="sms", now=NOW, limits=LIMITS)
     assert decision == otp.SendDecision(SendRefusal.COOLDOWN, NOW + timedelta(seconds=40))
 
 
@@ -91,27 +98,29 @@ def test_a_voice_code_right_after_a_failed_sms_skips_the_cooldown():
     assert not otp.decide_send(history(last_send=failed_voice), channel="voice", now=NOW, limits=LIMITS).allowed
 
 
-def test_the_sixth_code_in_an_hour_waits_until_the_oldest_leaves_the_window():
-    sends = minutes_ago(50, 40, 30, 20, 10)
-    decision = otp.decide_send(history(phone_sends_last_hour=sends, phone_sends_today=5),
-                               channel="sms", now=NOW, limits=LIMITS)
-    assert decision == otp.SendDecision(SendRefusal.PHONE_HOURLY_CAP, NOW + timedelta(minutes=10))
+def test_a_cap_refuses_only_the_request_over_it_until_its_window_ends():
+    at_cap = history(caps={SendRefusal.PHONE_HOURLY_CAP: cap(5, 5)})
+    assert otp.decide_send(at_cap, channel="sms", now=NOW, limits=LIMITS).allowed
+    over = history(caps={SendRefusal.PHONE_HOURLY_CAP: cap(6, 5)})
+    assert otp.decide_send(over, channel="sms", now=NOW, limits=LIMITS) == otp.SendDecision(
+        SendRefusal.PHONE_HOURLY_CAP, HOUR_ENDS)
 
 
 def test_the_eleventh_code_of_the_day_waits_until_midnight_beijing_time():
-    decision = otp.decide_send(history(phone_sends_today=10), channel="sms", now=NOW, limits=LIMITS)
-    # 23 Nov 00:00 in Beijing is 22 Nov 16:00 UTC.
-    assert decision == otp.SendDecision(SendRefusal.PHONE_DAILY_CAP, datetime(2026, 11, 22, 16, tzinfo=UTC))
+    midnight = datetime(2026, 11, 22, 16, tzinfo=UTC)  # 23 Nov 00:00 in Beijing
+    decision = otp.decide_send(history(caps={SendRefusal.PHONE_DAILY_CAP: cap(11, 10, midnight)}), channel="sms",
+                               now=NOW, limits=LIMITS)
+    assert decision == otp.SendDecision(SendRefusal.PHONE_DAILY_CAP, midnight)
 
 
 def test_per_device_and_per_ip_hourly_caps():
-    device = otp.decide_send(history(device_sends_last_hour=minutes_ago(*range(59, 49, -1))),
-                             channel="sms", now=NOW, limits=LIMITS)
-    assert device == otp.SendDecision(SendRefusal.DEVICE_HOURLY_CAP, NOW + timedelta(minutes=1))
-    ip = otp.decide_send(history(ip_sends_last_hour=minutes_ago(*range(45, 15, -1))),
-                         channel="sms", now=NOW, limits=LIMITS)
-    assert ip == otp.SendDecision(SendRefusal.IP_HOURLY_CAP, NOW + timedelta(minutes=15))
-    assert otp.decide_send(history(ip_sends_last_hour=minutes_ago(*range(29))), channel="sms", now=NOW,
+    device = otp.decide_send(history(caps={SendRefusal.DEVICE_HOURLY_CAP: cap(11, 10)}), channel="sms", now=NOW,
+                             limits=LIMITS)
+    assert device == otp.SendDecision(SendRefusal.DEVICE_HOURLY_CAP, HOUR_ENDS)
+    ip = otp.decide_send(history(caps={SendRefusal.IP_HOURLY_CAP: cap(31, 30)}), channel="sms", now=NOW,
+                         limits=LIMITS)
+    assert ip == otp.SendDecision(SendRefusal.IP_HOURLY_CAP, HOUR_ENDS)
+    assert otp.decide_send(history(caps={SendRefusal.IP_HOURLY_CAP: cap(30, 30)}), channel="sms", now=NOW,
                            limits=LIMITS).allowed
 
 
@@ -126,21 +135,23 @@ def test_a_locked_number_gets_no_code_until_the_lock_ends():
 def test_when_several_limits_hold_the_one_that_lasts_longest_is_reported():
     last = LastSend(NOW - timedelta(seconds=30), "sms", delivery_failed=False)
     decision = otp.decide_send(
-        history(last_send=last, phone_sends_last_hour=minutes_ago(55, 40, 30, 20, 0.5), phone_sends_today=5),
+        history(last_send=last, caps={SendRefusal.PHONE_HOURLY_CAP: cap(6, 5, NOW + timedelta(minutes=5))}),
         channel="sms", now=NOW, limits=LIMITS,
     )
     assert decision == otp.SendDecision(SendRefusal.PHONE_HOURLY_CAP, NOW + timedelta(minutes=5))
 
 
-@given(st.lists(st.integers(min_value=0, max_value=3599), max_size=12), st.integers(min_value=1, max_value=8))
-def test_a_window_cap_frees_up_exactly_when_fewer_than_cap_sends_remain(seconds_ago, cap):
-    sends = [NOW - timedelta(seconds=s) for s in seconds_ago]
-    retry_at = otp.window_cap_retry_at(sends, cap, otp.HOUR)
-    in_window = lambda at: sum(1 for s in sends if s > at - otp.HOUR)  # noqa: E731
-    if retry_at is None:
-        assert len(sends) < cap
-    else:
-        assert in_window(retry_at) < cap <= in_window(retry_at - timedelta(microseconds=1))
+def test_a_guessers_signal_is_stopped_once_it_has_had_its_wrong_codes():
+    assert otp.guess_throttle({otp.GuessThrottle.IP_PHONE: cap(4, 5)}, NOW) is None
+    throttles = {otp.GuessThrottle.IP_PHONE: cap(5, 5), otp.GuessThrottle.DEVICE: cap(10, 10, NOW + timedelta(1))}
+    assert otp.guess_throttle(throttles, NOW) == (otp.GuessThrottle.DEVICE, NOW + timedelta(1))
+
+
+def test_a_number_is_locked_after_its_days_wrong_codes_but_not_for_the_owners_devices():
+    midnight = datetime(2026, 11, 22, 16, tzinfo=UTC)
+    assert otp.number_locked(cap(9, 10, midnight), known_device=False) is None
+    assert otp.number_locked(cap(10, 10, midnight), known_device=False) == midnight
+    assert otp.number_locked(cap(10, 10, midnight), known_device=True) is None
 
 
 def challenge(**overrides) -> otp.ChallengeState:

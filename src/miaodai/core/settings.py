@@ -6,12 +6,15 @@ the development keyring that is created on the fly.
 
 from __future__ import annotations
 
+import json
 from enum import StrEnum
 from functools import lru_cache
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
+from typing import Annotated, Any
 
 from pydantic import Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PLACEHOLDER_MARKERS = ("changeme", "change-me", "placeholder", "dev-only")
 
@@ -37,8 +40,15 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = True
     max_body_bytes: int = 64 * 1024
-    # Trust X-Forwarded-For from a reverse proxy (only behind one you run).
+    # uvicorn's own proxy handling in ``miaodai serve`` (off by default). The app itself takes the client's
+    # address from X-Forwarded-For only when the peer is one of MIAODAI_TRUSTED_PROXIES (see core/http.py).
     trust_forwarded_for: bool = False
+    # Reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed: CIDRs, as a JSON list or comma
+    # separated ("10.0.0.0/8,127.0.0.1"). Empty: no header is believed, the client is the TCP peer.
+    trusted_proxies: Annotated[tuple[IPv4Network | IPv6Network, ...], NoDecode] = ()
+    # Strict-Transport-Security's max-age on answers over HTTPS and on every answer in production (0: never
+    # sent); see core/security_headers.py.
+    hsts_max_age_seconds: int = Field(default=365 * 24 * 3600, ge=0)
     # Idempotency-Key store of money-moving POSTs: how long a key's first response is kept (the API promises
     # at least a day), and how long a request holds its key before a retry may take it over (its process died);
     # the hold must outlast the slowest money-moving request, or a slow one and its retry could both run.
@@ -53,7 +63,12 @@ class Settings(BaseSettings):
     otp_max_per_day: int = 10
     otp_max_per_ip_per_hour: int = 30
     otp_max_per_device_per_hour: int = 10
-    otp_lockout_minutes: int = 30
+    # Wrong codes (docs/api.md, "Wrong codes and lockouts"): the guesser's network and device are stopped
+    # first; a number is locked (except on devices it has already logged in from) after the daily cap.
+    otp_max_wrong_per_ip_per_hour: int = 30
+    otp_max_wrong_per_device_per_hour: int = 10
+    otp_max_wrong_per_ip_per_phone_per_hour: int = 5
+    otp_max_wrong_per_phone_per_day: int = 10
     session_ttl_days: int = 30
     step_up_ttl_seconds: int = 300
 
@@ -84,6 +99,10 @@ class Settings(BaseSettings):
 
     # The product a credit application asks for when it names none (the demo seed creates this one).
     credit_default_product: str = "DEMO-12"
+    # The most credit applications one borrower may make (each one queries the bureau, which costs money and
+    # shows on their credit record): per business day, and per 7 days counting today.
+    credit_max_applications_per_day: int = Field(default=3, ge=1)
+    credit_max_applications_per_7_days: int = Field(default=5, ge=1)
 
     # Audit chain: how often the background sealer runs, and how old an unsealed entry may get.
     audit_seal_interval_seconds: float = 0.5
@@ -94,6 +113,21 @@ class Settings(BaseSettings):
 
     # Extra secret mixed into session-token hashes; must be set in production.
     session_pepper: str = Field(default="dev-only-session-pepper")
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxies_from_text(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
+
+    @field_validator("trusted_proxies", mode="after")
+    @classmethod
+    def _proxies_as_networks(cls, value: tuple[IPv4Network | IPv6Network, ...]) -> tuple[Any, ...]:
+        return tuple(ip_network(str(network), strict=False) for network in value)
 
     @field_validator("idempotency_ttl_hours")
     @classmethod

@@ -13,7 +13,7 @@ from datetime import datetime
 from miaodai.core.clock import as_utc, local_display
 from miaodai.core.errors import DomainError, ErrorSpec
 from miaodai.identity.devices import DeviceKeyProblem
-from miaodai.identity.otp import SendRefusal
+from miaodai.identity.otp import GuessThrottle, SendRefusal
 from miaodai.identity.phone import PhoneRejection
 
 _RETRY_ZH = "请于 {retry_at_local}（北京时间）后重试。"
@@ -114,18 +114,34 @@ class LoginErrors:
         "请重新获取验证码。", "Ask for a new code.",
     )
     OTP_TOO_MANY_WRONG_GUESSES = ErrorSpec(
-        "OTP_TOO_MANY_WRONG_GUESSES", 429, "Too many wrong codes",
-        "验证码错误次数过多，该手机号已锁定至 {locked_until_local}（北京时间）。",
-        "Too many wrong codes; this number is locked until {locked_until_local} (Beijing time).",
-        "请于 {locked_until_local}（北京时间）后重新获取验证码；如非本人操作请联系客服。",
-        "Ask for a new code after {locked_until_local} (Beijing time); if this was not you, contact support.",
+        "OTP_TOO_MANY_WRONG_GUESSES", 429, "Too many wrong tries at this code",
+        "验证码错误次数过多，该验证码已失效。", "Too many wrong tries: this code no longer works.",
+        "请重新获取验证码；如非本人操作请联系客服。", "Ask for a new code; if this was not you, contact support.",
+    )
+    OTP_WRONG_CODES_FROM_NETWORK = ErrorSpec(
+        "OTP_WRONG_CODES_FROM_NETWORK", 429, "Too many wrong codes from this network",
+        "当前网络输入错误验证码次数过多（{limit} 次），请于 {retry_at_local}（北京时间）后重试。",
+        "Too many wrong codes were entered from this network ({limit}); "
+        "try again after {retry_at_local} (Beijing time).",
+        "请切换网络（如改用移动数据），或" + _RETRY_ZH,
+        "Switch networks (e.g. to mobile data), or try again after {retry_at_local} (Beijing time).",
+    )
+    OTP_WRONG_CODES_FROM_DEVICE = ErrorSpec(
+        "OTP_WRONG_CODES_FROM_DEVICE", 429, "Too many wrong codes from this device",
+        "此设备输入错误验证码次数过多（{limit} 次），请于 {retry_at_local}（北京时间）后重试。",
+        "Too many wrong codes were entered on this device ({limit}); "
+        "try again after {retry_at_local} (Beijing time).",
+        _RETRY_ZH, _RETRY_EN,
     )
     LOGIN_LOCKED = ErrorSpec(
         "LOGIN_LOCKED", 429, "Number locked",
-        "该手机号因验证码错误次数过多已锁定至 {locked_until_local}（北京时间）。",
-        "This number is locked after too many wrong codes until {locked_until_local} (Beijing time).",
-        "请于 {locked_until_local}（北京时间）后重试；如非本人操作请联系客服。",
-        "Try again after {locked_until_local} (Beijing time); if this was not you, contact support.",
+        "该手机号今日验证码错误次数过多，已锁定至 {locked_until_local}（北京时间）；以前登录过的手机不受影响。",
+        "This number is locked after too many wrong codes until {locked_until_local} (Beijing time), "
+        "except on phones that have logged in to it before.",
+        "在以前登录过的手机上仍可获取验证码登录；其他设备请于 {locked_until_local}（北京时间）后重试；"
+        "如非本人操作请联系客服。",
+        "On a phone you have logged in from before, log in as usual; elsewhere try again after "
+        "{locked_until_local} (Beijing time). If this was not you, contact support.",
     )
     SMS_DELIVERY_FAILED = ErrorSpec(
         "SMS_DELIVERY_FAILED", 502, "SMS not delivered",
@@ -178,6 +194,12 @@ SEND_REFUSALS: dict[SendRefusal, ErrorSpec] = {
     SendRefusal.PHONE_DAILY_CAP: LoginErrors.OTP_PHONE_DAILY_LIMIT,
     SendRefusal.DEVICE_HOURLY_CAP: LoginErrors.OTP_DEVICE_HOURLY_LIMIT,
     SendRefusal.IP_HOURLY_CAP: LoginErrors.OTP_IP_HOURLY_LIMIT,
+}
+
+GUESS_THROTTLES: dict[GuessThrottle, ErrorSpec] = {
+    GuessThrottle.IP: LoginErrors.OTP_WRONG_CODES_FROM_NETWORK,
+    GuessThrottle.IP_PHONE: LoginErrors.OTP_WRONG_CODES_FROM_NETWORK,
+    GuessThrottle.DEVICE: LoginErrors.OTP_WRONG_CODES_FROM_DEVICE,
 }
 
 

@@ -27,6 +27,7 @@ from miaodai.identity import otp
 from miaodai.identity.devices import check_device_key, device_label
 from miaodai.identity.login_errors import (
     DEVICE_KEY_PROBLEMS,
+    GUESS_THROTTLES,
     PHONE_REJECTIONS,
     SEND_REFUSALS,
     LoginErrors,
@@ -34,7 +35,9 @@ from miaodai.identity.login_errors import (
     retry_later,
 )
 from miaodai.identity.login_store import (
-    active_lockout_until,
+    GuessCounts,
+    count_guess,
+    is_known_device,
     latest_delivered_challenge,
     lock_phone,
     phone_bidx_of,
@@ -49,7 +52,6 @@ from miaodai.identity.models import (
     BorrowerStatus,
     DeliveryStatus,
     Device,
-    LoginLockout,
     OtpChallenge,
     OtpChannel,
     OtpPurpose,
@@ -78,6 +80,17 @@ class CodeSent:
     channel: OtpChannel
     expires_at: datetime
     resend_after: datetime
+
+
+@dataclass(frozen=True)
+class SigningCode:
+    """A signing code just redeemed: what the signature's record says about how the borrower confirmed."""
+
+    challenge_id: int
+    channel: OtpChannel
+    phone_masked: str
+    sent_at: datetime
+    confirmed_at: datetime
 
 
 @dataclass(frozen=True)
@@ -125,17 +138,56 @@ def request_step_up_code(container: Container, auth: AuthContext, *, channel: Ot
     )
 
 
+def request_signing_code(container: Container, auth: AuthContext, *, binding: str, use_zh: str,
+                         channel: OtpChannel, ip: str) -> CodeSent:
+    """A code that signs one document and nothing else: sent to the borrower's own number, its hash bound to
+    ``binding`` (the contract's number and SHA-256), so it cannot sign another text, log in or step up; the
+    message names what it signs (``use_zh``)."""
+    with container.db.transaction() as session:
+        borrower = session.get_one(Borrower, auth.borrower_id)
+        device = session.get_one(Device, auth.device_id)
+        phone_e164 = container.vault.decrypt(borrower.phone_enc, PHONE_FIELD)
+        device_key_bidx = device.device_key_bidx
+    return _send_code(
+        container, phone_e164=phone_e164, purpose=OtpPurpose.CONTRACT_SIGN, channel=channel, ip=ip,
+        device_key_bidx=device_key_bidx, actor=auth.actor, binding=binding, use_zh=use_zh,
+    )
+
+
+def redeem_signing_code(container: Container, session: Session, auth: AuthContext, *, binding: str, code: str,
+                        now: datetime) -> SigningCode | DomainError:
+    """Judge a signing code for ``binding`` inside the signing's own transaction: the code, once accepted, is
+    consumed with the signature (one commit). A refusal is returned, not raised: the caller commits what it
+    recorded (a counted wrong guess, a lockout) and raises it afterwards, so six digits cannot be walked."""
+    borrower = session.get_one(Borrower, auth.borrower_id)
+    refusal = _redeem_code(container, session, phone_bidx=borrower.phone_bidx, purpose=OtpPurpose.CONTRACT_SIGN,
+                           guess=code, now=now, actor=auth.actor, binding=binding)
+    if refusal is not None:
+        return refusal
+    challenge = latest_delivered_challenge(session, borrower.phone_bidx, OtpPurpose.CONTRACT_SIGN)
+    assert challenge is not None  # the one just redeemed
+    return SigningCode(
+        challenge_id=challenge.id, channel=challenge.channel, sent_at=challenge.created_at, confirmed_at=now,
+        phone_masked=mask_phone(container.vault.decrypt(borrower.phone_enc, PHONE_FIELD)))
+
+
+def _bound(purpose: OtpPurpose, binding: str) -> str:
+    """What a code's hash is bound to besides the number: its purpose, and for a signing code the document."""
+    return f"{purpose.value}:{binding}" if binding else purpose.value
+
+
 def _send_code(
     container: Container, *, phone_e164: str, purpose: OtpPurpose, channel: OtpChannel, ip: str,
-    device_key_bidx: str, actor: str,
+    device_key_bidx: str, actor: str, binding: str = "", use_zh: str = "",
 ) -> CodeSent:
     code = otp.generate_code()
     challenge_id, sent = _record_challenge(
         container, phone_e164=phone_e164, purpose=purpose, channel=channel, code=code,
         ip_bidx=container.vault.blind_index(ip, IP_INDEX), device_key_bidx=device_key_bidx, actor=actor,
+        binding=binding,
     )
     ttl_minutes = container.settings.otp_ttl_seconds // 60
-    delivery = _deliver(container, phone_e164, _message_text(code, purpose, channel, ttl_minutes), channel)
+    delivery = _deliver(container, phone_e164, _message_text(code, purpose, channel, ttl_minutes, use_zh), channel)
     _record_delivery(container, challenge_id, delivery, actor=actor)
     if not delivery.accepted:
         spec = LoginErrors.SMS_DELIVERY_FAILED if channel is OtpChannel.SMS else LoginErrors.VOICE_DELIVERY_FAILED
@@ -145,7 +197,7 @@ def _send_code(
 
 def _record_challenge(
     container: Container, *, phone_e164: str, purpose: OtpPurpose, channel: OtpChannel, code: str,
-    ip_bidx: str, device_key_bidx: str, actor: str,
+    ip_bidx: str, device_key_bidx: str, actor: str, binding: str = "",
 ) -> tuple[int, CodeSent]:
     limits = otp.OtpLimits.from_settings(container.settings)
     now = container.clock.now()
@@ -161,7 +213,8 @@ def _record_challenge(
             raise _send_refused(decision, now=now, limits=limits)
         challenge = OtpChallenge(
             phone_bidx=phone_bidx, purpose=purpose, channel=channel,
-            code_hash=otp.hash_code(_code_key(container), phone_bidx=phone_bidx, purpose=purpose.value, code=code),
+            code_hash=otp.hash_code(_code_key(container), phone_bidx=phone_bidx, purpose=_bound(purpose, binding),
+                                    code=code),
             created_at=now, expires_at=now + limits.ttl, wrong_guesses=0, delivery=DeliveryStatus.PENDING,
             ip_bidx=ip_bidx, device_key_bidx=device_key_bidx,
         )
@@ -170,7 +223,7 @@ def _record_challenge(
         container.audit.record(
             session, actor=actor, action="otp.requested", subject=_phone_subject(phone_bidx),
             details={"purpose": purpose.value, "channel": channel.value, "phone_masked": mask_phone(phone_e164),
-                     "challenge_id": challenge.id},
+                     "challenge_id": challenge.id, **({"bound_to": binding} if binding else {})},
         )
     sent = CodeSent(mask_phone(phone_e164), purpose, channel, challenge.expires_at, now + limits.resend_cooldown)
     return challenge.id, sent
@@ -213,10 +266,11 @@ def _deliver(container: Container, phone_e164: str, text: str, channel: OtpChann
         return SmsDelivery(False, failure_reason=f"provider error: {type(exc).__name__}")
 
 
-def _message_text(code: str, purpose: OtpPurpose, channel: OtpChannel, ttl_minutes: int) -> str:
+def _message_text(code: str, purpose: OtpPurpose, channel: OtpChannel, ttl_minutes: int, use_zh: str = "") -> str:
     if channel is OtpChannel.VOICE:
-        return f"您好，这里是秒贷。您的验证码是 {code}，重复一遍，{code}。请勿告诉他人。"
-    use = "登录" if purpose is OtpPurpose.LOGIN else "确认本人操作"
+        what = f"，用于{use_zh}" if use_zh else ""
+        return f"您好，这里是秒贷。您的验证码是 {code}{what}，重复一遍，{code}。请勿告诉他人。"
+    use = use_zh or ("登录" if purpose is OtpPurpose.LOGIN else "确认本人操作")
     return f"【秒贷】验证码 {code}，用于{use}，{ttl_minutes} 分钟内有效。切勿告诉他人，客服不会向您索要验证码。"
 
 
@@ -228,7 +282,9 @@ def log_in_with_code(container: Container, *, phone: str, code: str, client: Cli
     now = container.clock.now()
     with container.db.transaction() as session:
         refusal = _redeem_code(container, session, phone_bidx=phone_bidx, purpose=OtpPurpose.LOGIN,
-                               guess=code, now=now, actor=ANONYMOUS)
+                               guess=code, now=now, actor=ANONYMOUS,
+                               ip_bidx=container.vault.blind_index(client.ip, IP_INDEX),
+                               device_key_bidx=container.vault.blind_index(device_key, DEVICE_INDEX))
         if refusal is None:
             result = _open_borrower_session(container, session, phone_e164=phone_e164, phone_bidx=phone_bidx,
                                             device_key=device_key, client=client, now=now)
@@ -261,17 +317,32 @@ def _commit_then_raise(refusal: DomainError | None) -> None:
 
 def _redeem_code(
     container: Container, session: Session, *, phone_bidx: str, purpose: OtpPurpose, guess: str, now: datetime,
-    actor: str,
+    actor: str, binding: str = "", ip_bidx: str | None = None, device_key_bidx: str | None = None,
 ) -> DomainError | None:
-    """Judge a guess at the latest code for the number and purpose, and record its consequences."""
+    """Judge a guess at the latest code for the number and purpose, and record its consequences.
+
+    A login guess names the guesser's network and device: once either has had its wrong codes, its guesses
+    are refused unjudged and never count against the number, so one guesser cannot lock the borrower. Only
+    the number's daily cap locks the number, and not for devices the borrower has logged in from. Step-up
+    and signing codes (no ``device_key_bidx``) come from a logged-in session's own device: the number's
+    wrong codes count them, its lock does not stop them.
+    """
     limits = otp.OtpLimits.from_settings(container.settings)
     lock_phone(session, phone_bidx)
-    locked_until = active_lockout_until(session, phone_bidx, now)
+    before = count_guess(session, phone_bidx=phone_bidx, ip_bidx=ip_bidx, device_key_bidx=device_key_bidx,
+                         now=now, limits=limits, wrong=False)
+    throttled = otp.guess_throttle(before.throttles, now)
+    if throttled is not None:
+        throttle, until = throttled
+        return retry_later(GUESS_THROTTLES[throttle], now=now, retry_at=until, limit=before.throttles[throttle].limit)
+    known = device_key_bidx is None or (
+        before.wrong_today.count >= before.wrong_today.limit and is_known_device(session, phone_bidx, device_key_bidx))
+    locked_until = otp.number_locked(before.wrong_today, known_device=known)
     challenge = latest_delivered_challenge(session, phone_bidx, purpose)
     state = None if challenge is None else otp.ChallengeState(
         challenge.expires_at, challenge.consumed_at, challenge.wrong_guesses)
     matches = challenge is not None and otp.code_matches(
-        _code_key(container), phone_bidx=phone_bidx, purpose=purpose.value, guess=guess,
+        _code_key(container), phone_bidx=phone_bidx, purpose=_bound(purpose, binding), guess=guess,
         stored_hash=challenge.code_hash,
     )
     outcome = otp.judge_guess(state, matches=matches, locked_until=locked_until, now=now, limits=limits)
@@ -279,7 +350,12 @@ def _redeem_code(
         challenge.consumed_at = now
         return None
     if outcome in (otp.GuessOutcome.WRONG, otp.GuessOutcome.WRONG_AND_BURNED):
-        return _count_wrong_guess(container, session, challenge, state, now=now, limits=limits, actor=actor)
+        after = count_guess(session, phone_bidx=phone_bidx, ip_bidx=ip_bidx, device_key_bidx=device_key_bidx,
+                            now=now, limits=limits, wrong=True)
+        if not known and after.wrong_today.count >= after.wrong_today.limit:
+            known = is_known_device(session, phone_bidx, device_key_bidx)
+        return _count_wrong_guess(container, session, challenge, state, after, known_device=known, now=now,
+                                  limits=limits, actor=actor)
     if outcome is otp.GuessOutcome.LOCKED_OUT:
         return locked_out(LoginErrors.LOGIN_LOCKED, now=now, locked_until=locked_until)
     if outcome is otp.GuessOutcome.EXPIRED:
@@ -290,25 +366,37 @@ def _redeem_code(
 
 
 def _count_wrong_guess(
-    container: Container, session: Session, challenge: OtpChallenge, state: otp.ChallengeState, *,
-    now: datetime, limits: otp.OtpLimits, actor: str,
+    container: Container, session: Session, challenge: OtpChallenge, state: otp.ChallengeState, after: GuessCounts,
+    *, known_device: bool, now: datetime, limits: otp.OtpLimits, actor: str,
 ) -> DomainError:
+    """A wrong code, already counted against the guesser's signals and the number's day (``after``)."""
     challenge.wrong_guesses += 1
-    left = otp.wrong_guesses_left(state, limits)
     subject = _phone_subject(challenge.phone_bidx)
     details = {"challenge_id": challenge.id, "purpose": challenge.purpose.value,
-               "wrong_guesses": challenge.wrong_guesses}
-    if left > 0:
-        container.audit.record(session, actor=actor, action="otp.wrong_guess", subject=subject, details=details)
-        return DomainError(LoginErrors.OTP_WRONG_CODE, params={"attempts_left": left})
-    # The last allowed wrong guess burns the code and locks the number, so six digits cannot be walked.
-    challenge.consumed_at = now
-    locked_until = now + limits.lockout
-    session.add(LoginLockout(phone_bidx=challenge.phone_bidx, locked_until=locked_until,
-                             reason="too_many_wrong_codes", created_at=now))
-    container.audit.record(session, actor=actor, action="login.locked_out", subject=subject,
-                           details={**details, "locked_until": locked_until.isoformat()})
-    return locked_out(LoginErrors.OTP_TOO_MANY_WRONG_GUESSES, now=now, locked_until=locked_until)
+               "wrong_guesses": challenge.wrong_guesses, "wrong_today": after.wrong_today.count}
+    locked_until = otp.number_locked(after.wrong_today, known_device=known_device)
+    if locked_until is not None:
+        # The number's last wrong code of the day: new devices wait for tomorrow, the owner's phones do not.
+        challenge.consumed_at = now
+        container.audit.record(session, actor=actor, action="login.locked_out", subject=subject,
+                               details={**details, "locked_until": locked_until.isoformat()})
+        return locked_out(LoginErrors.LOGIN_LOCKED, now=now, locked_until=locked_until)
+    left = otp.wrong_guesses_left(state, limits)
+    if left == 0:
+        # The last allowed wrong guess burns the code, so six digits cannot be walked.
+        challenge.consumed_at = now
+        container.audit.record(session, actor=actor, action="otp.burned", subject=subject, details=details)
+        return DomainError(LoginErrors.OTP_TOO_MANY_WRONG_GUESSES)
+    throttled = otp.guess_throttle(after.throttles, now)
+    if throttled is not None:
+        throttle, until = throttled
+        container.audit.record(session, actor=actor, action="otp.guesser_throttled", subject=subject,
+                               details={**details, "signal": throttle.value, "until": until.isoformat()})
+        return retry_later(GUESS_THROTTLES[throttle], now=now, retry_at=until, limit=after.throttles[throttle].limit)
+    container.audit.record(session, actor=actor, action="otp.wrong_guess", subject=subject, details=details)
+    left = min([left, *(use.limit - use.count for use in after.throttles.values())]
+               + ([] if known_device else [after.wrong_today.limit - after.wrong_today.count]))
+    return DomainError(LoginErrors.OTP_WRONG_CODE, params={"attempts_left": max(left, 1)})
 
 
 def _open_borrower_session(

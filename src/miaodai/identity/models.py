@@ -41,6 +41,7 @@ class BorrowerStatus(StrEnum):
 class OtpPurpose(StrEnum):
     LOGIN = "login"
     STEP_UP = "step_up"
+    CONTRACT_SIGN = "contract_sign"  # signs one contract: the code's hash is bound to its number and SHA-256
 
 
 class OtpChannel(StrEnum):
@@ -186,6 +187,19 @@ class LoginLockout(Base):
     locked_until: Mapped[datetime] = mapped_column(UTCDateTime())
     reason: Mapped[str] = mapped_column(String(48))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class RateCounter(Base):
+    """One count of one cap (``kind``) for one key in one fixed window, raised atomically by
+    :mod:`miaodai.identity.counters`. Keys that are personal data are blind indexes, never clear."""
+
+    __tablename__ = "rate_counters"
+
+    kind: Mapped[str] = mapped_column(String(24), primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)
+    window_end: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    n: Mapped[int] = mapped_column(Integer)
 
 
 class ConsentDocument(Base):

@@ -1,8 +1,9 @@
 """One-time login codes: generation, keyed hashing and the rate-limit decisions. Pure, no I/O.
 
-The login service gathers what the database knows about recent codes into a
-:class:`SendHistory` or :class:`ChallengeState` and asks these functions what to do,
-so every limit and its retry time is decided (and unit-tested) in one place.
+The login service gathers what the database knows (the atomic counters of
+:mod:`miaodai.identity.counters`, the latest code) into a :class:`SendHistory`, :class:`CapUse` values or a
+:class:`ChallengeState` and asks these functions what to do, so every limit and its retry time is decided
+(and unit-tested) in one place.
 """
 
 from __future__ import annotations
@@ -10,16 +11,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from miaodai.core.clock import business_date, start_of_business_day
 from miaodai.core.settings import Settings
 
 CODE_DIGITS = 6
-HOUR = timedelta(hours=1)
 
 
 def generate_code() -> str:
@@ -45,13 +44,16 @@ def code_matches(key: bytes, *, phone_bidx: str, purpose: str, guess: str, store
 @dataclass(frozen=True)
 class OtpLimits:
     ttl: timedelta
-    max_wrong_guesses: int
+    max_wrong_guesses: int  # per code: the last one burns it
     resend_cooldown: timedelta
     max_per_phone_per_hour: int
     max_per_phone_per_day: int
     max_per_ip_per_hour: int
     max_per_device_per_hour: int
-    lockout: timedelta
+    max_wrong_per_ip_per_hour: int
+    max_wrong_per_device_per_hour: int
+    max_wrong_per_ip_per_phone_per_hour: int
+    max_wrong_per_phone_per_day: int  # then the number is locked, but for devices it has logged in from
 
     @classmethod
     def from_settings(cls, settings: Settings) -> OtpLimits:
@@ -63,7 +65,10 @@ class OtpLimits:
             max_per_phone_per_day=settings.otp_max_per_day,
             max_per_ip_per_hour=settings.otp_max_per_ip_per_hour,
             max_per_device_per_hour=settings.otp_max_per_device_per_hour,
-            lockout=timedelta(minutes=settings.otp_lockout_minutes),
+            max_wrong_per_ip_per_hour=settings.otp_max_wrong_per_ip_per_hour,
+            max_wrong_per_device_per_hour=settings.otp_max_wrong_per_device_per_hour,
+            max_wrong_per_ip_per_phone_per_hour=settings.otp_max_wrong_per_ip_per_phone_per_hour,
+            max_wrong_per_phone_per_day=settings.otp_max_wrong_per_phone_per_day,
         )
 
 
@@ -84,16 +89,27 @@ class LastSend:
 
 
 @dataclass(frozen=True)
+class CapUse:
+    """One cap as its atomic counter stands, this request counted: ``count`` of ``limit`` in a fixed
+    window that ends at ``resets_at``."""
+
+    count: int
+    limit: int
+    resets_at: datetime
+
+    @property
+    def exceeded(self) -> bool:
+        return self.count > self.limit
+
+
+@dataclass(frozen=True)
 class SendHistory:
-    """Recent codes as the store sees them. Each list holds at most the cap's worth of the
-    most recent timestamps inside its window (that is all a decision needs)."""
+    """What a code request is judged on: the number's lock, its last code, and each cap with this request
+    already counted (the counters are raised before the decision; a refusal rolls them back)."""
 
     locked_until: datetime | None
     last_send: LastSend | None
-    phone_sends_last_hour: Sequence[datetime]
-    phone_sends_today: int
-    device_sends_last_hour: Sequence[datetime]
-    ip_sends_last_hour: Sequence[datetime]
+    caps: Mapping[SendRefusal, CapUse]
 
 
 @dataclass(frozen=True)
@@ -104,18 +120,6 @@ class SendDecision:
     @property
     def allowed(self) -> bool:
         return self.refusal is None
-
-
-def window_cap_retry_at(recent: Sequence[datetime], cap: int, window: timedelta) -> datetime | None:
-    """When a sliding-window cap frees up again, or None if it is not reached.
-
-    With ``cap`` sends inside the window, one more is allowed once the cap-th most
-    recent of them leaves the window.
-    """
-    if len(recent) < cap:
-        return None
-    newest_first = sorted(recent, reverse=True)
-    return newest_first[cap - 1] + window
 
 
 def cooldown_ends_at(last: LastSend | None, channel: str, cooldown: timedelta) -> datetime | None:
@@ -133,24 +137,49 @@ def decide_send(history: SendHistory, *, channel: str, now: datetime, limits: Ot
     Reporting the longest one means the time we show is a time the request will succeed
     (telling someone "in 60 s" when the hourly cap holds for 40 minutes only annoys them).
     """
-    tomorrow = start_of_business_day(business_date(now) + timedelta(days=1))
     candidates: list[tuple[SendRefusal, datetime | None]] = [
         (SendRefusal.LOCKED_OUT, history.locked_until),
         (SendRefusal.COOLDOWN, cooldown_ends_at(history.last_send, channel, limits.resend_cooldown)),
-        (SendRefusal.PHONE_HOURLY_CAP,
-         window_cap_retry_at(history.phone_sends_last_hour, limits.max_per_phone_per_hour, HOUR)),
-        (SendRefusal.PHONE_DAILY_CAP,
-         tomorrow if history.phone_sends_today >= limits.max_per_phone_per_day else None),
-        (SendRefusal.DEVICE_HOURLY_CAP,
-         window_cap_retry_at(history.device_sends_last_hour, limits.max_per_device_per_hour, HOUR)),
-        (SendRefusal.IP_HOURLY_CAP,
-         window_cap_retry_at(history.ip_sends_last_hour, limits.max_per_ip_per_hour, HOUR)),
     ]
+    for refusal in (SendRefusal.PHONE_HOURLY_CAP, SendRefusal.PHONE_DAILY_CAP, SendRefusal.DEVICE_HOURLY_CAP,
+                    SendRefusal.IP_HOURLY_CAP):
+        use = history.caps.get(refusal)
+        candidates.append((refusal, use.resets_at if use is not None and use.exceeded else None))
     active = [(refusal, at) for refusal, at in candidates if at is not None and at > now]
     if not active:
         return SendDecision()
     refusal, retry_at = max(active, key=lambda item: item[1])  # max() keeps the first of equals
     return SendDecision(refusal, retry_at)
+
+
+class GuessThrottle(StrEnum):
+    """A guesser's own signal that has had its wrong codes: its guesses stop before the number is touched."""
+
+    IP_PHONE = "ip_phone"  # this network, at this number
+    DEVICE = "device"
+    IP = "ip"  # this network, at any number
+
+
+def guess_throttle(
+    caps: Mapping[GuessThrottle, CapUse], now: datetime,
+) -> tuple[GuessThrottle, datetime] | None:
+    """The guesser's signal that has reached its cap of wrong codes (the longest-lasting one), or None.
+
+    ``caps`` hold the counts *before* this guess (read, not raised): reaching the cap stops the next guess.
+    """
+    reached = [(throttle, use.resets_at) for throttle, use in caps.items()
+               if use.count >= use.limit and use.resets_at > now]
+    if not reached:
+        return None
+    return max(reached, key=lambda item: item[1])
+
+
+def number_locked(wrong_today: CapUse, *, known_device: bool) -> datetime | None:
+    """Until when the number refuses codes from this device: after the day's wrong codes, every device but
+    the ones the borrower has already logged in from (the owner's phone still gets in), until the day ends."""
+    if known_device or wrong_today.count < wrong_today.limit:
+        return None
+    return wrong_today.resets_at
 
 
 class GuessOutcome(StrEnum):
@@ -160,7 +189,7 @@ class GuessOutcome(StrEnum):
     EXPIRED = "expired"
     ALREADY_USED = "already_used"
     WRONG = "wrong"
-    WRONG_AND_BURNED = "wrong_and_burned"  # the last allowed wrong guess: code burned, number locked
+    WRONG_AND_BURNED = "wrong_and_burned"  # the last allowed wrong guess at this code: the code is burned
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,152 @@
+"""Caps that are caps, on both databases: many requests released together (a barrier) get exactly the cap,
+never one more (the issue saw 31 of 30 per network and 14 of 10 per device on PostgreSQL); wrong codes
+count per number per day whatever code they were aimed at; and wrong codes stop the guesser's network and
+device before they lock the borrower, whose own phone still gets in when the number is locked."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+from sqlalchemy import func, select
+
+from miaodai.core.errors import DomainError
+from miaodai.identity.login_service import ClientInfo, log_in_with_code, request_login_code
+from miaodai.identity.models import OtpChallenge, OtpChannel
+from tests.helpers import latest_code
+
+PAST_COOLDOWN = timedelta(seconds=61)
+
+
+def together(count: int, attempt) -> Counter:
+    """Run ``attempt(i)`` for i in range(count) on as many threads, released at once; count the outcomes."""
+    barrier = threading.Barrier(count)
+
+    def run(i: int) -> str:
+        barrier.wait()
+        try:
+            attempt(i)
+        except DomainError as refused:
+            return refused.code
+        return "ok"
+
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        return Counter(pool.map(run, range(count)))
+
+
+def send(container, phone: str, *, ip: str, device: str):
+    return request_login_code(container, phone=phone, channel=OtpChannel.SMS, client=ClientInfo(ip, device))
+
+
+def guess(container, phone: str, code: str, *, ip: str, device: str):
+    return log_in_with_code(container, phone=phone, code=code, client=ClientInfo(ip, device))
+
+
+def wrong(code: str) -> str:
+    return f"{(int(code) + 1) % 1_000_000:06d}"
+
+
+def outcome(call, *args, **kwargs) -> str:
+    try:
+        call(*args, **kwargs)
+    except DomainError as refused:
+        return refused.code
+    return "ok"
+
+
+def test_one_network_gets_exactly_its_hourly_codes_when_they_are_asked_for_at_once(container):
+    cap = container.settings.otp_max_per_ip_per_hour
+    for i in range(cap - 6):
+        send(container, f"1380000{i:04d}", ip="203.0.113.7", device=f"quiet-device-{i:04d}")
+    outcomes = together(16, lambda i: send(container, f"1381111{i:04d}", ip="203.0.113.7",
+                                            device=f"burst-device-{i:04d}"))
+    assert outcomes == {"ok": 6, "OTP_IP_HOURLY_LIMIT": 10}
+
+
+def test_one_device_gets_exactly_its_hourly_codes_when_they_are_asked_for_at_once(container):
+    cap = container.settings.otp_max_per_device_per_hour
+    outcomes = together(cap + 6, lambda i: send(container, f"1382222{i:04d}", ip=f"198.51.100.{i + 1}",
+                                                 device="one-farm-device"))
+    assert outcomes == {"ok": cap, "OTP_DEVICE_HOURLY_LIMIT": 6}
+
+
+def test_wrong_codes_from_one_network_at_once_are_judged_exactly_up_to_its_cap(client, container):
+    cap = container.settings.otp_max_wrong_per_ip_per_hour
+    phones = [f"1383333{i:04d}" for i in range(cap + 6)]
+    for i, phone in enumerate(phones):
+        send(container, phone, ip=f"198.51.100.{i + 1}", device=f"owner-device-{i:04d}")
+    codes = [latest_code(client, phone) for phone in phones]
+    outcomes = together(len(phones), lambda i: guess(container, phones[i], wrong(codes[i]), ip="203.0.113.66",
+                                                      device=f"guess-device-{i:04d}"))
+    with container.db.transaction() as session:
+        judged = session.execute(select(func.sum(OtpChallenge.wrong_guesses))).scalar_one()
+    assert judged == cap  # not one guess more was compared with a code
+    assert outcomes == {"OTP_WRONG_CODE": cap - 1, "OTP_WRONG_CODES_FROM_NETWORK": 7}
+
+
+def lock_the_number(client, clock, container, phone: str) -> list[str]:
+    """Wrong codes from guessers on three networks and devices, each under its own caps, with a new code after
+    each four: the day's tenth wrong code locks the number though no code ever had five."""
+    outcomes = []
+    per_day = container.settings.otp_max_wrong_per_phone_per_day
+    for round_, wrongs in enumerate((4, 4, per_day - 8)):
+        clock.advance(PAST_COOLDOWN)
+        send(container, phone, ip=f"192.0.2.{round_ + 1}", device=f"guesser-device-{round_}")
+        right = latest_code(client, phone)
+        for _ in range(wrongs):
+            outcomes.append(outcome(guess, container, phone, wrong(right), ip=f"192.0.2.{round_ + 1}",
+                                    device=f"guesser-device-{round_}"))
+    return outcomes
+
+
+def test_a_new_code_does_not_reset_the_days_wrong_codes(client, clock, container):
+    phone = "13844445555"
+    outcomes = lock_the_number(client, clock, container, phone)
+    assert outcomes == ["OTP_WRONG_CODE"] * 9 + ["LOGIN_LOCKED"]
+    # A new device gets no code and no login until midnight, Beijing time (16:00 UTC).
+    clock.advance(PAST_COOLDOWN)
+    try:
+        send(container, phone, ip="192.0.2.99", device="stranger-device")
+    except DomainError as refused:
+        assert refused.code == "LOGIN_LOCKED"
+        assert refused.params["locked_until"] == "2026-11-22T16:00:00+00:00"
+    else:
+        raise AssertionError("a code was sent to a locked number")
+    clock.advance(timedelta(hours=14))  # the next Beijing day
+    send(container, phone, ip="192.0.2.99", device="stranger-device")
+    guess(container, phone, latest_code(client, phone), ip="192.0.2.99", device="stranger-device")
+
+
+def test_the_owner_still_logs_in_on_a_phone_they_have_used_when_the_number_is_locked(client, clock, container):
+    phone = "13844446666"
+    send(container, phone, ip="192.0.2.200", device="owner-phone-0001")
+    first = guess(container, phone, latest_code(client, phone), ip="192.0.2.200", device="owner-phone-0001")
+    assert lock_the_number(client, clock, container, phone)[-1] == "LOGIN_LOCKED"
+    clock.advance(PAST_COOLDOWN)
+    assert outcome(lambda: send(container, phone, ip="192.0.2.201", device="someone-elses-phone")) == "LOGIN_LOCKED"
+    # The owner's own phone (a device id only it holds) asks for a code, and logs in, on any network.
+    send(container, phone, ip="198.18.0.9", device="owner-phone-0001")
+    code = latest_code(client, phone)
+    assert outcome(lambda: guess(container, phone, wrong(code), ip="198.18.0.9", device="owner-phone-0001")) == (
+        "OTP_WRONG_CODE")
+    again = guess(container, phone, code, ip="198.18.0.9", device="owner-phone-0001")
+    assert again.borrower.id == first.borrower.id and not again.new_borrower
+
+
+def test_a_guesser_on_one_network_is_stopped_before_the_number_is_locked(client, clock, container):
+    phone = "13844447777"
+    outcomes = []
+    for round_ in range(3):  # new codes, new device ids: the network is what gives the guesser away
+        clock.advance(PAST_COOLDOWN)
+        send(container, phone, ip=f"192.0.2.{10 + round_}", device=f"owner-phone-{round_:04d}")
+        right = latest_code(client, phone)
+        for attempt in range(4):
+            outcomes.append(outcome(guess, container, phone, wrong(right), ip="203.0.113.9",
+                                    device=f"rotating-{round_}-{attempt}"))
+    assert outcomes[:4] == ["OTP_WRONG_CODE"] * 4
+    assert outcomes[4] == "OTP_WRONG_CODES_FROM_NETWORK"  # the fifth wrong code at this number, this hour
+    assert set(outcomes[5:]) == {"OTP_WRONG_CODES_FROM_NETWORK"}
+    # Nothing of that counted against the number: the borrower logs in from anywhere else.
+    guess(container, phone, right, ip="192.0.2.55", device="owner-phone-0002")
