@@ -272,8 +272,8 @@ def staff_create(
 
 @demo_app.command("seed")
 def demo_seed() -> None:
-    """Create a demo loan product, a demo admin (credentials printed once) and three onboarded
-    borrowers. Safe to run again: a second run changes nothing and says so."""
+    """Create a demo loan product, a demo admin and a demo credit reviewer (credentials printed once) and
+    three onboarded borrowers. Safe to run again: a second run changes nothing and says so."""
     from miaodai.demo import print_report, seed_demo
 
     container = _container()

@@ -1,10 +1,16 @@
 """``miaodai demo seed``: something to look at on a new install.
 
-Creates, in one transaction and only what is missing: a demo loan product, a demo
-administrator whose generated password and TOTP secret are returned once (for the
-console to print; they are never stored in plaintext nor logged), and three demo
-borrowers who have finished onboarding (verified identity, all four consents), two of them with a
-credit line and a bound debit card.
+Creates, in one transaction and only what is missing: a demo loan product, two demo staff
+accounts whose generated passwords and TOTP secrets are returned once (for the console to print;
+they are never stored in plaintext nor logged), and three demo borrowers who have finished
+onboarding (verified identity, all four consents), two of them with a credit line and a bound
+debit card.
+
+The staff pair can walk through the console's maker-checker steps: ``demo.reviewer``
+(risk_reviewer) works the credit review queue and proposes manual lines; ``demo.admin`` manages
+staff and reads the audit trail (admin) and, as the demo's risk_manager, opens the same queue and
+approves the reviewer's overrides and proposals. A demo admin created before it had the
+risk_manager role is given it (and the grant audited).
 Every created thing writes its audit entry. Running it again changes nothing.
 
 The borrowers' data is synthetic: valid-checksum resident ID numbers and phone numbers
@@ -40,6 +46,7 @@ from miaodai.identity.models import (
     ConsentDocument,
     KycIdentity,
     KycStatus,
+    StaffRoleGrant,
     StaffUser,
 )
 from miaodai.loans import line_service
@@ -52,6 +59,9 @@ from miaodai.payments.methods import record_demo_card
 ACTOR = "system:demo-seed"
 PRODUCT_CODE = "DEMO-12"
 ADMIN_USERNAME = "demo.admin"
+ADMIN_ROLES = ("admin", "risk_manager")
+REVIEWER_USERNAME = "demo.reviewer"
+REVIEWER_ROLES = ("risk_reviewer",)
 CONSENT_VERSION = "1.0"
 
 
@@ -88,11 +98,14 @@ DEMO_BORROWERS = (
 class SeedReport:
     product_created: bool = False
     admin: staff_service.NewStaff | None = None
+    reviewer: staff_service.NewStaff | None = None
+    roles_granted: list[str] = field(default_factory=list)  # "username:role" given to an existing account
     borrowers_created: list[DemoBorrower] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
-        return self.product_created or self.admin is not None or bool(self.borrowers_created)
+        return (self.product_created or self.admin is not None or self.reviewer is not None
+                or bool(self.roles_granted) or bool(self.borrowers_created))
 
 
 def seed_demo(container: Container) -> SeedReport:
@@ -100,7 +113,10 @@ def seed_demo(container: Container) -> SeedReport:
     with container.db.transaction() as session:
         now = container.clock.now()
         report.product_created = _ensure_product(session, container, now)
-        report.admin = _ensure_admin(session, container)
+        report.admin = _ensure_staff(session, container, ADMIN_USERNAME, "演示管理员 Demo admin", ADMIN_ROLES,
+                                     report)
+        report.reviewer = _ensure_staff(session, container, REVIEWER_USERNAME, "演示审核员 Demo reviewer",
+                                        REVIEWER_ROLES, report)
         for demo in DEMO_BORROWERS:
             borrower_id = _ensure_borrower(session, container, demo, now)
             if borrower_id is not None:
@@ -139,13 +155,29 @@ def _ensure_product(session: Session, container: Container, now: datetime) -> bo
     return True
 
 
-def _ensure_admin(session: Session, container: Container) -> staff_service.NewStaff | None:
-    if session.execute(select(StaffUser.id).where(StaffUser.username == ADMIN_USERNAME)).first():
-        return None
-    return staff_service.add_staff(
-        session, container, username=ADMIN_USERNAME, display_name="演示管理员 Demo admin",
-        roles=["admin"], actor=ACTOR,
-    )
+def _ensure_staff(
+    session: Session, container: Container, username: str, display_name: str, roles: tuple[str, ...],
+    report: SeedReport,
+) -> staff_service.NewStaff | None:
+    """The new account (its credentials to show once), or None when it exists: then only missing roles are
+    granted, e.g. to a demo admin seeded before it was also the demo's risk_manager."""
+    staff_id = session.execute(select(StaffUser.id).where(StaffUser.username == username)).scalar_one_or_none()
+    if staff_id is None:
+        return staff_service.add_staff(
+            session, container, username=username, display_name=display_name, roles=roles, actor=ACTOR,
+        )
+    held = set(session.execute(select(StaffRoleGrant.role).where(StaffRoleGrant.staff_id == staff_id)).scalars())
+    missing = sorted(set(roles) - held)
+    if missing:
+        now = container.clock.now()
+        for role in missing:
+            session.add(StaffRoleGrant(staff_id=staff_id, role=role, granted_at=now, granted_by=None))
+        container.audit.record(
+            session, actor=ACTOR, action="staff.roles_granted", subject=f"staff:{staff_id}",
+            details={"username": username, "roles": missing},
+        )
+        report.roles_granted.extend(f"{username}:{role}" for role in missing)
+    return None
 
 
 def _ensure_borrower(session: Session, container: Container, demo: DemoBorrower, now: datetime) -> int | None:
@@ -205,7 +237,12 @@ def print_report(console: Console, report: SeedReport) -> None:
             "7.2%–18% a year + 0.1%/month service fee, every repayment method"
         )
     if report.admin is not None:
-        console.print(credentials_panel(report.admin, "Demo admin 演示管理员"))
+        console.print(credentials_panel(report.admin, "Demo admin 演示管理员 (admin, risk_manager)"))
+    if report.reviewer is not None:
+        console.print(credentials_panel(report.reviewer, "Demo reviewer 演示审核员 (risk_reviewer)"))
+    for granted in report.roles_granted:
+        username, role = granted.split(":", 1)
+        console.print(f"granted the role {role} to the existing staff account {username}")
     table = Table(title="Demo borrowers 演示借款人: verified, 4 consents; log in with the sandbox SMS code")
     for heading in ("phone 手机号", "name 姓名", "ID 身份证", "credit line 额度", "this run"):
         table.add_column(heading)

@@ -1,4 +1,4 @@
-"""`miaodai demo seed`: a product, an admin who can log in, and three onboarded borrowers — once."""
+"""`miaodai demo seed`: a product, an admin and a reviewer who can log in, and three onboarded borrowers — once."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ from sqlalchemy import func, select
 from stdnum.cn import ric
 
 from miaodai.core.audit import AuditEntry
-from miaodai.demo import ADMIN_USERNAME, DEMO_BORROWERS, PRODUCT_CODE, seed_demo
+from miaodai.demo import ADMIN_USERNAME, DEMO_BORROWERS, PRODUCT_CODE, REVIEWER_USERNAME, seed_demo
 from miaodai.identity import staff_service
-from miaodai.identity.models import Borrower, Consent, ConsentKind, KycIdentity, KycStatus, StaffUser
+from miaodai.identity.models import Borrower, Consent, ConsentKind, KycIdentity, KycStatus, StaffRoleGrant, StaffUser
 from miaodai.identity.phone import parse_mainland_mobile
 from miaodai.loans.models import CreditLine, LoanProduct
 from miaodai.loans.schedule import RepaymentMethod
@@ -45,6 +45,7 @@ def test_demo_data_is_synthetic_but_valid():
 def test_the_seed_creates_a_product_an_admin_and_onboarded_borrowers(container):
     report = seed_demo(container)
     assert report.product_created and report.admin is not None and len(report.borrowers_created) == 3
+    assert report.reviewer is not None and report.roles_granted == []
     vault = container.vault
     with container.db.transaction() as session:
         product = session.execute(select(LoanProduct).where(LoanProduct.code == PRODUCT_CODE)).scalar_one()
@@ -70,8 +71,8 @@ def test_the_seed_creates_a_product_an_admin_and_onboarded_borrowers(container):
             assert sorted(in_force) == sorted(ConsentKind) and all(
                 v == "1.0" for v in session.execute(select(Consent.version)).scalars()
             )
-    # product + admin + 3 × (registered, verified, 4 consents) + 2 credit lines + 2 bound cards
-    assert count(container, AuditEntry) == 1 + 1 + 3 * 6 + 2 + 2
+    # product + admin + reviewer + 3 × (registered, verified, 4 consents) + 2 credit lines + 2 bound cards
+    assert count(container, AuditEntry) == 1 + 2 + 3 * 6 + 2 + 2
     with container.db.transaction() as session:
         lines = session.execute(select(CreditLine.limit_fen, CreditLine.available_fen).order_by(CreditLine.id)).all()
         cards = session.execute(select(PaymentMethod.bank_code, PaymentMethod.is_default, PaymentMethod.number_enc)
@@ -86,7 +87,7 @@ def test_a_second_run_changes_nothing(container):
     seed_demo(container)
     before = {model: count(container, model) for model in (LoanProduct, StaffUser, Borrower, Consent, AuditEntry)}
     again = seed_demo(container)
-    assert not again.changed and again.admin is None
+    assert not again.changed and again.admin is None and again.reviewer is None
     assert {model: count(container, model) for model in before} == before
 
 
@@ -107,14 +108,15 @@ def test_the_printed_admin_credentials_log_in_once_and_are_not_stored_or_logged(
         "username": ADMIN_USERNAME, "password": password, "totp_code": pyotp.TOTP(secret).at(clock.now()),
     })
     assert response.status_code == 200, response.json()
-    assert response.json()["staff"]["roles"] == ["admin"]
+    assert sorted(response.json()["staff"]["roles"]) == ["admin", "risk_manager"]
 
     second = run_cli(settings, "demo", "seed")
     assert "nothing changed" in second.output and password not in second.output and secret not in second.output
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert password not in logged and secret not in logged
     with container.db.transaction() as session:
-        row = session.execute(select(StaffUser.password_hash, StaffUser.totp_secret_enc)).one()
+        row = session.execute(select(StaffUser.password_hash, StaffUser.totp_secret_enc)
+                              .where(StaffUser.username == ADMIN_USERNAME)).one()
     assert password not in row.password_hash and secret not in row.totp_secret_enc
     if backend == "sqlite":
         path = Path(settings.database_url.removeprefix("sqlite:///"))
@@ -135,3 +137,47 @@ def test_a_demo_borrower_logs_in_with_the_sandbox_sms_and_cannot_use_staff_route
     assert staff.status_code == 401 and staff.json()["code"] == "STAFF_UNAUTHENTICATED"
     audit = client.get("/v1/staff/audit-entries", headers=session_info["headers"])
     assert audit.status_code == 401
+
+
+def _printed_credentials(output: str) -> dict[str, tuple[str, str]]:
+    """username -> (password, TOTP secret) of every credentials panel the command printed."""
+    usernames = re.findall(r"username\s+(\S+)", output)
+    passwords = re.findall(r"password\s+(\S+)", output)
+    secrets = re.findall(r"TOTP secret\s+([A-Z2-7]+)", output)
+    assert len(usernames) == len(passwords) == len(secrets), output
+    return {user: (password, secret) for user, password, secret in zip(usernames, passwords, secrets, strict=True)}
+
+
+def test_the_demo_admin_and_the_demo_reviewer_open_the_credit_review_queue(client, settings, clock):
+    seeded = run_cli(settings, "demo", "seed")
+    assert seeded.exit_code == 0, seeded.output
+    printed = _printed_credentials(seeded.output)
+    assert set(printed) == {ADMIN_USERNAME, REVIEWER_USERNAME}
+    for username, expected_roles in ((ADMIN_USERNAME, ["admin", "risk_manager"]),
+                                     (REVIEWER_USERNAME, ["risk_reviewer"])):
+        password, secret = printed[username]
+        login = client.post("/v1/staff/login", json={
+            "username": username, "password": password, "totp_code": pyotp.TOTP(secret).at(clock.now()),
+        })
+        assert login.status_code == 200, login.json()
+        assert sorted(login.json()["staff"]["roles"]) == expected_roles
+        queue = client.get("/v1/staff/credit/review-cases",
+                           headers={"Authorization": f"Bearer {login.json()['token']}"})
+        assert queue.status_code == 200, (username, queue.json())
+        assert queue.json() == []
+
+
+def test_a_demo_admin_seeded_before_gets_the_review_role_once(container):
+    with container.db.transaction() as session:  # as an earlier `demo seed` left it: the admin role only
+        staff_service.add_staff(session, container, username=ADMIN_USERNAME, display_name="old demo admin",
+                                roles=["admin"], actor="system:demo-seed")
+    report = seed_demo(container)
+    assert report.admin is None and report.roles_granted == [f"{ADMIN_USERNAME}:risk_manager"]
+    with container.db.transaction() as session:
+        roles = session.execute(select(StaffRoleGrant.role).join(StaffUser, StaffUser.id == StaffRoleGrant.staff_id)
+                                .where(StaffUser.username == ADMIN_USERNAME).order_by(StaffRoleGrant.role)).scalars()
+        assert list(roles) == ["admin", "risk_manager"]
+        grants = session.execute(select(AuditEntry.action).where(AuditEntry.action == "staff.roles_granted")).all()
+        assert len(grants) == 1
+    again = seed_demo(container)
+    assert not again.changed
