@@ -2,7 +2,7 @@
 
 The load generator and the server share the machine's two cores, so every figure is
 reported beside a ceiling measured with the same generator against a trivial app in
-the same run (see DESIGN.md §7): the ratio, not the absolute number, is what to compare.
+the same run (see docs/architecture.md §7): the ratio, not the absolute number, is what to compare.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Repayment schedules and the annualized-rate disclosure. Pure: no I/O, no clock, no database.
 
-The formulas (DESIGN.md §3, and the loan-engine issue) — every amount is integer fen and every
+The formulas (docs/architecture.md §3, and the loan-engine issue) — every amount is integer fen and every
 rounding goes through :func:`miaodai.core.money.round_fen` (half-up):
 
 * Monthly methods: period interest = opening balance × annual rate / 12, rounded to the fen.
