@@ -27,7 +27,7 @@ from sqlalchemy import BigInteger, Index, String, Text, insert, select, text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from miaodai.core.clock import Clock, as_utc
-from miaodai.core.db import Base, Database, IdType, UTCDateTime
+from miaodai.core.db import Base, Database, IdType, UTCDateTime, table_of
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +124,7 @@ class AuditLog:
         return {"occurred_at": at, "actor": actor, "action": action, "subject": subject, "body": body}
 
 
-_INSERT_ENTRY = insert(AuditEntry.__table__)
+_INSERT_ENTRY = insert(table_of(AuditEntry))
 
 
 def seal_pending(db: Database, clock: Clock, *, batch_size: int = 2000) -> int:

@@ -13,13 +13,14 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import BigInteger, DateTime, Enum, Integer, MetaData, create_engine, event, func, select
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import CursorResult, Engine, Result
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.schema import Table
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeDecorator
 
@@ -118,6 +119,17 @@ def enum_column(cls: type[StrEnum]) -> Enum:
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def table_of(model: type[Base]) -> Table:
+    """A model's table, typed as one (``Model.__table__`` is typed as any FromClause) for Core statements."""
+    return cast(Table, model.__table__)
+
+
+def rows_changed(result: Result[Any]) -> int:
+    """How many rows an INSERT, UPDATE or DELETE changed: the driver's rowcount (its result is a CursorResult,
+    typed as any Result by ``Session.execute``)."""
+    return cast(CursorResult[Any], result).rowcount
 
 
 # A pooled connection idle longer than this is pinged before use (see _ping_after_idle).

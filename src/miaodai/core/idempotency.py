@@ -47,7 +47,7 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from miaodai.core.clock import Clock
-from miaodai.core.db import Database
+from miaodai.core.db import Database, rows_changed
 from miaodai.core.errors import DomainError, ErrorSpec
 from miaodai.core.idempotency_models import IdempotencyRecord
 
@@ -152,7 +152,7 @@ class IdempotencyStore:
             .execution_options(synchronize_session=False)
         )
         with self.db.autocommit() as session:
-            won = session.execute(statement).rowcount == 1
+            won = rows_changed(session.execute(statement)) == 1
         return Lease(seen.record_id, lease_end) if won else None
 
     def complete(self, lease: Lease, *, status_code: int, body: str) -> bool:
@@ -166,7 +166,7 @@ class IdempotencyStore:
             .execution_options(synchronize_session=False)
         )
         with self.db.autocommit() as session:
-            return session.execute(statement).rowcount == 1
+            return rows_changed(session.execute(statement)) == 1
 
     def release(self, lease: Lease) -> None:
         """Give the key back: the request had no effect, so a retry may run it again."""
@@ -192,7 +192,7 @@ def request_fingerprint(method: str, path: str, body: bytes) -> str:
 
 def render_json(content: Any) -> bytes:
     """The bytes FastAPI would send for ``content`` (its encoder, its default JSONResponse)."""
-    return JSONResponse(jsonable_encoder(content)).body
+    return bytes(JSONResponse(jsonable_encoder(content)).body)  # typed bytes | memoryview; always bytes here
 
 
 class Idempotency:
@@ -303,7 +303,7 @@ def purge_expired(db: Database, now: datetime, *, batch_size: int = PURGE_BATCH)
         batch = select(r.id).where(*expired).order_by(r.expires_at).limit(batch_size)
         statement = delete(r).where(r.id.in_(batch), *expired).execution_options(synchronize_session=False)
         with db.autocommit() as session:
-            deleted = session.execute(statement).rowcount
+            deleted = rows_changed(session.execute(statement))
         total += deleted
         if deleted < batch_size:
             return total

@@ -37,6 +37,7 @@ def balances_by_loan(session: Session, loan_ids: Iterable[int] | None = None) ->
         query = query.where(JournalLeg.loan_id.in_(list(loan_ids)))
     result: dict[int, dict[Account, int]] = {}
     for loan_id, account, total in session.execute(query):
+        assert loan_id is not None  # the WHERE keeps only legs of a loan
         result.setdefault(loan_id, {})[Account(account)] = int(total)
     return result
 

@@ -31,6 +31,7 @@ from sqlalchemy import ColumnElement, Select, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from miaodai.core.db import table_of
 from miaodai.core.errors import DomainError
 from miaodai.ledger.accounts import Account
 from miaodai.ledger.book import (
@@ -274,5 +275,5 @@ def _write(
 
 
 # Built once: a statement memoizes its cache key, so a posting neither rebuilds nor re-keys them.
-_INSERT_LEGS = insert(JournalLeg.__table__)
-_INSERT_ENTRY = insert(JournalEntry.__table__)
+_INSERT_LEGS = insert(table_of(JournalLeg))
+_INSERT_ENTRY = insert(table_of(JournalEntry))

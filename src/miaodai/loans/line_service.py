@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from miaodai.container import Container
 from miaodai.core.clock import business_date
-from miaodai.core.db import days_between
+from miaodai.core.db import days_between, rows_changed, table_of
 from miaodai.core.errors import DomainError
 from miaodai.core.money import Money
 from miaodai.identity.models import Borrower, KycStatus
@@ -114,12 +114,12 @@ def decide(
         if proposal.proposed_by == staff.staff_id:
             raise DomainError(LoanErrors.FOUR_EYES)
         status = ProposalStatus.APPROVED if approve else ProposalStatus.REJECTED
-        claimed = session.execute(
+        claimed = rows_changed(session.execute(
             update(CreditLineProposal)
             .where(CreditLineProposal.id == proposal_id, CreditLineProposal.status == ProposalStatus.PENDING)
             .values(status=status, decided_by=staff.staff_id, decided_at=now, decision_note=note)
             .execution_options(synchronize_session=False)
-        ).rowcount
+        ))
         if claimed != 1:
             session.refresh(proposal)
             raise DomainError(LoanErrors.PROPOSAL_DECIDED,
@@ -177,7 +177,7 @@ def insert_line(
     }).scalar_one()
 
 
-_INSERT_LINE = insert(CreditLine.__table__).returning(CreditLine.__table__.c.id)
+_INSERT_LINE = insert(table_of(CreditLine)).returning(table_of(CreditLine).c.id)
 
 
 def borrower_lines(container: Container, borrower_id: int) -> list[CreditLine]:
@@ -280,12 +280,12 @@ def refuse_if_overdue(session: Session, container: Container, borrower_id: int, 
 
 def reserve(session: Session, line_id: int, amount_fen: int, *, now: datetime) -> bool:
     """Take ``amount_fen`` from the line's available credit; False (nothing changed) if there is not enough."""
-    taken = session.execute(
+    taken = rows_changed(session.execute(
         update(CreditLine)
         .where(CreditLine.id == line_id, CreditLine.status == LineStatus.ACTIVE, CreditLine.available_fen >= amount_fen)
         .values(available_fen=CreditLine.available_fen - amount_fen, version=CreditLine.version + 1, updated_at=now)
         .execution_options(synchronize_session=False)
-    ).rowcount
+    ))
     return taken == 1
 
 

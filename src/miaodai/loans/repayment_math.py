@@ -34,7 +34,7 @@ Overdue charges (:func:`overdue_charges`), for the close of one business date D,
     batch's ``penalty_through`` guard) and passes the installment's charges so far as ``already_charged_fen``.
 
 Interest accrued to a date (:func:`accrued_interest`)
-    Daily accrual (DESIGN.md §3) on the principal not yet due, from the date interest was last settled
+    Daily accrual (docs/architecture.md §3) on the principal not yet due, from the date interest was last settled
     through — the last due date on or before the date, the loan start, or a prepayment since — to the
     date: ``daily_interest(B, rate, days)``, never more than the unpaid interest of the next installment,
     so paying early never costs more interest than paying on the due date.
@@ -273,8 +273,10 @@ def apply(installments: Iterable[InstallmentState], allocation: Allocation) -> t
         if line is None:
             result.append(inst)
             continue
-        paid = {_PAID[b]: inst.paid(b) + line.amount(b) for b in Bucket}
-        result.append(replace(inst, **paid))  # __post_init__ refuses paying beyond what is charged
+        paid = {bucket: inst.paid(bucket) + line.amount(bucket) for bucket in Bucket}
+        result.append(replace(  # __post_init__ refuses paying beyond what is charged
+            inst, penalty_paid_fen=paid[Bucket.PENALTY], fee_paid_fen=paid[Bucket.FEE],
+            interest_paid_fen=paid[Bucket.INTEREST], principal_paid_fen=paid[Bucket.PRINCIPAL]))
     if by_period:
         raise ValueError(f"allocation names periods not among the installments: {sorted(by_period)}")
     return tuple(result)
