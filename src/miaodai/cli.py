@@ -11,7 +11,8 @@ from rich.console import Console
 from miaodai.core.settings import Settings, get_settings
 from miaodai.credit.cli import credit_app, monitor_command, outcomes_command, rules_app
 from miaodai.credit.model_cli import model_app
-from miaodai.ledger.cli import ledger_app
+from miaodai.ledger.cli import add_subledger_check, ledger_app
+from miaodai.loans.accounting import subledger_findings
 from miaodai.loans.cli import contract_app, loan_app, quote_command
 from miaodai.loans.eod_cli import eod_app
 from miaodai.payments.cli import payments_app
@@ -34,6 +35,7 @@ staff_app = typer.Typer(help="Staff accounts of the console.", no_args_is_help=T
 app.add_typer(staff_app, name="staff")
 sandbox_app = typer.Typer(help="Sandbox providers (only with MIAODAI_SANDBOX=true).", no_args_is_help=True)
 app.add_typer(sandbox_app, name="sandbox")
+add_subledger_check(subledger_findings)  # `miaodai ledger check` proves each loan's sub-ledger too
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(contract_app, name="contract")
 app.add_typer(loan_app, name="loan")

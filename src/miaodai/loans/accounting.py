@@ -38,7 +38,7 @@ from dataclasses import fields
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from miaodai.ledger.service import LoanSubLedger, balances_by_loan
+from miaodai.ledger.service import Finding, LoanSubLedger, balances_by_loan
 from miaodai.loans.models import Loan, LoanInstallment
 from miaodai.loans.states import LoanStatus
 
@@ -67,6 +67,16 @@ def differences(expected: LoanSubLedger, actual: LoanSubLedger) -> dict[str, tup
     """{bucket: (expected, in the ledger)} where the loan's installments and its ledger disagree."""
     return {f.name: (getattr(expected, f.name), getattr(actual, f.name)) for f in fields(LoanSubLedger)
             if getattr(expected, f.name) != getattr(actual, f.name)}
+
+
+def subledger_findings(session: Session) -> list[Finding]:
+    """``miaodai ledger check``'s part for loans: LOAN_SUBLEDGER_MISMATCH for every loan whose sub-ledger
+    disagrees with its installments."""
+    findings = []
+    for loan_id, diff in mismatched_loans(session):
+        detail = ", ".join(f"{bucket} installments {want} ≠ ledger {got}" for bucket, (want, got) in diff.items())
+        findings.append(Finding("LOAN_SUBLEDGER_MISMATCH", f"loan {loan_id}: {detail}", loan_id=loan_id))
+    return findings
 
 
 def mismatched_loans(session: Session, *, chunk: int = 5000) -> Iterator[tuple[int, dict[str, tuple[int, int]]]]:
