@@ -115,7 +115,7 @@ def test_rotation_re_encrypts_everything_and_the_old_key_can_retire(container, s
     assert new_key != old_key and load_keyring(path, create=False).active_key_id == new_key
     assert report.rewrapped == {
         "borrowers.phone_enc": 3, "kyc_identities.name_enc": 3, "kyc_identities.id_number_enc": 3,
-        "staff_users.totp_secret_enc": 1, "sandbox_messages.text_enc": 1, "loan_contracts.document_enc": 0,
+        "staff_users.totp_secret_enc": 2, "sandbox_messages.text_enc": 1, "loan_contracts.document_enc": 0,
         "credit_applications.snapshot_enc": 0, "payment_methods.number_enc": 3,
         "payment_methods.reserved_phone_enc": 3, "payment_card_bindings.number_enc": 1,
         "payment_card_bindings.reserved_phone_enc": 1,
@@ -143,13 +143,13 @@ def test_an_old_key_is_not_retired_while_values_use_it(container, settings):
         keys.retire(path, container.db, container.audit, old_key)
     # A rotation interrupted after writing the new keyring, before re-encrypting anything.
     save_keyring(path, load_keyring(path, create=False).with_new_active_key())
-    with pytest.raises(keys.KeyManagementError, match="still encrypts 19 stored values"):
+    with pytest.raises(keys.KeyManagementError, match="still encrypts 20 stored values"):
         keys.retire(path, container.db, container.audit, old_key)
     with pytest.raises(keys.KeyManagementError, match="not in the keyring"):
         keys.retire(path, container.db, container.audit, "knothere")
 
     resumed = keys.rewrap(Vault(load_keyring(path, create=False), path), container.db, container.audit)
-    assert sum(resumed.rewrapped.values()) == 19
+    assert sum(resumed.rewrapped.values()) == 20
     keys.retire(path, container.db, container.audit, old_key)
 
 
@@ -207,7 +207,7 @@ def test_keys_commands(container, settings):
     rotated = run_cli(settings, "keys", "rotate", "--batch-size", "2")
     assert rotated.exit_code == 0, rotated.output
     new_key = json.loads(settings.keyring_file.read_text())["active_key_id"]
-    assert f"active key {new_key}; re-encrypted 19 values" in rotated.output
+    assert f"active key {new_key}; re-encrypted 20 values" in rotated.output
 
     retired = run_cli(settings, "keys", "retire", old_key)
     assert retired.exit_code == 0, retired.output
