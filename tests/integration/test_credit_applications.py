@@ -81,9 +81,9 @@ def test_a_clean_applicant_is_approved_with_a_line_in_the_same_request(client, c
     assert audit.action == "credit.decision.approved"
     assert json.loads(audit.body)["details"]["credit_line_id"] == row.credit_line_id == granted.id
     assert granted.source == f"credit:application:{row.id}" and granted.version == 1 and granted.risk_grade == row.grade
-    # A second application while the line is open is declined: use the line you have.
-    again = apply(client, who).json()
-    assert again["status"] == "declined" and _codes(again)[0] == "CREDIT_TOO_MANY_LINES"
+    # A second application while the line is open is refused before the bureau, nothing stored: use the line.
+    assert_problem(apply(client, who), 409, "CREDIT_TOO_MANY_LINES")
+    assert len(client.get("/v1/credit/applications", headers=who["headers"]).json()) == 1
 
 
 @pytest.mark.parametrize(("id_number", "form", "code"), [
@@ -103,9 +103,10 @@ def test_each_policy_decline_has_its_reason_tips_and_a_reapply_date(client, cont
     assert first["message_zh"] and first["message_en"] and "{" not in first["message_en"]
     assert body["reapply_on"] == "2026-12-22"  # 30 days of cooling-off from 2026-11-22
     assert client.get("/v1/credit-lines", headers=who["headers"]).json() == []
-    # Applying again inside the cooling-off period is declined for that, with the same date.
-    again = apply(client, who).json()
-    assert "CREDIT_COOLING_OFF" in _codes(again) and again["reapply_on"] == "2026-12-22"
+    # Applying again inside the cooling-off period is refused for that, with the same date, nothing stored.
+    again = assert_problem(apply(client, who), 409, "CREDIT_COOLING_OFF")
+    assert again["params"] == {"reapply_on": "2026-12-22"}
+    assert len(client.get("/v1/credit/applications", headers=who["headers"]).json()) == 1
 
 
 def test_tips_say_what_to_improve(client, container, waits):

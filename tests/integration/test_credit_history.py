@@ -11,7 +11,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from stdnum.cn import ric
 
 from miaodai.core.clock import business_date
@@ -21,7 +21,7 @@ from miaodai.credit.registry import ActivePolicy, default_ruleset
 from miaodai.credit.service import book_signals, internal_history
 from miaodai.demo import seed_demo
 from miaodai.loans.models import CreditLine, Loan, LoanInstallment
-from miaodai.loans.states import LoanStatus
+from miaodai.loans.states import LineStatus, LoanStatus
 from tests.credit_support import applicant, apply, install_test_model, quick_parties
 
 pytestmark = pytest.mark.usefixtures("fast_staff_hasher")
@@ -111,12 +111,15 @@ def test_the_loan_history_is_summed_in_sql_the_same_on_the_applicant_row_and_alo
     assert {k: getattr(alone, k) for k in expected} == expected
     assert (alone.active_lines, alone.existing_limit_fen) == (1, line.limit_fen)
 
-    # The application reads the same on its one row (declined: the open line), and its snapshot says so.
+    # The application reads the same on its one row, and its snapshot says so. (An open line refuses an
+    # application before anything is read from outside or stored: the line is closed first, its loans kept.)
+    with container.db.transaction() as session:
+        session.execute(update(CreditLine).where(CreditLine.id == line.id).values(status=LineStatus.CLOSED))
     again = apply(client, who).json()
     features = _snapshot(container, again["id"])["features"]
     assert features["internal_loans_paid_off"] == 1 and features["internal_max_overdue_days"] == 10
     facts = _snapshot(container, again["id"])["facts"]
-    assert facts["active_lines"] == 1
+    assert facts["active_lines"] == 0
 
 
 def _borrower_id(container, application_id: int) -> int:

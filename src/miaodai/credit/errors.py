@@ -17,6 +17,31 @@ class CreditErrors:
         "Monthly income must be between 1 and {max_yuan} yuan (monthly_income_fen is in fen).",
         "请填写税后月收入。", "Enter your monthly income after tax.",
     )
+    # Refused before any outside party is asked (a bureau query costs money and shows on the borrower's
+    # credit record): what the applicant's own standing already decides, and the cap on applications.
+    TOO_MANY_LINES = ErrorSpec(
+        "CREDIT_TOO_MANY_LINES", 409, "A credit line is already open",
+        "您在本平台已有可用额度，无需再次申请。", "You already have a credit line with us; there is no need to apply again.",
+        "在“我的额度”中查看并使用您的额度。", "See and use it under My credit line (GET /v1/credit-lines).",
+    )
+    COOLING_OFF = ErrorSpec(
+        "CREDIT_COOLING_OFF", 409, "Too soon after a declined application",
+        "距上次申请未通过不足冷静期，{reapply_on} 起可再次申请。",
+        "Your last application was declined recently; you may apply again from {reapply_on}.",
+        "如对上次结果有异议，可申请人工复核。", "If you disagree with the last decision, ask for a human review.",
+    )
+    REVIEW_PENDING = ErrorSpec(
+        "CREDIT_REVIEW_PENDING", 409, "An application is being reviewed",
+        "您的申请 {application_id} 正在审核中，请等待结果后再申请。",
+        "Your application {application_id} is being reviewed; wait for its outcome before applying again.",
+        "审核结果会通过短信通知您。", "We will tell you the outcome by SMS.",
+    )
+    APPLICATION_LIMIT = ErrorSpec(
+        "CREDIT_APPLICATION_LIMIT", 429, "Too many credit applications",
+        "您在 {days} 天内已申请 {count} 次，达到上限，{reapply_on} 起可再次申请。",
+        "You have applied {count} times within {days} days, the most we accept; you may apply again from {reapply_on}.",
+        "频繁申请不会提高通过率。", "Applying more often does not improve your chances.",
+    )
     APPLICATION_NOT_FOUND = ErrorSpec(
         "CREDIT_APPLICATION_NOT_FOUND", 404, "Credit application not found",
         "没有编号为 {application_id} 的额度申请。", "There is no credit application {application_id}.",

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ from miaodai.core.clock import business_date
 from miaodai.core.db import days_between, next_id
 from miaodai.core.errors import DomainError
 from miaodai.core.providers import ProviderError, ProviderTimeout
+from miaodai.core.settings import Settings
 from miaodai.credit.bureau import BureauReport
 from miaodai.credit.errors import CreditErrors
 from miaodai.credit.features import (
@@ -58,7 +60,7 @@ from miaodai.credit.models import (
 from miaodai.credit.pricing import offer
 from miaodai.credit.reasons import explain, score_reason_codes
 from miaodai.credit.registry import POLICY_COLUMNS, ActivePolicy, default_ruleset
-from miaodai.credit.rules import BureauStatus, Facts, Finding, Outcome, evaluate, worst
+from miaodai.credit.rules import BureauStatus, Facts, Finding, Outcome, Ruleset, evaluate, worst
 from miaodai.identity.consent_service import BASIC_CONSENTS, in_force, require_consents
 from miaodai.identity.models import (
     KYC_ID_NUMBER_FIELD,
@@ -199,6 +201,11 @@ class BookSignals:
     device_applicants: int  # distinct borrowers who applied from this device in the window, this one included
 
 
+# credit_applications and credit_lines under short names in the applicant's row: the hot statement must stay
+# within psycopg's query cache (tests/unit/test_hot_statements.py).
+_A = CreditApplication.__table__.alias("a")
+_L = CreditLine.__table__.alias("l")
+
 # The borrower's lines that are not closed (a borrower holds one at a time), and how many there are.
 _OPEN_LINE = (CreditLine.borrower_id == bindparam("borrower_id"), CreditLine.status != LineStatus.CLOSED)
 _OPEN_LINES = select(func.count()).where(*_OPEN_LINE).scalar_subquery()
@@ -212,16 +219,16 @@ def _book_columns(id_number_bidx: Any, phone_bidx: Any, device_bidx: Any) -> tup
     def listed(kind: BlockKind, value: Any) -> Any:
         return exists().where(BlockListEntry.kind == kind, BlockListEntry.value_bidx == value).label(f"blocked_{kind}")
 
+    open_line = (_L.c.borrower_id == borrower, _L.c.status != LineStatus.CLOSED)
     return (
-        _OPEN_LINES.label("active_lines"),
-        select(func.coalesce(func.sum(CreditLine.limit_fen), 0)).where(*_OPEN_LINE).scalar_subquery().label("limits"),
-        select(func.max(CreditApplication.application_date))
-        .where(CreditApplication.borrower_id == borrower, CreditApplication.status == ApplicationStatus.DECLINED)
+        select(func.count()).where(*open_line).scalar_subquery().label("active_lines"),
+        select(func.coalesce(func.sum(_L.c.limit_fen), 0)).where(*open_line).scalar_subquery().label("limits"),
+        select(func.max(_A.c.application_date))
+        .where(_A.c.borrower_id == borrower, _A.c.status == ApplicationStatus.DECLINED)
         .scalar_subquery().label("last_decline_on"),
-        select(func.count(distinct(CreditApplication.borrower_id)))  # no device: NULL matches nothing
-        .where(CreditApplication.device_bidx == device_bidx,
-               CreditApplication.application_date >= bindparam("since", type_=Date()),
-               CreditApplication.borrower_id != borrower)
+        select(func.count(distinct(_A.c.borrower_id)))  # no device: NULL matches nothing
+        .where(_A.c.device_bidx == device_bidx, _A.c.application_date >= bindparam("since", type_=Date()),
+               _A.c.borrower_id != borrower)
         .scalar_subquery().label("others_on_device"),
         listed(BlockKind.ID_NUMBER, id_number_bidx), listed(BlockKind.PHONE, phone_bidx),
         listed(BlockKind.DEVICE, device_bidx),
@@ -294,6 +301,24 @@ def internal_history(session: Session, borrower_id: int, *, today: date, book: B
     return _history_from(row, book)
 
 
+# The applicant's own standing that refuses an application before any outside party is asked: the
+# application being reviewed, and how many applications were stored today and in the last 7 days (the cap).
+_WEEK_DAYS = 7
+
+
+def _standing_columns() -> tuple[Any, ...]:
+    """Labelled scalar subqueries (bind parameters ``borrower_id``, ``today`` and ``week_since``)."""
+    mine = _A.c.borrower_id == bindparam("borrower_id")
+    return (
+        select(func.max(_A.c.id)).where(mine, _A.c.status == ApplicationStatus.IN_REVIEW)
+        .scalar_subquery().label("in_review"),
+        select(func.count()).where(mine, _A.c.application_date >= bindparam("today", type_=Date()))
+        .scalar_subquery().label("applied_day"),
+        select(func.count()).where(mine, _A.c.application_date >= bindparam("week_since", type_=Date()))
+        .scalar_subquery().label("applied_week"),
+    )
+
+
 # The hot statement, built once (constructing a statement costs about as much as running it). Everything
 # step 1 needs but the consents comes back on the applicant's row, in one round trip: the identity, the
 # device, the product's terms, the active policy's versions, the book signals and the loan history.
@@ -304,7 +329,7 @@ _APPLICANT = (
            LoanProduct.min_amount_fen, LoanProduct.max_amount_fen, LoanProduct.min_annual_rate,
            LoanProduct.max_annual_rate, *POLICY_COLUMNS,
            *_book_columns(KycIdentity.id_number_bidx, Borrower.phone_bidx, Device.device_key_bidx),
-           *_history_columns())
+           *_history_columns(), *_standing_columns())
     .join(KycIdentity, KycIdentity.borrower_id == Borrower.id)
     .outerjoin(Device, Device.id == bindparam("device_id"))
     .outerjoin(LoanProduct, and_(LoanProduct.code == bindparam("code"), LoanProduct.active.is_(True)))
@@ -327,7 +352,8 @@ def _read(
     guessed_window = _device_window(container.credit_policy.latest)
     who = session.connection().execute(_APPLICANT, {
         "borrower_id": auth.borrower_id, "device_id": auth.device_id, "code": product_code,
-        "since": today - timedelta(days=guessed_window), **_history_params(today)}).first()
+        "since": today - timedelta(days=guessed_window), "week_since": _week_since(today),
+        **_history_params(today)}).first()
     if who is None or who.kyc_status is not KycStatus.VERIFIED:
         raise DomainError(CreditErrors.IDENTITY_REQUIRED)
     consents = in_force(session, auth.borrower_id, now=now)
@@ -341,6 +367,13 @@ def _read(
     book = _book_from(who) if window == guessed_window else book_signals(
         session, borrower_id=auth.borrower_id, id_number_bidx=who.id_number_bidx, phone_bidx=who.phone_bidx,
         device_bidx=who.device_bidx, since=today - timedelta(days=window))
+    refusal = standing_refusal(
+        policy.ruleset, container.settings, today=today, active_lines=book.active_lines,
+        last_decline_on=book.last_decline_on, in_review=who.in_review, applied_day=who.applied_day,
+        applied_week=who.applied_week, dates=lambda: _recent_dates(session, auth.borrower_id, today))
+    if refusal is not None:
+        log.info("credit_application_refused", code=refusal.code, borrower_id=auth.borrower_id)
+        raise refusal
     vault = container.vault
     return _Known(
         borrower_id=auth.borrower_id, product_id=who.product_id,
@@ -359,6 +392,57 @@ def _read(
         },
         internal=_history_from(who, book), device_bidx=who.device_bidx, policy=policy,
     )
+
+
+def _week_since(today: date) -> date:
+    return today - timedelta(days=_WEEK_DAYS - 1)  # today and the six days before it
+
+
+def _cooling_off_days(ruleset: Ruleset) -> int | None:
+    """The cooling-off rule's days when it declines (a ruleset may drop the rule, or only refer)."""
+    for name, outcome, params in ruleset.rules:
+        if name == "cooling_off" and outcome is Outcome.DECLINE:
+            return int(params["days"])
+    return None
+
+
+def standing_refusal(
+    ruleset: Ruleset, settings: Settings, *, today: date, active_lines: int, last_decline_on: date | None,
+    in_review: int | None, applied_day: int, applied_week: int, dates: Callable[[], list[date]],
+) -> DomainError | None:
+    """What the applicant's own standing decides before anyone outside is asked, or None to go on.
+
+    An open line: use it. Declined inside the cooling-off period: the date to apply again. An application
+    being reviewed: wait for it (no second case in the queue). At the cap of applications per day or per 7
+    days: the date the cap allows one again (``dates``: the stored applications' dates of the last 7 days,
+    read only when refusing).
+    """
+    if active_lines:
+        return DomainError(CreditErrors.TOO_MANY_LINES)
+    if in_review is not None:
+        return DomainError(CreditErrors.REVIEW_PENDING, params={"application_id": in_review})
+    days = _cooling_off_days(ruleset)
+    if days is not None and last_decline_on is not None and today < last_decline_on + timedelta(days=days):
+        return DomainError(CreditErrors.COOLING_OFF,
+                           params={"reapply_on": (last_decline_on + timedelta(days=days)).isoformat()})
+    per_day, per_week = settings.credit_max_applications_per_day, settings.credit_max_applications_per_7_days
+    if applied_day < per_day and applied_week < per_week:
+        return None
+    recent = sorted(dates(), reverse=True)
+    reapply_on = today
+    if applied_day >= per_day:
+        reapply_on = today + timedelta(days=1)
+    if len(recent) >= per_week:  # the window must slide past the per_week-th latest application
+        reapply_on = max(reapply_on, recent[per_week - 1] + timedelta(days=_WEEK_DAYS))
+    count, window = (applied_week, _WEEK_DAYS) if applied_week >= per_week else (applied_day, 1)
+    return DomainError(CreditErrors.APPLICATION_LIMIT,
+                       params={"count": count, "days": window, "reapply_on": reapply_on.isoformat()})
+
+
+def _recent_dates(session: Session, borrower_id: int, today: date) -> list[date]:
+    return list(session.connection().execute(
+        select(_A.c.application_date).where(_A.c.borrower_id == borrower_id,
+                                            _A.c.application_date >= _week_since(today))).scalars())
 
 
 def fetch_outside(container: Container, id_number: str, name: str, phone: str, *, carrier: bool) -> Outside:
@@ -525,7 +609,14 @@ def _store(
             annual_rate=outcome.rate, risk_grade=outcome.grade, source=f"credit:application:{application_id}",
             expires_on=values["offered_expires_on"], now=now,
         )
-    connection.execute(_INSERT_APPLICATION, {"id": application_id, **values})
+    settings = container.settings
+    inserted = connection.execute(_INSERT_APPLICATION, {
+        "id": application_id, **values, "today": today, "week_since": _week_since(today),
+        "per_day": settings.credit_max_applications_per_day, "per_week": settings.credit_max_applications_per_7_days,
+        "line_id": values["credit_line_id"] or 0})
+    if inserted.first() is None:  # decided meanwhile by a concurrent application: refused, nothing kept
+        raise _refused_meanwhile(container, session, known.borrower_id, policy.ruleset, today,
+                                 own_lines=1 if values["credit_line_id"] else 0)
     if decision is Decision.REVIEW:
         session.add(ReviewCase(application_id=application_id, kind=ReviewKind.REFERRED,
                                recommendation=outcome.recommendation, created_at=now))
@@ -563,11 +654,55 @@ _DECIDED_FIELDS = tuple(name for name in Decided.__dataclass_fields__ if name !=
 
 
 _APPLICATIONS = CreditApplication.__table__
-_INSERT_APPLICATION = insert(_APPLICATIONS)
+
+
+def _insert_if_still_allowed() -> Any:
+    """The application's INSERT, made only if the borrower's standing still allows it (bind parameters: the
+    row's columns, and ``today``, ``week_since``, ``per_day``, ``per_week``, ``line_id``).
+
+    The row lock serializes a borrower's decisions, but on PostgreSQL a statement reads the database as it
+    was when the statement began: the lock statement itself, which waited for a concurrent decision to
+    commit, does not see it. The INSERT begins after the lock is held, so its condition sees every decision
+    committed before: under the cap of applications per day and per 7 days, no other open line (``line_id``:
+    the line this decision has just granted, 0 for none), no application in review. Checked in the statement
+    the decision runs anyway, so a burst of concurrent applications cannot store more than the cap.
+    """
+    mine = _A.c.borrower_id == bindparam("borrower_id")
+    allowed = and_(
+        select(func.count()).where(mine, _A.c.application_date >= bindparam("today", type_=Date()))
+        .scalar_subquery() < bindparam("per_day"),
+        select(func.count()).where(mine, _A.c.application_date >= bindparam("week_since", type_=Date()))
+        .scalar_subquery() < bindparam("per_week"),
+        ~exists().where(CreditLine.borrower_id == bindparam("borrower_id"), CreditLine.status != LineStatus.CLOSED,
+                        CreditLine.id != bindparam("line_id")),
+        ~exists().where(mine, _A.c.status == ApplicationStatus.IN_REVIEW),
+    )
+    columns = list(_APPLICATIONS.c)
+    return insert(_APPLICATIONS).from_select(
+        [c.name for c in columns], select(*(bindparam(c.name, type_=c.type) for c in columns)).where(allowed),
+    ).returning(_APPLICATIONS.c.id)  # the row, or none: psycopg's rowcount of an INSERT … SELECT may be -1
+
+
+_INSERT_APPLICATION = _insert_if_still_allowed()
 _LOCK_AND_COUNT_LINES = (
     select(_OPEN_LINES, next_id(_APPLICATIONS.c.id)).where(Borrower.id == bindparam("borrower_id"))
     .with_for_update(of=Borrower)
 )
+
+
+def _refused_meanwhile(
+    container: Container, session: Session, borrower_id: int, ruleset: Ruleset, today: date, *, own_lines: int,
+) -> DomainError:
+    """Why the INSERT's condition refused (read after the fact; the transaction is rolled back)."""
+    params = {"borrower_id": borrower_id, "today": today, "week_since": _week_since(today)}
+    row = session.connection().execute(select(_OPEN_LINES, *_standing_columns()), params).one()
+    refusal = standing_refusal(
+        ruleset, container.settings, today=today, active_lines=row[0] - own_lines, last_decline_on=None,
+        in_review=row.in_review, applied_day=row.applied_day, applied_week=row.applied_week,
+        dates=lambda: _recent_dates(session, borrower_id, today))
+    refusal = refusal or DomainError(CreditErrors.TOO_MANY_LINES)  # not expected: the condition has no other case
+    log.info("credit_application_refused_at_store", borrower_id=borrower_id, code=refusal.code)
+    return refusal
 
 
 def open_lines(session: Session, borrower_id: int) -> int:
