@@ -8,10 +8,10 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from miaodai.credit import review
-from miaodai.credit.models import CreditApplication, ReviewCase
+from miaodai.credit.models import CreditApplication, ReviewCase, ReviewKind, ReviewStatus
 from miaodai.deps import ContainerDep, RowId
 from miaodai.identity.staff_deps import require_permission
 from miaodai.identity.staff_service import StaffContext
@@ -27,8 +27,8 @@ Checker = Annotated[StaffContext, Depends(require_permission("review.approve_ove
 class CaseSummary(BaseModel):
     id: int
     application_id: int
-    kind: str = Field(description="referred | human_review_request")
-    status: str = Field(description="open | awaiting_second | decided")
+    kind: ReviewKind
+    status: ReviewStatus
     recommendation: str = Field(description="What the automated policy suggests: approve | decline")
     age_seconds: int = Field(description="How long the case has waited")
     created_at: datetime
@@ -66,7 +66,7 @@ class DecideBody(BaseModel):
 class SecondBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    approve: bool
+    approve: StrictBool
     note: str = Field(default="", max_length=500)
 
 

@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, StrictInt
 
 from miaodai.core.clock import business_date
 from miaodai.core.errors import DomainError
@@ -29,7 +29,8 @@ router = APIRouter(tags=["loans"])
 Rate = Annotated[Decimal, Field(ge=0, lt=1, max_digits=8, decimal_places=6, description='Decimal, e.g. "0.18"')]
 # Rates leave the API as decimal strings without trailing zeros, whichever database they came from ("0.12").
 RateOut = Annotated[Decimal, PlainSerializer(lambda d: format(d.normalize(), "f"), return_type=str)]
-Fen = Annotated[int, Field(gt=0, le=10**12, description="Amount in fen (分)")]
+# Strict: "100000", 100000.0 and true are not amounts (lax pydantic would read true as 1 fen).
+Fen = Annotated[StrictInt, Field(gt=0, le=10**12, description="Amount in fen (分)")]
 
 
 class ProductView(BaseModel):
@@ -61,15 +62,15 @@ class ProductRequest(BaseModel):
     min_amount_fen: Fen
     max_amount_fen: Fen
     methods: list[RepaymentMethod] = Field(min_length=1, max_length=4)
-    terms_months: list[Annotated[int, Field(ge=1, le=60)]] = Field(default_factory=list, max_length=60)
-    bullet_max_days: int | None = Field(default=None, ge=1, le=365)
+    terms_months: list[Annotated[StrictInt, Field(ge=1, le=60)]] = Field(default_factory=list, max_length=60)
+    bullet_max_days: StrictInt | None = Field(default=None, ge=1, le=365)
     min_annual_rate: Rate
     max_annual_rate: Rate
     day_count: DayCount = DayCount.ACT_360
     monthly_fee_rate: Rate = Decimal(0)
     penalty_rate_multiplier: Decimal = Field(default=DEFAULT_PENALTY_MULTIPLIER, ge=Decimal("1.3"), le=Decimal("1.5"))
-    late_fee_fen: int = Field(default=0, ge=0, le=10**8)
-    grace_days: int = Field(default=3, ge=0, le=30)
+    late_fee_fen: StrictInt = Field(default=0, ge=0, le=10**8)
+    grace_days: StrictInt = Field(default=3, ge=0, le=30)
     cost_cap: Rate = DEFAULT_COST_CAP
     allocation_order: list[Bucket] = Field(default_factory=lambda: list(DEFAULT_ALLOCATION))
 
@@ -79,8 +80,8 @@ class QuoteRequest(BaseModel):
 
     principal_fen: Fen
     method: RepaymentMethod = RepaymentMethod.EQUAL_INSTALLMENT
-    term_months: int | None = Field(default=None, ge=1, le=60, description="Monthly methods")
-    term_days: int | None = Field(default=None, ge=1, le=365, description="Bullet only")
+    term_months: StrictInt | None = Field(default=None, ge=1, le=60, description="Monthly methods")
+    term_days: StrictInt | None = Field(default=None, ge=1, le=365, description="Bullet only")
     annual_rate: Rate | None = Field(default=None, description="Required without product_code; else the product's max")
     monthly_fee_rate: Rate | None = Field(default=None, description="Only without product_code (the product sets it)")
     day_count: DayCount | None = Field(default=None, description="Only without product_code")

@@ -28,6 +28,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from miaodai.container import Container
 from miaodai.core.errors import DomainError
+from miaodai.core.fields import RowId
 from miaodai.identity.sessions import AuthContext
 from miaodai.loans import api_loans, loan_service
 from miaodai.loans.api_loans import InstallmentLine, LoanView, PrepaymentBody
@@ -162,7 +163,7 @@ def my_loans(request: Request, container: WebContainer, auth: WebBorrower) -> HT
 
 
 @router.get("/loans/{loan_id:int}", response_class=HTMLResponse)
-def one_loan(request: Request, loan_id: int, container: WebContainer, auth: WebBorrower) -> HTMLResponse:
+def one_loan(request: Request, loan_id: RowId, container: WebContainer, auth: WebBorrower) -> HTMLResponse:
     try:
         loan = _own_loan(container, auth, loan_id)
     except DomainError as error:
@@ -177,7 +178,7 @@ def _in_flight(debits: list[CollectionView]) -> CollectionView | None:
 
 
 @router.get("/loans/{loan_id:int}/statement", response_class=HTMLResponse)
-def statement(request: Request, loan_id: int, container: WebContainer, auth: WebBorrower) -> HTMLResponse:
+def statement(request: Request, loan_id: RowId, container: WebContainer, auth: WebBorrower) -> HTMLResponse:
     try:
         loan = _own_loan(container, auth, loan_id)
         lines = api_loans.loan_statement(loan_id, container, auth)
@@ -256,7 +257,7 @@ def _form(what: str, amount: str | None, mode: str, method: str | None) -> Repay
 
 
 @router.get("/loans/{loan_id:int}/repay", response_class=HTMLResponse)
-def repay_page(request: Request, loan_id: int, container: WebContainer, auth: WebBorrower, what: str = "",
+def repay_page(request: Request, loan_id: RowId, container: WebContainer, auth: WebBorrower, what: str = "",
                amount: str | None = None, mode: str = "", method: str = "") -> HTMLResponse:
     """Choose what to repay and from where; ``what`` (and the rest, coming back from the review) prefill it."""
     try:
@@ -268,7 +269,7 @@ def repay_page(request: Request, loan_id: int, container: WebContainer, auth: We
 
 
 @router.get("/loans/{loan_id:int}/repay/review", response_class=HTMLResponse)
-def review(request: Request, loan_id: int, container: WebContainer, auth: WebBorrower, what: str = "due",
+def review(request: Request, loan_id: RowId, container: WebContainer, auth: WebBorrower, what: str = "due",
            amount: str = "", mode: str = "", method: str = "") -> HTMLResponse:
     """What will be taken, from where, and (a partial early repayment) the plan after it — then confirm."""
     form = _form(what, amount, mode, method)
@@ -307,7 +308,7 @@ def _chosen_method(choices: list[MethodView], method_id: int | None) -> MethodVi
 
 
 @router.post("/loans/{loan_id:int}/repay")
-def confirm(request: Request, loan_id: int, container: WebContainer, auth: WebBorrower,
+def confirm(request: Request, loan_id: RowId, container: WebContainer, auth: WebBorrower,
             key: Annotated[str, Form()] = "", what: Annotated[str, Form()] = "", method: Annotated[str, Form()] = "",
             amount: Annotated[str, Form()] = "", mode: Annotated[str, Form()] = "") -> Response:
     """Send the debit (``POST /v1/loans/{id}/repayments``); the same key again finds the same debit."""
@@ -334,7 +335,7 @@ def confirm(request: Request, loan_id: int, container: WebContainer, auth: WebBo
 
 
 @router.get("/loans/{loan_id:int}/repayments/{order_no}", response_class=HTMLResponse)
-def progress(request: Request, loan_id: int, order_no: str, container: WebContainer,
+def progress(request: Request, loan_id: RowId, order_no: str, container: WebContainer,
              auth: WebBorrower) -> HTMLResponse:
     """One debit step by step with times: processing, then repaid, or failed with the bank's reason and
     what to do. While the bank has it the page refreshes itself (a link does the same without JS)."""
