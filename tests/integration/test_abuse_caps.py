@@ -1,7 +1,8 @@
 """Caps that are caps, on both databases: many requests released together (a barrier) get exactly the cap,
 never one more (the issue saw 31 of 30 per network and 14 of 10 per device on PostgreSQL); wrong codes
 count per number per day whatever code they were aimed at; and wrong codes stop the guesser's network and
-device before they lock the borrower, whose own phone still gets in when the number is locked."""
+device before they lock the borrower, whose own phone still gets in when the number is locked. The same
+holds for staff passwords tried from one network and for the bank's card-binding codes."""
 
 from __future__ import annotations
 
@@ -10,11 +11,18 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
+from argon2 import PasswordHasher
 from sqlalchemy import func, select
 
+from miaodai.core.audit import AuditEntry
 from miaodai.core.errors import DomainError
+from miaodai.identity import staff_rules, staff_service
 from miaodai.identity.login_service import ClientInfo, log_in_with_code, request_login_code
 from miaodai.identity.models import OtpChallenge, OtpChannel
+from miaodai.identity.sessions import AuthContext
+from miaodai.payments import card_verification, methods
+from miaodai.payments.models import CardBinding
+from tests.credit_support import applicant, quick_parties
 from tests.helpers import latest_code
 
 PAST_COOLDOWN = timedelta(seconds=61)
@@ -150,3 +158,45 @@ def test_a_guesser_on_one_network_is_stopped_before_the_number_is_locked(client,
     assert set(outcomes[5:]) == {"OTP_WRONG_CODES_FROM_NETWORK"}
     # Nothing of that counted against the number: the borrower logs in from anywhere else.
     guess(container, phone, right, ip="192.0.2.55", device="owner-phone-0002")
+
+
+def test_staff_passwords_tried_at_once_from_one_network_are_judged_exactly_up_to_its_cap(container, monkeypatch):
+    monkeypatch.setattr(staff_service, "PASSWORD_HASHER", PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1))
+    with container.db.transaction() as session:
+        staff_service.add_staff(session, container, username="ops.lead", display_name="Han Mei", roles=("auditor",),
+                                actor="system:test", password="correct horse battery staple")
+    cap = staff_rules.FAILURES_PER_IP_PER_USERNAME_PER_HOUR
+    outcomes = together(cap + 7, lambda i: staff_service.login(
+        container, username="ops.lead", password=f"guess {i:04d}!", totp_code="123456", ip="203.0.113.5"))
+    assert outcomes == {"STAFF_LOGIN_FAILED": cap, "STAFF_LOGIN_THROTTLED": 7}
+    with container.db.transaction() as session:
+        failures = session.execute(select(func.count()).where(AuditEntry.action == "staff.login_failed")).scalar_one()
+    assert failures == cap
+
+
+def test_one_reserved_phone_gets_exactly_its_days_bank_codes_when_they_are_asked_for_at_once(client, container):
+    quick_parties(container)
+    who = applicant(client, "13700137601", "110101199003070054")
+    auth = AuthContext(borrower_id=who["borrower_id"], session_id=who["session_id"], device_id=0, step_up_at=None)
+    cap = card_verification.STARTS_PER_RESERVED_PHONE_PER_DAY
+    outcomes = together(cap + 6, lambda i: methods.start_card_binding(
+        container, auth, card_verification.SANDBOX_CARD_OK, "13900139888"))
+    assert outcomes == {"ok": cap, "PAYMENT_BINDING_PHONE_DAILY_LIMIT": 6}
+    assert len(client.get("/sandbox/sms/13900139888").json()["messages"]) == cap
+    with container.db.transaction() as session:
+        assert session.execute(select(func.count()).select_from(CardBinding)).scalar_one() == cap
+
+
+def test_counters_are_purged_two_days_after_their_window_ends_and_not_before(container, clock):
+    from miaodai.identity import counters
+    from miaodai.identity.models import RateCounter
+
+    with container.db.transaction() as session:
+        counters.bump(session, [counters.Bump(counters.Kind.SMS_IP_HOUR, "old-network"),
+                                counters.Bump(counters.Kind.SMS_PHONE_DAY, "old-number")], clock.now())
+    clock.advance(timedelta(days=2, hours=1, seconds=1))  # the hour's window ended 2 days ago; the day's not yet
+    with container.db.transaction() as session:
+        counters.bump(session, [counters.Bump(counters.Kind.SMS_IP_HOUR, "new-network")], clock.now())
+        assert counters.purge_expired(session, clock.now()) == 1
+        left = session.execute(select(RateCounter.key).order_by(RateCounter.key)).scalars().all()
+    assert left == ["new-network", "old-number"]

@@ -167,3 +167,30 @@ def test_default_moves_and_the_last_method_of_a_loan_cannot_be_unbound(client, c
     assert [(m["id"], m["is_default"]) for m in listed] == [(first["id"], True)]
     assert_problem(client.delete(f"/v1/payment-methods/{second['id']}", headers=borrower["headers"]), 404,
                    "PAYMENT_METHOD_NOT_FOUND")
+
+
+def test_a_reserved_phone_gets_its_days_bank_codes_from_every_borrower_who_names_it(client, container, who):
+    victim = "13900139999"  # someone else's phone, named by borrowers who want it texted
+    for _ in range(3):
+        assert _start(client, who, SANDBOX_CARD_OK, reserved_phone=victim).status_code == 202
+    other = applicant(client, "13700137404", "110101199003070046")
+    for _ in range(2):
+        assert _start(client, other, SANDBOX_CARD_OK, reserved_phone=victim).status_code == 202
+    refused = assert_problem(_start(client, other, SANDBOX_CARD_OK, reserved_phone=victim), 429,
+                             "PAYMENT_BINDING_PHONE_DAILY_LIMIT")
+    # Until midnight in Beijing (16:00 UTC), and the bank was not asked a sixth time.
+    assert refused["params"]["retry_at"] == "2026-11-22T16:00:00+00:00" and refused["params"]["limit"] == 5
+    assert len(client.get(f"/sandbox/sms/{victim}").json()["messages"]) == 5
+    # Each borrower's own phone is another phone: they still bind a card with it.
+    assert _start(client, other, SANDBOX_CARD_OK).status_code == 202
+
+
+def test_a_borrower_gets_their_days_bank_codes_whatever_phones_they_name(client, container, who):
+    for i in range(10):
+        assert _start(client, who, SANDBOX_CARD_OK, reserved_phone=f"1390013{i:04d}").status_code == 202
+    refused = assert_problem(_start(client, who, SANDBOX_CARD_OK, reserved_phone="13900139000"), 429,
+                             "PAYMENT_BINDING_CODES_DAILY_LIMIT")
+    assert refused["params"]["limit"] == 10 and "2026-11-23 00:00:00" in refused["message_zh"] + refused["action"]["zh"]
+    assert client.get("/sandbox/sms/13900139000").json()["messages"] == []
+    with container.db.transaction() as session:
+        assert len(session.execute(select(CardBinding)).all()) == 10

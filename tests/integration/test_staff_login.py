@@ -1,4 +1,4 @@
-"""Staff console login: password + TOTP, replay, lockout, sessions and permissions."""
+"""Staff console login: password + TOTP, replay, the network throttle, sessions and permissions."""
 
 from __future__ import annotations
 
@@ -112,23 +112,84 @@ def test_a_totp_code_cannot_be_used_twice(client, container, clock):
     assert login(client, staff, clock).status_code == 200
 
 
-def test_five_failures_lock_the_account_for_fifteen_minutes(client, container, clock):
+def test_five_failures_stop_that_network_not_the_account_whose_owner_still_gets_in(client, container, clock):
     staff = make_staff(container)
-    for _ in range(4):
+    for _ in range(5):
         assert login(client, staff, clock, password="wrong password!").json()["code"] == "STAFF_LOGIN_FAILED"
-    locked = login(client, staff, clock, password="wrong password!")
-    assert locked.status_code == 429
-    problem = locked.json()
-    assert problem["code"] == "STAFF_ACCOUNT_LOCKED"
-    assert "2026-11-22 10:15:00" in problem["message_zh"] and "2026-11-22 10:15:00" in problem["message_en"]
-    assert problem["params"]["locked_until"] == "2026-11-22T02:15:00+00:00"
-    assert locked.headers["retry-after"] == "900"
-    # Even the right password and code are refused while the lock lasts.
-    clock.advance(timedelta(minutes=14, seconds=59))
-    assert login(client, staff, clock).json()["code"] == "STAFF_ACCOUNT_LOCKED"
-    clock.advance(timedelta(seconds=1))
+    # This network has had its failures at this username for the clock hour: even the right password and
+    # code are refused from it, unjudged, until the hour ends (02:00:00 + 1 h in the test clock).
+    throttled = login(client, staff, clock)
+    assert throttled.status_code == 429
+    problem = throttled.json()
+    assert problem["code"] == "STAFF_LOGIN_THROTTLED"
+    assert problem["params"]["retry_at"] == "2026-11-22T03:00:00+00:00" and throttled.headers["retry-after"] == "3600"
+    assert "2026-11-22 11:00:00" in problem["message_zh"] and "not locked" in problem["action"]["en"]
+    # The owner, from their own network, with the right password and a fresh code, gets in at once, and the
+    # account is flagged for the security team.
+    owner = staff_service.login(container, username=staff.username, password=PASSWORD,
+                                totp_code=code_now(staff, clock), ip="198.51.100.40")
+    assert owner.staff.staff_id == staff.staff_id
+    actions = audit_actions(container)
+    assert actions.count(("staff.review_flagged", f"staff:{staff.staff_id}")) == 2  # at the 5th failure, at login
+    assert ("staff.login_throttled", "staff:network") in actions
+    with container.db.transaction() as session:
+        assert session.execute(select(StaffUser.failed_logins, StaffUser.locked_until)).one() == (0, None)
+    # The hour over, the first network may try again.
+    clock.advance(timedelta(hours=1))
     assert login(client, staff, clock).status_code == 200
-    assert ("staff.locked", f"staff:{staff.staff_id}") in audit_actions(container)
+
+
+def test_a_network_is_stopped_after_its_hours_failures_across_usernames(container, clock):
+    from miaodai.core.errors import DomainError
+    from miaodai.identity import staff_rules
+
+    staff = make_staff(container)
+    outcomes = []
+    for i in range(staff_rules.FAILURES_PER_IP_PER_HOUR + 1):
+        try:
+            staff_service.login(container, username=f"guess.{i:03d}", password="x" * 12, totp_code="123456",
+                                ip="203.0.113.77")
+        except DomainError as refused:
+            outcomes.append(refused.code)
+    assert outcomes == ["STAFF_LOGIN_FAILED"] * staff_rules.FAILURES_PER_IP_PER_HOUR + ["STAFF_LOGIN_THROTTLED"]
+    # The real account from that network is throttled too; from elsewhere it is not.
+    for ip, expected in (("203.0.113.77", "STAFF_LOGIN_THROTTLED"), ("198.51.100.41", None)):
+        try:
+            staff_service.login(container, username=staff.username, password=PASSWORD,
+                                totp_code=code_now(staff, clock), ip=ip)
+            got = None
+        except DomainError as refused:
+            got = refused.code
+        assert got == expected
+
+
+def test_an_unknown_username_gets_the_same_answers_and_costs_the_same_hash(client, container, clock, monkeypatch):
+    staff = make_staff(container)
+    verified: list[str] = []
+    real_verify = staff_service._password_matches
+
+    def spy(password_hash, password):
+        verified.append(password_hash)
+        return real_verify(password_hash, password)
+
+    monkeypatch.setattr(staff_service, "_password_matches", spy)
+
+    def answers(username: str) -> list[tuple[int, dict, str | None]]:
+        out = []
+        for _ in range(6):
+            response = client.post("/v1/staff/login", json={"username": username, "password": "wrong password!",
+                                                            "totp_code": "123456"})
+            body = response.json()
+            out.append((response.status_code, {k: body[k] for k in ("code", "message_zh", "message_en", "action",
+                                                                     "params")}, response.headers.get("retry-after")))
+        return out
+
+    known = answers(staff.username)  # the network's failures are per username as well as in all (20)
+    unknown = answers("no.such.person")
+    assert known == unknown
+    assert [body["code"] for _, body, _ in known] == ["STAFF_LOGIN_FAILED"] * 5 + ["STAFF_LOGIN_THROTTLED"]
+    # Five argon2 checks each: against the real hash, and against a dummy for the unknown name.
+    assert len(verified) == 10 and verified[5] != verified[0] and verified[5].startswith("$argon2")
 
 
 def test_a_disabled_account_cannot_log_in_and_its_sessions_stop_working(client, container, clock):

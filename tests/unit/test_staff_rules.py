@@ -1,8 +1,8 @@
-"""Pure staff-login rules: TOTP steps and replay, lockout counting, usernames and passwords."""
+"""Pure staff-login rules: TOTP steps and replay, the network throttle and review flag, usernames and passwords."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pyotp
 
@@ -38,17 +38,21 @@ def test_a_step_is_a_replay_unless_later_than_the_last_accepted():
     assert not staff_rules.is_replayed_step(101, 100)
 
 
-def test_the_fifth_failure_locks_for_fifteen_minutes_and_restarts_the_count():
-    count = 0
-    for _ in range(4):
-        outcome = staff_rules.after_failure(count, NOW)
-        assert outcome.locked_until is None
+def test_failures_flag_an_account_for_review_every_fifth_and_never_lock_it():
+    count, flagged = 0, []
+    for _ in range(10):
+        outcome = staff_rules.after_failure(count)
         count = outcome.failed_logins
-    assert count == 4
-    fifth = staff_rules.after_failure(count, NOW)
-    assert fifth == staff_rules.FailureOutcome(0, NOW + timedelta(minutes=15))
-    assert staff_rules.is_locked(fifth.locked_until, NOW + timedelta(minutes=14, seconds=59))
-    assert not staff_rules.is_locked(fifth.locked_until, NOW + timedelta(minutes=15))
+        flagged.append(outcome.flag_for_review)
+    assert count == 10 and flagged == [False] * 4 + [True] + [False] * 4 + [True]
+    assert not hasattr(outcome, "locked_until")
+
+
+def test_a_network_is_throttled_at_its_hours_failures_in_all_or_at_one_username():
+    per_ip, per_name = staff_rules.FAILURES_PER_IP_PER_HOUR, staff_rules.FAILURES_PER_IP_PER_USERNAME_PER_HOUR
+    assert not staff_rules.network_throttled(per_ip - 1, per_name - 1)
+    assert staff_rules.network_throttled(per_ip, 0)
+    assert staff_rules.network_throttled(per_ip - 1, per_name)
 
 
 def test_usernames_and_passwords():

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from miaodai.deps import ROW_ID_MAX, ContainerDep
+from miaodai.deps import ROW_ID_MAX, ClientIp, ContainerDep
 from miaodai.identity import staff_service
 from miaodai.identity.staff_audit import audit_page, entry_details
 from miaodai.identity.staff_deps import CurrentStaff, require_permission
@@ -71,9 +71,9 @@ def _profile(staff: StaffContext) -> StaffProfile:
 
 
 @router.post("/login", summary="Log in with username, password and a TOTP code")
-def login(body: StaffLoginRequest, container: ContainerDep) -> StaffLoginResponse:
+def login(body: StaffLoginRequest, container: ContainerDep, ip: ClientIp) -> StaffLoginResponse:
     result = staff_service.login(
-        container, username=body.username, password=body.password, totp_code=body.totp_code
+        container, username=body.username, password=body.password, totp_code=body.totp_code, ip=ip
     )
     return StaffLoginResponse(token=result.token, expires_at=result.expires_at, staff=_profile(result.staff))
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -128,6 +128,16 @@ def bump(session: Session, bumps: Sequence[Bump], now: datetime) -> dict[Kind, C
     ).returning(RateCounter.kind, RateCounter.n)
     found = {Kind(kind): n for kind, n in session.execute(upsert).all()}
     return {kind: Count(found[kind], windows[kind].end) for kind in windows}
+
+
+def peek(session: Session, kind: Kind, key: str, now: datetime) -> Count:
+    """A counter's value in the current window, read without a lock or a write (0 when it has no row): for a
+    cheap early refusal before slow work; the decision that counts is made under :func:`bump`'s lock."""
+    window = window_of(SPANS[kind], now)
+    n = session.execute(select(RateCounter.n).where(
+        RateCounter.kind == kind.value, RateCounter.key == key, RateCounter.window_start == window.start,
+    )).scalar_one_or_none()
+    return Count(n or 0, window.end)
 
 
 def purge_expired(session: Session, now: datetime, *, keep: timedelta = timedelta(days=2)) -> int:

@@ -346,6 +346,10 @@ def _redeem_code(
         stored_hash=challenge.code_hash,
     )
     outcome = otp.judge_guess(state, matches=matches, locked_until=locked_until, now=now, limits=limits)
+    if outcome is otp.GuessOutcome.LOCKED_OUT and locked_until is not None:
+        return locked_out(LoginErrors.LOGIN_LOCKED, now=now, locked_until=locked_until)
+    if challenge is None or state is None:
+        return DomainError(LoginErrors.OTP_NOT_REQUESTED)
     if outcome is otp.GuessOutcome.ACCEPTED:
         challenge.consumed_at = now
         return None
@@ -356,8 +360,6 @@ def _redeem_code(
             known = is_known_device(session, phone_bidx, device_key_bidx)
         return _count_wrong_guess(container, session, challenge, state, after, known_device=known, now=now,
                                   limits=limits, actor=actor)
-    if outcome is otp.GuessOutcome.LOCKED_OUT:
-        return locked_out(LoginErrors.LOGIN_LOCKED, now=now, locked_until=locked_until)
     if outcome is otp.GuessOutcome.EXPIRED:
         return DomainError(LoginErrors.OTP_EXPIRED, params={"ttl_minutes": int(limits.ttl.total_seconds()) // 60})
     if outcome is otp.GuessOutcome.ALREADY_USED:

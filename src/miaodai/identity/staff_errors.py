@@ -13,9 +13,8 @@ from miaodai.core.errors import ErrorSpec
 class StaffErrors:
     LOGIN_FAILED = ErrorSpec(
         "STAFF_LOGIN_FAILED", 401, "Staff login failed",
-        "用户名、密码或动态验证码不正确（连续失败 {lock_after} 次将锁定 {lock_minutes} 分钟）。",
-        "Username, password or authenticator code is wrong ({lock_after} failures in a row lock the account "
-        "for {lock_minutes} minutes).",
+        "用户名、密码或动态验证码不正确（同一网络每小时最多可失败 {limit} 次）。",
+        "Username, password or authenticator code is wrong (a network may fail {limit} times an hour).",
         "请核对用户名和密码，并输入身份验证器上当前显示的 6 位验证码。",
         "Check your username and password and enter the 6-digit code your authenticator shows now.",
     )
@@ -24,12 +23,13 @@ class StaffErrors:
         "该动态验证码已使用过，不能重复使用。", "This authenticator code has already been used.",
         "请等待身份验证器显示新的验证码后重试。", "Wait for your authenticator to show a new code, then retry.",
     )
-    LOCKED = ErrorSpec(
-        "STAFF_ACCOUNT_LOCKED", 429, "Staff account locked",
-        "登录失败次数过多，账户已锁定至 {locked_until_local}（北京时间）。",
-        "Too many failed logins; the account is locked until {locked_until_local} (Beijing time).",
-        "请在锁定结束后重试；如非本人操作请立即联系安全管理员。",
-        "Retry after the lock ends; if this was not you, tell the security administrator now.",
+    LOGIN_THROTTLED = ErrorSpec(
+        "STAFF_LOGIN_THROTTLED", 429, "Too many failed logins from this network",
+        "当前网络登录失败次数过多，请于 {retry_at_local}（北京时间）后重试。",
+        "Too many failed logins from this network; try again after {retry_at_local} (Beijing time).",
+        "账户本身未被锁定：请从公司网络或其他网络登录；如非本人操作请立即联系安全管理员。",
+        "The account itself is not locked: log in from the office or another network; if this was not you, "
+        "tell the security administrator now.",
     )
     INACTIVE = ErrorSpec(
         "STAFF_ACCOUNT_INACTIVE", 403, "Staff account disabled",

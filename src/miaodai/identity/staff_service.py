@@ -1,8 +1,12 @@
 """Staff accounts: creation, login (password + TOTP), sessions and logout.
 
 Each use case is one transaction and writes its audit entry in it. A failed login
-must still *commit* (the failure counter, the lock, the audit entry), so the login
-use case returns its error out of the transaction and raises it after the commit.
+must still *commit* (the failure counters, the audit entry), so the login use case
+returns its error out of the transaction and raises it after the commit.
+
+Failures are counted against the caller's network (:mod:`miaodai.identity.counters`), never by locking
+the account (staff_rules explains why); an unknown username costs the same argon2 check (against a dummy
+hash), is counted the same and gets the same answer as a wrong password.
 
 Passwords are argon2 hashes (re-hashed on login when the parameters change); the TOTP
 secret is stored encrypted (field ``staff.totp_secret``); session tokens are stored
@@ -24,10 +28,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from miaodai.container import Container
-from miaodai.core.clock import local_display
 from miaodai.core.errors import DomainError
-from miaodai.identity import rbac, staff_rules
-from miaodai.identity.models import STAFF_TOTP_FIELD, StaffRoleGrant, StaffSession, StaffUser
+from miaodai.identity import counters, rbac, staff_rules
+from miaodai.identity.login_errors import retry_later
+from miaodai.identity.models import IP_INDEX, STAFF_TOTP_FIELD, StaffRoleGrant, StaffSession, StaffUser
 from miaodai.identity.sessions import hash_token
 from miaodai.identity.staff_errors import StaffErrors
 
@@ -125,53 +129,89 @@ class _PasswordCheck:
     checked_hash: str | None
     matches: bool
     rehashed: str | None  # a new hash when the stored one used outdated parameters
+    judged: bool = True  # False: skipped, the network looked throttled before the check
 
 
-def login(container: Container, *, username: str, password: str, totp_code: str) -> StaffLogin:
-    """Check password then TOTP; count failures and lock after five. Raises a DomainError on failure."""
+@dataclass(frozen=True)
+class _Network:
+    """The caller's network as the failure counters know it: all its failures, and those at this username."""
+
+    ip_key: str
+    ip_username_key: str
+
+    def bumps(self, delta: int) -> list[counters.Bump]:
+        return [counters.Bump(counters.Kind.STAFF_IP_HOUR, self.ip_key, delta),
+                counters.Bump(counters.Kind.STAFF_IP_USER_HOUR, self.ip_username_key, delta)]
+
+
+def login(container: Container, *, username: str, password: str, totp_code: str,
+          ip: str = "unknown") -> StaffLogin:
+    """Check password then TOTP from the network ``ip``; count failures against that network and refuse it
+    once it has had its hour's failures. Raises a DomainError on failure."""
     username = staff_rules.normalise_username(username)
+    ip_key = container.vault.blind_index(ip, IP_INDEX)
+    network = _Network(ip_key, counters.pair_key(ip_key, username))
+    now = container.clock.now()
     with container.db.transaction() as session:
         stored = session.execute(
             select(StaffUser.password_hash).where(StaffUser.username == username)
         ).scalar_one_or_none()
+        throttled = staff_rules.network_throttled(
+            counters.peek(session, counters.Kind.STAFF_IP_HOUR, network.ip_key, now).n,
+            counters.peek(session, counters.Kind.STAFF_IP_USER_HOUR, network.ip_username_key, now).n)
     # argon2 costs ~0.1 s by design: run it outside any transaction so no lock is held meanwhile
-    # (on SQLite every transaction holds the database's write lock). Unknown users cost the same.
-    matches = _password_matches(stored or _dummy_hash(), password) and stored is not None
-    rehashed = PASSWORD_HASHER.hash(password) if matches and PASSWORD_HASHER.check_needs_rehash(stored) else None
-    check = _PasswordCheck(stored, matches, rehashed)
+    # (on SQLite every transaction holds the database's write lock). Unknown users cost the same; a network
+    # already throttled costs nothing (its answer does not depend on the username either).
+    if throttled:
+        check = _PasswordCheck(None, False, None, judged=False)
+    else:
+        matches = _password_matches(stored or _dummy_hash(), password) and stored is not None
+        rehashed = (PASSWORD_HASHER.hash(password)
+                    if matches and stored is not None and PASSWORD_HASHER.check_needs_rehash(stored) else None)
+        check = _PasswordCheck(stored, matches, rehashed)
     with container.db.transaction() as session:
-        outcome = _attempt_login(session, container, username, check, totp_code)
+        outcome = _attempt_login(session, container, username, check, totp_code, network)
     if isinstance(outcome, DomainError):
         raise outcome
     return outcome
 
 
 def _attempt_login(
-    session: Session, container: Container, username: str, check: _PasswordCheck, totp_code: str
+    session: Session, container: Container, username: str, check: _PasswordCheck, totp_code: str,
+    network: _Network,
 ) -> StaffLogin | DomainError:
     now = container.clock.now()
+    # The network's counters, read under their row locks (held to the end of this transaction), so attempts
+    # released together are judged one after another and a network gets exactly its failures, never more.
+    before = counters.bump(session, network.bumps(0), now)
+    ip_count, ip_user_count = before[counters.Kind.STAFF_IP_HOUR], before[counters.Kind.STAFF_IP_USER_HOUR]
+    if staff_rules.network_throttled(ip_count.n, ip_user_count.n):
+        container.audit.record(session, actor="anonymous", action="staff.login_throttled", subject="staff:network",
+                               details={"ip_failures": ip_count.n, "ip_username_failures": ip_user_count.n})
+        return retry_later(StaffErrors.LOGIN_THROTTLED, now=now, retry_at=ip_count.resets_at,
+                           limit=staff_rules.FAILURES_PER_IP_PER_USERNAME_PER_HOUR)
+    if not check.judged:  # the hour ended between the two looks: nothing was checked, nothing is counted
+        return _login_failed()
     user = session.execute(
         select(StaffUser).where(StaffUser.username == username).with_for_update()
     ).scalar_one_or_none()
     if user is None:
+        counters.bump(session, network.bumps(1), now)
         _audit_login_failure(session, container, "staff:unknown", "unknown_user")
         return _login_failed()
     subject = f"staff:{user.id}"
-    if staff_rules.is_locked(user.locked_until, now):
-        _audit_login_failure(session, container, subject, "locked")
-        return _locked(user.locked_until, now)
     # A password changed between the check and now counts as wrong.
     if not check.matches or user.password_hash != check.checked_hash:
-        return _count_failure(session, container, user, now, "wrong_password")
+        return _count_failure(session, container, user, network, now, "wrong_password")
     if not user.active:
         _audit_login_failure(session, container, subject, "inactive")
         return DomainError(StaffErrors.INACTIVE)
     secret = container.vault.decrypt(user.totp_secret_enc, STAFF_TOTP_FIELD)
     step = staff_rules.matching_totp_step(secret, totp_code, now)
     if step is None:
-        return _count_failure(session, container, user, now, "wrong_totp")
+        return _count_failure(session, container, user, network, now, "wrong_totp")
     if staff_rules.is_replayed_step(step, user.last_totp_step):
-        return _count_failure(session, container, user, now, "totp_reused")
+        return _count_failure(session, container, user, network, now, "totp_reused")
     if check.rehashed is not None:
         user.password_hash = check.rehashed
     return _complete_login(session, container, user, step, now)
@@ -180,6 +220,7 @@ def _attempt_login(
 def _complete_login(
     session: Session, container: Container, user: StaffUser, step: int, now: datetime
 ) -> StaffLogin:
+    failures = user.failed_logins or 0
     user.failed_logins, user.locked_until, user.last_totp_step = 0, None, step
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     expires_at = now + timedelta(hours=container.settings.staff_session_ttl_hours)
@@ -191,24 +232,30 @@ def _complete_login(
     session.flush()
     container.audit.record(
         session, actor=f"staff:{user.id}", action="staff.login", subject=f"staff:{user.id}",
-        details={"session_id": record.id},
+        details={"session_id": record.id, **({"after_failures": failures} if failures else {})},
     )
+    if failures >= staff_rules.REVIEW_AFTER_FAILURES:
+        # The owner got in after a run of failures (theirs, or someone's guessing): in, but looked at.
+        container.audit.record(
+            session, actor="system", action="staff.review_flagged", subject=f"staff:{user.id}",
+            details={"reason": "login_after_failures", "failures": failures, "session_id": record.id},
+        )
     return StaffLogin(token, expires_at, _context(session, user, record.id))
 
 
 def _count_failure(
-    session: Session, container: Container, user: StaffUser, now: datetime, reason: str
+    session: Session, container: Container, user: StaffUser, network: _Network, now: datetime, reason: str
 ) -> DomainError:
-    outcome = staff_rules.after_failure(user.failed_logins or 0, now)
-    user.failed_logins, user.locked_until = outcome.failed_logins, outcome.locked_until
+    counters.bump(session, network.bumps(1), now)
+    outcome = staff_rules.after_failure(user.failed_logins or 0)
+    user.failed_logins = outcome.failed_logins
     subject = f"staff:{user.id}"
     _audit_login_failure(session, container, subject, reason)
-    if outcome.locked_until is not None:
+    if outcome.flag_for_review:
         container.audit.record(
-            session, actor="system", action="staff.locked", subject=subject,
-            details={"locked_until": outcome.locked_until.isoformat(), "after": reason},
+            session, actor="system", action="staff.review_flagged", subject=subject,
+            details={"reason": "failures_in_a_row", "failures": outcome.failed_logins, "after": reason},
         )
-        return _locked(outcome.locked_until, now)
     if reason == "totp_reused":
         return DomainError(StaffErrors.TOTP_REUSED)
     return _login_failed()
@@ -223,20 +270,7 @@ def _audit_login_failure(session: Session, container: Container, subject: str, r
 def _login_failed() -> DomainError:
     return DomainError(
         StaffErrors.LOGIN_FAILED,
-        params={
-            "lock_after": staff_rules.LOCK_AFTER_FAILURES,
-            "lock_minutes": int(staff_rules.LOCK_DURATION.total_seconds() // 60),
-        },
-    )
-
-
-def _locked(locked_until: datetime | None, now: datetime) -> DomainError:
-    assert locked_until is not None
-    retry_after = max(1, int((locked_until - now).total_seconds()))
-    return DomainError(
-        StaffErrors.LOCKED,
-        params={"locked_until": locked_until.isoformat(), "locked_until_local": local_display(locked_until)},
-        headers={"Retry-After": str(retry_after)},
+        params={"limit": staff_rules.FAILURES_PER_IP_PER_USERNAME_PER_HOUR},
     )
 
 

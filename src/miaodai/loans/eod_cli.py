@@ -36,6 +36,7 @@ def eod_run(
     from miaodai.core.errors import DomainError
     from miaodai.core.idempotency import purge_expired
     from miaodai.core.settings import get_settings
+    from miaodai.identity import counters
     from miaodai.loans.eod import STEPS, run_eod, send_reminders
 
     business_date = _date(day)
@@ -55,10 +56,13 @@ def eod_run(
     sent = send_reminders(container, business_date + timedelta(days=1)) if send else None
     # Housekeeping: Idempotency-Keys past their retention (settings.idempotency_ttl_hours, at least 24 h).
     purged = purge_expired(container.db, container.clock.now())
+    # ... and the abuse caps' counters whose window ended two days ago (identity/counters.py).
+    with container.db.transaction() as session:
+        counters_purged = counters.purge_expired(session, container.clock.now())
     figures = {"business_date": business_date.isoformat(), "already_done": report.already_done,
                "resumed_after": report.resumed_after or None, "steps": report.steps,
                "reminders_sent": sent.sent if sent else 0, "reminders_failed": sent.failed if sent else 0,
-               "idempotency_keys_purged": purged}
+               "idempotency_keys_purged": purged, "rate_counters_purged": counters_purged}
     if as_json:
         typer.echo(json.dumps(figures, ensure_ascii=False, indent=2))
         return

@@ -6,6 +6,10 @@ issuing bank's records and has the bank send a one-time code to the card's reser
 completes only when the borrower types that code back. The sandbox does the same: it "sends" the
 code as the bank's SMS through the sandbox SMS carrier (readable at ``/sandbox/sms/{phone}``), and
 documented test cards (docs/sandbox.md) produce each failure the real thing can.
+
+Every start has the bank text a phone that need not be the borrower's own, so starts are capped
+(:func:`count_start`) per borrower and per reserved phone per Beijing day, on the atomic counters of
+:mod:`miaodai.identity.counters`: exactly the cap gets through, however many arrive at once.
 """
 
 from __future__ import annotations
@@ -13,11 +17,15 @@ from __future__ import annotations
 import hmac
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from hashlib import sha256
 from typing import Protocol
 
+from sqlalchemy.orm import Session
+
 from miaodai.core.providers import ProviderTimeout, SandboxParty
+from miaodai.identity import counters
 from miaodai.identity.models import OtpChannel
 from miaodai.identity.sms import SmsProvider
 from miaodai.payments.bins import sandbox_number
@@ -34,6 +42,39 @@ class VerificationOutcome(StrEnum):
 class VerificationStarted:
     outcome: VerificationOutcome
     provider_ref: str | None = None  # set when the code was sent
+
+
+# The bank's codes one borrower may have sent in a Beijing day (each start is also a four-element query of
+# their identity), and the codes one reserved phone may receive from every borrower that names it.
+STARTS_PER_BORROWER_PER_DAY = 10
+STARTS_PER_RESERVED_PHONE_PER_DAY = 5
+
+
+class StartCap(StrEnum):
+    BORROWER = "borrower"
+    RESERVED_PHONE = "reserved_phone"
+
+
+@dataclass(frozen=True)
+class StartRefused:
+    cap: StartCap
+    limit: int
+    until: datetime  # the end of the Beijing day
+
+
+def count_start(session: Session, *, borrower_id: int, reserved_phone_bidx: str,
+                now: datetime) -> StartRefused | None:
+    """Count one start against the borrower's and the reserved phone's day, in one upsert that keeps both rows
+    locked until the caller's transaction ends; the refusal when either is over its cap (the caller raises it,
+    rolling the count back, and never asks the bank)."""
+    Kind = counters.Kind  # noqa: N806
+    counts = counters.bump(session, [counters.Bump(Kind.BIND_BORROWER_DAY, str(borrower_id)),
+                                     counters.Bump(Kind.BIND_PHONE_DAY, reserved_phone_bidx)], now)
+    for cap, kind, limit in ((StartCap.RESERVED_PHONE, Kind.BIND_PHONE_DAY, STARTS_PER_RESERVED_PHONE_PER_DAY),
+                             (StartCap.BORROWER, Kind.BIND_BORROWER_DAY, STARTS_PER_BORROWER_PER_DAY)):
+        if counts[kind].over(limit):
+            return StartRefused(cap, limit, counts[kind].resets_at)
+    return None
 
 
 class CardVerifier(Protocol):

@@ -68,6 +68,18 @@ class PaymentErrors:
         "银行验证超时，未完成绑卡。", "The bank did not answer in time; the card was not bound.",
         "请稍后重试。", "Try again in a moment.",
     )
+    BINDING_CODES_DAILY_LIMIT = ErrorSpec(
+        "PAYMENT_BINDING_CODES_DAILY_LIMIT", 429, "Too many card bindings today",
+        "您今天已发起 {limit} 次绑卡验证，已达上限。", "You have started {limit} card verifications today, the most we allow.",
+        "请于 {retry_at_local}（北京时间）后重试。", "Try again after {retry_at_local} (Beijing time).",
+    )
+    BINDING_PHONE_DAILY_LIMIT = ErrorSpec(
+        "PAYMENT_BINDING_PHONE_DAILY_LIMIT", 429, "Too many bank codes to this phone today",
+        "该预留手机号今天已收到 {limit} 条绑卡验证码，已达上限。",
+        "This reserved phone number has been sent {limit} card-binding codes today, the most we allow.",
+        "请于 {retry_at_local}（北京时间）后重试；如非本人操作请联系客服。",
+        "Try again after {retry_at_local} (Beijing time); if this was not you, contact support.",
+    )
     BINDING_NOT_FOUND = ErrorSpec(
         "PAYMENT_BINDING_NOT_FOUND", 404, "Card binding not found",
         "没有找到该绑卡请求。", "There is no such card binding.",

@@ -19,13 +19,22 @@ from sqlalchemy.orm import Session
 from miaodai.container import Container
 from miaodai.core.errors import DomainError
 from miaodai.core.providers import ProviderTimeout
+from miaodai.identity.login_errors import retry_later
 from miaodai.identity.login_service import parse_phone
-from miaodai.identity.models import KYC_ID_NUMBER_FIELD, KYC_NAME_FIELD, PHONE_FIELD, Borrower, KycIdentity, KycStatus
+from miaodai.identity.models import (
+    KYC_ID_NUMBER_FIELD,
+    KYC_NAME_FIELD,
+    PHONE_FIELD,
+    PHONE_INDEX,
+    Borrower,
+    KycIdentity,
+    KycStatus,
+)
 from miaodai.identity.sessions import AuthContext
 from miaodai.loans.models import Loan
 from miaodai.loans.states import LoanStatus
 from miaodai.payments import agreement_cancellations, bins
-from miaodai.payments.card_verification import VerificationOutcome
+from miaodai.payments.card_verification import StartCap, VerificationOutcome, count_start
 from miaodai.payments.errors import PaymentErrors
 from miaodai.payments.models import (
     CARD_INDEX,
@@ -97,6 +106,13 @@ def start_card_binding(container: Container, auth: AuthContext, card_number: str
     if len(active) >= MAX_METHODS:
         raise DomainError(PaymentErrors.TOO_MANY_METHODS, params={"max": MAX_METHODS})
     phone = parse_phone(reserved_phone) if reserved_phone else vault.decrypt(who.phone_enc, PHONE_FIELD)
+    with container.db.transaction() as session:  # a refusal raised here rolls its count back
+        refused = count_start(session, borrower_id=auth.borrower_id,
+                              reserved_phone_bidx=vault.blind_index(phone, PHONE_INDEX), now=now)
+        if refused is not None:
+            spec = {StartCap.BORROWER: PaymentErrors.BINDING_CODES_DAILY_LIMIT,
+                    StartCap.RESERVED_PHONE: PaymentErrors.BINDING_PHONE_DAILY_LIMIT}[refused.cap]
+            raise retry_later(spec, now=now, retry_at=refused.until, limit=refused.limit)
     try:
         started = container.card_verifier.start(
             name=vault.decrypt(who.name_enc, KYC_NAME_FIELD), id_number=vault.decrypt(who.id_number_enc,
