@@ -13,8 +13,9 @@ from miaodai.identity.staff_deps import require_permission
 from miaodai.identity.staff_service import StaffContext
 from miaodai.loans import line_service
 from miaodai.loans.api_products import Fen, Rate, RateOut
+from miaodai.loans.disclosure import AprExample, line_apr_of
 from miaodai.loans.models import CreditLine, CreditLineProposal
-from miaodai.loans.states import LineStatus
+from miaodai.loans.states import LineStatus, ProposalStatus
 
 router = APIRouter(tags=["credit lines"])
 
@@ -49,7 +50,7 @@ class ProposalView(BaseModel):
     risk_grade: str
     expires_on: date
     reason: str
-    status: str
+    status: ProposalStatus
     proposed_by: int
     proposed_at: datetime
     decided_by: int | None
@@ -69,10 +70,14 @@ class LineView(BaseModel):
     product_id: int
     limit_fen: int
     available_fen: int = Field(description="What can be drawn now: 0 while the line is frozen")
+    apr: RateOut | None = Field(default=None, description=(
+        "Annualized rate of all costs (IRR: interest and the service fee) for the line's default terms "
+        "(apr_example): the rate to show first (PBoC announcement [2021] No. 3); annual_rate is nominal only"))
+    apr_example: AprExample | None = Field(default=None, description="The default terms apr is computed for")
     annual_rate: RateOut
     risk_grade: str
     expires_on: date
-    status: str = Field(description="active | frozen | closed; frozen also while you are overdue, when the "
+    status: LineStatus = Field(description="frozen also while you are overdue, when the "
                         "credit policy says so (by default), until you are current again")
     frozen_reason: str | None = Field(default=None, description="overdue: repay what is overdue to unfreeze it")
     overdue: OverdueView | None = Field(default=None, description="While you are overdue: what to repay")
@@ -117,13 +122,15 @@ def pending(_staff: Checker, container: ContainerDep) -> list[ProposalView]:
 
 @router.post("/v1/staff/credit-line-proposals/{proposal_id}/approve",
              summary="Approve another staff member's proposal: the line is created (checker)")
-def approve(proposal_id: RowId, body: DecisionRequest, staff: Checker, container: ContainerDep) -> ProposalView:
+def approve(proposal_id: RowId, staff: Checker, container: ContainerDep,
+            body: DecisionRequest = DecisionRequest()) -> ProposalView:
     proposal, _line = line_service.decide(container, staff, proposal_id, approve=True, note=body.note)
     return _proposal(proposal)
 
 
 @router.post("/v1/staff/credit-line-proposals/{proposal_id}/reject", summary="Reject a proposal (checker)")
-def reject(proposal_id: RowId, body: DecisionRequest, staff: Checker, container: ContainerDep) -> ProposalView:
+def reject(proposal_id: RowId, staff: Checker, container: ContainerDep,
+           body: DecisionRequest = DecisionRequest()) -> ProposalView:
     proposal, _line = line_service.decide(container, staff, proposal_id, approve=False, note=body.note)
     return _proposal(proposal)
 
@@ -131,4 +138,10 @@ def reject(proposal_id: RowId, body: DecisionRequest, staff: Checker, container:
 @router.get("/v1/credit-lines", summary="My credit lines: limit, available credit, rate, expiry")
 def my_lines(auth: CurrentBorrower, container: ContainerDep) -> list[LineView]:
     held = line_service.borrower_lines_standing(container, auth.borrower_id)
-    return [line_view(line, held) for line in held.lines]
+    return [_with_apr(container, line_view(line, held)) for line in held.lines]
+
+
+def _with_apr(container: ContainerDep, view: LineView) -> LineView:
+    """The line's all-in APR at its default terms (cached per product terms and rate: no query of its own)."""
+    disclosed = line_apr_of(container, view.product_id, view.annual_rate)
+    return view.model_copy(update={"apr": disclosed.apr, "apr_example": disclosed.example})

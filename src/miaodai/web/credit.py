@@ -13,6 +13,7 @@ application while it is in review or its decline still holds; else the form (or 
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -21,7 +22,7 @@ from fastapi.responses import HTMLResponse, Response
 from miaodai.container import Container
 from miaodai.core.errors import DomainError, Errors
 from miaodai.credit import service as credit_service
-from miaodai.credit.api import application_view
+from miaodai.credit.api import application_view, approved_line_apr
 from miaodai.credit.errors import CreditErrors
 from miaodai.credit.features import Education, LoanPurpose, Occupation
 from miaodai.credit.models import ApplicationStatus, CreditApplication, Decision
@@ -29,6 +30,7 @@ from miaodai.credit.reasons import explain
 from miaodai.deps import RowId
 from miaodai.identity.consent_errors import ConsentErrors
 from miaodai.identity.sessions import AuthContext
+from miaodai.loans.disclosure import line_apr_of, product_terms
 from miaodai.web import journey, page_words
 from miaodai.web.core import PREFIX, WebBorrower, WebContainer, csrf_protect, redirect, render
 from miaodai.web.public import parse_yuan
@@ -99,17 +101,27 @@ def _standing_page(request: Request, container: Container, auth: AuthContext, *,
     else the form (or what must come first)."""
     progress = journey.progress(container, auth)
     if progress.line is None and progress.application is not None and (progress.in_review or progress.declined_until):
-        return _decision_page(request, auth, progress.application, error=error)
-    return render(request, "credit.html", signed_in=auth, progress=progress, line=progress.line,
+        return _decision_page(request, container, auth, progress.application, error=error)
+    line = progress.line
+    return render(request, "credit.html", signed_in=auth, progress=progress, line=line,
+                  **(_disclosure(container, line.product_id, line.annual_rate) if line else {}),
                   form=form or {"income": "", "occupation": "", "education": "", "loan_purpose": ""},
                   choices={field: list(labels.items()) for field, (_enum, labels) in CHOICES.items()},
                   step_titles=journey.STEP_TITLES, error=error)
 
 
-def _decision_page(request: Request, auth: AuthContext, row: CreditApplication, *,
+def _disclosure(container: Container, product: int, annual_rate: Decimal) -> dict[str, Any]:
+    """What a line's figures show of its price: the all-in APR at the line's default terms (first and largest)
+    and the product's service fee (beside the nominal rate) — cached per product terms and rate."""
+    return {"disclosed": line_apr_of(container, product, annual_rate),
+            "fee_rate": product_terms(container).spec(container, product).monthly_fee_rate}
+
+
+def _decision_page(request: Request, container: Container, auth: AuthContext, row: CreditApplication, *,
                    error: DomainError | None = None) -> HTMLResponse:
-    """One application's decision as ``GET /v1/credit/applications/{id}`` tells it."""
-    view = application_view(row)
+    """One application's decision as ``GET /v1/credit/applications/{id}`` tells it, the line's APR first."""
+    view = application_view(row, approved_line_apr(container, row, row.product_id))
+    disclosure = _disclosure(container, row.product_id, view.line.annual_rate) if view.line else {}
     reviewed_decline = row.review_outcome == "decline"  # a person looked (referred, or asked for) and said no
     reasons = [explain("CREDIT_HUMAN_REVIEW_DECLINED"), *view.reasons] if reviewed_decline else view.reasons
     return render(
@@ -118,7 +130,7 @@ def _decision_page(request: Request, auth: AuthContext, row: CreditApplication, 
         can_ask_review=row.decision is Decision.DECLINED and row.status is ApplicationStatus.DECLINED
         and row.review_outcome is None,
         review_requested=row.decision is Decision.DECLINED and row.status is ApplicationStatus.IN_REVIEW,
-        error=error)
+        error=error, **disclosure)
 
 
 @router.get("/credit", response_class=HTMLResponse)
@@ -148,7 +160,7 @@ def application_page(request: Request, application_id: RowId, container: WebCont
         row = credit_service.get_application(container, auth.borrower_id, application_id)
     except DomainError as error:
         return _standing_page(request, container, auth, error=error)
-    return _decision_page(request, auth, row)
+    return _decision_page(request, container, auth, row)
 
 
 @router.post("/credit/applications/{application_id}/human-review")
@@ -162,5 +174,5 @@ def human_review(request: Request, application_id: RowId, container: WebContaine
             row = credit_service.get_application(container, auth.borrower_id, application_id)
         except DomainError:
             return _standing_page(request, container, auth, error=error)
-        return _decision_page(request, auth, row, error=error)
+        return _decision_page(request, container, auth, row, error=error)
     return redirect(request, f"{CREDIT}/applications/{application_id}")
