@@ -13,14 +13,14 @@ from sqlalchemy import select
 
 from miaodai.demo import DEMO_BORROWERS
 from miaodai.payments.models import OrderStatus, PaymentOrder
-from miaodai.sandbox.channel import ACCOUNT_NAME_MISMATCH, ACCOUNT_NO_CALLBACK
-from miaodai.web.core import CSRF_COOKIE
+from miaodai.sandbox.channel import ACCOUNT_CARD_FROZEN, ACCOUNT_NAME_MISMATCH, ACCOUNT_NO_CALLBACK
 from tests.integration.test_web_draw import draw_on_web, hidden, sign_on_web
 from tests.integration.test_web_login import csrf, log_in
 from tests.integration.test_web_login import web as web  # noqa: PLC0414 (the fixture, by its name)
 from tests.integration.test_web_methods import bind_card_on_web, code_of, signed_in_demo
 from tests.loan_support import demo_borrower
 from tests.payment_support import bind_wallet, channel_time_passes
+from tests.web_support import form_token
 
 DEMO_CARD = DEMO_BORROWERS[0].card
 
@@ -78,7 +78,7 @@ def test_a_payout_still_at_the_bank_after_minutes_is_explained_as_delayed(web, c
     assert stage_of(delayed) == "moving" and 'data-poll="3"' in delayed.text
     assert 'data-testid="delayed"' in delayed.text and "请勿重复申请" in delayed.text
     assert 'data-testid="retry"' not in delayed.text and "取消借款" not in delayed.text  # the bank may pay any moment
-    refused = web.post(f"/app/loans/{loan_id}/cancel", data={"csrf_token": web.cookies[CSRF_COOKIE]})
+    refused = web.post(f"/app/loans/{loan_id}/cancel", data={"csrf_token": form_token(web)})
     assert refused.status_code == 409 and code_of(refused) == "LOAN_ILLEGAL_TRANSITION"
     assert [o.status for o in orders_of(container, loan_id)] == [OrderStatus.PROCESSING]
 
@@ -109,6 +109,34 @@ def test_a_failed_payout_is_paid_to_another_card_once_however_often_the_form_is_
     assert stage_of(paid) == "paid" and 'data-testid="attempt-1"' in paid.text
     assert paid.text.index('data-testid="attempt-2"') < paid.text.index('data-testid="attempt-1"')  # newest first
     assert client.get(f"/v1/loans/{loan_id}", headers=who["headers"]).json()["status"] == "active"
+
+
+def test_a_refused_payout_reads_as_refused_with_why_and_what_to_do(web, client, container, clock):
+    """The bank refuses at once (a frozen card) or later by its callback (the name does not match): the timeline
+    says refused, why and what to do, on the page and in GET /v1/loans/{id}/payouts — not "accepted, processing"."""
+    loan_id = signed_to(web, container, ACCOUNT_CARD_FROZEN)
+    refused = web.get(f"/app/loans/{loan_id}/payout")
+    steps = [text for _at, text in re.findall(r"<time[^>]*>([^<]+)</time>\s*<span>([^<]+)</span>", refused.text)]
+    assert steps[:2] == ["已生成放款订单", "已提交银行"] and "银行已受理，处理中" not in steps
+    assert steps[2] == "银行拒绝了这笔放款，原因：卡状态异常（冻结、挂失或已销户）。款项未转出，可换卡重试或取消借款"
+    english = web.get(f"/app/loans/{loan_id}/payout?lang=en")
+    assert ("The bank refused the payout: the card is not in normal use (frozen, reported lost or closed). No money "
+            "left: choose another card and try again, or cancel the loan") in english.text
+    clock.advance(timedelta(seconds=61))
+    who = demo_borrower(client, container)
+    events = client.get(f"/v1/loans/{loan_id}/payouts", headers=who["headers"]).json()[0]["events"]
+    answered = next(e for e in events if e["event"] == "answered")
+    assert answered["channel_status"] == "failed" and answered["code"] == "CARD_FROZEN"
+    assert answered["text_zh"] == steps[2] and answered["text_en"].startswith("The bank refused the payout")
+
+
+def test_a_payout_refused_by_the_banks_callback_reads_as_refused(web, container, clock):
+    later = signed_to(web, container, ACCOUNT_NAME_MISMATCH)  # accepted first, refused by the callback
+    channel_time_passes(web, container, clock)
+    steps = [text for _at, text in re.findall(r"<time[^>]*>([^<]+)</time>\s*<span>([^<]+)</span>",
+                                              web.get(f"/app/loans/{later}/payout").text)]
+    assert steps[2] == "银行已受理，处理中"  # it was, then:
+    assert steps[3].startswith("银行通知：这笔放款被拒绝，原因：户名与账户不符。"), steps
 
 
 def test_a_failed_payout_can_be_cancelled_and_the_credit_comes_back(web, client, container, clock):
@@ -144,7 +172,7 @@ def test_retrying_needs_a_fresh_code_and_someone_elses_loan_is_not_there(web, cl
     log_in(other, DEMO_BORROWERS[1].phone)
     missing = other.get(f"/app/loans/{loan_id}/payout")
     assert missing.status_code == 404 and code_of(missing) == "LOAN_NOT_FOUND"
-    assert other.post(f"/app/loans/{loan_id}/cancel", data={"csrf_token": other.cookies[CSRF_COOKIE]}
+    assert other.post(f"/app/loans/{loan_id}/cancel", data={"csrf_token": form_token(other)}
                       ).status_code == 404
     assert stage_of(web.get(f"/app/loans/{loan_id}/payout")) == "failed"
 

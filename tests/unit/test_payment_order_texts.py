@@ -45,3 +45,25 @@ def test_every_status_and_event_has_both_languages(kind):
             assert zh and en and zh != en
     for texts in (order_texts.payout_event_texts, order_texts.collection_event_texts):
         assert set(EVENTS) <= set(texts(kind))
+
+
+def test_a_refusal_reads_as_refused_with_why_and_what_to_do():
+    zh, en = order_texts.payout_event_text(PaymentMethodKind.BANK_CARD, "answered", "failed", "CARD_FROZEN")
+    assert zh.startswith("银行拒绝了这笔放款") and "卡状态异常" in zh and "换卡" in zh and "受理" not in zh
+    assert en.startswith("The bank refused the payout") and "frozen" in en and "choose another card" in en
+    assert "processing" not in en
+    callback = order_texts.payout_event_text("alipay", "callback", "failed", "SOME_WALLET_CODE", "账户异常")
+    assert callback[0] == "支付宝通知：这笔放款被拒绝，原因：账户异常。款项未转出，可换一张卡或换一个钱包重试或取消借款"
+    assert "(SOME_WALLET_CODE)" in callback[1]
+    debit = order_texts.collection_event_text(None, "queried", "failed", "INSUFFICIENT_FUNDS")
+    assert "拒绝" in debit[0] and "余额不足" in debit[0] and "No money was taken" in debit[1]
+
+
+def test_an_indefinite_answer_is_no_result_and_an_acceptance_still_reads_as_accepted():
+    for status, code in (("failed", "SYSTEMERROR"), ("unknown", "SYSTEMERROR")):
+        zh, en = order_texts.payout_event_text("bank_card", "answered", status, code)
+        assert "暂未给出结果" in zh and "拒绝" not in zh and "do not apply again" in en
+    assert order_texts.payout_event_text("bank_card", "answered", "processing", "ACCEPTED") == (
+        "银行已受理，处理中", "The bank accepted it and is processing")
+    assert order_texts.payout_event_text("bank_card", "sent", "failed", "CARD_FROZEN") == (
+        "已提交银行", "Submitted to the bank")  # only the channel's answers carry its word

@@ -14,7 +14,14 @@ from miaodai.core.masking import mask_phone
 from miaodai.deps import ContainerDep, CurrentBorrower, RowId
 from miaodai.identity.step_up import RecentStepUp
 from miaodai.payments import bins, methods, order_texts, orders
-from miaodai.payments.models import RESERVED_PHONE_FIELD, CardBinding, OrderStatus, PaymentMethod, PaymentMethodKind
+from miaodai.payments.models import (
+    RESERVED_PHONE_FIELD,
+    BindingStatus,
+    CardBinding,
+    OrderStatus,
+    PaymentMethod,
+    PaymentMethodKind,
+)
 
 router = APIRouter(tags=["payment methods"])
 
@@ -45,7 +52,7 @@ class Bank(BaseModel):
 
 class BindingView(BaseModel):
     binding_id: str
-    status: str = Field(description="pending | bound | failed | expired")
+    status: BindingStatus
     bank: Bank
     card_type: str
     last4: str
@@ -58,7 +65,7 @@ class BindingView(BaseModel):
 
 class MethodView(BaseModel):
     id: int
-    kind: str = Field(description="bank_card | alipay | wechat_pay")
+    kind: PaymentMethodKind
     bank: Bank | None
     card_type: str | None
     bin: str | None
@@ -158,7 +165,7 @@ class PayoutEvent(BaseModel):
 class PayoutView(BaseModel):
     attempt: int
     order_no: str
-    status: str = Field(description="created | processing | succeeded | failed")
+    status: OrderStatus
     status_zh: str
     status_en: str
     amount_fen: int
@@ -182,15 +189,15 @@ def loan_payouts(loan_id: RowId, auth: CurrentBorrower, container: ContainerDep)
         card = cards.get(order.payment_method_id)
         kind = card.kind if card else PaymentMethodKind.BANK_CARD
         zh, en = order_texts.payout_status_texts(kind)[order.status.value]
-        texts = order_texts.payout_event_texts(kind)
         views.append(PayoutView(
             attempt=order.attempt or 0, order_no=order.order_no, status=order.status.value, status_zh=zh,
             status_en=en, amount_fen=order.amount_fen, account_kind=kind.value,
             card=method_view(card) if card else None,
             failure_reason=order.message if order.status is OrderStatus.FAILED else None,
             events=[PayoutEvent(at=e.at, event=e.event, channel_status=e.status, code=e.code,
-                                text_zh=texts.get(e.event, (e.event, e.event))[0],
-                                text_en=texts.get(e.event, (e.event, e.event))[1])
-                    for e in events if e.event != "discrepancy"],  # staff see discrepancies, not borrowers
+                                text_zh=text[0], text_en=text[1])
+                    for e in events if e.event != "discrepancy"  # staff see discrepancies, not borrowers
+                    # what the channel said in it: a refusal reads as refused, with why and what to do
+                    for text in (order_texts.payout_event_text(kind, e.event, e.status, e.code, e.detail),)],
         ))
     return views

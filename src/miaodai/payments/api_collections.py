@@ -46,7 +46,7 @@ class CollectionView(BaseModel):
     order_no: str
     purpose: str = Field(description="repayment (you asked) | auto_debit (on the due date) | refund (paid to you)")
     repayment_purpose: str | None
-    status: str = Field(description="created | processing | succeeded | failed")
+    status: OrderStatus
     status_zh: str
     status_en: str
     amount_fen: int
@@ -73,8 +73,8 @@ def _views(container: ContainerDep, borrower_id: int, orders: list[PaymentOrder]
         zh, en = statuses[order.status.value]
         if order.purpose == collections.REFUND and order.status is OrderStatus.SUCCEEDED:
             zh, en = statuses["refunded"]
-        texts = (order_texts.payout_event_texts(kind) if order.kind == OrderKind.PAYOUT.value
-                 else order_texts.collection_event_texts(kind))
+        text_of = (order_texts.payout_event_text if order.kind == OrderKind.PAYOUT.value
+                   else order_texts.collection_event_text)
         views.append(CollectionView(
             order_no=order.order_no, purpose=order.purpose, repayment_purpose=order.repayment_purpose,
             status=order.status.value, status_zh=zh, status_en=en, amount_fen=order.amount_fen,
@@ -82,9 +82,9 @@ def _views(container: ContainerDep, borrower_id: int, orders: list[PaymentOrder]
             failure_reason=order.message if order.status is OrderStatus.FAILED else None,
             created_at=order.created_at, finished_at=order.finished_at,
             events=[PayoutEvent(at=e.at, event=e.event, channel_status=e.status, code=e.code,
-                                text_zh=texts.get(e.event, (e.event, e.event))[0],
-                                text_en=texts.get(e.event, (e.event, e.event))[1])
-                    for e in events if e.order_id == order.id and e.event != "discrepancy"],
+                                text_zh=text[0], text_en=text[1])
+                    for e in events if e.order_id == order.id and e.event != "discrepancy"
+                    for text in (text_of(kind, e.event, e.status, e.code, e.detail),)],
         ))
     return views
 
@@ -92,8 +92,8 @@ def _views(container: ContainerDep, borrower_id: int, orders: list[PaymentOrder]
 @router.post("/v1/loans/{loan_id}/repayments", status_code=202,
              summary="Repay now from a card or wallet (Idempotency-Key): the debit is sent to the bank at once "
                      "and its result follows at GET .../repayments")
-def repay(loan_id: RowId, body: RepayBody, container: ContainerDep, auth: CurrentBorrower,
-          idem: IdempotencyDep) -> CollectionView:
+def repay(loan_id: RowId, container: ContainerDep, auth: CurrentBorrower, idem: IdempotencyDep,
+          body: RepayBody = RepayBody()) -> CollectionView:
     def repaid() -> CollectionView:
         order = collections.request_repayment(
             container, auth.borrower_id, loan_id, key=idem.key, purpose=body.purpose, amount_fen=body.amount_fen,
