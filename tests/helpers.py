@@ -99,3 +99,17 @@ def step_up(client: TestClient, clock: Any, borrower: dict[str, Any], phone: str
     assert sent.status_code == 200, sent.text
     confirmed = client.post("/v1/auth/step-up", json={"code": latest_code(client, phone)}, headers=borrower["headers"])
     assert confirmed.status_code == 200, confirmed.text
+
+
+def sign_body(client: TestClient, clock: Any, borrower: dict[str, Any], phone: str, loan_id: int,
+              sha256: str, *, channel: str = "sms") -> dict[str, str]:
+    """Ask for the code that signs this contract as read (POST /v1/loans/{id}/sign-code, bound to ``sha256``),
+    read it from the sandbox inbox, and return the body of POST /v1/loans/{id}/sign. Advances the ``clock``
+    past the resend cooldown first."""
+    from datetime import timedelta
+
+    clock.advance(timedelta(seconds=61))
+    sent = client.post(f"/v1/loans/{loan_id}/sign-code", json={"contract_sha256": sha256, "channel": channel},
+                       headers=borrower["headers"])
+    assert sent.status_code == 200, sent.text
+    return {"contract_sha256": sha256, "code": latest_code(client, phone)}

@@ -4,7 +4,9 @@ zh-CN ones (the app's default language); the sandbox values are those of docs/sa
 
 from __future__ import annotations
 
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from datetime import timedelta
+
+from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
 
 from tests.browser.conftest import PHONE_VIEWPORT
 from tests.browser.test_web_login import snap
@@ -58,6 +60,19 @@ def biggest_text(page: Page) -> str:
         }
         return best.textContent.trim();
     }""")
+
+
+def assert_above_the_fold(page: Page, element: Locator) -> None:
+    """``element`` lies wholly on the first screen: inside the viewport before any scrolling, and above the tab bar
+    fixed to the screen's bottom edge (which would cover it)."""
+    page.evaluate("window.scrollTo(0, 0)")
+    box = element.bounding_box()
+    assert box is not None, "not drawn"
+    bottom = page.viewport_size["height"]
+    tabs = page.locator(".tabs")
+    if tabs.count():
+        bottom = min(bottom, tabs.first.bounding_box()["y"])
+    assert box["y"] >= 0 and box["y"] + box["height"] <= bottom, (box, bottom)
 
 
 def onboard(page: Page, client, live_server: str, phone: str, id_number: str, *, shots: str | None = None) -> None:
@@ -114,11 +129,14 @@ def type_card(page: Page, number: str, label: str = "银行卡号") -> None:
     field.press_sequentially(number, delay=10)  # as a thumb types it: the bank shows before the end
 
 
-def sign_with_fresh_code(page: Page, client, phone: str) -> None:
-    """From the contract page: to the signing form (through the step-up page if the code is stale), sign."""
+def sign_with_fresh_code(page: Page, client, phone: str, clock=None) -> None:
+    """From the contract page: to the signing page, ask for the code sent for this contract (every signing, however
+    recent the login) and type it; the caller presses 同意并签署. ``clock`` (the test clock) is moved past the
+    resend cooldown first when given."""
+    if clock is not None:
+        clock.advance(timedelta(seconds=61))
     page.get_by_role("link", name="已阅读，验证后签署").click()
-    if page.locator("h1").inner_text() == "验证身份":
-        page.get_by_role("button", name="获取验证码").click()
-        page.get_by_label("验证码").fill(latest_code(client, phone))
-        page.get_by_role("button", name="确认", exact=True).click()
     expect(page.locator("h1")).to_have_text("签署借款合同")
+    page.get_by_role("button", name="获取签署验证码").click()
+    expect(page.get_by_test_id("sign-code-sent")).to_contain_text("****")
+    page.get_by_label("验证码").fill(latest_code(client, phone))

@@ -94,8 +94,7 @@ def test_bind_draw_sign_and_follow_the_payout_on_a_phone(browser: Browser, live_
         document = downloading.value.path().read_bytes()
         assert hashlib.sha256(document).hexdigest() in page.locator(".hash").inner_text()
 
-        clock.advance(timedelta(minutes=6))  # the login's step-up has run out: signing asks for a code
-        sign_with_fresh_code(page, client, PHONE)
+        sign_with_fresh_code(page, client, PHONE, clock)  # minutes after logging in: a code for this contract
         expect(page.get_by_test_id("payout-to")).to_contain_text(SEED_CARD[-4:])
         snap(page, f"money-08-sign-{backend}")
         page.get_by_role("button", name="同意并签署").click()
@@ -113,7 +112,7 @@ def test_bind_draw_sign_and_follow_the_payout_on_a_phone(browser: Browser, live_
         page.get_by_label("借款金额（元）").fill("3000")
         expect(page.get_by_test_id("total-interest")).not_to_have_text(first_interest)
         page.get_by_role("button", name="下一步：阅读合同").click()
-        sign_with_fresh_code(page, client, PHONE)
+        sign_with_fresh_code(page, client, PHONE, clock)
         expect(page.get_by_test_id("payout-to")).to_contain_text(ACCOUNT_NAME_MISMATCH[-4:])
         page.get_by_role("button", name="同意并签署").click()
         expect(page.get_by_test_id("payout-status")).to_contain_text("银行放款中")

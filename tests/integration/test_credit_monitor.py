@@ -66,15 +66,15 @@ def test_outcomes_export_labels_seasoned_and_late_loans(client, container, clock
     line_id = apply(client, good).json()["line"]["credit_line_id"]
     young = applicant(client, "13700137701", bureau.THIN_FILE_ID)
     apply(client, young)  # approved, never drew: no outcome
-    from tests.helpers import step_up
+    from tests.helpers import sign_body
     from tests.payment_support import bind_card, channel_time_passes
 
     bind_card(client, good, "13700137700")
     body = {"line_id": line_id, "principal_fen": 300_000, "method": "equal_installment", "term_months": 3}
     loan = client.post("/v1/loans", json=body, headers={**good["headers"], "Idempotency-Key": "o-1"}).json()
     contract = client.get(f"/v1/loans/{loan['id']}/contract", headers=good["headers"])
-    step_up(client, clock, good, "13700137700")
-    client.post(f"/v1/loans/{loan['id']}/sign", json={"contract_sha256": contract.headers["X-Content-SHA256"]},
+    body = sign_body(client, clock, good, "13700137700", loan["id"], contract.headers["X-Content-SHA256"])
+    client.post(f"/v1/loans/{loan['id']}/sign", json=body,
                 headers={**good["headers"], "Idempotency-Key": "sign-1"})
     assert channel_time_passes(client, container, clock) == 1  # paid out to the card
     out = tmp_path / "outcomes.csv"

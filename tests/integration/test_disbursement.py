@@ -26,7 +26,7 @@ from miaodai.sandbox.channel import (
     ACCOUNT_TIMEOUT_LOST,
     ACCOUNT_TIMEOUT_RECORDED,
 )
-from tests.helpers import assert_problem, step_up
+from tests.helpers import assert_problem, sign_body
 from tests.loan_support import PHONE, demo_borrower
 from tests.payment_support import bind_card, channel_time_passes, poster
 
@@ -50,8 +50,8 @@ def _signed(client, container, clock, card: str | None = None):
         client.post(f"/v1/payment-methods/{method['id']}/default", headers=borrower["headers"])
     loan_id = _drawn(client, borrower)
     document = client.get(f"/v1/loans/{loan_id}/contract", headers=borrower["headers"])
-    step_up(client, clock, borrower, PHONE)
-    signed = client.post(f"/v1/loans/{loan_id}/sign", json={"contract_sha256": document.headers["X-Content-SHA256"]},
+    body = sign_body(client, clock, borrower, PHONE, loan_id, document.headers["X-Content-SHA256"])
+    signed = client.post(f"/v1/loans/{loan_id}/sign", json=body,
                          headers={**borrower["headers"], "Idempotency-Key": f"sign-{loan_id}"})
     assert signed.status_code == 200, signed.text
     return borrower, loan_id, signed.json()
@@ -177,7 +177,8 @@ def test_signing_needs_a_card_to_pay_out_to(client, container, clock):
     assert client.delete(f"/v1/payment-methods/{card['id']}", headers=borrower["headers"]).status_code == 200
     loan_id = _drawn(client, borrower)
     document = client.get(f"/v1/loans/{loan_id}/contract", headers=borrower["headers"])
-    signed = client.post(f"/v1/loans/{loan_id}/sign", json={"contract_sha256": document.headers["X-Content-SHA256"]},
+    body = sign_body(client, clock, borrower, PHONE, loan_id, document.headers["X-Content-SHA256"])
+    signed = client.post(f"/v1/loans/{loan_id}/sign", json=body,
                          headers={**borrower["headers"], "Idempotency-Key": f"sign-{loan_id}"})
     assert_problem(signed, 409, "PAYMENT_PAYOUT_METHOD_REQUIRED")
     assert _status(client, borrower, loan_id) == "requested"  # nothing of the signing was kept

@@ -5,6 +5,7 @@ After every step the ledger's trial balance is zero and the line's available amo
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, time, timedelta
 
 import pytest
@@ -20,7 +21,7 @@ from miaodai.loans.models import CreditLine, LoanContract
 from miaodai.loans.schedule import add_months
 from miaodai.sandbox.channel import ACCOUNT_CARD_FROZEN, ACCOUNT_NAME_MISMATCH
 from tests.cli_support import run_cli
-from tests.helpers import assert_problem, login, step_up
+from tests.helpers import assert_problem, latest_code, login, sandbox_inbox, sign_body, step_up
 from tests.payment_support import bind_card, channel_time_passes
 
 PHONE = DEMO_BORROWERS[0].phone  # a 20,000-yuan line at the demo product
@@ -47,8 +48,8 @@ def draw(client, borrower, key="dd-1", **body):
 def sign(client, clock, borrower, loan_id):
     document = client.get(f"/v1/loans/{loan_id}/contract", headers=borrower["headers"])
     assert document.status_code == 200, document.text
-    step_up(client, clock, borrower, PHONE)
-    return client.post(f"/v1/loans/{loan_id}/sign", json={"contract_sha256": document.headers["X-Content-SHA256"]},
+    body = sign_body(client, clock, borrower, PHONE, loan_id, document.headers["X-Content-SHA256"])
+    return client.post(f"/v1/loans/{loan_id}/sign", json=body,
                        headers={**borrower["headers"], "Idempotency-Key": f"sign-{loan_id}"})
 
 
@@ -100,36 +101,93 @@ def test_a_drawdown_beyond_the_available_amount_is_refused(client, borrower):
     assert refused["params"]["available_fen"] == 500_000
 
 
-def test_signing_needs_a_fresh_code_and_the_text_that_was_read(client, clock, container, borrower):
+def test_signing_needs_a_code_sent_for_this_contract_and_the_text_that_was_read(client, clock, container, borrower):
     loan_id = draw(client, borrower).json()["id"]
-    clock.advance(timedelta(seconds=container.settings.step_up_ttl_seconds + 1))  # the login's code is stale now
     keyed = {**borrower["headers"], "Idempotency-Key": "sign-1"}
-    no_step_up = client.post(f"/v1/loans/{loan_id}/sign", json={"contract_sha256": "0" * 64}, headers=keyed)
-    assert_problem(no_step_up, 403, "STEP_UP_REQUIRED")
     document = client.get(f"/v1/loans/{loan_id}/contract", headers=borrower["headers"])
     assert "等额本息" in document.text and "10,000.00" in document.text
-    step_up(client, clock, borrower, PHONE)
-    stale = client.post(f"/v1/loans/{loan_id}/sign", json={"contract_sha256": "0" * 64}, headers=keyed)
+    sha = document.headers["X-Content-SHA256"]
+    # Moments after logging in (the login's code is as fresh as a step-up gets), signing still asks for a code.
+    no_code = client.post(f"/v1/loans/{loan_id}/sign", json={"contract_sha256": sha}, headers=keyed)
+    assert "sign-code" in assert_problem(no_code, 403, "CONTRACT_SIGN_CODE_REQUIRED")["action"]["en"]
+    login_code = latest_code(client, PHONE)  # the code the borrower logged in with does not sign either
+    reused_login = client.post(f"/v1/loans/{loan_id}/sign", json={"contract_sha256": sha, "code": login_code},
+                               headers=keyed)
+    assert_problem(reused_login, 400, "OTP_NOT_REQUESTED")
+    unread = client.post(f"/v1/loans/{loan_id}/sign-code", json={"contract_sha256": "0" * 64},
+                         headers=borrower["headers"])
+    assert_problem(unread, 409, "CONTRACT_CHANGED")  # a code is only sent for the text as it stands
+    body = sign_body(client, clock, borrower, PHONE, loan_id, sha)
+    assert "签署借款合同" in sandbox_inbox(client, PHONE)[0]["text"]  # the SMS says what the code signs
+    stale = client.post(f"/v1/loans/{loan_id}/sign", json={**body, "contract_sha256": "0" * 64}, headers=keyed)
     assert_problem(stale, 409, "CONTRACT_CHANGED")  # a refusal keeps no key: the same one may try again
-    read = {"contract_sha256": document.headers["X-Content-SHA256"]}
-    unkeyed = client.post(f"/v1/loans/{loan_id}/sign", json=read, headers=borrower["headers"])
+    unkeyed = client.post(f"/v1/loans/{loan_id}/sign", json=body, headers=borrower["headers"])
     assert_problem(unkeyed, 400, "IDEMPOTENCY_KEY_REQUIRED")
-    signed = client.post(f"/v1/loans/{loan_id}/sign", json=read, headers=keyed)
+    signed = client.post(f"/v1/loans/{loan_id}/sign", json=body, headers=keyed)
     assert signed.status_code == 200, signed.text
     assert signed.json()["status"] == "disbursing" and signed.json()["contract"]["signed_at"]
     # The borrower's phone lost the answer and tapped again: the first answer, and still one payout order.
-    again = client.post(f"/v1/loans/{loan_id}/sign", json=read, headers=keyed)
+    again = client.post(f"/v1/loans/{loan_id}/sign", json=body, headers=keyed)
     assert again.status_code == 200 and again.content == signed.content
     assert again.headers["Idempotent-Replayed"] == "true"
     assert len(client.get(f"/v1/loans/{loan_id}/payouts", headers=borrower["headers"]).json()) == 1
+    # The record says what happened: the code, where and when it went, and the text it was bound to.
+    statement = signed.json()["contract"]["signed_with"]
+    assert statement.startswith("sms_code sent to 138****8001 at ") and sha in statement
     with container.db.transaction() as session:
         contract = session.execute(select(LoanContract).where(LoanContract.loan_id == loan_id)).scalar_one()
         entry = session.get(AuditEntry, contract.audit_entry_id)
         assert entry.action == "contract.sign" and contract.sha256 in entry.body and contract.signature in entry.body
+        confirmation = json.loads(entry.body)["details"]["confirmation"]
+        assert confirmation["method"] == "sms_code" and confirmation["phone_masked"] == "138****8001"
+        assert confirmation["bound_to_sha256"] == sha and confirmation["statement"] == statement
         # The ordered payout is receivable principal against money in transit.
         balances = loan_balances(session, loan_id)
         assert balances["principal_receivable"] == 1_000_000 and balances["payout_in_transit"] == -1_000_000
     book_is_balanced(container)
+
+
+def test_a_signing_code_signs_its_own_contract_once(client, clock, container, borrower):
+    first = draw(client, borrower, key="one", principal_fen=500_000).json()["id"]
+    second = draw(client, borrower, key="two", principal_fen=500_000).json()["id"]
+    sha = {i: client.get(f"/v1/loans/{i}/contract", headers=borrower["headers"]).headers["X-Content-SHA256"]
+           for i in (first, second)}
+    for_first = sign_body(client, clock, borrower, PHONE, first, sha[first])
+    # The first contract's code, sent with the second contract's hash: not a code for that text.
+    crossed = client.post(f"/v1/loans/{second}/sign", json={"contract_sha256": sha[second], "code": for_first["code"]},
+                          headers={**borrower["headers"], "Idempotency-Key": "cross"})
+    assert_problem(crossed, 400, "OTP_WRONG_CODE")
+    assert client.get(f"/v1/loans/{second}", headers=borrower["headers"]).json()["status"] == "requested"
+    ok = client.post(f"/v1/loans/{first}/sign", json=for_first, headers={**borrower["headers"], "Idempotency-Key": "a"})
+    assert ok.status_code == 200, ok.text
+    # Used once: the same code cannot sign again, not even the second contract (a new code is needed).
+    reused = client.post(f"/v1/loans/{second}/sign", json={"contract_sha256": sha[second], "code": for_first["code"]},
+                         headers={**borrower["headers"], "Idempotency-Key": "b"})
+    assert_problem(reused, 400, "OTP_ALREADY_USED")
+    # A step-up code (fresh, confirmed) does not sign either.
+    step_up(client, clock, borrower, PHONE)
+    stepped = client.post(f"/v1/loans/{second}/sign", json={"contract_sha256": sha[second],
+                                                           "code": latest_code(client, PHONE)},
+                          headers={**borrower["headers"], "Idempotency-Key": "c"})
+    assert_problem(stepped, 400, "OTP_ALREADY_USED")  # the newest signing code is the first one, used
+    body = sign_body(client, clock, borrower, PHONE, second, sha[second])
+    signed = client.post(f"/v1/loans/{second}/sign", json=body, headers={**borrower["headers"], "Idempotency-Key": "d"})
+    assert signed.status_code == 200, signed.text
+
+
+def test_wrong_signing_codes_are_counted_and_lock_the_number(client, clock, container, borrower):
+    loan_id = draw(client, borrower).json()["id"]
+    sha = client.get(f"/v1/loans/{loan_id}/contract", headers=borrower["headers"]).headers["X-Content-SHA256"]
+    body = sign_body(client, clock, borrower, PHONE, loan_id, sha)
+    wrong = "000000" if body["code"] != "000000" else "111111"
+    answers = [client.post(f"/v1/loans/{loan_id}/sign", json={**body, "code": wrong},
+                           headers={**borrower["headers"], "Idempotency-Key": f"w{n}"})
+               for n in range(container.settings.otp_max_wrong_guesses)]
+    assert [a.json()["code"] for a in answers[:-1]] == ["OTP_WRONG_CODE"] * (len(answers) - 1)
+    assert answers[-1].json()["code"] == "OTP_TOO_MANY_WRONG_GUESSES"  # the guesses were kept, not rolled back
+    late = client.post(f"/v1/loans/{loan_id}/sign", json=body, headers={**borrower["headers"], "Idempotency-Key": "r"})
+    assert late.status_code in (400, 429) and late.json()["code"] in ("OTP_ALREADY_USED", "LOGIN_LOCKED")
+    assert client.get(f"/v1/loans/{loan_id}", headers=borrower["headers"]).json()["status"] == "requested"
 
 
 def test_a_contract_drafted_yesterday_is_redrawn_before_it_can_be_signed(client, clock, borrower):

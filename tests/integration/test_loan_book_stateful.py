@@ -54,6 +54,7 @@ from miaodai.payments.channel import OrderKind
 from miaodai.payments.models import OrderStatus, PaymentMethod, PaymentOrder
 from miaodai.sandbox.channel import ACCOUNT_CARD_FROZEN, ACCOUNT_LIMITED_BALANCE
 from tests.conftest import T0
+from tests.loan_support import signing_code
 
 _counter = itertools.count()
 # Steps per example × examples: about a thousand steps in CI (STATEFUL_SCALE=10 for a soak run).
@@ -150,7 +151,8 @@ class LoanBook(RuleBasedStateMachine):
         contract, _ = loan_service.open_contract(self.container, self.auth, loan.id)
         # Paid out through the sandbox channel: to a card it pays, or to a frozen one it refuses at once.
         methods.set_default(self.container, self.auth, self.paying_card if pays else self.frozen_card)
-        loan_service.sign(self.container, self.auth, loan.id, read_sha256=contract.sha256)
+        code = signing_code(self.container, self.auth.borrower_id, loan.id, contract.sha256)
+        loan_service.sign(self.container, self.auth, loan.id, read_sha256=contract.sha256, code=code)
         orders.send_loan_payout(self.container, loan.id)
         self.container.channel.deliver_due(self.clock.now(), self.post_callback)
         [now_is] = [x.status for x in self.loans() if x.id == loan.id]

@@ -66,7 +66,7 @@ from tests.crash_child import (
     plan_for,
     worker_pass,
 )
-from tests.loan_support import PHONE
+from tests.loan_support import PHONE, signing_code
 
 ROOT = Path(__file__).resolve().parents[2]
 CHILD_TIMEOUT_SECONDS = 120
@@ -130,7 +130,8 @@ def _signed_loan(container, auth: AuthContext, line_id: int, card_id: int, n: in
         line_id=line_id, principal_fen=PRINCIPAL_FEN, method=RepaymentMethod.EQUAL_INSTALLMENT,
         term_months=TERM_MONTHS, term_days=None, request_key=f"crash-{n}"))
     contract, _ = loan_service.open_contract(container, auth, loan.id)
-    loan_service.sign(container, auth, loan.id, read_sha256=contract.sha256)
+    code = signing_code(container, auth.borrower_id, loan.id, contract.sha256)
+    loan_service.sign(container, auth, loan.id, read_sha256=contract.sha256, code=code)
     return loan.id
 
 

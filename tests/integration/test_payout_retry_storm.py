@@ -53,7 +53,7 @@ from miaodai.sandbox.channel import (
     ACCOUNT_TIMEOUT_RECORDED,
 )
 from miaodai.testing.pgserver import free_port
-from tests.helpers import assert_problem, login, step_up
+from tests.helpers import assert_problem, latest_code, login, step_up
 from tests.loan_support import assert_book_sound
 from tests.payment_support import bind_card
 
@@ -97,6 +97,7 @@ class Loan:
     card: str
     principal_fen: int
     contract_sha256: str
+    code: str  # sent for this contract and its hash (POST /v1/loans/{id}/sign-code)
 
     @property
     def sign_key(self) -> str:
@@ -181,7 +182,10 @@ def _drawn(client, borrower: Borrower, card: str, principal_fen: int) -> Loan:
     assert drawn.status_code == 201, drawn.text
     loan_id = drawn.json()["id"]
     document = client.get(f"/v1/loans/{loan_id}/contract", headers=borrower.headers)
-    return Loan(loan_id, borrower, card, principal_fen, document.headers["X-Content-SHA256"])
+    sha = document.headers["X-Content-SHA256"]
+    sent = client.post(f"/v1/loans/{loan_id}/sign-code", json={"contract_sha256": sha}, headers=borrower.headers)
+    assert sent.status_code == 200, sent.text  # the caller moved the clock past the resend cooldown
+    return Loan(loan_id, borrower, card, principal_fen, sha, latest_code(client, borrower.phone))
 
 
 def _pay_to(client, borrower: Borrower, card: str) -> None:
@@ -195,7 +199,7 @@ def _pay_to(client, borrower: Borrower, card: str) -> None:
 def sign(http: httpx.Client, loan: Loan, key: str | None, *, contract_sha256: str | None = None):
     headers = dict(loan.borrower.headers) | ({"Idempotency-Key": key} if key else {})
     return lambda: http.post(f"/v1/loans/{loan.id}/sign", headers=headers,
-                             json={"contract_sha256": contract_sha256 or loan.contract_sha256})
+                             json={"contract_sha256": contract_sha256 or loan.contract_sha256, "code": loan.code})
 
 
 def retry(http: httpx.Client, loan: Loan, key: str | None, *, content: bytes = b""):
@@ -373,6 +377,7 @@ def signing_storms(client, container, clock, http, borrowers: list[Borrower], ca
     loans: list[Loan] = []
     for round_plans in zip(*PLANS, strict=True):
         batch = []
+        clock.advance(timedelta(seconds=61))  # each borrower's last code is past its resend cooldown
         for borrower, (card, principal_fen) in zip(borrowers, round_plans, strict=True):
             _pay_to(client, borrower, card)
             batch.append(_drawn(client, borrower, card, principal_fen))
@@ -433,7 +438,7 @@ def test_a_retry_storm_pays_each_loan_out_exactly_once(client, container, clock,
 # --- a retry after a failure past the commit ---------------------------------------------------------------
 
 
-def test_a_retry_after_the_send_failed_past_the_commit_gets_the_signed_loan(client, container, monkeypatch,
+def test_a_retry_after_the_send_failed_past_the_commit_gets_the_signed_loan(client, container, clock, monkeypatch,
                                                                               captured_logs):
     """Signing commits the loan and its stored order, then sends the order. If sending raises (the
     database connection drops, say), the order stays in recovery's reach and no money has moved twice;
@@ -443,6 +448,7 @@ def test_a_retry_after_the_send_failed_past_the_commit_gets_the_signed_loan(clie
     borrower = Borrower(DEMO_BORROWERS[0].phone, login(client, DEMO_BORROWERS[0].phone))
     borrower.cards[ACCOUNT_OK] = bind_card(client, borrower.who, borrower.phone, ACCOUNT_OK)["id"]
     _pay_to(client, borrower, ACCOUNT_OK)
+    clock.advance(timedelta(seconds=61))  # past the login code's resend cooldown
     loan = _drawn(client, borrower, ACCOUNT_OK, 200_000)
     send, failures = orders.send_loan_payout, []
 
@@ -454,7 +460,7 @@ def test_a_retry_after_the_send_failed_past_the_commit_gets_the_signed_loan(clie
 
     monkeypatch.setattr(orders, "send_loan_payout", dropped_once)
     headers = {**borrower.headers, "Idempotency-Key": loan.sign_key}
-    body = {"contract_sha256": loan.contract_sha256}
+    body = {"contract_sha256": loan.contract_sha256, "code": loan.code}
     client.post(f"/v1/loans/{loan.id}/sign", json=body, headers=headers)
     retried = client.post(f"/v1/loans/{loan.id}/sign", json=body, headers=headers)
 

@@ -17,7 +17,7 @@ from miaodai.payments.models import CARD_NUMBER_FIELD, PaymentMethod, PaymentMet
 from miaodai.sandbox.wallet import LOGIN_AGREEMENT_EXISTS, LOGIN_FROZEN, LOGIN_TIMEOUT
 from tests import payment_support
 from tests.credit_support import applicant, quick_parties
-from tests.helpers import assert_problem, login, step_up
+from tests.helpers import assert_problem, login, sign_body
 from tests.loan_support import PHONE as DEMO_PHONE
 from tests.loan_support import active_loan, demo_borrower
 from tests.payment_support import channel_time_passes, sign_in_wallet
@@ -272,8 +272,8 @@ def test_a_loan_is_paid_out_to_the_default_alipay_wallet(client, container, cloc
     assert drawn.status_code == 201, drawn.text
     loan_id = drawn.json()["id"]
     document = client.get(f"/v1/loans/{loan_id}/contract", headers=borrower["headers"])
-    step_up(client, clock, borrower, DEMO_PHONE)
-    signed = client.post(f"/v1/loans/{loan_id}/sign", json={"contract_sha256": document.headers["X-Content-SHA256"]},
+    body = sign_body(client, clock, borrower, DEMO_PHONE, loan_id, document.headers["X-Content-SHA256"])
+    signed = client.post(f"/v1/loans/{loan_id}/sign", json=body,
                          headers={**borrower["headers"], "Idempotency-Key": f"sign-{loan_id}"})
     assert signed.status_code == 200 and signed.json()["status"] == "disbursing", signed.text
     # The channel got the Alipay user id itself, no bank, and accepted it like a good account.

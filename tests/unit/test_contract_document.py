@@ -71,7 +71,7 @@ def test_the_same_terms_render_byte_identical_html_and_hash():
     assert first.sha256 == second.sha256 == hashlib.sha256(first.html.encode("utf-8")).hexdigest()
     assert first.sha256 == document_sha256(first.html)
     assert first.content == first.html.encode("utf-8")
-    assert first.template_version == TEMPLATE_VERSION == "loan-contract-v1"
+    assert first.template_version == TEMPLATE_VERSION == "loan-contract-v2"
 
 
 def test_one_fen_more_anywhere_changes_the_hash():
@@ -87,7 +87,7 @@ def test_the_html_is_a_well_formed_printable_document():
     checker.feed(html)
     assert checker.errors == [] and checker.open == []
     assert "size: A4" in html and '"Noto Sans CJK SC", "WenQuanYi Zen Hei", sans-serif' in html
-    assert '<meta name="template-version" content="loan-contract-v1">' in html
+    assert '<meta name="template-version" content="loan-contract-v2">' in html
 
 
 def test_apr_amounts_and_every_installment_appear_in_yuan():
@@ -119,6 +119,17 @@ def test_penalty_rules_cap_and_no_deduction_from_principal_are_stated():
     assert "never exceed an annualized 24.00%" in html
     assert "不从本金中预先扣除利息、服务费或任何其他费用（不收取“砍头息”）" in html
     assert "不收取提前还款违约金、手续费或任何其他费用" in html
+
+
+def test_the_contract_claims_only_the_confirmation_the_signing_enforces():
+    """v1 said "confirmed with an SMS code" whichever way the borrower confirmed; v2 says what signing demands
+    (a code sent for this contract, bound to its hash) and leaves the method used to the signing record."""
+    html = render_contract(contract_terms()).html
+    assert "短信验证码确认" not in html and "Confirmed with an SMS code" not in html
+    assert "专为本合同发送" in html and "与本合同文本的 SHA-256 摘要绑定" in html and "签署记录" in html
+    assert "bound to the SHA-256 digest of this text" in html
+    old = render_contract(contract_terms(), template_version="loan-contract-v1")  # still renders what it signed
+    assert old.template_version == "loan-contract-v1" and "短信验证码确认" in old.html
 
 
 def test_the_borrowers_rights_are_stated():

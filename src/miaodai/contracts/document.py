@@ -20,10 +20,11 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from miaodai.contracts.formatting import date_zh, percent, yuan, yuan_in_words_zh
 from miaodai.contracts.terms import REPAYMENT_METHOD_NAMES, ContractTerms
 
-TEMPLATE_VERSION = "loan-contract-v1"
+TEMPLATE_VERSION = "loan-contract-v2"
 # Every template version ever used to sign a contract, and its file under contracts/templates/.
 TEMPLATES: dict[str, str] = {
     "loan-contract-v1": "loan_contract_v1.html.j2",
+    "loan-contract-v2": "loan_contract_v2.html.j2",  # article 8 says how the borrower actually confirms
 }
 MEDIA_TYPE = "text/html; charset=utf-8"
 

@@ -28,6 +28,15 @@ class ContractErrors:
         "合同 {contract_no} 尚未签署。", "Contract {contract_no} has not been signed yet.",
         "请阅读合同后，用短信验证码确认签署。", "Read the contract, then sign it with an SMS code.",
     )
+    SIGN_CODE_REQUIRED = ErrorSpec(
+        "CONTRACT_SIGN_CODE_REQUIRED", 403, "A code for this contract is needed to sign",
+        "签署合同 {contract_no} 需要一个专为本合同发送的验证码；登录或其他操作的验证码不能用于签署。",
+        "Signing contract {contract_no} needs a code sent for this contract; a code from logging in or from "
+        "another step does not count.",
+        "请获取签署验证码（POST /v1/loans/{loan_id}/sign-code，带上所读合同的 SHA-256），并随签署请求一并提交。",
+        "Ask for a signing code (POST /v1/loans/{loan_id}/sign-code with the SHA-256 of the text you read) and send "
+        "it with the signature.",
+    )
     HASH_MISMATCH = ErrorSpec(
         "CONTRACT_HASH_MISMATCH", 500, "Contract document altered",
         "合同 {contract_no} 的文本与签署时的摘要不一致，文本可能已被改动。",

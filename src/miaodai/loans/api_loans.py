@@ -10,25 +10,26 @@ from datetime import date, datetime
 from typing import Annotated
 
 import structlog
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from miaodai.core.clock import business_date
 from miaodai.core.errors import DomainError
 from miaodai.core.idempotency import IdempotencyDep
-from miaodai.deps import ContainerDep, CurrentBorrower, RowId, RowIdField
+from miaodai.deps import ContainerDep, CurrentBorrower, RowId, RowIdField, client_ip
+from miaodai.identity.models import OtpChannel
 from miaodai.identity.staff_deps import require_permission
 from miaodai.identity.staff_service import StaffContext
 from miaodai.identity.step_up import RecentStepUp
-from miaodai.loans import loan_service, repayment_service, write_off
+from miaodai.loans import contract_service, loan_service, repayment_service, write_off
 from miaodai.loans.api_products import Fen, RateOut
 from miaodai.loans.errors import LoanErrors
 from miaodai.loans.models import Loan, LoanContract, LoanInstallment
 from miaodai.loans.repayment_math import PrepaymentMode
 from miaodai.loans.schedule import RepaymentMethod
 from miaodai.loans.statement import statement
-from miaodai.loans.states import ON_BOOK
+from miaodai.loans.states import ON_BOOK, LoanStatus
 
 router = APIRouter(tags=["loans"])
 log = structlog.get_logger(__name__)
@@ -39,8 +40,8 @@ class DrawdownBody(BaseModel):
     line_id: RowIdField
     principal_fen: Fen
     method: RepaymentMethod = RepaymentMethod.EQUAL_INSTALLMENT
-    term_months: int | None = Field(default=None, ge=1, le=60)
-    term_days: int | None = Field(default=None, ge=1, le=365)
+    term_months: StrictInt | None = Field(default=None, ge=1, le=60)
+    term_days: StrictInt | None = Field(default=None, ge=1, le=365)
 
 
 class InstallmentLine(BaseModel):
@@ -60,13 +61,16 @@ class ContractView(BaseModel):
     template_version: str
     sha256: str
     signed_at: datetime | None
+    signed_with: str | None = Field(default=None, description=(
+        "How the borrower confirmed the signature, as the signing record states it, e.g. \"sms_code sent to "
+        "138****8001 at …, for contract … hash …, entered at …\"; null before signing"))
     download_url: str
 
 
 class LoanView(BaseModel):
     id: int
     loan_no: str
-    status: str
+    status: LoanStatus
     line_id: int
     principal_fen: int
     method: RepaymentMethod
@@ -103,6 +107,7 @@ def loan_view(container: ContainerDep, loan: Loan) -> LoanView:
     with container.db.transaction() as session:
         rows = loan_service.installments_of(session, loan.id)
         contract = session.query(LoanContract).filter_by(loan_id=loan.id).one_or_none()
+        signed_with = contract_service.signed_with(session, contract) if contract is not None else None
     if rows:
         lines = [
             InstallmentLine(
@@ -121,7 +126,7 @@ def loan_view(container: ContainerDep, loan: Loan) -> LoanView:
             for i in loan_service.loan_schedule(loan).installments
         ]
     return LoanView(
-        id=loan.id, loan_no=loan.loan_no, status=loan.status.value, line_id=loan.credit_line_id,
+        id=loan.id, loan_no=loan.loan_no, status=loan.status, line_id=loan.credit_line_id,
         principal_fen=loan.principal_fen, method=loan.method, term_months=loan.term_months, term_days=loan.term_days,
         apr=loan.apr, annual_rate=loan.annual_rate, monthly_fee_rate=loan.monthly_fee_rate,
         penalty_annual_rate=loan.penalty_annual_rate, total_interest_fen=loan.total_interest_fen,
@@ -131,7 +136,7 @@ def loan_view(container: ContainerDep, loan: Loan) -> LoanView:
         payout_attempts=loan.payout_attempts, installments=lines,
         contract=ContractView(
             contract_no=contract.contract_no, template_version=contract.template_version, sha256=contract.sha256,
-            signed_at=contract.signed_at, download_url=f"/v1/loans/{loan.id}/contract",
+            signed_at=contract.signed_at, signed_with=signed_with, download_url=f"/v1/loans/{loan.id}/contract",
         ) if contract else None,
     )
 
@@ -173,20 +178,56 @@ def contract_document(loan_id: RowId, container: ContainerDep, auth: CurrentBorr
         "Content-Disposition": f'inline; filename="{contract.contract_no}.html"', "X-Content-SHA256": contract.sha256})
 
 
+ContractHash = Annotated[str, Field(pattern="^[0-9a-f]{64}$",
+                                    description="SHA-256 of the contract text you read (X-Content-SHA256)")]
+
+
+class SignCodeBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    contract_sha256: ContractHash
+    channel: OtpChannel = Field(default=OtpChannel.SMS, description="sms, or voice when texts do not arrive")
+
+
+class SignCodeView(BaseModel):
+    contract_no: str
+    contract_sha256: str = Field(description="The text the code signs: it signs this hash and nothing else")
+    phone_masked: str
+    channel: OtpChannel
+    expires_at: datetime
+    resend_after: datetime
+
+
+@router.post("/v1/loans/{loan_id}/sign-code",
+             summary="Send a code that signs this contract as you read it (to your own phone; bound to its SHA-256)")
+def sign_code(loan_id: RowId, body: SignCodeBody, request: Request, container: ContainerDep,
+              auth: CurrentBorrower) -> SignCodeView:
+    with container.db.transaction() as session:
+        loan = loan_service.owned_loan(session, auth.borrower_id, loan_id)
+    contract, sent = contract_service.request_sign_code(container, auth, loan, read_sha256=body.contract_sha256,
+                                                        channel=body.channel, ip=client_ip(request))
+    return SignCodeView(contract_no=contract.contract_no, contract_sha256=contract.sha256,
+                        phone_masked=sent.phone_masked, channel=sent.channel, expires_at=sent.expires_at,
+                        resend_after=sent.resend_after)
+
+
 class SignBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    contract_sha256: str = Field(pattern="^[0-9a-f]{64}$",
-                                 description="SHA-256 of the contract text you read (X-Content-SHA256)")
+    contract_sha256: ContractHash
+    code: str | None = Field(default=None, max_length=12, description=(
+        "The code POST /v1/loans/{id}/sign-code sent for this contract and hash; without it the signing is "
+        "refused (CONTRACT_SIGN_CODE_REQUIRED) — a login or step-up, however recent, does not sign"))
 
 
 @router.post("/v1/loans/{loan_id}/sign",
-             summary="Sign the contract you read (needs a code confirmed in the last minutes: step-up); "
-                     "the payout is ordered (Idempotency-Key: a retry gets the first answer)")
-def sign(loan_id: RowId, body: SignBody, container: ContainerDep, auth: RecentStepUp,
+             summary="Sign the contract you read with the code sent for it (POST …/sign-code); the payout is "
+                     "ordered (Idempotency-Key: a retry gets the first answer)")
+def sign(loan_id: RowId, body: SignBody, container: ContainerDep, auth: CurrentBorrower,
          idem: IdempotencyDep) -> LoanView:
     def signed() -> LoanView:
-        loan_service.sign(container, auth, loan_id, read_sha256=body.contract_sha256, request_key=idem.key)
+        loan_service.sign(container, auth, loan_id, read_sha256=body.contract_sha256, code=body.code,
+                          request_key=idem.key)
         return _after_payout_ordered(container, auth.borrower_id, loan_id)
 
     return idem.run(f"borrower:{auth.borrower_id}", status_code=200, handler=signed)  # type: ignore[return-value]

@@ -3,10 +3,15 @@
 * **Draft** (at the drawdown request, and again when the borrower opens it on a later day, since the
   dates move): the contract package renders the terms; the document is stored encrypted (it names the
   borrower in full), with the SHA-256 of its plaintext.
-* **Sign**: the borrower proves a fresh SMS code (the API's step-up) and sends the hash of the text they
-  read; a different hash means they read another version and must read again (``CONTRACT_CHANGED``). The
-  platform signs the hash with its Ed25519 key; hash, signature, key id, time and device go into the
-  audit chain in the same transaction, and the contract row points at that audit entry.
+* **Sign**: every signing is its own explicit, fresh confirmation. The borrower asks for a code *for this
+  contract* (:func:`request_sign_code`, with the hash of the text they read): it is sent to their own phone
+  and its keyed hash is bound to the contract's number and SHA-256, so it signs that text only — a code for
+  another contract, a login or step-up code, a code used once already, all fail; no code at all is
+  ``CONTRACT_SIGN_CODE_REQUIRED``, however recently the borrower logged in. A different hash means they read
+  another version and must read again (``CONTRACT_CHANGED``). The code is consumed in the signing's own
+  transaction; the platform signs the hash with its Ed25519 key; hash, signature, key id, time, device and
+  *how the borrower confirmed* (``sms_code sent to 138****8001 at …, for contract hash …``) go into the audit
+  chain in the same transaction, and the contract row points at that audit entry.
 * **Verify** (``miaodai contract verify``): the stored text still hashes to the stored hash, the signature
   verifies under the named platform key, and the audit entry carries the same hash and signature.
 """
@@ -28,8 +33,12 @@ from miaodai.contracts.terms import ContractInstallment, ContractTerms
 from miaodai.core.audit import AuditEntry
 from miaodai.core.clock import business_date
 from miaodai.core.errors import DomainError
+from miaodai.core.formatting import yuan
 from miaodai.core.masking import mask_id_number, mask_phone
-from miaodai.identity.models import KYC_ID_NUMBER_FIELD, KYC_NAME_FIELD, PHONE_FIELD, Borrower, KycIdentity
+from miaodai.identity import login_service
+from miaodai.identity.login_service import CodeSent, SigningCode
+from miaodai.identity.models import KYC_ID_NUMBER_FIELD, KYC_NAME_FIELD, PHONE_FIELD, Borrower, KycIdentity, OtpChannel
+from miaodai.identity.sessions import AuthContext
 from miaodai.loans.models import CONTRACT_DOCUMENT_FIELD, Loan, LoanContract
 from miaodai.loans.schedule import Schedule
 
@@ -99,8 +108,8 @@ def document_of(container: Container, contract: LoanContract) -> str:
     return html
 
 
-def sign(session: Session, container: Container, loan: Loan, *, read_sha256: str, device_id: int | None,
-         actor: str, now: datetime) -> LoanContract:
+def signable(session: Session, container: Container, loan: Loan, *, read_sha256: str, now: datetime) -> LoanContract:
+    """The loan's contract if ``read_sha256`` is the text it has today and it is not signed yet; else the refusal."""
     contract = contract_of(session, loan.id)
     if contract.signed_at is not None:
         raise DomainError(ContractErrors.ALREADY_SIGNED, params={
@@ -109,6 +118,54 @@ def sign(session: Session, container: Container, loan: Loan, *, read_sha256: str
     if read_sha256 != contract.sha256 or contract.drafted_on != business_date(now):
         # They read another version, or the draft's dates are from an earlier day: open it again.
         raise DomainError(ContractErrors.CHANGED, params={"contract_no": contract.contract_no})
+    return contract
+
+
+def binding_of(contract: LoanContract) -> str:
+    """What a signing code is bound to: this contract and the exact text (its SHA-256)."""
+    return f"{contract.contract_no}:{contract.sha256}"
+
+
+def request_sign_code(container: Container, auth: AuthContext, loan: Loan, *, read_sha256: str,
+                      channel: OtpChannel, ip: str) -> tuple[LoanContract, CodeSent]:
+    """Send the borrower a code that signs this contract as they read it (and nothing else)."""
+    with container.db.transaction() as session:
+        contract = signable(session, container, loan, read_sha256=read_sha256, now=container.clock.now())
+        session.expunge(contract)
+    use_zh = f"签署借款合同 {contract.contract_no}（借款 {yuan(loan.principal_fen)} 元）"
+    sent = login_service.request_signing_code(container, auth, binding=binding_of(contract), use_zh=use_zh,
+                                              channel=channel, ip=ip)
+    return contract, sent
+
+
+def confirm(session: Session, container: Container, auth: AuthContext, contract: LoanContract, *,
+            code: str | None, now: datetime) -> SigningCode | DomainError:
+    """Redeem the signing code for ``contract`` in the signing's transaction. No code is refused at once (a
+    fresh login or step-up does not sign); a wrong, used, expired or other contract's code is returned as the
+    refusal for the caller to raise after committing the guess it counted."""
+    if not code:
+        raise DomainError(ContractErrors.SIGN_CODE_REQUIRED, params={
+            "contract_no": contract.contract_no, "loan_id": contract.loan_id})
+    return login_service.redeem_signing_code(container, session, auth, binding=binding_of(contract),
+                                             code=code.strip(), now=now)
+
+
+def confirmation_record(confirmed: SigningCode, contract: LoanContract) -> dict[str, object]:
+    """How the borrower confirmed, as the signing's audit record keeps it (and as the loan's view shows it)."""
+    method = f"{confirmed.channel.value}_code"
+    sent_at, at = confirmed.sent_at.isoformat(), confirmed.confirmed_at.isoformat()
+    return {
+        "method": method, "channel": confirmed.channel.value, "phone_masked": confirmed.phone_masked,
+        "code_sent_at": sent_at, "confirmed_at": at, "otp_challenge_id": confirmed.challenge_id,
+        "bound_to_sha256": contract.sha256,
+        "statement": f"{method} sent to {confirmed.phone_masked} at {sent_at}, for contract {contract.contract_no} "
+                     f"hash {contract.sha256}, entered at {at}",
+    }
+
+
+def sign(session: Session, container: Container, loan: Loan, contract: LoanContract, confirmed: SigningCode, *,
+         device_id: int | None, actor: str, now: datetime) -> LoanContract:
+    """Countersign ``contract`` after the borrower confirmed it (:func:`confirm`) and record both."""
     signer = container.signer
     contract.signature = signer.sign(contract.sha256)
     contract.key_id = signer.key_id
@@ -116,7 +173,7 @@ def sign(session: Session, container: Container, loan: Loan, *, read_sha256: str
     contract.signed_device_id = device_id
     entry = container.audit.record(
         session, actor=actor, action="contract.sign", subject=f"loan:{loan.id}",
-        details=_audit_details(contract),
+        details={**_audit_details(contract), "confirmation": confirmation_record(confirmed, contract)},
     )
     session.flush()
     contract.audit_entry_id = entry.id
@@ -127,6 +184,16 @@ def _audit_details(contract: LoanContract) -> dict[str, object]:
     return {"contract_no": contract.contract_no, "sha256": contract.sha256, "signature": contract.signature,
             "key_id": contract.key_id, "template_version": contract.template_version,
             "device_id": contract.signed_device_id}
+
+
+def signed_with(session: Session, contract: LoanContract) -> str | None:
+    """The signing record's statement of how the borrower confirmed (None before signing, or for a contract
+    signed before confirmations were recorded)."""
+    entry = session.get(AuditEntry, contract.audit_entry_id) if contract.audit_entry_id else None
+    if entry is None:
+        return None
+    confirmation = json.loads(entry.body).get("details", {}).get("confirmation")
+    return confirmation.get("statement") if isinstance(confirmation, dict) else None
 
 
 @dataclass(frozen=True)
@@ -157,8 +224,11 @@ def verify(session: Session, container: Container, contract: LoanContract, signe
         problems.append("the signing record is missing from the audit log")
     else:
         recorded = json.loads(entry.body).get("details", {})
+        confirmation = recorded.pop("confirmation", None)
         if entry.action != "contract.sign" or recorded != _audit_details(contract):
             problems.append(f"audit entry {entry.id} does not record this hash and signature")
+        elif confirmation is not None and confirmation.get("bound_to_sha256") != contract.sha256:
+            problems.append(f"audit entry {entry.id} records a confirmation for another text")
         elif entry.seq is None:
             problems.append(f"audit entry {entry.id} is not sealed into the chain yet (run `miaodai audit seal`)")
     return Verification(contract.contract_no, problems)

@@ -183,22 +183,28 @@ def _redraft(session: Session, container: Container, loan: Loan, *, now: datetim
     return contract_service.draft(session, container, loan, schedule, now=now)
 
 
-def sign(container: Container, auth: AuthContext, loan_id: int, *, read_sha256: str,
+def sign(container: Container, auth: AuthContext, loan_id: int, *, read_sha256: str, code: str | None,
          request_key: str | None = None) -> Loan:
-    """The borrower signs the text they read (the API demands a fresh SMS code first); the platform
-    countersigns; the payout is ordered. The same ``request_key`` again (a retry of a request whose
-    answer was lost) finds the loan it signed and changes nothing."""
+    """The borrower signs the text they read with a code sent for that text (``contract_service.confirm``:
+    every signing, however recent the login); the platform countersigns; the payout is ordered. The same
+    ``request_key`` again (a retry of a request whose answer was lost) finds the loan it signed and changes
+    nothing. A wrong code is committed as a counted guess before it is raised."""
     now = container.clock.now()
     with container.db.transaction() as session:
         loan = owned_loan(session, auth.borrower_id, loan_id, lock=True)
         if _already_ordered(session, loan, request_key):
             return loan
         check_transition(loan.status, LoanStatus.SIGNED)
-        contract_service.sign(session, container, loan, read_sha256=read_sha256, device_id=auth.device_id,
-                              actor=auth.actor, now=now)
-        loan.status = LoanStatus.SIGNED
-        loan.signed_at = now
-        _order_payout(session, container, loan, now=now, actor=auth.actor, request_key=request_key)
+        contract = contract_service.signable(session, container, loan, read_sha256=read_sha256, now=now)
+        confirmed = contract_service.confirm(session, container, auth, contract, code=code, now=now)
+        if not isinstance(confirmed, DomainError):
+            contract_service.sign(session, container, loan, contract, confirmed, device_id=auth.device_id,
+                                  actor=auth.actor, now=now)
+            loan.status = LoanStatus.SIGNED
+            loan.signed_at = now
+            _order_payout(session, container, loan, now=now, actor=auth.actor, request_key=request_key)
+    if isinstance(confirmed, DomainError):
+        raise confirmed
     return loan
 
 

@@ -1,5 +1,6 @@
 """Drawing money 借款 in the app: amount, term and repayment method with a live quote on the borrower's own
-line, then the contract to read, then signing it with a fresh code (step-up), which orders the payout.
+line, then the contract to read, then signing it with a code sent for that contract and bound to its
+SHA-256 (every signing asks for one, however recently the borrower logged in), which orders the payout.
 
 The same services as ``POST /v1/loans``, ``GET …/contract`` and ``POST …/sign``: ``loan_service.request_drawdown``,
 ``open_contract`` and ``sign``, and the payout is sent after the signing commits exactly as the API sends it.
@@ -26,11 +27,17 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 
+from miaodai.contracts.errors import ContractErrors
 from miaodai.core.clock import business_date
 from miaodai.core.errors import DomainError
+from miaodai.core.fields import RowId, RowIdForm, RowIdQuery
+from miaodai.deps import client_ip
+from miaodai.identity.login_service import CodeSent
+from miaodai.identity.models import OtpChannel
 from miaodai.identity.sessions import AuthContext
-from miaodai.loans import line_service, loan_service
+from miaodai.loans import contract_service, line_service, loan_service
 from miaodai.loans.api_loans import _after_payout_ordered, loan_view
+from miaodai.loans.disclosure import default_offer, line_apr
 from miaodai.loans.errors import LoanErrors
 from miaodai.loans.models import CreditLine, Loan, LoanProduct
 from miaodai.loans.product_service import quote_under_product
@@ -43,11 +50,9 @@ from miaodai.web.core import PREFIX, WebBorrower, WebContainer, csrf_protect, fi
 from miaodai.web.i18n import yuan_plain
 from miaodai.web.methods import default_method, my_methods
 from miaodai.web.public import parse_yuan
-from miaodai.web.stepup import WebStepUp
 
 router = APIRouter(prefix=PREFIX, dependencies=[Depends(csrf_protect)], include_in_schema=False)
 
-DEFAULT_AMOUNT_FEN = 10_000_00
 BULLET_DAYS = (7, 14, 30)  # the bullet terms offered on the form, within the product's longest
 SHA256 = re.compile(r"[0-9a-f]{64}")
 # The contract is a document of its own: its inline styles, nothing else, framed only by our pages.
@@ -126,11 +131,12 @@ def quote_on_line(container: WebContainer, line: CreditLine, spec: ProductSpec, 
 
 def _form_values(line: CreditLine, spec: ProductSpec, amount: str | None, term: str | None,
                  method: str | None) -> dict[str, str]:
-    first_amount = max(min(DEFAULT_AMOUNT_FEN, line.available_fen, spec.max_amount_fen), spec.min_amount_fen)
-    first_term = f"m{max(spec.terms_months)}" if spec.terms_months else f"d{spec.bullet_max_days}"
-    return {"amount": amount if amount is not None else yuan_plain(first_amount), "term": term or first_term,
-            "method": method or (RepaymentMethod.EQUAL_INSTALLMENT.value
-                                 if RepaymentMethod.EQUAL_INSTALLMENT in spec.methods else spec.methods[0].value)}
+    """The form opens on the line's default terms — the ones its all-in APR is disclosed for
+    (:func:`miaodai.loans.disclosure.default_offer`), within what is available."""
+    first = default_offer(spec, line.available_fen)
+    first_term = f"m{first.term_months}" if first.term_months else f"d{first.term_days}"
+    return {"amount": amount if amount is not None else yuan_plain(first.principal_fen), "term": term or first_term,
+            "method": method or first.method.value}
 
 
 def _draw_page(request: Request, container: WebContainer, auth: AuthContext, *, line_id: int | None = None,
@@ -144,7 +150,9 @@ def _draw_page(request: Request, container: WebContainer, auth: AuthContext, *, 
         return render(request, "draw.html", line=None, **context)
     line, spec = chosen
     form = _form_values(line, spec, amount, term, method)
-    context |= {"line": line, "spec": spec, "form": form, "terms": term_choices(spec)}
+    context |= {"line": line, "spec": spec, "form": form, "terms": term_choices(spec),
+                # every line's all-in APR at its default terms, for the line chooser (cached: no query)
+                "line_aprs": {each.id: line_apr(each_spec, each.annual_rate).apr for each, each_spec in lines}}
     if error is not None:
         return render(request, "draw.html", error=error, **context)
     try:
@@ -157,7 +165,7 @@ def _draw_page(request: Request, container: WebContainer, auth: AuthContext, *, 
 
 
 @router.get("/loans/new", response_class=HTMLResponse)
-def draw_page(request: Request, container: WebContainer, auth: WebBorrower, line_id: int | None = None,
+def draw_page(request: Request, container: WebContainer, auth: WebBorrower, line_id: RowIdQuery = None,
               amount: str | None = None, term: str | None = None, method: str | None = None) -> HTMLResponse:
     """The form with its quote; the live quote (``form[data-live]`` in app.js) asks this page again as the
     borrower types and swaps in the new figures."""
@@ -165,7 +173,7 @@ def draw_page(request: Request, container: WebContainer, auth: WebBorrower, line
 
 
 @router.post("/loans/new", response_class=HTMLResponse)
-def draw(request: Request, container: WebContainer, auth: WebBorrower, line_id: Annotated[int, Form()],
+def draw(request: Request, container: WebContainer, auth: WebBorrower, line_id: RowIdForm,
          amount: Annotated[str, Form(max_length=32)], term: Annotated[str, Form(max_length=8)],
          method: Annotated[str, Form(max_length=32)], request_key: Key) -> Response:
     """Quote, reserve and draft the contract (one loan per form, however often it is sent), then read it."""
@@ -193,7 +201,7 @@ def _not_found(request: Request, auth: AuthContext, error: DomainError) -> HTMLR
 
 
 @router.get("/loans/{loan_id}/contract", response_class=HTMLResponse)
-def contract_page(request: Request, loan_id: int, container: WebContainer, auth: WebBorrower) -> HTMLResponse:
+def contract_page(request: Request, loan_id: RowId, container: WebContainer, auth: WebBorrower) -> HTMLResponse:
     try:
         # Redrawn first if it was drafted on another day: the text signed is today's.
         contract, _html = loan_service.open_contract(container, auth, loan_id)
@@ -205,7 +213,7 @@ def contract_page(request: Request, loan_id: int, container: WebContainer, auth:
 
 
 @router.get("/loans/{loan_id}/contract/document")
-def contract_document(request: Request, loan_id: int, container: WebContainer, auth: WebBorrower,
+def contract_document(request: Request, loan_id: RowId, container: WebContainer, auth: WebBorrower,
                       download: bool = False) -> Response:
     """The contract exactly as ``GET /v1/loans/{id}/contract`` serves it, its hash in ``X-Content-SHA256``."""
     try:
@@ -221,32 +229,54 @@ def contract_document(request: Request, loan_id: int, container: WebContainer, a
 
 
 def _sign_page(request: Request, container: WebContainer, auth: AuthContext, loan_id: int, sha256: str, *,
-               error: DomainError | None = None) -> HTMLResponse:
+               error: DomainError | None = None, sent: CodeSent | bool | None = None,
+               request_key: str | None = None) -> HTMLResponse:
     try:
         loan = loan_view(container, _loan(container, auth, loan_id))
     except DomainError as missing:
         return _not_found(request, auth, missing)
+    wait = max(0, int((sent.resend_after - container.clock.now()).total_seconds())) \
+        if isinstance(sent, CodeSent) else 0
     return render(request, "draw_sign.html", signed_in=auth, error=error, loan=loan, sha256=sha256,
-                  payout_to=default_method(my_methods(container, auth)), request_key=new_key("sign"))
+                  payout_to=default_method(my_methods(container, auth)), sent=sent, resend_in=wait,
+                  request_key=request_key or new_key("sign"))
 
 
 @router.get("/loans/{loan_id}/sign", response_class=HTMLResponse)
-def sign_page(request: Request, loan_id: int, container: WebContainer, auth: WebStepUp,
+def sign_page(request: Request, loan_id: RowId, container: WebContainer, auth: WebBorrower,
               sha256: str = "") -> Response:
-    """The last look before signing (after a fresh code): the figures, where the money goes, the hash read."""
+    """The last look before signing: the figures, where the money goes, the hash read, and a code to ask for."""
     if not SHA256.fullmatch(sha256):
         return redirect(request, f"{PREFIX}/loans/{loan_id}/contract")  # read it first
     return _sign_page(request, container, auth, loan_id, sha256)
 
 
-@router.post("/loans/{loan_id}/sign", response_class=HTMLResponse)
-def sign(request: Request, loan_id: int, container: WebContainer, auth: WebStepUp,
-         contract_sha256: Annotated[str, Form(max_length=64)], request_key: Key) -> Response:
-    """Sign the text read; the payout is ordered with the signature and sent at once, as by the API."""
+@router.post("/loans/{loan_id}/sign/code", response_class=HTMLResponse)
+def send_sign_code(request: Request, loan_id: RowId, container: WebContainer, auth: WebBorrower,
+                   contract_sha256: Annotated[str, Form(max_length=64)],
+                   channel: Annotated[str, Form(max_length=8)] = "sms") -> Response:
+    """A code for this contract as read (``POST /v1/loans/{id}/sign-code``): it signs this text and nothing else."""
     try:
-        loan_service.sign(container, auth, loan_id, read_sha256=contract_sha256, request_key=request_key)
+        contract, sent = contract_service.request_sign_code(
+            container, auth, _loan(container, auth, loan_id), read_sha256=contract_sha256,
+            channel=OtpChannel.VOICE if channel == "voice" else OtpChannel.SMS, ip=client_ip(request))
     except DomainError as error:
         return _sign_page(request, container, auth, loan_id, contract_sha256, error=error)
+    return _sign_page(request, container, auth, loan_id, contract.sha256, sent=sent)
+
+
+@router.post("/loans/{loan_id}/sign", response_class=HTMLResponse)
+def sign(request: Request, loan_id: RowId, container: WebContainer, auth: WebBorrower,
+         contract_sha256: Annotated[str, Form(max_length=64)], request_key: Key,
+         code: Annotated[str, Form(max_length=12)] = "") -> Response:
+    """Sign the text read with the code sent for it; the payout is ordered with the signature and sent at once,
+    as by the API."""
+    try:
+        loan_service.sign(container, auth, loan_id, read_sha256=contract_sha256, code=code.strip() or None,
+                          request_key=request_key)
+    except DomainError as error:
+        # The code field stays while a code may still be tried (a wrong guess); the form keeps its key.
+        return _sign_page(request, container, auth, loan_id, contract_sha256, error=error,
+                          sent=error.code != ContractErrors.SIGN_CODE_REQUIRED.code, request_key=request_key)
     _after_payout_ordered(container, auth.borrower_id, loan_id)
     return redirect(request, f"{PREFIX}/loans/{loan_id}/payout")
-
