@@ -204,7 +204,7 @@ def test_the_cli_closes_a_date_and_shows_the_book(settings, container, clock, lo
     result = run_cli(settings, "eod", "run", "--date", day.isoformat(), "--json")
     assert result.exit_code == 0, result.output
     figures = json.loads(result.output)
-    assert figures["steps"]["accrue"] == {"loans": 0}  # the loan starts the next day
+    assert figures["steps"]["accrue"] == {"loans": 0, "accrued_fen": 0}  # the loan starts the next day
     assert figures["idempotency_keys_purged"] == stale
     with container.db.transaction() as session:
         assert session.scalar(select(func.count()).select_from(IdempotencyRecord).where(expired)) == 0

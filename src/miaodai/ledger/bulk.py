@@ -48,13 +48,16 @@ def post_many(
     kind: str,
     business_date: date,
     now: datetime,
+    totals: dict[str, int] | None = None,
 ) -> int:
     """Post one entry per row of ``source_sql`` and return how many were posted.
 
     ``source_sql`` selects ``loan_id, idempotency_key, memo`` and then the amount columns named in
     ``amounts`` (at most four, staged as ``x0``..``x3``); ``legs`` are ``(account, expression)`` pairs
     over ``x0``..``x3`` (e.g. ``(INTEREST_RECEIVABLE, "x0"), (INTEREST_INCOME, "-x0")``). Cash legs
-    (which need a channel) are not supported here.
+    (which need a channel) are not supported here. With ``totals``, the fen posted in each amount column
+    (of the rows posted, not those already in the journal) is added to ``totals[name]`` (for the batch's
+    audit record).
     """
     if not 1 <= len(amounts) <= len(AMOUNTS):
         raise ValueError(f"between 1 and {len(AMOUNTS)} amount columns")
@@ -77,6 +80,11 @@ def post_many(
         f"FROM ({source_sql}) s WHERE NOT EXISTS "
         "(SELECT 1 FROM journal_entries e WHERE e.idempotency_key = s.idempotency_key)"
     ), bound)
+    if totals is not None:
+        sums = session.execute(text(
+            f"SELECT {', '.join(f'COALESCE(SUM({x}), 0)' for x in staged)} FROM {STAGE}")).one()  # noqa: S608
+        for name, fen in zip(amounts, sums, strict=True):
+            totals[name] = totals.get(name, 0) + int(fen)
     for account, expression in legs:
         session.execute(text(
             "INSERT INTO journal_legs (entry_id, account, channel, loan_id, amount_fen) "  # noqa: S608

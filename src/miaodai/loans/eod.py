@@ -33,6 +33,19 @@ the previous one completed (no skipping), never twice, and never before the day 
 
 Raw UPDATEs of loans bump ``version`` like the ORM does, so a writer holding a stale copy of the row
 fails instead of overwriting the batch.
+
+**Locking.** The steps that change money or state (penalty, accrue, fall_due, apply_held, status) lock
+their chunk's loans (every id of the chunk, in order) as the first statement of each chunk
+transaction and read only afterwards, the protocol every online posting follows too
+(:mod:`miaodai.loans.locking`): a repayment, collection, reversal, write-off or refund of one of
+those loans runs wholly before or wholly after the chunk, never in between. Reminders, instructions
+and expiry change no money; they read committed rows and take no loan lock (auto-debit never takes
+more than is owed when it runs).
+
+**Audit.** The transaction that marks a step done in ``eod_runs`` also records the step in the audit
+chain (actor ``eod``, action ``eod.<step>``, subject ``eod:<date>``) with its figures: counts and fen
+sums of what it changed (a step resumed after a crash records what the resumed run changed, with
+``"resumed": true``; the chunks committed before the crash are in the journal under their own keys).
 """
 
 # ruff: noqa: S608 - the SQL here is assembled from constants only; every value is a bound parameter
@@ -58,13 +71,18 @@ from miaodai.ledger.accounts import Account
 from miaodai.ledger.bulk import post_many
 from miaodai.loans import repayment_service
 from miaodai.loans.errors import LoanErrors
+from miaodai.loans.locking import lock_loan_range
 from miaodai.loans.models import EodRun, Loan, LoanInstallment, Reminder
+from miaodai.loans.write_off import MINIMUM_DAYS_PAST_DUE
 
 STEPS = ("penalty", "accrue", "fall_due", "apply_held", "status", "reminders", "expire_instructions",
          "instructions")
 DEFAULT_CHUNK = 50_000
 ON_BOOK = "('active', 'overdue')"
 BUCKETS = ("current", "M1", "M2", "M3", "M3+")
+
+LOCKING = ("penalty", "accrue", "fall_due", "apply_held", "status")  # the steps that lock their chunk's loans
+AUDIT_ACTOR = "eod"
 
 Progress = Callable[[str, int, int], None]  # (step, chunks done, chunks in all)
 
@@ -118,15 +136,16 @@ def run_eod(container: Container, day: date, *, chunk: int = DEFAULT_CHUNK,
     if chunk <= 0:
         raise ValueError("chunk must be positive")
     report = EodReport(day)
-    run = _start(container, day)
-    if run is None:
+    started = _start(container, day)
+    if started is None:
         report.already_done = True
         return report
+    run, resumed = started
     report.resumed_after = run.step
     done = set(STEPS[: STEPS.index(run.step) + 1]) if run.step else set()
     stats: dict[str, dict[str, int]] = json.loads(run.stats or "{}")
     batch = _Batch(container, day, chunk, progress)
-    for step in STEPS:
+    for n, step in enumerate(STEPS):
         if step in done:
             continue
         stats[step] = getattr(batch, step)()
@@ -135,6 +154,11 @@ def run_eod(container: Container, day: date, *, chunk: int = DEFAULT_CHUNK,
             assert row is not None
             row.step = step
             row.stats = json.dumps(stats, sort_keys=True)
+            details: dict[str, Any] = {"business_date": day.isoformat(), "step": n + 1, **stats[step]}
+            if resumed and n == (STEPS.index(run.step) + 1 if run.step else 0):  # the step a crash cut short
+                details["resumed"] = True
+            container.audit.record(session, actor=AUDIT_ACTOR, action=f"eod.{step}",
+                                   subject=f"eod:{day.isoformat()}", details=details)
             if step == STEPS[-1]:
                 row.status = "completed"
                 row.finished_at = container.clock.now()
@@ -142,13 +166,13 @@ def run_eod(container: Container, day: date, *, chunk: int = DEFAULT_CHUNK,
     return report
 
 
-def _start(container: Container, day: date) -> EodRun | None:
-    """The run to continue, or None if the date already completed."""
+def _start(container: Container, day: date) -> tuple[EodRun, bool] | None:
+    """The run to continue and whether it is resumed after a crash, or None if the date already completed."""
     today = business_date_of(container.clock.now())
     with container.db.transaction() as session:
         existing = session.get(EodRun, day)
         if existing is not None:
-            return None if existing.status == "completed" else existing
+            return None if existing.status == "completed" else (existing, True)
         if day >= today:
             raise DomainError(LoanErrors.EOD_DAY_NOT_OVER, params={"requested": day.isoformat(),
                                                                   "today": today.isoformat()})
@@ -162,7 +186,7 @@ def _start(container: Container, day: date) -> EodRun | None:
                 "requested": day.isoformat(), "expected": expected.isoformat()})
         run = EodRun(business_date=day, status="running", step="", started_at=container.clock.now(), stats="{}")
         session.add(run)
-    return run
+    return run, False
 
 
 class _Batch:
@@ -193,10 +217,15 @@ class _Batch:
         return [(start, min(start + self.chunk - 1, high)) for start in range(low, high + 1, self.chunk)]
 
     def _each_chunk(self, step: str, work: Callable[[Session, dict[str, Any]], int]) -> int:
+        """``work`` over each chunk in its own transaction; a step in :data:`LOCKING` first locks the
+        chunk's loans (see :mod:`miaodai.loans.locking`), so everything it reads is read under the lock."""
         ranges = self.ranges
         total = 0
+        lock = step in LOCKING
         for n, (low, high) in enumerate(ranges, 1):
             with self.db.transaction() as session:
+                if lock:
+                    lock_loan_range(session, low, high)
                 total += work(session, {**self.params, "low": low, "high": high})
             if self.progress:
                 self.progress(step, n, len(ranges))
@@ -273,13 +302,21 @@ class _Batch:
 
     def accrue(self) -> dict[str, int]:
         daily = daily_interest_sql("principal_outstanding_fen", "annual_rate", "1", "loans")
+        accruing = (f"{self._on_book('loans')} "
+                    "AND start_date <= :day AND (accrued_through IS NULL OR accrued_through < :day)")
+        total = text(f"SELECT COALESCE(SUM({daily}), 0) FROM loans WHERE {accruing}")
         statement = text(
             f"UPDATE loans SET accrued_interest_fen = accrued_interest_fen + {daily}, "
-            f"accrued_through = :day, version = version + 1 WHERE {self._on_book('loans')} "
-            "AND start_date <= :day AND (accrued_through IS NULL OR accrued_through < :day)"
+            f"accrued_through = :day, version = version + 1 WHERE {accruing}"
         )
-        loans = self._each_chunk("accrue", lambda session, params: session.execute(statement, params).rowcount)
-        return {"loans": loans}
+        counts = {"loans": 0, "accrued_fen": 0}
+
+        def work(session: Session, params: dict[str, Any]) -> int:
+            counts["accrued_fen"] += int(session.execute(total, params).scalar_one())  # under the chunk's lock
+            return session.execute(statement, params).rowcount
+
+        counts["loans"] = self._each_chunk("accrue", work)
+        return counts
 
     def fall_due(self) -> dict[str, int]:
         due = (
@@ -297,15 +334,17 @@ class _Batch:
             f"WHERE id IN (SELECT i.loan_id {due})"
         )
         mark = text(f"UPDATE loan_installments SET posted_due = {self.sql.true} WHERE id IN (SELECT i.id {due})")
-        counts = {"installments": 0, "entries": 0}
+        counts = {"installments": 0, "entries": 0, "interest_fen": 0, "fee_fen": 0}
+        sums = {"interest": 0, "fee": 0}
 
         def work(session: Session, params: dict[str, Any]) -> int:
             counts["entries"] += post_many(
                 session, source_sql=source, params=params, amounts=["interest", "fee"],
                 legs=[(Account.INTEREST_RECEIVABLE, "x0"), (Account.INTEREST_INCOME, "-x0"),
                       (Account.FEE_RECEIVABLE, "x1"), (Account.FEE_INCOME, "-x1")],
-                kind="installment_due", business_date=self.day, now=self.now,
+                kind="installment_due", business_date=self.day, now=self.now, totals=sums,
             )
+            counts["interest_fen"], counts["fee_fen"] = sums["interest"], sums["fee"]
             session.execute(reset, params)
             return session.execute(mark, params).rowcount
 
@@ -324,7 +363,8 @@ class _Batch:
         def work(session: Session, params: dict[str, Any]) -> int:
             ids = [row[0] for row in session.execute(text(owing), params)]
             for loan_id in ids:
-                loan = session.execute(select(Loan).where(Loan.id == loan_id).with_for_update()).scalar_one()
+                loan = session.get(Loan, loan_id)  # locked with its chunk
+                assert loan is not None
                 applied = repayment_service.apply_held(session, loan, as_of=self.tomorrow, now=self.now,
                                                        business_day=self.day)
                 counts["applied_fen"] += applied
@@ -351,9 +391,19 @@ class _Batch:
             "WHERE id BETWEEN :low AND :high AND status = 'overdue' "
             f"AND id NOT IN (SELECT o.loan_id FROM ({unpaid_due}) o)"
         )
-        counts = {"overdue_loans": 0, "back_to_active": 0}
+        changes = text(
+            f"SELECT COALESCE(SUM(CASE WHEN l.status = 'active' THEN 1 ELSE 0 END), 0), "
+            f"COALESCE(SUM(CASE WHEN l.days_past_due <= :eligible AND {self.sql.days(':tomorrow', 'o.oldest')} "
+            f"> :eligible THEN 1 ELSE 0 END), 0) FROM loans l JOIN ({unpaid_due}) o ON o.loan_id = l.id "
+            f"WHERE l.status IN {ON_BOOK}"
+        )
+        counts = {"overdue_loans": 0, "back_to_active": 0, "became_overdue": 0, "became_write_off_eligible": 0}
 
         def work(session: Session, params: dict[str, Any]) -> int:
+            became_overdue, eligible = session.execute(
+                changes, {**params, "eligible": MINIMUM_DAYS_PAST_DUE}).one()  # under the chunk's lock
+            counts["became_overdue"] += int(became_overdue)
+            counts["became_write_off_eligible"] += int(eligible)
             counts["overdue_loans"] += session.execute(overdue, params).rowcount
             counts["back_to_active"] += session.execute(caught_up, params).rowcount
             return 0

@@ -42,6 +42,7 @@ from miaodai.ledger.service import Leg, next_entry_id_sql, post, post_new, rever
 from miaodai.loans import line_service
 from miaodai.loans.errors import LoanErrors
 from miaodai.loans.loan_service import installments_of, loan_terms
+from miaodai.loans.locking import for_loan_update, lock_loan
 from miaodai.loans.models import Loan, LoanInstallment, Repayment
 from miaodai.loans.products import Bucket
 from miaodai.loans.repayment_math import (
@@ -192,11 +193,10 @@ _BY_KEY = select(Repayment).where(Repayment.idempotency_key == bindparam("key"))
 # A key posted by a transaction that commits while this one waits for the loan's lock is not seen here
 # (the subquery reads the statement's snapshot); the insert then fails on the unique key and
 # post_repayment answers with the winner's repayment.
-_LOCK_LOAN_AND_SEEK_KEY = (
+_LOCK_LOAN_AND_SEEK_KEY = for_loan_update(
     select(Loan, select(Repayment.id).where(Repayment.idempotency_key == bindparam("key"))
            .scalar_subquery().label("posted_id"))
     .where(Loan.id == bindparam("loan_id"))
-    .with_for_update(of=Loan)
 )
 
 
@@ -428,7 +428,8 @@ def reverse_repayment(container: Container, repayment_id: int, *, idempotency_ke
         original = session.get(Repayment, repayment_id)
         if original is None or original.kind == "reversal":
             raise DomainError(LoanErrors.REPAYMENT_NOT_FOUND, params={"repayment_id": repayment_id})
-        loan = session.execute(select(Loan).where(Loan.id == original.loan_id).with_for_update()).scalar_one()
+        loan = lock_loan(session, original.loan_id)  # the loans locking protocol: before reading what changes
+        assert loan is not None
         allocation = json.loads(original.allocation)
         _check_reversible(session, loan, original, allocation)
         rows = {r.period: r for r in installments_of(session, loan.id)}

@@ -9,7 +9,7 @@ what was unpaid, for the record; the loan's expected sub-ledger is zero from now
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 
 from miaodai.container import Container
 from miaodai.core.clock import business_date
@@ -17,6 +17,7 @@ from miaodai.core.errors import DomainError
 from miaodai.ledger.accounts import Account
 from miaodai.ledger.service import Leg, loan_subledger, post
 from miaodai.loans.errors import LoanErrors
+from miaodai.loans.locking import lock_loan
 from miaodai.loans.models import CreditLine, Loan
 from miaodai.loans.states import LineStatus, LoanStatus, check_transition
 
@@ -27,7 +28,7 @@ MINIMUM_DAYS_PAST_DUE = 90
 def write_off(container: Container, loan_id: int, *, actor: str, reason: str) -> Loan:
     now = container.clock.now()
     with container.db.transaction() as session:
-        loan = session.execute(select(Loan).where(Loan.id == loan_id).with_for_update()).scalar_one_or_none()
+        loan = lock_loan(session, loan_id)  # the loans locking protocol: before reading what changes
         if loan is None:
             raise DomainError(LoanErrors.LOAN_NOT_FOUND, params={"loan_id": loan_id})
         if loan.status is LoanStatus.WRITTEN_OFF:

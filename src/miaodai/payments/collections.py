@@ -45,6 +45,7 @@ from miaodai.ledger.rules import credit, debit
 from miaodai.ledger.service import post, reverse
 from miaodai.loans import loan_service, repayment_service
 from miaodai.loans.errors import LoanErrors
+from miaodai.loans.locking import lock_loan
 from miaodai.loans.models import CollectionInstruction, Loan
 from miaodai.loans.repayment_math import PrepaymentMode
 from miaodai.loans.repayment_service import Purpose, RepaymentRequest
@@ -182,8 +183,9 @@ def _post_collected(session: Session, container: Container, order: PaymentOrder)
         channel=order.channel, received_at=order.finished_at,
         purpose=Purpose(order.repayment_purpose or Purpose.DUE.value),
         mode=PrepaymentMode(order.prepayment_mode) if order.prepayment_mode else None)
-    loan_status = session.execute(select(Loan.status).where(Loan.id == order.loan_id)).scalar_one()
-    if loan_status not in ON_BOOK:
+    loan = lock_loan(session, order.loan_id)  # the loans locking protocol: lock, then read its status
+    assert loan is not None
+    if loan.status not in ON_BOOK:
         _hold_in_suspense(session, container, order, actor)
         return
     try:
@@ -245,7 +247,8 @@ def _start_attempt(container: Container, instruction_id: int, now: datetime) -> 
     with container.db.transaction() as session:
         loan_id = session.execute(select(CollectionInstruction.loan_id)
                                   .where(CollectionInstruction.id == instruction_id)).scalar_one()
-        loan = session.execute(select(Loan).where(Loan.id == loan_id).with_for_update()).scalar_one()
+        loan = lock_loan(session, loan_id)
+        assert loan is not None
         instruction = session.get(CollectionInstruction, instruction_id)
         if instruction.status != InstructionStatus.PENDING:
             return "waiting", None  # another worker took it
@@ -332,7 +335,7 @@ def request_refund(container: Container, loan_id: int, amount_fen: int, *, key: 
     now = container.clock.now()
     business_key = f"loan:{loan_id}:refund:{hashlib.sha256(key.encode()).hexdigest()[:40]}"
     with container.db.transaction() as session:
-        loan = session.execute(select(Loan).where(Loan.id == loan_id).with_for_update()).scalar_one_or_none()
+        loan = lock_loan(session, loan_id)
         if loan is None:
             raise DomainError(LoanErrors.LOAN_NOT_FOUND, params={"loan_id": loan_id})
         existing = session.execute(select(PaymentOrder).where(PaymentOrder.business_key == business_key)
@@ -364,6 +367,9 @@ def settle_refund(session: Session, container: Container, order: PaymentOrder, *
     """Success: the money leaves cash. Definite failure: the order's entry is reversed and the amount is
     held for the borrower again."""
     day = business_date(now)
+    assert order.loan_id is not None
+    loan = lock_loan(session, order.loan_id)  # the loans locking protocol: before posting to the loan
+    assert loan is not None
     if succeeded:
         post(session, kind="refund_paid", idempotency_key=f"order:{order.order_no}:paid", business_date=day, now=now,
              loan_id=order.loan_id, legs=[debit(Account.PAYOUT_IN_TRANSIT, order.amount_fen),
@@ -374,5 +380,4 @@ def settle_refund(session: Session, container: Container, order: PaymentOrder, *
         JournalEntry.idempotency_key == f"order:{order.order_no}:ordered")).scalar_one()
     reverse(session, entry_id=ordered, idempotency_key=f"order:{order.order_no}:voided", business_date=day, now=now,
             memo=f"refund {order.order_no} failed: {order.code}")
-    loan = session.execute(select(Loan).where(Loan.id == order.loan_id).with_for_update()).scalar_one()
     loan.overpayment_fen += order.amount_fen
