@@ -25,6 +25,7 @@ from tests.integration.test_web_login import csrf, log_in
 from tests.integration.test_web_login import web as web  # noqa: F401  (the fixture)
 from tests.loan_support import PHONE, active_loan, assert_book_sound, close_through, demo_borrower
 from tests.payment_support import bind_card, channel_time_passes
+from tests.web_support import form_token
 
 
 @pytest.fixture
@@ -340,7 +341,10 @@ def test_someone_elses_loan_is_not_found_and_a_form_without_its_token_is_refused
     log_in(web, "13800000002")  # another borrower
     assert code_of(web.get(f"/app/loans/{loan['id']}")) == "LOAN_NOT_FOUND"
     assert code_of(web.get(f"/app/loans/{loan['id']}/statement")) == "LOAN_NOT_FOUND"
-    stolen = web.post(f"/app/loans/{loan['id']}/repay", data={**confirm_form(page), "csrf_token": csrf(page)})
+    # The first borrower's page and its token belong to their session: the form is refused as it stands ...
+    assert web.post(f"/app/loans/{loan['id']}/repay", data=confirm_form(page)).status_code == 403
+    # ... and with this session's own token the loan is someone else's.
+    stolen = web.post(f"/app/loans/{loan['id']}/repay", data={**confirm_form(page), "csrf_token": form_token(web)})
     assert code_of(stolen) == "LOAN_NOT_FOUND"
     assert debits(container) == []
     assert "您还没有借款" in web.get("/app/loans").text

@@ -14,12 +14,12 @@ from fastapi.testclient import TestClient
 from miaodai.demo import DEMO_BORROWERS, seed_demo
 from miaodai.sandbox.channel import ACCOUNT_NAME_MISMATCH, ACCOUNT_OK
 from miaodai.sandbox.wallet import LOGIN_FROZEN
-from miaodai.web.core import CSRF_COOKIE
 from tests.helpers import latest_code
 from tests.integration.test_web_login import csrf, log_in
 from tests.integration.test_web_login import web as web  # noqa: PLC0414 (the fixture, by its name)
 from tests.loan_support import PHONE, active_loan, demo_borrower
 from tests.payment_support import bind_card
+from tests.web_support import form_token
 
 DEMO_CARD = DEMO_BORROWERS[0].card
 UNSUPPORTED_BANK = "6210667770000000001"  # 北京农村商业银行: a real bank we do not pay out to
@@ -134,7 +134,7 @@ def test_an_unverified_borrower_is_told_to_verify_first(web):
 
 def test_binding_and_unbinding_need_a_fresh_code(web, container, clock):
     signed_in_demo(web, container)
-    token = web.cookies[CSRF_COOKIE]
+    token = form_token(web)
     clock.advance(timedelta(minutes=10))  # the login's own step-up has run out
     for page in ("/app/methods/card", "/app/methods/wallet", "/app/methods/1/unbind"):
         sent_away = web.get(page)

@@ -9,14 +9,21 @@ second *face*, not a second implementation. Security, in one place:
   localhost as secure, so tests and the quick start work over plain HTTP there), SameSite=Lax, path /app.
 * **Device**: a random id in the long-lived ``md_device`` cookie stands for the phone (the API's
   ``X-Device-Id``), so login limits and "your devices" work the same.
-* **CSRF**: every form carries the ``md_csrf`` cookie's random value as ``csrf_token`` (double submit);
-  a POST whose field does not match is refused before any handler runs — with SameSite cookies on top.
+* **CSRF**: every form carries ``csrf_token``, an HMAC (keyed by ``MIAODAI_SESSION_PEPPER``) of the
+  ``md_csrf`` cookie's random value and the session cookie: bound to this browser's session, so a token
+  obtained in another session — or a cookie planted beside it — does not verify, and a token from before
+  logging in does not work after. A POST (any method but GET, HEAD, OPTIONS) is refused before any handler
+  runs when the token does not verify, or when its ``Origin`` — or, without one, its ``Referer`` — is not
+  this app's own (the request's host, or ``MIAODAI_PUBLIC_BASE_URL``'s); ``Origin: null`` is refused. A
+  request with neither header is not a browser's cross-site form post (browsers send ``Origin`` on every
+  one): the token alone decides. SameSite=Lax cookies on top.
 * **Headers**: a strict Content-Security-Policy (only our own scripts and styles), no caching of pages,
-  no framing, no referrer beyond our origin.
+  no framing, no referrer beyond our origin (and, on every answer, core/security_headers.py's).
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import secrets
 from datetime import datetime
@@ -101,11 +108,23 @@ def device_key(request: Request) -> str:
     return key
 
 
+def _csrf_nonce(request: Request) -> str:
+    """The ``md_csrf`` cookie's random value, or a new one (set on the response by :func:`finish`)."""
+    nonce = request.cookies.get(CSRF_COOKIE) or getattr(request.state, "new_csrf", None)
+    if nonce is None:
+        nonce = request.state.new_csrf = secrets.token_urlsafe(32)
+    return nonce
+
+
 def _csrf_token(request: Request) -> str:
-    token = request.cookies.get(CSRF_COOKIE) or getattr(request.state, "new_csrf", None)
-    if token is None:
-        token = request.state.new_csrf = secrets.token_urlsafe(32)
-    return token
+    """What this page's forms carry: bound to the browser's nonce and to its session (none before login)."""
+    return csrf_token_for(get_container(request).settings.session_pepper, _csrf_nonce(request),
+                          request.cookies.get(SESSION_COOKIE, ""))
+
+
+def csrf_token_for(pepper: str, nonce: str, session_token: str) -> str:
+    key = hmac.new(pepper.encode(), b"miaodai web csrf", hashlib.sha256).digest()
+    return hmac.new(key, f"{nonce}\x00{session_token}".encode(), hashlib.sha256).hexdigest()
 
 
 def finish(request: Request, response: Any) -> Any:
@@ -131,10 +150,42 @@ class CsrfRejected(Exception):
 async def csrf_protect(request: Request) -> None:
     if request.method in ("GET", "HEAD", "OPTIONS"):
         return
-    form = await request.form()
-    sent, expected = form.get(CSRF_FIELD), request.cookies.get(CSRF_COOKIE)
-    if not isinstance(sent, str) or not expected or not hmac.compare_digest(sent, expected):
+    if not _from_our_pages(request):
         raise CsrfRejected
+    form = await request.form()
+    sent, nonce = form.get(CSRF_FIELD), request.cookies.get(CSRF_COOKIE)
+    if not isinstance(sent, str) or not nonce:
+        raise CsrfRejected
+    expected = csrf_token_for(get_container(request).settings.session_pepper, nonce,
+                              request.cookies.get(SESSION_COOKIE, ""))
+    if not hmac.compare_digest(sent.encode(), expected.encode()):
+        raise CsrfRejected
+
+
+_DEFAULT_PORTS = {"http": ":80", "https": ":443"}
+
+
+def _origin_host(url: str) -> str | None:
+    """``host[:port]`` of an origin or address, without its scheme's default port; None if it has none."""
+    parts = urlsplit(url)
+    if parts.scheme not in _DEFAULT_PORTS or not parts.netloc or "@" in parts.netloc:
+        return None
+    return parts.netloc.lower().removesuffix(_DEFAULT_PORTS[parts.scheme])
+
+
+def _from_our_pages(request: Request) -> bool:
+    """Whether the post's ``Origin`` (else ``Referer``) is this app: the host it was sent to, or its public
+    address (behind a proxy that rewrites ``Host``)."""
+    claimed = request.headers.get("origin")
+    if claimed is None:
+        claimed = request.headers.get("referer")
+        if claimed is None:
+            return True  # not a browser's cross-site form post: the token alone decides
+    host = _origin_host(claimed)  # "null" (a sandboxed frame, a redirect from elsewhere) has none
+    if host is None:
+        return False
+    own = {request.headers.get("host", "").lower(), _origin_host(get_container(request).settings.public_base_url)}
+    return host in {h.removesuffix(":443").removesuffix(":80") for h in own if h}
 
 
 # -- the signed-in borrower ----------------------------------------------------------------------------
