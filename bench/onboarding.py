@@ -71,9 +71,9 @@ def service_env(url: str, workdir: Path) -> dict[str, str]:
         "MIAODAI_KEYRING_FILE": str(keyring),
         "MIAODAI_SANDBOX": "true",
         "MIAODAI_LOG_LEVEL": "WARNING",
-        # Each virtual borrower has its own client address (X-Forwarded-For, as behind a proxy),
-        # so the per-IP caps and counts behave as with real traffic rather than one hot address.
-        "MIAODAI_TRUST_FORWARDED_FOR": "true",
+        # Each virtual borrower has its own client address (X-Forwarded-For, as behind a proxy on this
+        # machine), so the per-IP caps and counts behave as with real traffic rather than one hot address.
+        "MIAODAI_TRUSTED_PROXIES": "127.0.0.1/32,::1/128",
     }
 
 

@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 from miaodai.container import Container
 from miaodai.core.errors import DomainError, Errors
 from miaodai.core.fields import ROW_ID_MAX, RowId, RowIdField  # noqa: F401  (the routers import them from here)
+from miaodai.core.http import client_address
 from miaodai.identity.sessions import AuthContext, authenticate
 
 
@@ -26,12 +27,11 @@ ContainerDep = Annotated[Container, Depends(_container)]
 
 
 def client_ip(request: Request) -> str:
+    """The client's address: X-Forwarded-For is believed only from MIAODAI_TRUSTED_PROXIES (core/http.py)."""
     container: Container = request.app.state.container
-    if container.settings.trust_forwarded_for:
-        forwarded = request.headers.get("x-forwarded-for", "")
-        if forwarded:
-            return forwarded.split(",")[0].strip()
-    return request.client.host if request.client else "unknown"
+    forwarded = ",".join(request.headers.getlist("x-forwarded-for"))  # several headers are one list
+    return client_address(request.client.host if request.client else None, forwarded,
+                          container.settings.trusted_proxies)
 
 
 async def _client_ip(request: Request) -> str:

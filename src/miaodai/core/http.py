@@ -1,10 +1,12 @@
-"""The HTTP edge of the kernel: problem details, body limits, request ids and metrics."""
+"""The HTTP edge of the kernel: problem details, body limits, request ids, metrics and the client's address."""
 
 from __future__ import annotations
 
 import logging
 import secrets
 import time
+from collections.abc import Iterable
+from ipaddress import IPv4Network, IPv6Network, ip_address
 from typing import Any
 
 import structlog
@@ -27,6 +29,51 @@ HTTP_LATENCY = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
 )
 DOMAIN_ERRORS = Counter("miaodai_domain_errors_total", "Problems returned to clients", ["code"])
+
+
+def client_address(peer: str | None, forwarded_for: str | None,
+                   trusted_proxies: Iterable[IPv4Network | IPv6Network]) -> str:
+    """The client's address: the TCP peer, unless the peer is one of our ``trusted_proxies``.
+
+    Each proxy appends the address it received the request from to ``X-Forwarded-For``, so the entries on
+    the right were written by our proxies and the leftmost by whoever sent the request — anything at all.
+    Walking from the peer leftwards, the first address that is not a trusted proxy is the client; an entry
+    that is not an IP address stops the walk (what lies left of it cannot be believed either). With no
+    trusted proxies (the default) no header is believed.
+    """
+    networks = tuple(trusted_proxies)
+    address = peer or "unknown"
+    if not networks or not forwarded_for or not is_trusted_proxy(address, networks):
+        return address
+    for hop in reversed(forwarded_for.split(",")):
+        hop = _bare(hop.strip())
+        try:
+            ip_address(hop)
+        except ValueError:
+            return address  # garbage: the last believable address is the proxy that passed it on
+        address = hop
+        if not is_trusted_proxy(hop, networks):
+            return hop
+    return address  # every hop is one of ours: the leftmost is as close to the client as we know
+
+
+def _bare(hop: str) -> str:
+    """An address without the port or brackets some proxies add (``[2001:db8::1]:443``, ``10.0.0.1:80``)."""
+    if hop.startswith("["):
+        return hop[1:hop.find("]")] if "]" in hop else hop
+    if hop.count(":") == 1:
+        return hop.split(":", 1)[0]
+    return hop
+
+
+def is_trusted_proxy(address: str, networks: Iterable[IPv4Network | IPv6Network]) -> bool:
+    """Whether ``address`` is in one of ``networks`` (False for anything that is not an IP address)."""
+    try:
+        ip = ip_address(address)
+    except ValueError:
+        return False
+    mapped = getattr(ip, "ipv4_mapped", None)  # ::ffff:10.0.0.1 from a dual-stack socket is 10.0.0.1
+    return any(ip in network or (mapped is not None and mapped in network) for network in networks)
 
 
 def problem_response(error: DomainError, request_id: str | None = None) -> JSONResponse:
