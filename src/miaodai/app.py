@@ -18,6 +18,7 @@ from miaodai.core.http import BodyLimitMiddleware, RequestContextMiddleware, ins
 from miaodai.core.input_guard import NulGuardMiddleware
 from miaodai.core.logging import configure_logging
 from miaodai.core.providers import ProviderNotConfigured
+from miaodai.core.security_headers import SecurityHeadersMiddleware
 from miaodai.core.settings import Settings, get_settings
 
 DESCRIPTION = """
@@ -62,6 +63,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     app.add_middleware(NulGuardMiddleware)  # inside the body limit, which hands it the whole body
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware, settings=settings)  # outermost: on every answer, even a 500
     _mount_operational_routes(app, container)
     _mount_domain_routers(app, container)
     from miaodai import web  # the borrower's mobile web app at /app
