@@ -10,6 +10,7 @@ from miaodai.container import Container
 from miaodai.core.errors import DomainError, Errors
 from miaodai.core.fields import ROW_ID_MAX, RowId, RowIdField  # noqa: F401  (the routers import them from here)
 from miaodai.core.http import client_address
+from miaodai.core.openapi import bearer_auth
 from miaodai.identity.sessions import AuthContext, authenticate
 
 
@@ -62,6 +63,7 @@ def borrower_of(container: Container, token: str) -> AuthContext:
     return context
 
 
+@bearer_auth  # the OpenAPI document's bearer scheme on every operation that depends on it
 async def _bearer(request: Request) -> str:
     token = bearer_token(request)
     if token is None:

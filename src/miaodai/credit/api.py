@@ -101,7 +101,7 @@ def application_view(row: CreditApplication | service.Decided, line_apr: LineApr
     reasons: list[dict[str, Any]] = json.loads(row.reasons)
     zh, en = _NEXT[row.status]
     return ApplicationView(
-        id=row.id, status=row.status.value, decision=row.decision.value, created_at=row.created_at,
+        id=row.id, status=row.status, decision=row.decision.value, created_at=row.created_at,
         decided_at=row.decided_at, line=line, reasons=[Reason(**r) for r in reasons],
         reapply_on=row.reapply_on if row.status is ApplicationStatus.DECLINED else None,
         next_step_zh=zh, next_step_en=en,
@@ -154,5 +154,5 @@ def my_application(application_id: RowId, auth: CurrentBorrower, container: Cont
 def human_review(application_id: RowId, auth: CurrentBorrower, container: ContainerDep,
                  body: HumanReviewBody = HumanReviewBody()) -> CaseView:
     case: ReviewCase = service.request_human_review(container, auth, application_id, body.note)
-    return CaseView(id=case.id, application_id=case.application_id, kind=case.kind.value, status=case.status.value,
+    return CaseView(id=case.id, application_id=case.application_id, kind=case.kind, status=case.status,
                     created_at=case.created_at)

@@ -20,7 +20,8 @@ from miaodai.identity.models import KycStatus, OtpChannel, OtpPurpose
 router = APIRouter(tags=["login and sessions"])
 
 DeviceIdHeader = Annotated[
-    str | None, Header(alias="X-Device-Id", description="The app's stable device id, 8–64 visible ASCII characters")
+    str | None, Header(alias="X-Device-Id", description="The app's stable device id, 8–64 visible ASCII characters",
+                  json_schema_extra={"x-required": True})  # refused without it (DEVICE_ID_MISSING): core/openapi.py
 ]
 UserAgentHeader = Annotated[str | None, Header(alias="User-Agent", include_in_schema=False)]
 

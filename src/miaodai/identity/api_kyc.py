@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from miaodai.deps import ContainerDep, CurrentBorrower
 from miaodai.identity import kyc_service
 from miaodai.identity.kyc_service import KycOverview
+from miaodai.identity.models import KycStatus
 
 router = APIRouter(prefix="/v1/kyc", tags=["real-name verification"])
 
@@ -40,7 +41,7 @@ class AttemptsView(BaseModel):
 
 
 class KycView(BaseModel):
-    status: str = Field(description="none | carrier_verified | verified")
+    status: KycStatus
     next_step: str = Field(description="grant_consents | identity | face | done")
     name: str | None = Field(description="Masked, e.g. 张*")
     id_number: str | None = Field(description="Masked, e.g. 110101********1234")
@@ -52,7 +53,7 @@ class KycView(BaseModel):
 
 def _view(overview: KycOverview) -> KycView:
     return KycView(
-        status=overview.status.value,
+        status=overview.status,
         next_step=overview.next_step,
         name=overview.masked_name,
         id_number=overview.masked_id_number,

@@ -16,6 +16,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from miaodai.core.errors import DomainError
+from miaodai.core.openapi import bearer_auth
 from miaodai.deps import ContainerDep, bearer_token
 from miaodai.identity import rbac
 from miaodai.identity.staff_errors import StaffErrors
@@ -24,6 +25,7 @@ from miaodai.identity.staff_service import StaffContext, authenticate
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="staff"'}
 
 
+@bearer_auth  # the OpenAPI document's bearer scheme
 def current_staff(request: Request, container: ContainerDep) -> StaffContext:
     token = bearer_token(request)
     if token is None:

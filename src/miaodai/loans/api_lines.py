@@ -86,7 +86,7 @@ class LineView(BaseModel):
 def _proposal(p: CreditLineProposal) -> ProposalView:
     return ProposalView(
         id=p.id, borrower_id=p.borrower_id, product_id=p.product_id, limit_fen=p.limit_fen, annual_rate=p.annual_rate,
-        risk_grade=p.risk_grade, expires_on=p.expires_on, reason=p.reason, status=p.status.value,
+        risk_grade=p.risk_grade, expires_on=p.expires_on, reason=p.reason, status=p.status,
         proposed_by=p.proposed_by, proposed_at=p.proposed_at, decided_by=p.decided_by, decided_at=p.decided_at,
         decision_note=p.decision_note, credit_line_id=p.credit_line_id,
     )
@@ -101,7 +101,7 @@ def line_view(line: CreditLine, held: line_service.BorrowerLines | None = None) 
         id=line.id, product_id=line.product_id, limit_fen=line.limit_fen,
         available_fen=0 if frozen else line.available_fen, annual_rate=line.annual_rate,
         risk_grade=line.risk_grade, expires_on=line.expires_on,
-        status=LineStatus.FROZEN.value if frozen else line.status.value,
+        status=LineStatus.FROZEN if frozen else line.status,
         frozen_reason="overdue" if frozen else None,
         overdue=OverdueView(loan_id=first.loan_id, days_past_due=held.standing.days_past_due,
                             owed_now_fen=held.standing.owed_now_fen) if first is not None and held else None,

@@ -91,7 +91,7 @@ def _notice(auto_debit: bool) -> dict[str, str | None]:
 def binding_view(container: ContainerDep, binding: CardBinding) -> BindingView:
     phone = container.vault.decrypt(binding.reserved_phone_enc, RESERVED_PHONE_FIELD)
     return BindingView(
-        binding_id=binding.token, status=binding.status.value, bank=_bank(binding.bank_code),
+        binding_id=binding.token, status=binding.status, bank=_bank(binding.bank_code),
         card_type=binding.card_type, last4=binding.last4, code_sent_to=mask_phone(phone),
         expires_at=binding.expires_at, auto_debit=binding.auto_debit, **_notice(binding.auto_debit),
     )
@@ -99,7 +99,7 @@ def binding_view(container: ContainerDep, binding: CardBinding) -> BindingView:
 
 def method_view(method: PaymentMethod) -> MethodView:
     return MethodView(
-        id=method.id, kind=method.kind.value, bank=_bank(method.bank_code), card_type=method.card_type, bin=method.bin,
+        id=method.id, kind=method.kind, bank=_bank(method.bank_code), card_type=method.card_type, bin=method.bin,
         last4=method.last4, masked_login=None if method.kind is PaymentMethodKind.BANK_CARD else f"****{method.last4}",
         auto_debit=method.auto_debit, is_default=method.is_default, bound_at=method.bound_at,
         **_notice(method.auto_debit),
@@ -190,7 +190,7 @@ def loan_payouts(loan_id: RowId, auth: CurrentBorrower, container: ContainerDep)
         kind = card.kind if card else PaymentMethodKind.BANK_CARD
         zh, en = order_texts.payout_status_texts(kind)[order.status.value]
         views.append(PayoutView(
-            attempt=order.attempt or 0, order_no=order.order_no, status=order.status.value, status_zh=zh,
+            attempt=order.attempt or 0, order_no=order.order_no, status=order.status, status_zh=zh,
             status_en=en, amount_fen=order.amount_fen, account_kind=kind.value,
             card=method_view(card) if card else None,
             failure_reason=order.message if order.status is OrderStatus.FAILED else None,

@@ -77,7 +77,7 @@ def _views(container: ContainerDep, borrower_id: int, orders: list[PaymentOrder]
                    else order_texts.collection_event_text)
         views.append(CollectionView(
             order_no=order.order_no, purpose=order.purpose, repayment_purpose=order.repayment_purpose,
-            status=order.status.value, status_zh=zh, status_en=en, amount_fen=order.amount_fen,
+            status=order.status, status_zh=zh, status_en=en, amount_fen=order.amount_fen,
             method=method_view(method) if method else None,
             failure_reason=order.message if order.status is OrderStatus.FAILED else None,
             created_at=order.created_at, finished_at=order.finished_at,
