@@ -13,6 +13,7 @@ from sqlalchemy import text
 import miaodai
 from miaodai import api_docs
 from miaodai.container import Container, build_container
+from miaodai.core import openapi
 from miaodai.core.audit import Sealer
 from miaodai.core.http import BodyLimitMiddleware, RequestContextMiddleware, install_error_handlers
 from miaodai.core.input_guard import NulGuardMiddleware
@@ -70,6 +71,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
 
     web.install(app)
     api_docs.install(app)
+    openapi.install(app)  # what clients send and get back: bearer, Idempotency-Key, problem codes
     return app
 
 
