@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from fastapi.testclient import TestClient
@@ -18,13 +19,13 @@ from miaodai.credit import bureau
 from miaodai.credit.api import application_view
 from miaodai.credit.models import CreditApplication, ReviewCase
 from miaodai.demo import seed_demo
-from miaodai.web.core import CSRF_COOKIE
 from miaodai.web.i18n import percent, yuan
 from tests.credit_support import install_test_model, quick_parties
 from tests.helpers import staff_headers
 from tests.integration.test_web_login import csrf, log_in
 from tests.integration.test_web_login import web as web  # noqa: PLC0414 (the fixture, by its name)
 from tests.integration.test_web_verify import code_of, grant_on_web, verified_on_web
+from tests.web_support import form_token
 
 PHONE = "13700137301"
 FORM = {"income": "20,000", "occupation": "employee", "education": "bachelor", "loan_purpose": "home_furnishing"}
@@ -40,7 +41,7 @@ def _policy(container):
 def apply_on_web(web: TestClient, **form: str):
     """Send the form (also where the page no longer shows it: the service has the last word)."""
     web.get("/app/credit")
-    return web.post("/app/credit", data={**FORM, **form, "csrf_token": web.cookies[CSRF_COOKIE]})
+    return web.post("/app/credit", data={**FORM, **form, "csrf_token": form_token(web)})
 
 
 def decided(web: TestClient, **form: str) -> tuple[int, str]:
@@ -95,14 +96,19 @@ def test_what_must_come_first_is_said_before_the_form(web):
     assert "Bachelor's degree" in english.text and "Monthly income after tax (yuan)" in english.text
 
 
-def test_an_approval_shows_the_line_at_once_and_the_way_to_draw(web, container):
+def test_an_approval_shows_the_line_at_once_and_the_way_to_draw(web, client, container):
     verified_on_web(web, PHONE, bureau.CLEAN_FILE_ID)
     application_id, page = decided(web)
     view = application_view(stored(container, application_id))
     assert view.status == "approved" and view.line is not None
     assert 'data-status="approved"' in page and "<h1>申请已通过</h1>" in page
-    limit = re.search(r'<p class="apr" data-testid="limit">([^<]+)</p>', page).group(1)
-    assert limit == yuan(view.line.limit_fen)  # the biggest figure on the page
+    # The price first and biggest: the all-in APR at the line's default terms (the quote for them), then the limit.
+    quoted = client.post("/v1/quotes", json={"product_code": "DEMO-12", "annual_rate": str(view.line.annual_rate),
+                                             "principal_fen": 1_000_000, "term_months": 12}).json()["apr"]
+    assert re.search(r'<p class="apr" data-testid="line-apr">([^<]+)</p>', page).group(1) == percent(Decimal(quoted))
+    assert page.index('data-testid="line-apr"') < page.index('data-testid="limit"') < page.index('data-testid="rate"')
+    assert f'data-testid="limit">{yuan(view.line.limit_fen)}<' in page
+    assert 'data-testid="fee-rate">0.10%<' in page  # the service fee is named where the price is
     assert f'data-testid="grade">{view.line.grade}<' in page
     assert f'data-testid="rate">{percent(view.line.annual_rate)}<' in page
     assert re.search(r'data-testid="expires">\d{4}年\d+月\d+日<', page)
@@ -114,12 +120,14 @@ def test_an_approval_shows_the_line_at_once_and_the_way_to_draw(web, container):
     home = web.get("/app").text
     assert primary(web) == "/app/loans/new" and 'href="/app/loans"' in home
     assert f"额度 {yuan(view.line.limit_fen)}" in home
-    # Sent again, the service declines a second line: the line the borrower has is what they see.
-    again, page = decided(web)
-    assert 'data-code="CREDIT_TOO_MANY_LINES"' in page and "<h1>我的额度</h1>" in web.get("/app/credit").text
+    # Sent again, the service refuses a second line before asking anyone (nothing is stored): the line the
+    # borrower has is what they see.
+    again = apply_on_web(web)
+    assert again.status_code == 409 and 'data-code="CREDIT_TOO_MANY_LINES"' in again.text, again.text
+    assert "<h1>我的额度</h1>" in web.get("/app/credit").text
     # Only an automated decline can go to a person.
     hr = web.post(f"/app/credit/applications/{application_id}/human-review",
-                  data={"csrf_token": web.cookies[CSRF_COOKIE]})
+                  data={"csrf_token": form_token(web)})
     assert hr.status_code == 409 and code_of(hr) == "CREDIT_REVIEW_NOT_APPLICABLE"
     assert "只有系统自动拒绝的申请" in hr.text and "该申请状态为" not in hr.text  # the app's words, not a state code
 
