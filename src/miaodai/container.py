@@ -29,6 +29,7 @@ from miaodai.sandbox.sms import SandboxSmsProvider
 
 if TYPE_CHECKING:
     from miaodai.credit.registry import PolicyCache
+    from miaodai.loans.ports import PayoutOrders
 
 
 @dataclass
@@ -51,6 +52,14 @@ class Container:
         from miaodai.credit.registry import PolicyCache
 
         return PolicyCache()
+
+    @cached_property
+    def payouts(self) -> PayoutOrders:
+        """Payment orders of loans' payouts: the loans domain's port, implemented by payments (imported late:
+        payments.orders takes the container)."""
+        from miaodai.payments.orders import LoanPayouts
+
+        return LoanPayouts(self)
 
     @cached_property
     def channel(self) -> PaymentChannel:

@@ -57,13 +57,16 @@ def test_the_payout_is_followed_step_by_step_until_the_money_arrives(web, contai
     assert "银行放款中" in moving.text and 'data-testid="delayed"' not in moving.text
     steps = re.findall(r"<time[^>]*>([^<]+)</time>\s*<span>([^<]+)</span>", moving.text)
     assert [text for _at, text in steps] == ["已生成放款订单", "已提交银行", "银行已受理，处理中"]
-    assert steps[0][0] == "2026年11月22日 10:00:00"  # Beijing time, to the second
+    ordered = orders_of(container, loan_id)[0].created_at + timedelta(hours=8)  # Beijing time, to the second
+    assert steps[0][0] == f"{ordered.year}年{ordered.month}月{ordered.day}日 {ordered:%H:%M:%S}"
+    assert steps[0][0].startswith("2026年11月22日 10:0")  # the morning the demo signs (after the signing code)
     assert f"{DEMO_CARD[:6]} **** {DEMO_CARD[-4:]}" in moving.text
 
     assert channel_time_passes(web, container, clock) == 1
     paid = web.get(f"/app/loans/{loan_id}/payout")
     assert stage_of(paid) == "paid" and "data-poll" not in paid.text and "借款已到账" in paid.text
-    assert "¥10,000.00 已于 2026年11月22日 10:00:02 发放" in paid.text
+    finished = orders_of(container, loan_id)[0].finished_at + timedelta(hours=8)  # when the bank paid, Beijing time
+    assert f"¥10,000.00 已于 {finished.year}年{finished.month}月{finished.day}日 {finished:%H:%M:%S} 发放" in paid.text
     assert "收到银行结果通知 · 已到账" in paid.text
     english = web.get(f"/app/loans/{loan_id}/payout?lang=en")
     assert "The money is in your account" in english.text and "The bank sent its result · paid" in english.text

@@ -101,7 +101,7 @@ class PolicyCache:
         )
         return self.latest
 
-    # The loans domain's port for the delinquency policy (loans.line_service.ActiveDelinquencyPolicy).
+    # The loans domain's port for the delinquency policy (loans.ports.ActiveDelinquencyPolicy).
     def policy_columns(self) -> tuple[Any, ...]:
         return POLICY_COLUMNS
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated
 
-import structlog
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
@@ -32,7 +31,7 @@ from miaodai.loans.statement import statement
 from miaodai.loans.states import ON_BOOK, LoanStatus
 
 router = APIRouter(tags=["loans"])
-log = structlog.get_logger(__name__)
+
 
 class DrawdownBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -234,14 +233,9 @@ def sign(loan_id: RowId, body: SignBody, container: ContainerDep, auth: CurrentB
 
 
 def _after_payout_ordered(container: ContainerDep, borrower_id: int, loan_id: int) -> LoanView:
-    """The order is stored with the signature; send it now. If sending fails the request has still done
-    what it was asked (the order is stored and recovery sends it), so the borrower is answered, not 500."""
-    from miaodai.payments import orders
-
-    try:
-        orders.send_loan_payout(container, loan_id)
-    except Exception:
-        log.exception("payout_send_failed_after_commit", loan_id=loan_id)
+    """The order is stored with the signature; send it now (:func:`loan_service.send_payout`), and answer
+    with the loan as it stands."""
+    loan_service.send_payout(container, loan_id)
     with container.db.transaction() as session:
         loan = loan_service.owned_loan(session, borrower_id, loan_id)
     return loan_view(container, loan)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from functools import cache
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import bindparam, func, insert, or_, select, true, update
 from sqlalchemy.orm import Session
@@ -30,7 +30,8 @@ from miaodai.identity.models import Borrower, KycStatus
 from miaodai.identity.staff_service import StaffContext
 from miaodai.loans.errors import LoanErrors
 from miaodai.loans.models import CreditLine, CreditLineProposal, Loan, LoanInstallment
-from miaodai.loans.overdue import DelinquencyPolicy, OverdueLoan, Standing
+from miaodai.loans.overdue import OverdueLoan, Standing
+from miaodai.loans.ports import ActiveDelinquencyPolicy
 from miaodai.loans.product_service import product_by_code
 from miaodai.loans.states import LineStatus, ProposalStatus
 
@@ -203,19 +204,6 @@ class BorrowerLines:
     def drawable_fen(self, line: CreditLine) -> int:
         """What may be drawn on the line now: its available amount, or nothing while it is frozen."""
         return 0 if self.frozen_for_overdue(line) else line.available_fen
-
-
-class ActiveDelinquencyPolicy(Protocol):
-    """The active credit policy's ``delinquency`` section — a port owned here, implemented by the credit policy
-    cache (``credit.registry.PolicyCache``) and handed in by the container, so loans imports nothing of credit."""
-
-    def policy_columns(self) -> tuple[Any, ...]:
-        """Labelled columns naming the active policy, read on the standing's own row (no extra round trip)."""
-        ...
-
-    def delinquency_of(self, session: Session, row: Any | None) -> tuple[DelinquencyPolicy, str]:
-        """The policy named by a row carrying :meth:`policy_columns` (None: no row), and its ruleset version."""
-        ...
 
 
 @cache

@@ -21,6 +21,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import date, datetime
 
+import structlog
 from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -42,6 +43,8 @@ from miaodai.loans.product_service import quote_under_product
 from miaodai.loans.quotes import terms_or_error
 from miaodai.loans.schedule import DayCount, LoanTerms, RepaymentMethod, Schedule, build_schedule
 from miaodai.loans.states import LineStatus, LoanStatus, check_transition
+
+log = structlog.get_logger(__name__)
 
 # Documents a borrower must have in force to borrow.
 DRAWDOWN_CONSENTS = (ConsentKind.PRIVACY_POLICY, ConsentKind.USER_AGREEMENT)
@@ -192,7 +195,7 @@ def sign(container: Container, auth: AuthContext, loan_id: int, *, read_sha256: 
     now = container.clock.now()
     with container.db.transaction() as session:
         loan = owned_loan(session, auth.borrower_id, loan_id, lock=True)
-        if _already_ordered(session, loan, request_key):
+        if _already_ordered(session, container, loan, request_key):
             return loan
         check_transition(loan.status, LoanStatus.SIGNED)
         contract = contract_service.signable(session, container, loan, read_sha256=read_sha256, now=now)
@@ -214,16 +217,24 @@ def retry_payout(container: Container, auth: AuthContext, loan_id: int, *, reque
     now = container.clock.now()
     with container.db.transaction() as session:
         loan = owned_loan(session, auth.borrower_id, loan_id, lock=True)
-        if _already_ordered(session, loan, request_key):
+        if _already_ordered(session, container, loan, request_key):
             return loan
         _order_payout(session, container, loan, now=now, actor=auth.actor, request_key=request_key)
     return loan
 
 
-def _already_ordered(session: Session, loan: Loan, request_key: str | None) -> bool:
-    from miaodai.payments.orders import payout_ordered_by  # payments builds on loans: imported late
+def send_payout(container: Container, loan_id: int) -> None:
+    """Send the payout order that signing (or a retry) stored, right after its transaction committed. If sending
+    fails the request has still done what it was asked — the order is stored and the payments worker's recovery
+    sends it — so the failure is logged, not raised: the borrower is answered, not shown a 500."""
+    try:
+        container.payouts.send(loan_id)
+    except Exception:
+        log.exception("payout_send_failed_after_commit", loan_id=loan_id)
 
-    return request_key is not None and payout_ordered_by(session, loan.id, request_key)
+
+def _already_ordered(session: Session, container: Container, loan: Loan, request_key: str | None) -> bool:
+    return request_key is not None and container.payouts.ordered_by(session, loan.id, request_key)
 
 
 def _order_payout(session: Session, container: Container, loan: Loan, *, now: datetime, actor: str,
@@ -237,9 +248,7 @@ def _order_payout(session: Session, container: Container, loan: Loan, *, now: da
                Leg(Account.PAYOUT_IN_TRANSIT, -loan.principal_fen, loan_id=loan.id)])
     container.audit.record(session, actor=actor, action="loan.payout_ordered", subject=f"loan:{loan.id}",
                            details={"attempt": loan.payout_attempts, "principal_fen": loan.principal_fen})
-    from miaodai.payments.orders import create_payout_order  # payments builds on loans: imported late
-
-    create_payout_order(session, container, loan, now=now, request_key=request_key)
+    container.payouts.order(session, loan, now=now, request_key=request_key)  # loans.ports.PayoutOrders
 
 
 @dataclass(frozen=True)

@@ -115,6 +115,23 @@ def create_payout_order(session: Session, container: Container, loan: Loan, *, n
                         now=now, attempt=loan.payout_attempts, request_key=request_key)
 
 
+class LoanPayouts:
+    """The payment orders of loans' payouts, as the loans domain asks for them (``loans.ports.PayoutOrders``;
+    the container builds one)."""
+
+    def __init__(self, container: Container) -> None:
+        self._container = container
+
+    def ordered_by(self, session: Session, loan_id: int, request_key: str) -> bool:
+        return payout_ordered_by(session, loan_id, request_key)
+
+    def order(self, session: Session, loan: Loan, *, now: datetime, request_key: str | None) -> None:
+        create_payout_order(session, self._container, loan, now=now, request_key=request_key)
+
+    def send(self, loan_id: int) -> None:
+        send_loan_payout(self._container, loan_id)
+
+
 def payout_ordered_by(session: Session, loan_id: int, request_key: str) -> bool:
     """Whether the request under ``request_key`` already ordered a payout of the loan."""
     return session.execute(select(PaymentOrder.id).where(

@@ -36,7 +36,7 @@ from miaodai.identity.login_service import CodeSent
 from miaodai.identity.models import OtpChannel
 from miaodai.identity.sessions import AuthContext
 from miaodai.loans import contract_service, line_service, loan_service
-from miaodai.loans.api_loans import _after_payout_ordered, loan_view
+from miaodai.loans.api_loans import loan_view
 from miaodai.loans.disclosure import default_offer, line_apr
 from miaodai.loans.errors import LoanErrors
 from miaodai.loans.models import CreditLine, Loan, LoanProduct
@@ -278,5 +278,5 @@ def sign(request: Request, loan_id: RowId, container: WebContainer, auth: WebBor
         # The code field stays while a code may still be tried (a wrong guess); the form keeps its key.
         return _sign_page(request, container, auth, loan_id, contract_sha256, error=error,
                           sent=error.code != ContractErrors.SIGN_CODE_REQUIRED.code, request_key=request_key)
-    _after_payout_ordered(container, auth.borrower_id, loan_id)
+    loan_service.send_payout(container, loan_id)
     return redirect(request, f"{PREFIX}/loans/{loan_id}/payout")

@@ -15,7 +15,6 @@ from datetime import date, timedelta
 from miaodai.container import Container
 from miaodai.core.clock import business_date
 from miaodai.credit import service as credit_service
-from miaodai.loans.overdue import Standing as RepaymentStanding
 from miaodai.credit.models import ApplicationStatus, CreditApplication
 from miaodai.identity import consent_service, kyc_service
 from miaodai.identity.consent_service import Standing
@@ -24,6 +23,7 @@ from miaodai.identity.models import ConsentKind, KycStatus
 from miaodai.identity.sessions import AuthContext
 from miaodai.loans import line_service
 from miaodai.loans.models import CreditLine
+from miaodai.loans.overdue import Standing as RepaymentStanding
 from miaodai.loans.states import LineStatus
 from miaodai.payments import methods
 from miaodai.web.core import PREFIX

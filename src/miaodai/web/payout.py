@@ -22,7 +22,6 @@ from miaodai.core.errors import DomainError
 from miaodai.core.fields import RowId, RowIdForm
 from miaodai.identity.sessions import AuthContext
 from miaodai.loans import loan_service
-from miaodai.loans.api_loans import _after_payout_ordered
 from miaodai.loans.errors import LoanErrors
 from miaodai.loans.states import LoanStatus
 from miaodai.payments import methods
@@ -125,7 +124,7 @@ def retry(request: Request, loan_id: RowId, container: WebContainer, auth: WebSt
         loan_service.retry_payout(container, auth, loan_id, request_key=request_key)
     except DomainError as error:
         return _payout_page(request, container, auth, loan_id, error=error)
-    _after_payout_ordered(container, auth.borrower_id, loan_id)
+    loan_service.send_payout(container, loan_id)
     return redirect(request, f"{PREFIX}/loans/{loan_id}/payout")
 
 

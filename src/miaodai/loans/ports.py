@@ -1,0 +1,44 @@
+"""Ports the loans domain owns: what it needs from the layers built on it, as Protocols.
+
+Loans sits below payments and credit (docs/architecture.md): they import loans, never the reverse. Where a loan's
+use case needs them — signing orders a payout; a drawdown follows the credit policy on delinquency — it asks a
+port declared here, and the composition root (``miaodai.container``) hands in the implementation.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Protocol
+
+from sqlalchemy.orm import Session
+
+from miaodai.loans.models import Loan
+from miaodai.loans.overdue import DelinquencyPolicy
+
+
+class PayoutOrders(Protocol):
+    """The payment order of a loan's payout (implemented by ``payments.orders.LoanPayouts``)."""
+
+    def ordered_by(self, session: Session, loan_id: int, request_key: str) -> bool:
+        """Whether the request under ``request_key`` already ordered a payout of the loan."""
+        ...
+
+    def order(self, session: Session, loan: Loan, *, now: datetime, request_key: str | None) -> None:
+        """Store the order of the loan's current payout attempt in the caller's transaction (sent after commit)."""
+        ...
+
+    def send(self, loan_id: int) -> None:
+        """Send the loan's stored payout order to the channel now (after the ordering transaction committed)."""
+        ...
+
+
+class ActiveDelinquencyPolicy(Protocol):
+    """The active credit policy's ``delinquency`` section (implemented by ``credit.registry.PolicyCache``)."""
+
+    def policy_columns(self) -> tuple[Any, ...]:
+        """Labelled columns naming the active policy, read on the standing's own row (no extra round trip)."""
+        ...
+
+    def delinquency_of(self, session: Session, row: Any | None) -> tuple[DelinquencyPolicy, str]:
+        """The policy named by a row carrying :meth:`policy_columns` (None: no row), and its ruleset version."""
+        ...
