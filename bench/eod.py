@@ -3,7 +3,9 @@ PostgreSQL, beside one plain ``UPDATE`` of the same loan rows measured in the sa
 
 ``uv run python -m bench eod`` (or ``make bench``) prints one JSON line:
   {"bench": "eod", "loans": ..., "eod_seconds": ..., "steps": {...}, "plain_update_seconds": ...,
-   "ratio_to_plain_update": ..., "target_seconds": 120, ...}
+   "ratio_to_plain_update": ..., "lock_pass_seconds": ..., "locking_share": ..., "target_seconds": 120, ...}
+``lock_pass_seconds`` is one pass of the batch's chunk lock alone (miaodai.loans.locking) over the book;
+five steps take it, so ``locking_share`` = 5 × that / the batch's time.
 
 The book is built with set-based SQL (not timed): one demo borrower and line hold every loan (the batch
 never reads borrowers or lines), 12-month equal-installment schedules taken from the real schedule module
@@ -128,6 +130,21 @@ def plain_update_seconds(container: Any) -> float:
     return time.perf_counter() - started
 
 
+def lock_pass_seconds(container: Any, day: date) -> float:
+    """One pass of the batch's loan lock alone (``lock_loan_range`` over each chunk, a transaction per
+    chunk, committed): what the locking protocol adds to each of the five steps that take it."""
+    from miaodai.loans.eod import LOCKING, _Batch
+    from miaodai.loans.locking import lock_loan_range
+
+    assert len(LOCKING) == 5
+    ranges = _Batch(container, day, CHUNK, None).ranges
+    started = time.perf_counter()
+    for low, high in ranges:
+        with container.db.transaction() as session:
+            lock_loan_range(session, low, high)
+    return time.perf_counter() - started
+
+
 def main() -> dict[str, Any]:
     from miaodai.container import build_container
     from miaodai.core.clock import BUSINESS_TZ, FixedClock
@@ -165,6 +182,7 @@ def main() -> dict[str, Any]:
                 report = run_eod(container, day, chunk=CHUNK, progress=progress)
                 eod_seconds = time.perf_counter() - started
                 update_seconds = plain_update_seconds(container)
+                lock_seconds = lock_pass_seconds(container, day)
             finally:
                 container.db.dispose()
     finally:
@@ -173,6 +191,7 @@ def main() -> dict[str, Any]:
             "eod_seconds": round(eod_seconds, 2), "steps": marks,
             "plain_update_seconds": round(update_seconds, 2),
             "ratio_to_plain_update": round(eod_seconds / update_seconds, 2) if update_seconds else None,
+            "lock_pass_seconds": round(lock_seconds, 2), "locking_share": round(5 * lock_seconds / eod_seconds, 3),
             "target_seconds": TARGET_SECONDS, "figures": report.steps}
     print(json.dumps(line), flush=True)
     return line

@@ -38,6 +38,7 @@ from miaodai.ledger.models import JournalEntry
 from miaodai.ledger.service import Leg, post, reverse
 from miaodai.loans import contract_service, line_service
 from miaodai.loans.errors import LoanErrors
+from miaodai.loans.locking import for_loan_update, lock_loan
 from miaodai.loans.models import CreditLine, Loan, LoanContract, LoanInstallment, LoanProduct
 from miaodai.loans.product_service import quote_under_product
 from miaodai.loans.quotes import terms_or_error
@@ -79,7 +80,7 @@ def loan_schedule(loan: Loan) -> Schedule:
 
 def owned_loan(session: Session, borrower_id: int, loan_id: int, *, lock: bool = False) -> Loan:
     query = select(Loan).where(Loan.id == loan_id, Loan.borrower_id == borrower_id)
-    loan = session.execute(query.with_for_update() if lock else query).scalar_one_or_none()
+    loan = session.execute(for_loan_update(query) if lock else query).scalar_one_or_none()  # loans.locking
     if loan is None:
         raise DomainError(LoanErrors.LOAN_NOT_FOUND, params={"loan_id": loan_id})
     return loan
@@ -280,7 +281,7 @@ def settle_payout_in(session: Session, container: Container, loan_id: int, resul
     the loan together)."""
     key = f"loan:{loan_id}:payout:{result.attempt}"
     outcome_key = f"{key}:paid" if result.succeeded else f"{key}:voided"
-    loan = session.execute(select(Loan).where(Loan.id == loan_id).with_for_update()).scalar_one_or_none()
+    loan = lock_loan(session, loan_id)  # the loans locking protocol: before reading what changes
     if loan is None:
         raise DomainError(LoanErrors.LOAN_NOT_FOUND, params={"loan_id": loan_id})
     if _entry_id(session, outcome_key) is not None:

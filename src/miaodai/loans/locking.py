@@ -5,11 +5,9 @@ money, its status, its days past due) locks the loan's row first, in the transac
 change, and reads what it will change only after the lock is granted.
 
 * Online postings (repayments due, payoff and prepayment; collections settled from a query or a
-  callback; auto-debit claims; reversals; write-offs; refunds of held money) lock one loan with
-  :func:`lock_loan` (or :func:`for_loan_update` on a statement that reads more besides). Payouts paid or
-  voided and the borrower's own requests lock the same row in :mod:`miaodai.loans.loan_service` with
-  ``FOR UPDATE``, which conflicts with the batch's lock just the same (a stronger lock: it also holds
-  off inserts that reference the loan).
+  callback; auto-debit claims; payouts paid or voided; reversals; write-offs; refunds of held money;
+  the borrower's own requests through ``loan_service.owned_loan``) lock one loan with :func:`lock_loan`
+  (or :func:`for_loan_update` on a statement that reads more besides).
 * The end-of-day batch locks every loan of a chunk with :func:`lock_loan_range`, ids in ascending order,
   as the first statement of each chunk transaction of the steps that change money or state (penalty,
   accrue, fall_due, apply_held, status); its SELECTs and UPDATEs run only afterwards.
