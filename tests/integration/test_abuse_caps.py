@@ -178,7 +178,7 @@ def test_one_reserved_phone_gets_exactly_its_days_bank_codes_when_they_are_asked
     quick_parties(container)
     who = applicant(client, "13700137601", "110101199003070054")
     auth = AuthContext(borrower_id=who["borrower_id"], session_id=who["session_id"], device_id=0, step_up_at=None)
-    cap = card_verification.STARTS_PER_RESERVED_PHONE_PER_DAY
+    cap = container.settings.card_binding_codes_per_phone_per_day
     outcomes = together(cap + 6, lambda i: methods.start_card_binding(
         container, auth, card_verification.SANDBOX_CARD_OK, "13900139888"))
     assert outcomes == {"ok": cap, "PAYMENT_BINDING_PHONE_DAILY_LIMIT": 6}

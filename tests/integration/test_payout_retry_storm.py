@@ -114,9 +114,14 @@ class Loan:
 @pytest.fixture
 def settings(settings):
     """The conftest's settings, with callbacks addressed to this test's server and a short channel timeout
-    (ACCOUNT_TIMEOUT_RECORDED really waits it out inside the first signing request)."""
+    (ACCOUNT_TIMEOUT_RECORDED really waits it out inside the first signing request), and room for each demo
+    borrower to bind a card per channel outcome and sign a loan to each in one morning (six bank codes to one
+    reserved phone; a login code and five signing codes within the hour, with no resend cooldown: the channel's
+    timing, and its callbacks' 300 s signature tolerance, are the subject here, not the code rules)."""
     return settings.model_copy(update={"public_base_url": f"http://127.0.0.1:{free_port()}",
-                                       "provider_timeout_seconds": 1.0})
+                                       "provider_timeout_seconds": 1.0, "card_binding_codes_per_phone_per_day": 10,
+                                       "otp_max_per_hour": 10, "otp_max_per_device_per_hour": 20,
+                                       "otp_resend_cooldown_seconds": 0})
 
 
 @pytest.fixture
@@ -184,7 +189,7 @@ def _drawn(client, borrower: Borrower, card: str, principal_fen: int) -> Loan:
     document = client.get(f"/v1/loans/{loan_id}/contract", headers=borrower.headers)
     sha = document.headers["X-Content-SHA256"]
     sent = client.post(f"/v1/loans/{loan_id}/sign-code", json={"contract_sha256": sha}, headers=borrower.headers)
-    assert sent.status_code == 200, sent.text  # the caller moved the clock past the resend cooldown
+    assert sent.status_code == 200, sent.text
     return Loan(loan_id, borrower, card, principal_fen, sha, latest_code(client, borrower.phone))
 
 
@@ -244,8 +249,14 @@ def assert_aftershocks(container, http, loan: Loan, path: str, key: str, first: 
     same_1, same_2, other_1, other_2, no_key_1, fresh_1, elsewhere_1 = at_once(
         [same, same, other, other, no_key, fresh, elsewhere])
     assert same_1.content == same_2.content == first and same_1.headers[REPLAYED] == "true"
-    for reused in (other_1, other_2, elsewhere_1):
+    for reused in (other_1, other_2):
         assert_problem(reused, 422, "IDEMPOTENCY_KEY_REUSED")
+    if path == "sign" and elsewhere_1.status_code == 403:
+        # A payout retry asks for a fresh step-up before its key is looked at, and signing takes none: past the
+        # five minutes after the login's code the retry path refuses for that (within them, for the key).
+        assert_problem(elsewhere_1, 403, "STEP_UP_REQUIRED")
+    else:
+        assert_problem(elsewhere_1, 422, "IDEMPOTENCY_KEY_REUSED")
     assert_problem(no_key_1, 400, "IDEMPOTENCY_KEY_REQUIRED")
     assert_problem(fresh_1, 409, refused)
     assert stored_answer(container, loan.borrower, key) == first
@@ -377,7 +388,6 @@ def signing_storms(client, container, clock, http, borrowers: list[Borrower], ca
     loans: list[Loan] = []
     for round_plans in zip(*PLANS, strict=True):
         batch = []
-        clock.advance(timedelta(seconds=61))  # each borrower's last code is past its resend cooldown
         for borrower, (card, principal_fen) in zip(borrowers, round_plans, strict=True):
             _pay_to(client, borrower, card)
             batch.append(_drawn(client, borrower, card, principal_fen))

@@ -103,6 +103,10 @@ class Settings(BaseSettings):
     # shows on their credit record): per business day, and per 7 days counting today.
     credit_max_applications_per_day: int = Field(default=3, ge=1)
     credit_max_applications_per_7_days: int = Field(default=5, ge=1)
+    # The bank's card-binding codes one borrower may have sent in a Beijing day (each start is also a
+    # four-element query of their identity), and those one reserved phone may receive from every borrower.
+    card_binding_codes_per_borrower_per_day: int = Field(default=10, ge=1)
+    card_binding_codes_per_phone_per_day: int = Field(default=5, ge=1)
 
     # Audit chain: how often the background sealer runs, and how old an unsealed entry may get.
     audit_seal_interval_seconds: float = 0.5

@@ -44,11 +44,6 @@ class VerificationStarted:
     provider_ref: str | None = None  # set when the code was sent
 
 
-# The bank's codes one borrower may have sent in a Beijing day (each start is also a four-element query of
-# their identity), and the codes one reserved phone may receive from every borrower that names it.
-STARTS_PER_BORROWER_PER_DAY = 10
-STARTS_PER_RESERVED_PHONE_PER_DAY = 5
-
 
 class StartCap(StrEnum):
     BORROWER = "borrower"
@@ -62,16 +57,17 @@ class StartRefused:
     until: datetime  # the end of the Beijing day
 
 
-def count_start(session: Session, *, borrower_id: int, reserved_phone_bidx: str,
-                now: datetime) -> StartRefused | None:
+def count_start(session: Session, *, borrower_id: int, reserved_phone_bidx: str, now: datetime,
+                per_borrower: int, per_phone: int) -> StartRefused | None:
     """Count one start against the borrower's and the reserved phone's day, in one upsert that keeps both rows
-    locked until the caller's transaction ends; the refusal when either is over its cap (the caller raises it,
-    rolling the count back, and never asks the bank)."""
+    locked until the caller's transaction ends; the refusal when either is over its cap (``per_borrower`` and
+    ``per_phone`` a Beijing day: the settings ``card_binding_codes_per_*``). The caller raises the refusal,
+    rolling the count back, and never asks the bank."""
     Kind = counters.Kind  # noqa: N806
     counts = counters.bump(session, [counters.Bump(Kind.BIND_BORROWER_DAY, str(borrower_id)),
                                      counters.Bump(Kind.BIND_PHONE_DAY, reserved_phone_bidx)], now)
-    for cap, kind, limit in ((StartCap.RESERVED_PHONE, Kind.BIND_PHONE_DAY, STARTS_PER_RESERVED_PHONE_PER_DAY),
-                             (StartCap.BORROWER, Kind.BIND_BORROWER_DAY, STARTS_PER_BORROWER_PER_DAY)):
+    for cap, kind, limit in ((StartCap.RESERVED_PHONE, Kind.BIND_PHONE_DAY, per_phone),
+                             (StartCap.BORROWER, Kind.BIND_BORROWER_DAY, per_borrower)):
         if counts[kind].over(limit):
             return StartRefused(cap, limit, counts[kind].resets_at)
     return None

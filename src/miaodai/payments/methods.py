@@ -108,7 +108,9 @@ def start_card_binding(container: Container, auth: AuthContext, card_number: str
     phone = parse_phone(reserved_phone) if reserved_phone else vault.decrypt(who.phone_enc, PHONE_FIELD)
     with container.db.transaction() as session:  # a refusal raised here rolls its count back
         refused = count_start(session, borrower_id=auth.borrower_id,
-                              reserved_phone_bidx=vault.blind_index(phone, PHONE_INDEX), now=now)
+                              reserved_phone_bidx=vault.blind_index(phone, PHONE_INDEX), now=now,
+                              per_borrower=container.settings.card_binding_codes_per_borrower_per_day,
+                              per_phone=container.settings.card_binding_codes_per_phone_per_day)
         if refused is not None:
             spec = {StartCap.BORROWER: PaymentErrors.BINDING_CODES_DAILY_LIMIT,
                     StartCap.RESERVED_PHONE: PaymentErrors.BINDING_PHONE_DAILY_LIMIT}[refused.cap]
