@@ -41,7 +41,9 @@ def test_a_new_borrower_verifies_agrees_applies_and_is_approved(browser: Browser
         decision = page.get_by_test_id("decision")
         expect(decision).to_have_attribute("data-status", "approved")
         limit = page.get_by_test_id("limit").inner_text()
-        assert limit.startswith("¥") and biggest_text(page) == limit  # the line is the biggest figure
+        apr = page.get_by_test_id("line-apr").inner_text()
+        # The all-in APR is the biggest figure (the price is shown first wherever a rate is), the line after it.
+        assert limit.startswith("¥") and apr.endswith("%") and biggest_text(page) == apr
         expect(page.get_by_test_id("rate")).to_contain_text("%")
         expect(page.locator("main").get_by_role("link", name="借款", exact=True)).to_have_attribute(
             "href", "/app/loans/new")
