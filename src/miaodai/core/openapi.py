@@ -187,17 +187,22 @@ def _specs_reached(start: Any, seen: set[Any]) -> set[ErrorSpec]:
     return found
 
 
+def _ours(thing: Any) -> bool:
+    """Defined in this package (a function made at run time, by a library say, may have no module at all)."""
+    return (getattr(thing, "__module__", None) or "").startswith("miaodai.")
+
+
 def _function_of(target: Any) -> Any:
     target = inspect.unwrap(target) if callable(target) else target
     if inspect.ismethod(target):
         target = target.__func__
     if isinstance(target, (staticmethod, classmethod)):
         target = target.__func__
-    if inspect.isfunction(target) and target.__module__.startswith("miaodai."):
+    if inspect.isfunction(target) and _ours(target):
         return target
     if not inspect.isfunction(target) and callable(target) and not inspect.isclass(target):
         call = vars(type(target)).get("__call__")  # a callable object (a FastAPI dependency class)
-        if inspect.isfunction(call) and call.__module__.startswith("miaodai."):
+        if inspect.isfunction(call) and _ours(call):
             return call
     return None
 
@@ -226,7 +231,7 @@ def _references(function: Any) -> tuple[frozenset[ErrorSpec], tuple[Any, ...]]:
         elif isinstance(value, (dict, list, tuple, set, frozenset)):
             specs |= _specs_in(value)
         elif inspect.isclass(value):
-            if id(node) in called and value.__module__.startswith("miaodai."):
+            if id(node) in called and _ours(value):
                 callees.extend(v for k, v in vars(value).items() if not k.startswith("__") or k == "__init__")
         elif callable(value):
             callees.append(value)
