@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import NamedTuple
 
+from miaodai.contracts.errors import ContractErrors
 from miaodai.core.errors import DomainError, Errors
 from miaodai.credit.errors import CreditErrors
 from miaodai.identity.consent_errors import ConsentErrors
@@ -106,6 +107,9 @@ ANY_PAGE_WORDS = register(ANY_PAGE, {
         None, _("Send the code again in a moment. If the SMS still does not arrive, contact support.")),
     LoginErrors.STEP_UP_REQUIRED.code: (
         None, _("Confirm it is you with a code sent to your phone, then try again.")),
+    CreditErrors.TOO_MANY_LINES.code: (None, _("See and use it on the My credit line page.")),
+    ContractErrors.SIGN_CODE_REQUIRED.code: (
+        None, _("Ask for a signing code on the contract's page and enter it with your signature.")),
     KycErrors.ALREADY_VERIFIED.code: (None, _("Your next step is on the start page.")),
     KycErrors.FACE_BEFORE_IDENTITY.code: (None, _("Enter your name and ID number on the verification page first.")),
     ConsentErrors.UNKNOWN_KIND.code: (
