@@ -125,13 +125,17 @@ def request_login_code(container: Container, *, phone: str, channel: OtpChannel,
     )
 
 
-def request_step_up_code(container: Container, auth: AuthContext, *, channel: OtpChannel, ip: str) -> CodeSent:
-    """A step-up code always goes to the borrower's own number, never to one given in the request."""
+def _own_phone_and_device(container: Container, auth: AuthContext) -> tuple[str, str]:
+    """The borrower's own number (E.164) and the blind index of the device they are signed in on."""
     with container.db.transaction() as session:
         borrower = session.get_one(Borrower, auth.borrower_id)
         device = session.get_one(Device, auth.device_id)
-        phone_e164 = container.vault.decrypt(borrower.phone_enc, PHONE_FIELD)
-        device_key_bidx = device.device_key_bidx
+        return container.vault.decrypt(borrower.phone_enc, PHONE_FIELD), device.device_key_bidx
+
+
+def request_step_up_code(container: Container, auth: AuthContext, *, channel: OtpChannel, ip: str) -> CodeSent:
+    """A step-up code always goes to the borrower's own number, never to one given in the request."""
+    phone_e164, device_key_bidx = _own_phone_and_device(container, auth)
     return _send_code(
         container, phone_e164=phone_e164, purpose=OtpPurpose.STEP_UP, channel=channel, ip=ip,
         device_key_bidx=device_key_bidx, actor=auth.actor,
@@ -143,11 +147,7 @@ def request_signing_code(container: Container, auth: AuthContext, *, binding: st
     """A code that signs one document and nothing else: sent to the borrower's own number, its hash bound to
     ``binding`` (the contract's number and SHA-256), so it cannot sign another text, log in or step up; the
     message names what it signs (``use_zh``)."""
-    with container.db.transaction() as session:
-        borrower = session.get_one(Borrower, auth.borrower_id)
-        device = session.get_one(Device, auth.device_id)
-        phone_e164 = container.vault.decrypt(borrower.phone_enc, PHONE_FIELD)
-        device_key_bidx = device.device_key_bidx
+    phone_e164, device_key_bidx = _own_phone_and_device(container, auth)
     return _send_code(
         container, phone_e164=phone_e164, purpose=OtpPurpose.CONTRACT_SIGN, channel=channel, ip=ip,
         device_key_bidx=device_key_bidx, actor=auth.actor, binding=binding, use_zh=use_zh,
