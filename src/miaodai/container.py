@@ -29,6 +29,7 @@ from miaodai.sandbox.sms import SandboxSmsProvider
 
 if TYPE_CHECKING:
     from miaodai.credit.registry import PolicyCache
+    from miaodai.loans.disclosure import ProductTerms
     from miaodai.loans.ports import PayoutOrders
 
 
@@ -52,6 +53,14 @@ class Container:
         from miaodai.credit.registry import PolicyCache
 
         return PolicyCache()
+
+    @cached_property
+    def product_terms(self) -> ProductTerms:
+        """Products' terms read at most once a minute (a line's all-in APR is shown without a round trip); one
+        per container, so each test's database has its own."""
+        from miaodai.loans.disclosure import ProductTerms
+
+        return ProductTerms()
 
     @cached_property
     def payouts(self) -> PayoutOrders:

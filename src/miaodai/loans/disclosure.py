@@ -117,14 +117,6 @@ class ProductTerms:
         return spec
 
 
-def product_terms(container: Any) -> ProductTerms:
-    """The container's cache of product terms (one per container: each test's database has its own)."""
-    terms = container.__dict__.get("_product_terms")
-    if terms is None:
-        terms = container.__dict__.setdefault("_product_terms", ProductTerms())
-    return terms
-
-
 def line_apr_of(container: Any, product: str | int, annual_rate: Decimal) -> LineApr:
-    """:func:`line_apr` for the product with this code or id."""
-    return line_apr(product_terms(container).spec(container, product), annual_rate)
+    """:func:`line_apr` for the product with this code or id (its terms from ``container.product_terms``)."""
+    return line_apr(container.product_terms.spec(container, product), annual_rate)

@@ -30,7 +30,7 @@ from miaodai.credit.reasons import explain
 from miaodai.deps import RowId
 from miaodai.identity.consent_errors import ConsentErrors
 from miaodai.identity.sessions import AuthContext
-from miaodai.loans.disclosure import line_apr_of, product_terms
+from miaodai.loans.disclosure import line_apr_of
 from miaodai.web import journey, page_words
 from miaodai.web.core import PREFIX, WebBorrower, WebContainer, csrf_protect, redirect, render
 from miaodai.web.public import parse_yuan
@@ -114,7 +114,7 @@ def _disclosure(container: Container, product: int, annual_rate: Decimal) -> dic
     """What a line's figures show of its price: the all-in APR at the line's default terms (first and largest)
     and the product's service fee (beside the nominal rate) — cached per product terms and rate."""
     return {"disclosed": line_apr_of(container, product, annual_rate),
-            "fee_rate": product_terms(container).spec(container, product).monthly_fee_rate}
+            "fee_rate": container.product_terms.spec(container, product).monthly_fee_rate}
 
 
 def _decision_page(request: Request, container: Container, auth: AuthContext, row: CreditApplication, *,
