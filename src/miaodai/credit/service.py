@@ -306,16 +306,21 @@ def internal_history(session: Session, borrower_id: int, *, today: date, book: B
 _WEEK_DAYS = 7
 
 
+def _applied_since(since: str) -> Any:
+    """How many applications the borrower (``borrower_id``) has stored on or after the date bound to ``since``:
+    what the cap counts, read before the decision and checked again in its INSERT."""
+    return select(func.count()).where(_A.c.borrower_id == bindparam("borrower_id"),
+                                      _A.c.application_date >= bindparam(since, type_=Date())).scalar_subquery()
+
+
 def _standing_columns() -> tuple[Any, ...]:
     """Labelled scalar subqueries (bind parameters ``borrower_id``, ``today`` and ``week_since``)."""
     mine = _A.c.borrower_id == bindparam("borrower_id")
     return (
         select(func.max(_A.c.id)).where(mine, _A.c.status == ApplicationStatus.IN_REVIEW)
         .scalar_subquery().label("in_review"),
-        select(func.count()).where(mine, _A.c.application_date >= bindparam("today", type_=Date()))
-        .scalar_subquery().label("applied_day"),
-        select(func.count()).where(mine, _A.c.application_date >= bindparam("week_since", type_=Date()))
-        .scalar_subquery().label("applied_week"),
+        _applied_since("today").label("applied_day"),
+        _applied_since("week_since").label("applied_week"),
     )
 
 
@@ -669,10 +674,8 @@ def _insert_if_still_allowed() -> Any:
     """
     mine = _A.c.borrower_id == bindparam("borrower_id")
     allowed = and_(
-        select(func.count()).where(mine, _A.c.application_date >= bindparam("today", type_=Date()))
-        .scalar_subquery() < bindparam("per_day"),
-        select(func.count()).where(mine, _A.c.application_date >= bindparam("week_since", type_=Date()))
-        .scalar_subquery() < bindparam("per_week"),
+        _applied_since("today") < bindparam("per_day"),
+        _applied_since("week_since") < bindparam("per_week"),
         ~exists().where(CreditLine.borrower_id == bindparam("borrower_id"), CreditLine.status != LineStatus.CLOSED,
                         CreditLine.id != bindparam("line_id")),
         ~exists().where(mine, _A.c.status == ApplicationStatus.IN_REVIEW),
