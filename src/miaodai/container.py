@@ -28,9 +28,11 @@ from miaodai.payments.wallet_provider import WalletProvider
 from miaodai.sandbox.sms import SandboxSmsProvider
 
 if TYPE_CHECKING:
+    from miaodai.credit.ports import CreditPorts
     from miaodai.credit.registry import PolicyCache
     from miaodai.loans.disclosure import ProductTerms
     from miaodai.loans.ports import PayoutOrders
+    from miaodai.payments.ports import PaymentPorts
 
 
 @dataclass
@@ -171,3 +173,9 @@ def build_container(
         carrier_data=carrier_data,
         card_verifier=card_verifier,
     )
+
+
+def _container_satisfies_every_port(container: Container) -> tuple[CreditPorts, PaymentPorts]:
+    """Never called: mypy proves here that the container is what each domain's port asks for (the
+    credit and payment ports extend loans', identity's and the platform's)."""
+    return container, container

@@ -7,10 +7,10 @@ import secrets
 import time
 from collections.abc import Iterable
 from ipaddress import IPv4Network, IPv6Network, ip_address
-from typing import Any
+from typing import Annotated, Any
 
 import structlog
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import Counter, Histogram
@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from miaodai.core.errors import DomainError, Errors, ErrorSpec
+from miaodai.core.ports import Platform
 
 log = structlog.get_logger("miaodai.http")
 
@@ -29,6 +30,40 @@ HTTP_LATENCY = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
 )
 DOMAIN_ERRORS = Counter("miaodai_domain_errors_total", "Problems returned to clients", ["code"])
+
+
+async def app_platform(request: Request) -> Any:
+    """The running service's wiring (``app.state.container``). A router annotates it with its domain's port
+    (``Annotated[LoanPorts, Depends(app_platform)]``), so it sees only what that port names. ``async``: a
+    dependency that does no I/O would otherwise cost a threadpool hand-off per request."""
+    return request.app.state.container
+
+
+PlatformDep = Annotated[Platform, Depends(app_platform)]
+
+
+def client_ip(request: Request) -> str:
+    """The client's address: X-Forwarded-For is believed only from MIAODAI_TRUSTED_PROXIES (:func:`client_address`)."""
+    platform: Platform = request.app.state.container
+    forwarded = ",".join(request.headers.getlist("x-forwarded-for"))  # several headers are one list
+    return client_address(request.client.host if request.client else None, forwarded,
+                          platform.settings.trusted_proxies)
+
+
+async def _client_ip(request: Request) -> str:
+    return client_ip(request)
+
+
+ClientIp = Annotated[str, Depends(_client_ip)]
+
+
+def bearer_token(request: Request) -> str | None:
+    """The token of an ``Authorization: Bearer`` header, or None."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
 
 
 def client_address(peer: str | None, forwarded_for: str | None,

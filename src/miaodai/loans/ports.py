@@ -8,12 +8,17 @@ port declared here, and the composition root (``miaodai.container``) hands in th
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy.orm import Session
 
+from miaodai.contracts.signing import PlatformSigner
+from miaodai.identity.ports import IdentityPorts
 from miaodai.loans.models import Loan
 from miaodai.loans.overdue import DelinquencyPolicy
+
+if TYPE_CHECKING:
+    from miaodai.loans.disclosure import ProductTerms
 
 
 class PayoutOrders(Protocol):
@@ -42,3 +47,21 @@ class ActiveDelinquencyPolicy(Protocol):
     def delinquency_of(self, session: Session, row: Any | None) -> tuple[DelinquencyPolicy, str]:
         """The policy named by a row carrying :meth:`policy_columns` (None: no row), and its ruleset version."""
         ...
+
+
+class LoanPorts(IdentityPorts, Protocol):
+    """What the loans domain's services are given: identity's port (loans sends signing codes and reminders),
+    the contract signer, the products' terms cache, and the two ports above. Payments and credit extend it,
+    as they call loans' services."""
+
+    @property
+    def signer(self) -> PlatformSigner: ...
+
+    @property
+    def product_terms(self) -> ProductTerms: ...
+
+    @property
+    def payouts(self) -> PayoutOrders: ...
+
+    @property
+    def credit_policy(self) -> ActiveDelinquencyPolicy: ...
