@@ -177,18 +177,6 @@ class OtpChallenge(Base):
     )
 
 
-class LoginLockout(Base):
-    """A phone number locked out of code verification until ``locked_until``."""
-
-    __tablename__ = "login_lockouts"
-
-    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
-    phone_bidx: Mapped[str] = mapped_column(String(64), index=True)
-    locked_until: Mapped[datetime] = mapped_column(UTCDateTime())
-    reason: Mapped[str] = mapped_column(String(48))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
-
-
 class RateCounter(Base):
     """One count of one cap (``kind``) for one key in one fixed window, raised atomically by
     :mod:`miaodai.identity.counters`. Keys that are personal data are blind indexes, never clear."""
