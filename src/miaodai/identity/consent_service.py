@@ -17,8 +17,8 @@ from typing import Protocol, TypeVar
 from sqlalchemy import and_, bindparam, exists, select
 from sqlalchemy.orm import Session
 
-from miaodai.container import Container
 from miaodai.core.errors import DomainError
+from miaodai.core.ports import Platform
 from miaodai.identity.consent_errors import ConsentErrors
 from miaodai.identity.models import Consent, ConsentDocument, ConsentKind
 from miaodai.identity.sessions import AuthContext
@@ -173,14 +173,14 @@ def require_consents(
     )
 
 
-def grant(container: Container, auth: AuthContext, kind: ConsentKind, version: str) -> tuple[Consent, bool]:
+def grant(ports: Platform, auth: AuthContext, kind: ConsentKind, version: str) -> tuple[Consent, bool]:
     """Record agreement to one version of one document from the caller's device.
 
     Agreeing again to what is already in force returns the existing grant (``False``):
     a retried request must not pile up grants.
     """
-    with container.db.transaction() as session:
-        now = container.clock.now()
+    with ports.db.transaction() as session:
+        now = ports.clock.now()
         current = current_documents(session, now)[kind]
         doc = session.execute(
             select(ConsentDocument).where(ConsentDocument.kind == kind, ConsentDocument.version == version)
@@ -199,7 +199,7 @@ def grant(container: Container, auth: AuthContext, kind: ConsentKind, version: s
         )
         session.add(consent)
         session.flush()
-        container.audit.record(
+        ports.audit.record(
             session, actor=auth.actor, action="consent.granted", subject=f"borrower:{auth.borrower_id}",
             details={"consent_id": consent.id, "kind": kind.value, "version": doc.version,
                      "device_id": auth.device_id, "body_sha256": doc.body_sha256},
@@ -207,17 +207,17 @@ def grant(container: Container, auth: AuthContext, kind: ConsentKind, version: s
         return consent, True
 
 
-def revoke(container: Container, auth: AuthContext, kind: str) -> list[Consent]:
+def revoke(ports: Platform, auth: AuthContext, kind: str) -> list[Consent]:
     """Withdraw consent to a document (every live grant of it, whatever its version)."""
     consent_kind = parse_kind(kind)
-    with container.db.transaction() as session:
-        now = container.clock.now()
+    with ports.db.transaction() as session:
+        now = ports.clock.now()
         live = [g for g in grants_of(session, auth.borrower_id) if g.kind == consent_kind and g.revoked_at is None]
         if not live:
             raise DomainError(ConsentErrors.NOT_GRANTED, params={"kind": consent_kind.value})
         for consent in live:
             consent.revoked_at = now
-        container.audit.record(
+        ports.audit.record(
             session, actor=auth.actor, action="consent.revoked", subject=f"borrower:{auth.borrower_id}",
             details={"kind": consent_kind.value, "consent_ids": [c.id for c in live], "device_id": auth.device_id},
         )
@@ -230,9 +230,9 @@ class ConsentOverview:
     history: list[Consent]
 
 
-def overview(container: Container, borrower_id: int) -> ConsentOverview:
-    with container.db.transaction() as session:
-        now = container.clock.now()
+def overview(ports: Platform, borrower_id: int) -> ConsentOverview:
+    with ports.db.transaction() as session:
+        now = ports.clock.now()
         return ConsentOverview(standings(session, borrower_id, now=now), grants_of(session, borrower_id))
 
 
@@ -242,15 +242,15 @@ class DocumentListing:
     current_ids: set[int]
 
 
-def list_documents(container: Container) -> DocumentListing:
-    with container.db.transaction() as session:
-        current = current_documents(session, container.clock.now())
+def list_documents(ports: Platform) -> DocumentListing:
+    with ports.db.transaction() as session:
+        current = current_documents(session, ports.clock.now())
         return DocumentListing(all_documents(session), {doc.id for doc in current.values()})
 
 
-def get_document(container: Container, kind: str, version: str) -> tuple[ConsentDocument, bool]:
+def get_document(ports: Platform, kind: str, version: str) -> tuple[ConsentDocument, bool]:
     """One version of a document with its text, and whether it is the version in effect."""
-    with container.db.transaction() as session:
-        now = container.clock.now()
+    with ports.db.transaction() as session:
+        now = ports.clock.now()
         doc = find_document(session, kind, version, now=now)
         return doc, current_documents(session, now).get(doc.kind) is doc

@@ -25,7 +25,6 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from miaodai.container import Container
 from miaodai.core.clock import business_date, local_display, start_of_business_day
 from miaodai.core.errors import DomainError, ErrorSpec
 from miaodai.core.masking import mask_id_number, mask_name
@@ -51,6 +50,7 @@ from miaodai.identity.models import (
     KycIdentity,
     KycStatus,
 )
+from miaodai.identity.ports import IdentityPorts
 from miaodai.identity.resident_id import (
     AgeNotEligible,
     InvalidName,
@@ -92,8 +92,8 @@ def _locked_borrower(session: Session, borrower_id: int) -> Borrower:
     return session.execute(select(Borrower).where(Borrower.id == borrower_id).with_for_update()).scalar_one()
 
 
-def _limit(container: Container, kind: KycAttemptKind) -> int:
-    settings = container.settings
+def _limit(ports: IdentityPorts, kind: KycAttemptKind) -> int:
+    settings = ports.settings
     if kind is KycAttemptKind.IDENTITY:
         return settings.kyc_max_identity_attempts_per_day
     return settings.kyc_max_face_attempts_per_day
@@ -109,9 +109,9 @@ def attempts_used(session: Session, borrower_id: int, kind: KycAttemptKind, now:
     return session.execute(stmt).scalar_one()
 
 
-def _ensure_attempts_left(container: Container, session: Session, borrower_id: int, kind: KycAttemptKind) -> None:
-    now = container.clock.now()
-    limit = _limit(container, kind)
+def _ensure_attempts_left(ports: IdentityPorts, session: Session, borrower_id: int, kind: KycAttemptKind) -> None:
+    now = ports.clock.now()
+    limit = _limit(ports, kind)
     if attempts_used(session, borrower_id, kind, now) < limit:
         return
     reset = start_of_business_day(business_date(now) + timedelta(days=1))
@@ -132,40 +132,40 @@ def _new_attempt(session: Session, borrower_id: int, kind: KycAttemptKind, now: 
 
 
 def _refuse(
-    container: Container, session: Session, auth: AuthContext, attempt: KycAttempt, refusal: Refusal
+    ports: IdentityPorts, session: Session, auth: AuthContext, attempt: KycAttempt, refusal: Refusal
 ) -> DomainError:
     """Record the refused attempt and its audit entry; the caller raises after commit."""
     attempt.outcome = refusal.spec.code
     session.flush()
-    used = attempts_used(session, auth.borrower_id, attempt.kind, container.clock.now())
-    container.audit.record(
+    used = attempts_used(session, auth.borrower_id, attempt.kind, ports.clock.now())
+    ports.audit.record(
         session, actor=auth.actor, action=f"kyc.{attempt.kind.value}_refused", subject=f"borrower:{auth.borrower_id}",
         details={"attempt_id": attempt.id, "outcome": refusal.spec.code},
     )
-    remaining = max(_limit(container, attempt.kind) - used, 0)
+    remaining = max(_limit(ports, attempt.kind) - used, 0)
     return DomainError(refusal.spec, params={**refusal.params, "attempts_remaining": remaining})
 
 
-def _close_refused(container: Container, auth: AuthContext, attempt_id: int, refusal: Refusal) -> DomainError:
-    with container.db.transaction() as session:
+def _close_refused(ports: IdentityPorts, auth: AuthContext, attempt_id: int, refusal: Refusal) -> DomainError:
+    with ports.db.transaction() as session:
         attempt = session.execute(select(KycAttempt).where(KycAttempt.id == attempt_id)).scalar_one()
-        return _refuse(container, session, auth, attempt, refusal)
+        return _refuse(ports, session, auth, attempt, refusal)
 
 
 def _provider_failed(
-    container: Container, auth: AuthContext, attempt_id: int, party: str, exc: Exception
+    ports: IdentityPorts, auth: AuthContext, attempt_id: int, party: str, exc: Exception
 ) -> DomainError:
     """A real adapter that errors (bad gateway, malformed answer...): close the attempt, do not
     count it, and tell the borrower to retry, rather than leave it pending behind a 500."""
     log.error("kyc_provider_error", party=party, error=type(exc).__name__, attempt_id=attempt_id)
-    return _close_refused(container, auth, attempt_id, Refusal(KycErrors.PROVIDER_UNAVAILABLE, {}))
+    return _close_refused(ports, auth, attempt_id, Refusal(KycErrors.PROVIDER_UNAVAILABLE, {}))
 
 
 # --- identity: name + ID number + carrier check ---------------------------------------------------
 
-def check_claim(container: Container, name: str, id_number: str, today: date) -> tuple[str, ResidentId] | Refusal:
+def check_claim(ports: IdentityPorts, name: str, id_number: str, today: date) -> tuple[str, ResidentId] | Refusal:
     """Validate the typed name and ID number and apply the age policy (no I/O)."""
-    settings = container.settings
+    settings = ports.settings
     try:
         clean_name = normalize_name(name)
         resident_id = parse_resident_id(id_number, today=today)
@@ -182,58 +182,58 @@ def check_claim(container: Container, name: str, id_number: str, today: date) ->
     return clean_name, resident_id
 
 
-def _owner_of(container: Container, session: Session, id_number: str) -> int | None:
-    bidx = container.vault.blind_index(id_number, ID_NUMBER_INDEX)
+def _owner_of(ports: IdentityPorts, session: Session, id_number: str) -> int | None:
+    bidx = ports.vault.blind_index(id_number, ID_NUMBER_INDEX)
     return session.execute(
         select(KycIdentity.borrower_id).where(KycIdentity.id_number_bidx == bidx)
     ).scalar_one_or_none()
 
 
 def _refuse_duplicate(
-    container: Container, session: Session, auth: AuthContext, attempt: KycAttempt, owner_id: int
+    ports: IdentityPorts, session: Session, auth: AuthContext, attempt: KycAttempt, owner_id: int
 ) -> DomainError:
     """The ID number is verified on another account: refuse, and flag it for the risk team."""
     flag = IdentityFlag(
         borrower_id=auth.borrower_id, kind=FLAG_ID_ON_OTHER_ACCOUNT, related_borrower_id=owner_id,
-        created_at=container.clock.now(),
+        created_at=ports.clock.now(),
     )
     session.add(flag)
     session.flush()
-    container.audit.record(
+    ports.audit.record(
         session, actor=auth.actor, action="kyc.duplicate_id_flagged", subject=f"borrower:{auth.borrower_id}",
         details={"flag_id": flag.id, "attempt_id": attempt.id, "related_borrower_id": owner_id},
     )
-    return _refuse(container, session, auth, attempt, Refusal(KycErrors.ID_ON_OTHER_ACCOUNT, {}))
+    return _refuse(ports, session, auth, attempt, Refusal(KycErrors.ID_ON_OTHER_ACCOUNT, {}))
 
 
-def _open_identity(container: Container, auth: AuthContext, name: str, id_number: str) -> _OpenIdentity:
-    with container.db.transaction() as session:
-        now = container.clock.now()
+def _open_identity(ports: IdentityPorts, auth: AuthContext, name: str, id_number: str) -> _OpenIdentity:
+    with ports.db.transaction() as session:
+        now = ports.clock.now()
         borrower = _locked_borrower(session, auth.borrower_id)
         if borrower.kyc_status is not KycStatus.NONE:
             raise DomainError(KycErrors.ALREADY_VERIFIED)
-        _ensure_attempts_left(container, session, borrower.id, KycAttemptKind.IDENTITY)
+        _ensure_attempts_left(ports, session, borrower.id, KycAttemptKind.IDENTITY)
         require_consents(session, borrower.id, CARRIER_CHECK_CONSENTS, now=now)
         attempt = _new_attempt(session, borrower.id, KycAttemptKind.IDENTITY, now)
-        claim = check_claim(container, name, id_number, business_date(now))
+        claim = check_claim(ports, name, id_number, business_date(now))
         opened: _OpenIdentity | DomainError
         if isinstance(claim, Refusal):
-            opened = _refuse(container, session, auth, attempt, claim)
-        elif (owner := _owner_of(container, session, claim[1].number)) is not None and owner != borrower.id:
-            opened = _refuse_duplicate(container, session, auth, attempt, owner)
+            opened = _refuse(ports, session, auth, attempt, claim)
+        elif (owner := _owner_of(ports, session, claim[1].number)) is not None and owner != borrower.id:
+            opened = _refuse_duplicate(ports, session, auth, attempt, owner)
         else:
-            phone = container.vault.decrypt(borrower.phone_enc, PHONE_FIELD)
+            phone = ports.vault.decrypt(borrower.phone_enc, PHONE_FIELD)
             opened = _OpenIdentity(attempt.id, claim[0], claim[1], phone)
     if isinstance(opened, DomainError):
         raise opened  # after the commit: the refused attempt is on record
     return opened
 
 
-def _close_identity(container: Container, auth: AuthContext, opened: _OpenIdentity, reference: str) -> None:
-    vault, rid = container.vault, opened.resident_id
+def _close_identity(ports: IdentityPorts, auth: AuthContext, opened: _OpenIdentity, reference: str) -> None:
+    vault, rid = ports.vault, opened.resident_id
     error: DomainError | None = None
-    with container.db.transaction() as session:
-        now = container.clock.now()
+    with ports.db.transaction() as session:
+        now = ports.clock.now()
         borrower = _locked_borrower(session, auth.borrower_id)
         attempt = session.execute(select(KycAttempt).where(KycAttempt.id == opened.attempt_id)).scalar_one()
         identity = KycIdentity(
@@ -248,15 +248,15 @@ def _close_identity(container: Container, auth: AuthContext, opened: _OpenIdenti
             with session.begin_nested():
                 session.add(identity)
         except IntegrityError:
-            owner = _owner_of(container, session, rid.number)
+            owner = _owner_of(ports, session, rid.number)
             if owner is not None and owner != borrower.id:
-                error = _refuse_duplicate(container, session, auth, attempt, owner)
+                error = _refuse_duplicate(ports, session, auth, attempt, owner)
             else:
-                error = _refuse(container, session, auth, attempt, Refusal(KycErrors.ALREADY_VERIFIED, {}))
+                error = _refuse(ports, session, auth, attempt, Refusal(KycErrors.ALREADY_VERIFIED, {}))
         else:
             attempt.outcome = OUTCOME_PASSED
             borrower.kyc_status = KycStatus.CARRIER_VERIFIED
-            container.audit.record(
+            ports.audit.record(
                 session, actor=auth.actor, action="kyc.identity_verified", subject=f"borrower:{borrower.id}",
                 details={"attempt_id": attempt.id, "kyc_identity_id": identity.id, "carrier_reference": reference},
             )
@@ -264,67 +264,67 @@ def _close_identity(container: Container, auth: AuthContext, opened: _OpenIdenti
         raise error
 
 
-def submit_identity(container: Container, auth: AuthContext, name: str, id_number: str) -> None:
+def submit_identity(ports: IdentityPorts, auth: AuthContext, name: str, id_number: str) -> None:
     """Verify name + ID number, then the carrier three-element check with the login phone."""
-    opened = _open_identity(container, auth, name, id_number)
+    opened = _open_identity(ports, auth, name, id_number)
     try:
-        result = container.carrier.verify(opened.name, opened.resident_id.number, opened.phone_e164)
+        result = ports.carrier.verify(opened.name, opened.resident_id.number, opened.phone_e164)
     except ProviderTimeout:
-        raise _close_refused(container, auth, opened.attempt_id, Refusal(KycErrors.CARRIER_TIMEOUT, {})) from None
+        raise _close_refused(ports, auth, opened.attempt_id, Refusal(KycErrors.CARRIER_TIMEOUT, {})) from None
     except Exception as exc:
-        raise _provider_failed(container, auth, opened.attempt_id, "carrier", exc) from None
+        raise _provider_failed(ports, auth, opened.attempt_id, "carrier", exc) from None
     failure = CARRIER_FAILURES.get(result.outcome)
     if failure is not None:
-        raise _close_refused(container, auth, opened.attempt_id, Refusal(failure, {}))
-    _close_identity(container, auth, opened, result.reference)
+        raise _close_refused(ports, auth, opened.attempt_id, Refusal(failure, {}))
+    _close_identity(ports, auth, opened, result.reference)
 
 
 # --- face liveness and match ----------------------------------------------------------------------
 
-def _open_face(container: Container, auth: AuthContext) -> tuple[int, str]:
+def _open_face(ports: IdentityPorts, auth: AuthContext) -> tuple[int, str]:
     """Step 1 of the face check: returns the attempt id and the ID number to match against."""
-    with container.db.transaction() as session:
-        now = container.clock.now()
+    with ports.db.transaction() as session:
+        now = ports.clock.now()
         borrower = _locked_borrower(session, auth.borrower_id)
         if borrower.kyc_status is KycStatus.NONE:
             raise DomainError(KycErrors.FACE_BEFORE_IDENTITY)
         if borrower.kyc_status is KycStatus.VERIFIED:
             raise DomainError(KycErrors.ALREADY_VERIFIED)
-        _ensure_attempts_left(container, session, borrower.id, KycAttemptKind.FACE)
+        _ensure_attempts_left(ports, session, borrower.id, KycAttemptKind.FACE)
         require_consents(session, borrower.id, BASIC_CONSENTS, now=now)
         identity = _identity_of(session, borrower.id)
         attempt = _new_attempt(session, borrower.id, KycAttemptKind.FACE, now)
-        return attempt.id, container.vault.decrypt(identity.id_number_enc, KYC_ID_NUMBER_FIELD)
+        return attempt.id, ports.vault.decrypt(identity.id_number_enc, KYC_ID_NUMBER_FIELD)
 
 
-def _close_face(container: Container, auth: AuthContext, attempt_id: int, reference: str) -> None:
-    with container.db.transaction() as session:
-        now = container.clock.now()
+def _close_face(ports: IdentityPorts, auth: AuthContext, attempt_id: int, reference: str) -> None:
+    with ports.db.transaction() as session:
+        now = ports.clock.now()
         borrower = _locked_borrower(session, auth.borrower_id)
         attempt = session.execute(select(KycAttempt).where(KycAttempt.id == attempt_id)).scalar_one()
         identity = _identity_of(session, borrower.id)
         attempt.outcome = OUTCOME_PASSED
         identity.face_verified_at = now
         borrower.kyc_status = KycStatus.VERIFIED
-        container.audit.record(
+        ports.audit.record(
             session, actor=auth.actor, action="kyc.face_verified", subject=f"borrower:{borrower.id}",
             details={"attempt_id": attempt.id, "face_reference": reference},
         )
 
 
-def submit_face(container: Container, auth: AuthContext, liveness_token: str) -> None:
+def submit_face(ports: IdentityPorts, auth: AuthContext, liveness_token: str) -> None:
     """Check the face SDK's liveness session against the verified ID number."""
-    attempt_id, id_number = _open_face(container, auth)
+    attempt_id, id_number = _open_face(ports, auth)
     try:
-        result = container.face.check(liveness_token, id_number)
+        result = ports.face.check(liveness_token, id_number)
     except ProviderTimeout:
-        raise _close_refused(container, auth, attempt_id, Refusal(KycErrors.FACE_TIMEOUT, {})) from None
+        raise _close_refused(ports, auth, attempt_id, Refusal(KycErrors.FACE_TIMEOUT, {})) from None
     except Exception as exc:
-        raise _provider_failed(container, auth, attempt_id, "face", exc) from None
+        raise _provider_failed(ports, auth, attempt_id, "face", exc) from None
     failure = FACE_FAILURES.get(result.outcome)
     if failure is not None:
-        raise _close_refused(container, auth, attempt_id, Refusal(failure, {}))
-    _close_face(container, auth, attempt_id, result.reference)
+        raise _close_refused(ports, auth, attempt_id, Refusal(failure, {}))
+    _close_face(ports, auth, attempt_id, result.reference)
 
 
 # --- where a borrower stands ----------------------------------------------------------------------
@@ -364,23 +364,23 @@ class KycOverview:
         return "grant_consents" if self.missing_consents else "identity"
 
 
-def overview(container: Container, borrower_id: int) -> KycOverview:
-    with container.db.transaction() as session:
-        now = container.clock.now()
+def overview(ports: IdentityPorts, borrower_id: int) -> KycOverview:
+    with ports.db.transaction() as session:
+        now = ports.clock.now()
         borrower = session.execute(select(Borrower).where(Borrower.id == borrower_id)).scalar_one()
         identity = session.execute(
             select(KycIdentity).where(KycIdentity.borrower_id == borrower_id)
         ).scalar_one_or_none()
         budgets = {
-            kind: AttemptBudget(attempts_used(session, borrower_id, kind, now), _limit(container, kind))
+            kind: AttemptBudget(attempts_used(session, borrower_id, kind, now), _limit(ports, kind))
             for kind in KycAttemptKind
         }
         standing = standings(session, borrower_id, now=now)
         missing = [k.value for k in CARRIER_CHECK_CONSENTS if k in standing and not standing[k].in_force]
     name = id_number = None
     if identity is not None:
-        name = mask_name(container.vault.decrypt(identity.name_enc, KYC_NAME_FIELD))
-        id_number = mask_id_number(container.vault.decrypt(identity.id_number_enc, KYC_ID_NUMBER_FIELD))
+        name = mask_name(ports.vault.decrypt(identity.name_enc, KYC_NAME_FIELD))
+        id_number = mask_id_number(ports.vault.decrypt(identity.id_number_enc, KYC_ID_NUMBER_FIELD))
     return KycOverview(
         borrower.kyc_status, name, id_number, identity.carrier_verified_at if identity else None,
         identity.face_verified_at if identity else None, budgets, missing,

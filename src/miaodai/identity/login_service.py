@@ -20,7 +20,6 @@ import structlog
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from miaodai.container import Container
 from miaodai.core.errors import DomainError
 from miaodai.core.masking import mask_phone
 from miaodai.identity import otp
@@ -57,6 +56,7 @@ from miaodai.identity.models import (
     OtpPurpose,
 )
 from miaodai.identity.phone import InvalidPhoneNumber, parse_mainland_mobile
+from miaodai.identity.ports import IdentityPorts
 from miaodai.identity.sessions import AuthContext, find_or_add_device, open_session
 from miaodai.identity.sms import SmsDelivery
 
@@ -116,51 +116,51 @@ def require_device_key(raw: str | None) -> str:
     return raw
 
 
-def request_login_code(container: Container, *, phone: str, channel: OtpChannel, client: ClientInfo) -> CodeSent:
+def request_login_code(ports: IdentityPorts, *, phone: str, channel: OtpChannel, client: ClientInfo) -> CodeSent:
     device_key = require_device_key(client.device_key)
     phone_e164 = parse_phone(phone)
     return _send_code(
-        container, phone_e164=phone_e164, purpose=OtpPurpose.LOGIN, channel=channel, ip=client.ip,
-        device_key_bidx=container.vault.blind_index(device_key, DEVICE_INDEX), actor=ANONYMOUS,
+        ports, phone_e164=phone_e164, purpose=OtpPurpose.LOGIN, channel=channel, ip=client.ip,
+        device_key_bidx=ports.vault.blind_index(device_key, DEVICE_INDEX), actor=ANONYMOUS,
     )
 
 
-def _own_phone_and_device(container: Container, auth: AuthContext) -> tuple[str, str]:
+def _own_phone_and_device(ports: IdentityPorts, auth: AuthContext) -> tuple[str, str]:
     """The borrower's own number (E.164) and the blind index of the device they are signed in on."""
-    with container.db.transaction() as session:
+    with ports.db.transaction() as session:
         borrower = session.get_one(Borrower, auth.borrower_id)
         device = session.get_one(Device, auth.device_id)
-        return container.vault.decrypt(borrower.phone_enc, PHONE_FIELD), device.device_key_bidx
+        return ports.vault.decrypt(borrower.phone_enc, PHONE_FIELD), device.device_key_bidx
 
 
-def request_step_up_code(container: Container, auth: AuthContext, *, channel: OtpChannel, ip: str) -> CodeSent:
+def request_step_up_code(ports: IdentityPorts, auth: AuthContext, *, channel: OtpChannel, ip: str) -> CodeSent:
     """A step-up code always goes to the borrower's own number, never to one given in the request."""
-    phone_e164, device_key_bidx = _own_phone_and_device(container, auth)
+    phone_e164, device_key_bidx = _own_phone_and_device(ports, auth)
     return _send_code(
-        container, phone_e164=phone_e164, purpose=OtpPurpose.STEP_UP, channel=channel, ip=ip,
+        ports, phone_e164=phone_e164, purpose=OtpPurpose.STEP_UP, channel=channel, ip=ip,
         device_key_bidx=device_key_bidx, actor=auth.actor,
     )
 
 
-def request_signing_code(container: Container, auth: AuthContext, *, binding: str, use_zh: str,
+def request_signing_code(ports: IdentityPorts, auth: AuthContext, *, binding: str, use_zh: str,
                          channel: OtpChannel, ip: str) -> CodeSent:
     """A code that signs one document and nothing else: sent to the borrower's own number, its hash bound to
     ``binding`` (the contract's number and SHA-256), so it cannot sign another text, log in or step up; the
     message names what it signs (``use_zh``)."""
-    phone_e164, device_key_bidx = _own_phone_and_device(container, auth)
+    phone_e164, device_key_bidx = _own_phone_and_device(ports, auth)
     return _send_code(
-        container, phone_e164=phone_e164, purpose=OtpPurpose.CONTRACT_SIGN, channel=channel, ip=ip,
+        ports, phone_e164=phone_e164, purpose=OtpPurpose.CONTRACT_SIGN, channel=channel, ip=ip,
         device_key_bidx=device_key_bidx, actor=auth.actor, binding=binding, use_zh=use_zh,
     )
 
 
-def redeem_signing_code(container: Container, session: Session, auth: AuthContext, *, binding: str, code: str,
+def redeem_signing_code(ports: IdentityPorts, session: Session, auth: AuthContext, *, binding: str, code: str,
                         now: datetime) -> SigningCode | DomainError:
     """Judge a signing code for ``binding`` inside the signing's own transaction: the code, once accepted, is
     consumed with the signature (one commit). A refusal is returned, not raised: the caller commits what it
     recorded (a counted wrong guess, a lockout) and raises it afterwards, so six digits cannot be walked."""
     borrower = session.get_one(Borrower, auth.borrower_id)
-    refusal = _redeem_code(container, session, phone_bidx=borrower.phone_bidx, purpose=OtpPurpose.CONTRACT_SIGN,
+    refusal = _redeem_code(ports, session, phone_bidx=borrower.phone_bidx, purpose=OtpPurpose.CONTRACT_SIGN,
                            guess=code, now=now, actor=auth.actor, binding=binding)
     if refusal is not None:
         return refusal
@@ -168,7 +168,7 @@ def redeem_signing_code(container: Container, session: Session, auth: AuthContex
     assert challenge is not None  # the one just redeemed
     return SigningCode(
         challenge_id=challenge.id, channel=challenge.channel, sent_at=challenge.created_at, confirmed_at=now,
-        phone_masked=mask_phone(container.vault.decrypt(borrower.phone_enc, PHONE_FIELD)))
+        phone_masked=mask_phone(ports.vault.decrypt(borrower.phone_enc, PHONE_FIELD)))
 
 
 def _bound(purpose: OtpPurpose, binding: str) -> str:
@@ -177,18 +177,18 @@ def _bound(purpose: OtpPurpose, binding: str) -> str:
 
 
 def _send_code(
-    container: Container, *, phone_e164: str, purpose: OtpPurpose, channel: OtpChannel, ip: str,
+    ports: IdentityPorts, *, phone_e164: str, purpose: OtpPurpose, channel: OtpChannel, ip: str,
     device_key_bidx: str, actor: str, binding: str = "", use_zh: str = "",
 ) -> CodeSent:
     code = otp.generate_code()
     challenge_id, sent = _record_challenge(
-        container, phone_e164=phone_e164, purpose=purpose, channel=channel, code=code,
-        ip_bidx=container.vault.blind_index(ip, IP_INDEX), device_key_bidx=device_key_bidx, actor=actor,
+        ports, phone_e164=phone_e164, purpose=purpose, channel=channel, code=code,
+        ip_bidx=ports.vault.blind_index(ip, IP_INDEX), device_key_bidx=device_key_bidx, actor=actor,
         binding=binding,
     )
-    ttl_minutes = container.settings.otp_ttl_seconds // 60
-    delivery = _deliver(container, phone_e164, _message_text(code, purpose, channel, ttl_minutes, use_zh), channel)
-    _record_delivery(container, challenge_id, delivery, actor=actor)
+    ttl_minutes = ports.settings.otp_ttl_seconds // 60
+    delivery = _deliver(ports, phone_e164, _message_text(code, purpose, channel, ttl_minutes, use_zh), channel)
+    _record_delivery(ports, challenge_id, delivery, actor=actor)
     if not delivery.accepted:
         spec = LoginErrors.SMS_DELIVERY_FAILED if channel is OtpChannel.SMS else LoginErrors.VOICE_DELIVERY_FAILED
         raise DomainError(spec, params={"channel": channel.value})
@@ -196,13 +196,13 @@ def _send_code(
 
 
 def _record_challenge(
-    container: Container, *, phone_e164: str, purpose: OtpPurpose, channel: OtpChannel, code: str,
+    ports: IdentityPorts, *, phone_e164: str, purpose: OtpPurpose, channel: OtpChannel, code: str,
     ip_bidx: str, device_key_bidx: str, actor: str, binding: str = "",
 ) -> tuple[int, CodeSent]:
-    limits = otp.OtpLimits.from_settings(container.settings)
-    now = container.clock.now()
-    phone_bidx = phone_bidx_of(container.vault, phone_e164)
-    with container.db.transaction() as session:
+    limits = otp.OtpLimits.from_settings(ports.settings)
+    now = ports.clock.now()
+    phone_bidx = phone_bidx_of(ports.vault, phone_e164)
+    with ports.db.transaction() as session:
         lock_phone(session, phone_bidx)
         history = send_history(
             session, phone_bidx=phone_bidx, ip_bidx=ip_bidx, device_key_bidx=device_key_bidx,
@@ -213,14 +213,14 @@ def _record_challenge(
             raise _send_refused(decision, now=now, limits=limits)
         challenge = OtpChallenge(
             phone_bidx=phone_bidx, purpose=purpose, channel=channel,
-            code_hash=otp.hash_code(_code_key(container), phone_bidx=phone_bidx, purpose=_bound(purpose, binding),
+            code_hash=otp.hash_code(_code_key(ports), phone_bidx=phone_bidx, purpose=_bound(purpose, binding),
                                     code=code),
             created_at=now, expires_at=now + limits.ttl, wrong_guesses=0, delivery=DeliveryStatus.PENDING,
             ip_bidx=ip_bidx, device_key_bidx=device_key_bidx,
         )
         session.add(challenge)
         session.flush()
-        container.audit.record(
+        ports.audit.record(
             session, actor=actor, action="otp.requested", subject=_phone_subject(phone_bidx),
             details={"purpose": purpose.value, "channel": channel.value, "phone_masked": mask_phone(phone_e164),
                      "challenge_id": challenge.id, **({"bound_to": binding} if binding else {})},
@@ -244,11 +244,11 @@ def _send_refused(decision: otp.SendDecision, *, now: datetime, limits: otp.OtpL
     return retry_later(SEND_REFUSALS[refusal], now=now, retry_at=decision.retry_at, limit=caps[refusal])
 
 
-def _record_delivery(container: Container, challenge_id: int, delivery: SmsDelivery, *, actor: str) -> None:
-    with container.db.transaction() as session:
+def _record_delivery(ports: IdentityPorts, challenge_id: int, delivery: SmsDelivery, *, actor: str) -> None:
+    with ports.db.transaction() as session:
         challenge = session.get_one(OtpChallenge, challenge_id)
         challenge.delivery = DeliveryStatus.SENT if delivery.accepted else DeliveryStatus.FAILED
-        container.audit.record(
+        ports.audit.record(
             session, actor=actor, action="otp.delivered" if delivery.accepted else "otp.delivery_failed",
             subject=_phone_subject(challenge.phone_bidx),
             details={"challenge_id": challenge_id, "channel": challenge.channel.value,
@@ -256,11 +256,11 @@ def _record_delivery(container: Container, challenge_id: int, delivery: SmsDeliv
         )
 
 
-def _deliver(container: Container, phone_e164: str, text: str, channel: OtpChannel) -> SmsDelivery:
+def _deliver(ports: IdentityPorts, phone_e164: str, text: str, channel: OtpChannel) -> SmsDelivery:
     """Hand the code to the carrier; a carrier that errors or times out counts as a failed delivery,
     so the borrower gets the same "ask for a voice code" answer instead of a 500."""
     try:
-        return container.sms.send(phone_e164, text, channel)
+        return ports.sms.send(phone_e164, text, channel)
     except Exception as exc:
         log.warning("sms_provider_error", channel=channel.value, error=type(exc).__name__)
         return SmsDelivery(False, failure_reason=f"provider error: {type(exc).__name__}")
@@ -274,34 +274,34 @@ def _message_text(code: str, purpose: OtpPurpose, channel: OtpChannel, ttl_minut
     return f"【秒贷】验证码 {code}，用于{use}，{ttl_minutes} 分钟内有效。切勿告诉他人，客服不会向您索要验证码。"
 
 
-def log_in_with_code(container: Container, *, phone: str, code: str, client: ClientInfo) -> LoginResult:
+def log_in_with_code(ports: IdentityPorts, *, phone: str, code: str, client: ClientInfo) -> LoginResult:
     """Redeem a login code: first login opens the borrower's account, every login a new session."""
     device_key = require_device_key(client.device_key)
     phone_e164 = parse_phone(phone)
-    phone_bidx = phone_bidx_of(container.vault, phone_e164)
-    now = container.clock.now()
-    with container.db.transaction() as session:
-        refusal = _redeem_code(container, session, phone_bidx=phone_bidx, purpose=OtpPurpose.LOGIN,
+    phone_bidx = phone_bidx_of(ports.vault, phone_e164)
+    now = ports.clock.now()
+    with ports.db.transaction() as session:
+        refusal = _redeem_code(ports, session, phone_bidx=phone_bidx, purpose=OtpPurpose.LOGIN,
                                guess=code, now=now, actor=ANONYMOUS,
-                               ip_bidx=container.vault.blind_index(client.ip, IP_INDEX),
-                               device_key_bidx=container.vault.blind_index(device_key, DEVICE_INDEX))
+                               ip_bidx=ports.vault.blind_index(client.ip, IP_INDEX),
+                               device_key_bidx=ports.vault.blind_index(device_key, DEVICE_INDEX))
         if refusal is None:
-            result = _open_borrower_session(container, session, phone_e164=phone_e164, phone_bidx=phone_bidx,
+            result = _open_borrower_session(ports, session, phone_e164=phone_e164, phone_bidx=phone_bidx,
                                             device_key=device_key, client=client, now=now)
     _commit_then_raise(refusal)
     return result
 
 
-def confirm_step_up(container: Container, auth: AuthContext, *, code: str) -> datetime:
+def confirm_step_up(ports: IdentityPorts, auth: AuthContext, *, code: str) -> datetime:
     """Redeem a step-up code; the calling session counts as freshly confirmed from now."""
-    now = container.clock.now()
-    with container.db.transaction() as session:
+    now = ports.clock.now()
+    with ports.db.transaction() as session:
         borrower = session.get_one(Borrower, auth.borrower_id)
-        refusal = _redeem_code(container, session, phone_bidx=borrower.phone_bidx, purpose=OtpPurpose.STEP_UP,
+        refusal = _redeem_code(ports, session, phone_bidx=borrower.phone_bidx, purpose=OtpPurpose.STEP_UP,
                                guess=code, now=now, actor=auth.actor)
         if refusal is None:
             session.get_one(BorrowerSession, auth.session_id).step_up_at = now
-            container.audit.record(
+            ports.audit.record(
                 session, actor=auth.actor, action="step_up.confirmed", subject=auth.actor,
                 details={"session_id": auth.session_id, "device_id": auth.device_id},
             )
@@ -316,7 +316,7 @@ def _commit_then_raise(refusal: DomainError | None) -> None:
 
 
 def _redeem_code(
-    container: Container, session: Session, *, phone_bidx: str, purpose: OtpPurpose, guess: str, now: datetime,
+    ports: IdentityPorts, session: Session, *, phone_bidx: str, purpose: OtpPurpose, guess: str, now: datetime,
     actor: str, binding: str = "", ip_bidx: str | None = None, device_key_bidx: str | None = None,
 ) -> DomainError | None:
     """Judge a guess at the latest code for the number and purpose, and record its consequences.
@@ -327,7 +327,7 @@ def _redeem_code(
     and signing codes (no ``device_key_bidx``) come from a logged-in session's own device: the number's
     wrong codes count them, its lock does not stop them.
     """
-    limits = otp.OtpLimits.from_settings(container.settings)
+    limits = otp.OtpLimits.from_settings(ports.settings)
     lock_phone(session, phone_bidx)
     before = count_guess(session, phone_bidx=phone_bidx, ip_bidx=ip_bidx, device_key_bidx=device_key_bidx,
                          now=now, limits=limits, wrong=False)
@@ -342,7 +342,7 @@ def _redeem_code(
     state = None if challenge is None else otp.ChallengeState(
         challenge.expires_at, challenge.consumed_at, challenge.wrong_guesses)
     matches = challenge is not None and otp.code_matches(
-        _code_key(container), phone_bidx=phone_bidx, purpose=_bound(purpose, binding), guess=guess,
+        _code_key(ports), phone_bidx=phone_bidx, purpose=_bound(purpose, binding), guess=guess,
         stored_hash=challenge.code_hash,
     )
     outcome = otp.judge_guess(state, matches=matches, locked_until=locked_until, now=now, limits=limits)
@@ -358,7 +358,7 @@ def _redeem_code(
                             now=now, limits=limits, wrong=True)
         if not known and after.wrong_today.count >= after.wrong_today.limit:
             known = is_known_device(session, phone_bidx, device_key_bidx)
-        return _count_wrong_guess(container, session, challenge, state, after, known_device=known, now=now,
+        return _count_wrong_guess(ports, session, challenge, state, after, known_device=known, now=now,
                                   limits=limits, actor=actor)
     if outcome is otp.GuessOutcome.EXPIRED:
         return DomainError(LoginErrors.OTP_EXPIRED, params={"ttl_minutes": int(limits.ttl.total_seconds()) // 60})
@@ -368,7 +368,7 @@ def _redeem_code(
 
 
 def _count_wrong_guess(
-    container: Container, session: Session, challenge: OtpChallenge, state: otp.ChallengeState, after: GuessCounts,
+    ports: IdentityPorts, session: Session, challenge: OtpChallenge, state: otp.ChallengeState, after: GuessCounts,
     *, known_device: bool, now: datetime, limits: otp.OtpLimits, actor: str,
 ) -> DomainError:
     """A wrong code, already counted against the guesser's signals and the number's day (``after``)."""
@@ -380,58 +380,58 @@ def _count_wrong_guess(
     if locked_until is not None:
         # The number's last wrong code of the day: new devices wait for tomorrow, the owner's phones do not.
         challenge.consumed_at = now
-        container.audit.record(session, actor=actor, action="login.locked_out", subject=subject,
+        ports.audit.record(session, actor=actor, action="login.locked_out", subject=subject,
                                details={**details, "locked_until": locked_until.isoformat()})
         return locked_out(LoginErrors.LOGIN_LOCKED, now=now, locked_until=locked_until)
     left = otp.wrong_guesses_left(state, limits)
     if left == 0:
         # The last allowed wrong guess burns the code, so six digits cannot be walked.
         challenge.consumed_at = now
-        container.audit.record(session, actor=actor, action="otp.burned", subject=subject, details=details)
+        ports.audit.record(session, actor=actor, action="otp.burned", subject=subject, details=details)
         return DomainError(LoginErrors.OTP_TOO_MANY_WRONG_GUESSES)
     throttled = otp.guess_throttle(after.throttles, now)
     if throttled is not None:
         throttle, until = throttled
-        container.audit.record(session, actor=actor, action="otp.guesser_throttled", subject=subject,
+        ports.audit.record(session, actor=actor, action="otp.guesser_throttled", subject=subject,
                                details={**details, "signal": throttle.value, "until": until.isoformat()})
         return retry_later(GUESS_THROTTLES[throttle], now=now, retry_at=until, limit=after.throttles[throttle].limit)
-    container.audit.record(session, actor=actor, action="otp.wrong_guess", subject=subject, details=details)
+    ports.audit.record(session, actor=actor, action="otp.wrong_guess", subject=subject, details=details)
     left = min([left, *(use.limit - use.count for use in after.throttles.values())]
                + ([] if known_device else [after.wrong_today.limit - after.wrong_today.count]))
     return DomainError(LoginErrors.OTP_WRONG_CODE, params={"attempts_left": max(left, 1)})
 
 
 def _open_borrower_session(
-    container: Container, session: Session, *, phone_e164: str, phone_bidx: str, device_key: str, client: ClientInfo,
+    ports: IdentityPorts, session: Session, *, phone_e164: str, phone_bidx: str, device_key: str, client: ClientInfo,
     now: datetime,
 ) -> LoginResult:
     borrower = session.execute(select(Borrower).where(Borrower.phone_bidx == phone_bidx)).scalar_one_or_none()
     new_borrower = borrower is None
     if borrower is None:
-        borrower = Borrower(phone_enc=container.vault.encrypt(phone_e164, PHONE_FIELD), phone_bidx=phone_bidx,
+        borrower = Borrower(phone_enc=ports.vault.encrypt(phone_e164, PHONE_FIELD), phone_bidx=phone_bidx,
                             status=BorrowerStatus.ACTIVE, created_at=now)
         session.add(borrower)
         session.flush()
     elif borrower.status is BorrowerStatus.CLOSED:
         raise DomainError(LoginErrors.ACCOUNT_CLOSED)
-    device = find_or_add_device(session, container.vault, borrower_id=borrower.id, device_key=device_key,
+    device = find_or_add_device(session, ports.vault, borrower_id=borrower.id, device_key=device_key,
                                 label=device_label(client.user_agent), now=now)
     token, record = open_session(session, borrower_id=borrower.id, device_id=device.id,
-                                 pepper=container.settings.session_pepper, now=now, ttl=container.session_ttl)
+                                 pepper=ports.settings.session_pepper, now=now, ttl=ports.session_ttl)
     # The login code was just proven on this device: that is as fresh as a step-up gets.
     record.step_up_at = now
     actor = f"borrower:{borrower.id}"
     if new_borrower:
-        container.audit.record(session, actor=actor, action="borrower.registered", subject=actor,
+        ports.audit.record(session, actor=actor, action="borrower.registered", subject=actor,
                                details={"phone_masked": mask_phone(phone_e164)})
-    container.audit.record(session, actor=actor, action="login.succeeded", subject=actor,
+    ports.audit.record(session, actor=actor, action="login.succeeded", subject=actor,
                            details={"session_id": record.id, "device_id": device.id, "new_borrower": new_borrower})
     return LoginResult(token, record, borrower, new_borrower)
 
 
-def _code_key(container: Container) -> bytes:
+def _code_key(ports: IdentityPorts) -> bytes:
     # The blind-index key: a secret kept apart from the data keys, never rotated under live codes.
-    return container.vault.keyring.index_key
+    return ports.vault.keyring.index_key
 
 
 def _phone_subject(phone_bidx: str) -> str:

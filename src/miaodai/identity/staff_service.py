@@ -27,8 +27,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from miaodai.container import Container
 from miaodai.core.errors import DomainError
+from miaodai.core.ports import Platform
 from miaodai.identity import counters, rbac, staff_rules
 from miaodai.identity.login_errors import retry_later
 from miaodai.identity.models import IP_INDEX, STAFF_TOTP_FIELD, StaffRoleGrant, StaffSession, StaffUser
@@ -82,7 +82,7 @@ class StaffLogin:
 
 
 def add_staff(
-    session: Session, container: Container, *, username: str, display_name: str, roles: Iterable[str],
+    session: Session, ports: Platform, *, username: str, display_name: str, roles: Iterable[str],
     actor: str, password: str | None = None,
 ) -> NewStaff:
     """Create an account inside the caller's transaction; a password is generated when none is given."""
@@ -91,10 +91,10 @@ def add_staff(
     _check_new_account(session, username, roles, password)
     password = password or secrets.token_urlsafe(18)
     totp_secret = pyotp.random_base32()
-    now = container.clock.now()
+    now = ports.clock.now()
     user = StaffUser(
         username=username, display_name=display_name[:120], password_hash=PASSWORD_HASHER.hash(password),
-        totp_secret_enc=container.vault.encrypt(totp_secret, STAFF_TOTP_FIELD), active=True, failed_logins=0,
+        totp_secret_enc=ports.vault.encrypt(totp_secret, STAFF_TOTP_FIELD), active=True, failed_logins=0,
         created_at=now,
     )
     session.add(user)
@@ -102,7 +102,7 @@ def add_staff(
     grantor = int(actor.split(":", 1)[1]) if actor.startswith("staff:") else None
     for role in roles:
         session.add(StaffRoleGrant(staff_id=user.id, role=role, granted_at=now, granted_by=grantor))
-    container.audit.record(
+    ports.audit.record(
         session, actor=actor, action="staff.created", subject=f"staff:{user.id}",
         details={"username": username, "roles": roles},
     )
@@ -144,15 +144,15 @@ class _Network:
                 counters.Bump(counters.Kind.STAFF_IP_USER_HOUR, self.ip_username_key, delta)]
 
 
-def login(container: Container, *, username: str, password: str, totp_code: str,
+def login(ports: Platform, *, username: str, password: str, totp_code: str,
           ip: str = "unknown") -> StaffLogin:
     """Check password then TOTP from the network ``ip``; count failures against that network and refuse it
     once it has had its hour's failures. Raises a DomainError on failure."""
     username = staff_rules.normalise_username(username)
-    ip_key = container.vault.blind_index(ip, IP_INDEX)
+    ip_key = ports.vault.blind_index(ip, IP_INDEX)
     network = _Network(ip_key, counters.pair_key(ip_key, username))
-    now = container.clock.now()
-    with container.db.transaction() as session:
+    now = ports.clock.now()
+    with ports.db.transaction() as session:
         stored = session.execute(
             select(StaffUser.password_hash).where(StaffUser.username == username)
         ).scalar_one_or_none()
@@ -169,24 +169,24 @@ def login(container: Container, *, username: str, password: str, totp_code: str,
         rehashed = (PASSWORD_HASHER.hash(password)
                     if matches and stored is not None and PASSWORD_HASHER.check_needs_rehash(stored) else None)
         check = _PasswordCheck(stored, matches, rehashed)
-    with container.db.transaction() as session:
-        outcome = _attempt_login(session, container, username, check, totp_code, network)
+    with ports.db.transaction() as session:
+        outcome = _attempt_login(session, ports, username, check, totp_code, network)
     if isinstance(outcome, DomainError):
         raise outcome
     return outcome
 
 
 def _attempt_login(
-    session: Session, container: Container, username: str, check: _PasswordCheck, totp_code: str,
+    session: Session, ports: Platform, username: str, check: _PasswordCheck, totp_code: str,
     network: _Network,
 ) -> StaffLogin | DomainError:
-    now = container.clock.now()
+    now = ports.clock.now()
     # The network's counters, read under their row locks (held to the end of this transaction), so attempts
     # released together are judged one after another and a network gets exactly its failures, never more.
     before = counters.bump(session, network.bumps(0), now)
     ip_count, ip_user_count = before[counters.Kind.STAFF_IP_HOUR], before[counters.Kind.STAFF_IP_USER_HOUR]
     if staff_rules.network_throttled(ip_count.n, ip_user_count.n):
-        container.audit.record(session, actor="anonymous", action="staff.login_throttled", subject="staff:network",
+        ports.audit.record(session, actor="anonymous", action="staff.login_throttled", subject="staff:network",
                                details={"ip_failures": ip_count.n, "ip_username_failures": ip_user_count.n})
         return retry_later(StaffErrors.LOGIN_THROTTLED, now=now, retry_at=ip_count.resets_at,
                            limit=staff_rules.FAILURES_PER_IP_PER_USERNAME_PER_HOUR)
@@ -197,46 +197,46 @@ def _attempt_login(
     ).scalar_one_or_none()
     if user is None:
         counters.bump(session, network.bumps(1), now)
-        _audit_login_failure(session, container, "staff:unknown", "unknown_user")
+        _audit_login_failure(session, ports, "staff:unknown", "unknown_user")
         return _login_failed()
     subject = f"staff:{user.id}"
     # A password changed between the check and now counts as wrong.
     if not check.matches or user.password_hash != check.checked_hash:
-        return _count_failure(session, container, user, network, now, "wrong_password")
+        return _count_failure(session, ports, user, network, now, "wrong_password")
     if not user.active:
-        _audit_login_failure(session, container, subject, "inactive")
+        _audit_login_failure(session, ports, subject, "inactive")
         return DomainError(StaffErrors.INACTIVE)
-    secret = container.vault.decrypt(user.totp_secret_enc, STAFF_TOTP_FIELD)
+    secret = ports.vault.decrypt(user.totp_secret_enc, STAFF_TOTP_FIELD)
     step = staff_rules.matching_totp_step(secret, totp_code, now)
     if step is None:
-        return _count_failure(session, container, user, network, now, "wrong_totp")
+        return _count_failure(session, ports, user, network, now, "wrong_totp")
     if staff_rules.is_replayed_step(step, user.last_totp_step):
-        return _count_failure(session, container, user, network, now, "totp_reused")
+        return _count_failure(session, ports, user, network, now, "totp_reused")
     if check.rehashed is not None:
         user.password_hash = check.rehashed
-    return _complete_login(session, container, user, step, now)
+    return _complete_login(session, ports, user, step, now)
 
 
 def _complete_login(
-    session: Session, container: Container, user: StaffUser, step: int, now: datetime
+    session: Session, ports: Platform, user: StaffUser, step: int, now: datetime
 ) -> StaffLogin:
     failures = user.failed_logins or 0
     user.failed_logins, user.locked_until, user.last_totp_step = 0, None, step
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    expires_at = now + timedelta(hours=container.settings.staff_session_ttl_hours)
+    expires_at = now + timedelta(hours=ports.settings.staff_session_ttl_hours)
     record = StaffSession(
-        staff_id=user.id, token_hash=hash_token(token, container.settings.session_pepper),
+        staff_id=user.id, token_hash=hash_token(token, ports.settings.session_pepper),
         created_at=now, expires_at=expires_at,
     )
     session.add(record)
     session.flush()
-    container.audit.record(
+    ports.audit.record(
         session, actor=f"staff:{user.id}", action="staff.login", subject=f"staff:{user.id}",
         details={"session_id": record.id, **({"after_failures": failures} if failures else {})},
     )
     if failures >= staff_rules.REVIEW_AFTER_FAILURES:
         # The owner got in after a run of failures (theirs, or someone's guessing): in, but looked at.
-        container.audit.record(
+        ports.audit.record(
             session, actor="system", action="staff.review_flagged", subject=f"staff:{user.id}",
             details={"reason": "login_after_failures", "failures": failures, "session_id": record.id},
         )
@@ -244,15 +244,15 @@ def _complete_login(
 
 
 def _count_failure(
-    session: Session, container: Container, user: StaffUser, network: _Network, now: datetime, reason: str
+    session: Session, ports: Platform, user: StaffUser, network: _Network, now: datetime, reason: str
 ) -> DomainError:
     counters.bump(session, network.bumps(1), now)
     outcome = staff_rules.after_failure(user.failed_logins or 0)
     user.failed_logins = outcome.failed_logins
     subject = f"staff:{user.id}"
-    _audit_login_failure(session, container, subject, reason)
+    _audit_login_failure(session, ports, subject, reason)
     if outcome.flag_for_review:
-        container.audit.record(
+        ports.audit.record(
             session, actor="system", action="staff.review_flagged", subject=subject,
             details={"reason": "failures_in_a_row", "failures": outcome.failed_logins, "after": reason},
         )
@@ -261,8 +261,8 @@ def _count_failure(
     return _login_failed()
 
 
-def _audit_login_failure(session: Session, container: Container, subject: str, reason: str) -> None:
-    container.audit.record(
+def _audit_login_failure(session: Session, ports: Platform, subject: str, reason: str) -> None:
+    ports.audit.record(
         session, actor="anonymous", action="staff.login_failed", subject=subject, details={"reason": reason}
     )
 
@@ -306,12 +306,12 @@ def authenticate(session: Session, token: str, *, pepper: str, now: datetime) ->
     return _context(session, user, record.id)
 
 
-def logout(container: Container, staff: StaffContext) -> None:
-    with container.db.transaction() as session:
+def logout(ports: Platform, staff: StaffContext) -> None:
+    with ports.db.transaction() as session:
         record = session.get(StaffSession, staff.session_id)
         if record is not None and record.revoked_at is None:
-            record.revoked_at = container.clock.now()
-        container.audit.record(
+            record.revoked_at = ports.clock.now()
+        ports.audit.record(
             session, actor=staff.actor, action="staff.logout", subject=staff.actor,
             details={"session_id": staff.session_id},
         )
