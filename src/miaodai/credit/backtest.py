@@ -15,8 +15,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from miaodai.container import Container
 from miaodai.credit.models import SNAPSHOT_FIELD, CreditApplication, Decision
+from miaodai.credit.ports import CreditPorts
 from miaodai.credit.registry import ActivePolicy
 from miaodai.credit.rules import Facts, Ruleset
 from miaodai.credit.service import decide
@@ -45,12 +45,12 @@ class BacktestReport:
         }
 
 
-def backtest(container: Container, candidate: Ruleset, *, since: date | None = None,
+def backtest(ports: CreditPorts, candidate: Ruleset, *, since: date | None = None,
              limit: int = 10_000) -> BacktestReport:
     """Decide the last ``limit`` stored applications (since ``since``) under the active and the candidate
     ruleset, with the active models."""
-    with container.db.transaction() as session:
-        active = container.credit_policy.active(session)
+    with ports.db.transaction() as session:
+        active = ports.credit_policy.active(session)
         query = select(CreditApplication).order_by(CreditApplication.id.desc()).limit(limit)
         if since is not None:
             query = query.where(CreditApplication.application_date >= since)
@@ -60,7 +60,7 @@ def backtest(container: Container, candidate: Ruleset, *, since: date | None = N
     trial = ActivePolicy(candidate, active.champion, None)
     baseline = ActivePolicy(active.ruleset, active.champion, None)
     for row in reversed(rows):
-        snapshot = json.loads(container.vault.decrypt(row.snapshot_enc, SNAPSHOT_FIELD))
+        snapshot = json.loads(ports.vault.decrypt(row.snapshot_enc, SNAPSHOT_FIELD))
         features, facts = snapshot["features"], Facts.from_json(snapshot["facts"])
         income = snapshot["application"]["monthly_income_fen"]
         product = products[row.product_id]

@@ -23,8 +23,8 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from miaodai.container import Container
 from miaodai.credit.models import SNAPSHOT_FIELD, CreditApplication, Decision
+from miaodai.credit.ports import CreditPorts
 from miaodai.credit.scorecard import Scorecard
 from miaodai.loans.models import CreditLine, Loan
 from miaodai.loans.states import LoanStatus
@@ -91,11 +91,11 @@ class DayReport:
         }
 
 
-def monitor(container: Container, *, since: date | None = None, until: date | None = None,
+def monitor(ports: CreditPorts, *, since: date | None = None, until: date | None = None,
             model: Scorecard | None = None) -> dict[str, Any]:
     """The report for the champion (or ``model``) over the given business days."""
-    with container.db.transaction() as session:
-        model = model or container.credit_policy.active(session).champion
+    with ports.db.transaction() as session:
+        model = model or ports.credit_policy.active(session).champion
         query = select(CreditApplication).where(CreditApplication.model_id == model.model_id)
         if since is not None:
             query = query.where(CreditApplication.application_date >= since)
@@ -119,7 +119,7 @@ def monitor(container: Container, *, since: date | None = None, until: date | No
         if row.score is not None and uppers:
             day.score_counts[score_bin(uppers, float(row.score))] += 1
         if tracked:
-            features = json.loads(container.vault.decrypt(row.snapshot_enc, SNAPSHOT_FIELD))["features"]
+            features = json.loads(ports.vault.decrypt(row.snapshot_enc, SNAPSHOT_FIELD))["features"]
             for name in tracked:
                 if name in model.variables:
                     day.feature_counts[name][str(model.bin_of(name, features.get(name)))] += 1

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from miaodai.container import Container
 from miaodai.core.clock import business_date
+from miaodai.core.ports import Platform
 from miaodai.credit.features import FEATURE_NAMES
 from miaodai.credit.models import SNAPSHOT_FIELD, ApplicationStatus, CreditApplication
 from miaodai.loans.models import Loan, LoanInstallment
@@ -51,9 +51,9 @@ def loan_outcomes(session, line_ids: list[int], *, today: date, min_days_on_book
     return outcome
 
 
-def export_outcomes(container: Container, out: Path, *, min_days_on_book: int = 90) -> dict[str, int]:
-    today = business_date(container.clock.now())
-    with container.db.transaction() as session:
+def export_outcomes(ports: Platform, out: Path, *, min_days_on_book: int = 90) -> dict[str, int]:
+    today = business_date(ports.clock.now())
+    with ports.db.transaction() as session:
         rows = list(session.execute(
             select(CreditApplication).where(CreditApplication.status == ApplicationStatus.APPROVED,
                                             CreditApplication.credit_line_id.is_not(None))
@@ -69,7 +69,7 @@ def export_outcomes(container: Container, out: Path, *, min_days_on_book: int = 
             if bad is None:
                 written["too_young_or_unused"] += 1
                 continue
-            features = json.loads(container.vault.decrypt(row.snapshot_enc, SNAPSHOT_FIELD))["features"]
+            features = json.loads(ports.vault.decrypt(row.snapshot_enc, SNAPSHOT_FIELD))["features"]
             writer.writerow([("" if features.get(n) is None else features[n]) for n in FEATURE_NAMES]
                             + [row.id, bad])
             written["rows"] += 1

@@ -19,12 +19,13 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from miaodai.container import Container
 from miaodai.core.errors import DomainError
+from miaodai.core.ports import Platform
 from miaodai.credit.backtest import backtest
 from miaodai.credit.errors import CreditErrors
 from miaodai.credit.models import ModelState, RulesetStatus, ScoringModel
 from miaodai.credit.models import Ruleset as RulesetRow
+from miaodai.credit.ports import CreditPorts
 from miaodai.credit.registry import load_model
 from miaodai.credit.rules import Ruleset, RulesetError
 from miaodai.identity.staff_service import StaffContext
@@ -42,21 +43,21 @@ def _actor(staff: StaffContext) -> str:
     return f"staff:{staff.staff_id}"
 
 
-def propose_ruleset(container: Container, staff: StaffContext, document: dict[str, Any]) -> RulesetRow:
+def propose_ruleset(ports: CreditPorts, staff: StaffContext, document: dict[str, Any]) -> RulesetRow:
     try:
         ruleset = Ruleset.from_document(document)
     except RulesetError as exc:
         raise DomainError(CreditErrors.RULESET_INVALID, params={"problem": str(exc)[:300]}) from None
-    report = backtest(container, ruleset, limit=5_000)
-    now = container.clock.now()
+    report = backtest(ports, ruleset, limit=5_000)
+    now = ports.clock.now()
     try:
-        with container.db.transaction() as session:
+        with ports.db.transaction() as session:
             row = RulesetRow(version=ruleset.version, document=json.dumps(document, ensure_ascii=False),
                              sha256=ruleset.sha256, status=RulesetStatus.PROPOSED, proposed_by=staff.staff_id,
                              proposed_at=now, backtest=json.dumps({**report.summary(), "changes": report.changed[:50]}))
             session.add(row)
             session.flush()
-            container.audit.record(session, actor=_actor(staff), action="credit.ruleset.proposed",
+            ports.audit.record(session, actor=_actor(staff), action="credit.ruleset.proposed",
                                    subject=f"credit_ruleset:{ruleset.version}",
                                    details={"sha256": ruleset.sha256, "backtest": report.summary()})
     except IntegrityError:
@@ -64,14 +65,14 @@ def propose_ruleset(container: Container, staff: StaffContext, document: dict[st
     return row
 
 
-def rulesets(container: Container) -> list[RulesetRow]:
-    with container.db.transaction() as session:
+def rulesets(ports: Platform) -> list[RulesetRow]:
+    with ports.db.transaction() as session:
         return list(session.execute(select(RulesetRow).order_by(RulesetRow.id.desc())).scalars())
 
 
-def decide_ruleset(container: Container, staff: StaffContext, version: str, *, approve: bool) -> RulesetRow:
-    now = container.clock.now()
-    with container.db.transaction() as session:
+def decide_ruleset(ports: Platform, staff: StaffContext, version: str, *, approve: bool) -> RulesetRow:
+    now = ports.clock.now()
+    with ports.db.transaction() as session:
         row = session.execute(select(RulesetRow).where(RulesetRow.version == version)).scalar_one_or_none()
         if row is None:
             raise DomainError(CreditErrors.RULESET_NOT_FOUND, params={"version": version[:64]})
@@ -90,37 +91,37 @@ def decide_ruleset(container: Container, staff: StaffContext, version: str, *, a
             # (Raising rolls back the retirement above too.)
             raise DomainError(CreditErrors.RULESET_NOT_PROPOSED,
                               params={"version": version, "status": row.status.value})
-        container.audit.record(session, actor=_actor(staff), action=f"credit.ruleset.{status.value}",
+        ports.audit.record(session, actor=_actor(staff), action=f"credit.ruleset.{status.value}",
                                subject=f"credit_ruleset:{version}", details={"sha256": row.sha256})
     return row
 
 
-def register_model(container: Container, actor: str, artifact: dict[str, Any]) -> ScoringModel:
+def register_model(ports: Platform, actor: str, artifact: dict[str, Any]) -> ScoringModel:
     """Add a model as a candidate. The artifact must load and score (a malformed one is refused here)."""
     try:
         model = load_model(artifact)
     except (ValueError, KeyError, TypeError, ImportError) as exc:  # ImportError: a LightGBM model, no extra
         raise DomainError(CreditErrors.MODEL_INVALID, params={"problem": str(exc)[:300]}) from None
     canonical = json.dumps(artifact, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    now = container.clock.now()
+    now = ports.clock.now()
     metadata = {k: artifact.get(k) for k in ("algorithm", "training", "metrics", "scaling") if k in artifact}
     try:
-        with container.db.transaction() as session:
+        with ports.db.transaction() as session:
             row = ScoringModel(model_id=model.model_id, artifact=canonical,
                                sha256=hashlib.sha256(canonical.encode()).hexdigest(),
                                metadata_json=json.dumps(metadata, ensure_ascii=False), state=ModelState.CANDIDATE,
                                registered_by=actor, registered_at=now, updated_at=now)
             session.add(row)
             session.flush()
-            container.audit.record(session, actor=actor, action="credit.model.registered",
+            ports.audit.record(session, actor=actor, action="credit.model.registered",
                                    subject=f"credit_model:{model.model_id}", details={"sha256": row.sha256})
     except IntegrityError:
         raise DomainError(CreditErrors.MODEL_EXISTS, params={"model_id": model.model_id}) from None
     return row
 
 
-def models(container: Container) -> list[ScoringModel]:
-    with container.db.transaction() as session:
+def models(ports: Platform) -> list[ScoringModel]:
+    with ports.db.transaction() as session:
         return list(session.execute(select(ScoringModel).order_by(ScoringModel.id.desc())).scalars())
 
 
@@ -131,22 +132,22 @@ def _model(session: Session, model_id: str) -> ScoringModel:
     return row
 
 
-def propose_promotion(container: Container, staff: StaffContext, model_id: str, target: ModelState) -> ScoringModel:
-    with container.db.transaction() as session:
+def propose_promotion(ports: Platform, staff: StaffContext, model_id: str, target: ModelState) -> ScoringModel:
+    with ports.db.transaction() as session:
         row = _model(session, model_id)
         if target not in PROMOTIONS[row.state]:
             raise DomainError(CreditErrors.MODEL_TRANSITION,
                               params={"model_id": model_id, "state": row.state.value, "target": target.value})
-        row.promotion_to, row.promotion_by, row.updated_at = target.value, staff.staff_id, container.clock.now()
-        container.audit.record(session, actor=_actor(staff), action="credit.model.promotion_proposed",
+        row.promotion_to, row.promotion_by, row.updated_at = target.value, staff.staff_id, ports.clock.now()
+        ports.audit.record(session, actor=_actor(staff), action="credit.model.promotion_proposed",
                                subject=f"credit_model:{model_id}",
                                details={"from": row.state.value, "to": target.value})
     return row
 
 
-def approve_promotion(container: Container, staff: StaffContext, model_id: str) -> ScoringModel:
-    now = container.clock.now()
-    with container.db.transaction() as session:
+def approve_promotion(ports: Platform, staff: StaffContext, model_id: str) -> ScoringModel:
+    now = ports.clock.now()
+    with ports.db.transaction() as session:
         row = _model(session, model_id)
         if row.promotion_to is None:
             raise DomainError(CreditErrors.MODEL_TRANSITION,
@@ -159,6 +160,6 @@ def approve_promotion(container: Container, staff: StaffContext, model_id: str) 
                             .values(state=ModelState.RETIRED, updated_at=now)
                             .execution_options(synchronize_session=False))
         row.state, row.promotion_to, row.promotion_by, row.updated_at = target, None, None, now
-        container.audit.record(session, actor=_actor(staff), action="credit.model.promoted",
+        ports.audit.record(session, actor=_actor(staff), action="credit.model.promoted",
                                subject=f"credit_model:{model_id}", details={"from": before.value, "to": target.value})
     return row

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Annotated, Protocol
 
+from fastapi import Depends
+
+from miaodai.core.http import app_platform
 from miaodai.credit.bureau import CreditBureau
 from miaodai.credit.carrier_data import CarrierData
 from miaodai.loans.ports import LoanPorts
@@ -24,3 +27,7 @@ class CreditPorts(LoanPorts, Protocol):
 
     @property
     def credit_policy(self) -> PolicyCache: ...
+
+
+# The credit routers' dependency: the running service, seen through the credit port only.
+CreditPortsDep = Annotated[CreditPorts, Depends(app_platform)]

@@ -19,11 +19,11 @@ import structlog
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from miaodai.container import Container
 from miaodai.core.clock import business_date
 from miaodai.core.errors import DomainError
 from miaodai.core.masking import mask_id_number, mask_name, mask_phone
 from miaodai.core.money import Money
+from miaodai.core.ports import Platform
 from miaodai.credit.errors import CreditErrors
 from miaodai.credit.models import (
     SNAPSHOT_FIELD,
@@ -32,8 +32,10 @@ from miaodai.credit.models import (
     ReviewCase,
     ReviewStatus,
 )
+from miaodai.credit.ports import CreditPorts
 from miaodai.credit.service import open_lines
 from miaodai.identity.models import KYC_ID_NUMBER_FIELD, KYC_NAME_FIELD, PHONE_FIELD, Borrower, KycIdentity, OtpChannel
+from miaodai.identity.ports import IdentityPorts
 from miaodai.identity.staff_service import StaffContext
 from miaodai.loans.line_service import grant_line
 from miaodai.loans.models import LoanProduct
@@ -50,10 +52,10 @@ class QueueItem:
     age_seconds: int
 
 
-def queue(container: Container) -> list[QueueItem]:
+def queue(ports: Platform) -> list[QueueItem]:
     """Open cases and overrides awaiting a second approver, oldest first, with their age."""
-    now = container.clock.now()
-    with container.db.transaction() as session:
+    now = ports.clock.now()
+    with ports.db.transaction() as session:
         rows = session.execute(
             select(ReviewCase, CreditApplication)
             .join(CreditApplication, CreditApplication.id == ReviewCase.application_id)
@@ -63,17 +65,17 @@ def queue(container: Container) -> list[QueueItem]:
     return [QueueItem(case, app, int((now - case.created_at).total_seconds())) for case, app in rows]
 
 
-def case_detail(container: Container, staff: StaffContext, case_id: int) -> dict[str, Any]:
+def case_detail(ports: Platform, staff: StaffContext, case_id: int) -> dict[str, Any]:
     """Everything a reviewer needs, personal data masked (revealing it is a separate, logged permission)."""
-    now = container.clock.now()
-    with container.db.transaction() as session:
+    now = ports.clock.now()
+    with ports.db.transaction() as session:
         case, application = _case(session, case_id)
         borrower = session.get(Borrower, application.borrower_id)
         identity = session.execute(
             select(KycIdentity).where(KycIdentity.borrower_id == application.borrower_id)).scalar_one()
-        vault = container.vault
+        vault = ports.vault
         snapshot = json.loads(vault.decrypt(application.snapshot_enc, SNAPSHOT_FIELD))
-        container.audit.record(session, actor=f"staff:{staff.staff_id}", action="credit.review.viewed",
+        ports.audit.record(session, actor=f"staff:{staff.staff_id}", action="credit.review.viewed",
                                subject=f"credit_review_case:{case.id}", details={})
         features, facts = snapshot["features"], snapshot["facts"]
         return {
@@ -116,11 +118,11 @@ def _claim(session: Session, case: ReviewCase, expected: ReviewStatus, **values:
 
 
 def decide(
-    container: Container, staff: StaffContext, case_id: int, *, outcome: str, reason: str, limit_fen: int | None,
+    ports: CreditPorts, staff: StaffContext, case_id: int, *, outcome: str, reason: str, limit_fen: int | None,
 ) -> ReviewCase:
     """A reviewer's decision: final if it follows the recommendation, else an override awaiting a checker."""
-    now = container.clock.now()
-    with container.db.transaction() as session:
+    now = ports.clock.now()
+    with ports.db.transaction() as session:
         case, application = _case(session, case_id)
         if outcome == APPROVE:
             limit_fen = _approved_limit(session, application, limit_fen)
@@ -128,38 +130,38 @@ def decide(
         status = ReviewStatus.AWAITING_SECOND if override else ReviewStatus.DECIDED
         _claim(session, case, ReviewStatus.OPEN, status=status, outcome=outcome, outcome_reason=reason,
                limit_fen=limit_fen, decided_by=staff.staff_id, decided_at=now)
-        container.audit.record(
+        ports.audit.record(
             session, actor=f"staff:{staff.staff_id}", action="credit.review.decided",
             subject=f"credit_review_case:{case.id}",
             details={"outcome": outcome, "override": override, "recommendation": case.recommendation,
                      "limit_fen": limit_fen, "reason": reason},
         )
         if not override:
-            _finalise(container, session, case, application, now=now)
+            _finalise(ports, session, case, application, now=now)
     if not override:
-        _notify(container, application.borrower_id, outcome)
+        _notify(ports, application.borrower_id, outcome)
     return case
 
 
-def second_approval(container: Container, staff: StaffContext, case_id: int, *, approve: bool, note: str) -> ReviewCase:
+def second_approval(ports: CreditPorts, staff: StaffContext, case_id: int, *, approve: bool, note: str) -> ReviewCase:
     """The checker of an override: approving applies it; rejecting sends the case back to the queue."""
-    now = container.clock.now()
-    with container.db.transaction() as session:
+    now = ports.clock.now()
+    with ports.db.transaction() as session:
         case, application = _case(session, case_id)
         if case.decided_by == staff.staff_id:
             raise DomainError(CreditErrors.FOUR_EYES)
         if approve:
             _claim(session, case, ReviewStatus.AWAITING_SECOND, status=ReviewStatus.DECIDED, second_by=staff.staff_id,
                    second_at=now)
-            _finalise(container, session, case, application, now=now)
+            _finalise(ports, session, case, application, now=now)
         else:
             _claim(session, case, ReviewStatus.AWAITING_SECOND, status=ReviewStatus.OPEN, outcome=None,
                    outcome_reason=None, limit_fen=None, decided_by=None, decided_at=None)
         verdict = "approved" if approve else "rejected"
-        container.audit.record(session, actor=f"staff:{staff.staff_id}", action=f"credit.review.override_{verdict}",
+        ports.audit.record(session, actor=f"staff:{staff.staff_id}", action=f"credit.review.override_{verdict}",
                                subject=f"credit_review_case:{case.id}", details={"note": note})
     if approve:
-        _notify(container, application.borrower_id, case.outcome or DECLINE)
+        _notify(ports, application.borrower_id, case.outcome or DECLINE)
     return case
 
 
@@ -172,10 +174,10 @@ def _approved_limit(session: Session, application: CreditApplication, limit_fen:
     return limit
 
 
-def _finalise(container: Container, session: Session, case: ReviewCase, application: CreditApplication, *,
+def _finalise(ports: CreditPorts, session: Session, case: ReviewCase, application: CreditApplication, *,
               now: datetime) -> None:
     today = business_date(now)
-    ruleset = container.credit_policy.active(session).ruleset
+    ruleset = ports.credit_policy.active(session).ruleset
     values: dict[str, Any] = {"decided_at": now, "review_outcome": case.outcome}
     if case.outcome == APPROVE:
         if open_lines(session, application.borrower_id):  # granted meanwhile (another application): no second line
@@ -205,10 +207,10 @@ _OUTCOME_SMS = {
 }
 
 
-def _notify(container: Container, borrower_id: int, outcome: str) -> None:
+def _notify(ports: IdentityPorts, borrower_id: int, outcome: str) -> None:
     """Tell the borrower by SMS (after the decision committed; a failed SMS is logged, never undoes it)."""
-    with container.db.transaction() as session:
-        phone = container.vault.decrypt(session.get(Borrower, borrower_id).phone_enc, PHONE_FIELD)
-    delivery = container.sms.send(phone, _OUTCOME_SMS[outcome], OtpChannel.SMS)
+    with ports.db.transaction() as session:
+        phone = ports.vault.decrypt(session.get(Borrower, borrower_id).phone_enc, PHONE_FIELD)
+    delivery = ports.sms.send(phone, _OUTCOME_SMS[outcome], OtpChannel.SMS)
     if not delivery.accepted:
         log.warning("review_outcome_sms_failed", borrower_id=borrower_id, reason=delivery.failure_reason)
