@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from miaodai.credit import policy_admin
 from miaodai.credit.models import ModelState, ScoringModel
 from miaodai.credit.models import Ruleset as RulesetRow
-from miaodai.deps import ContainerDep
+from miaodai.credit.ports import CreditPortsDep
 from miaodai.identity.staff_deps import require_permission
 from miaodai.identity.staff_service import StaffContext
 
@@ -68,44 +68,44 @@ def _model(row: ScoringModel) -> ModelView:
 
 @router.post("/v1/staff/credit/rulesets", status_code=201,
              summary="Propose a ruleset (the JSON document); it is backtested against stored decisions")
-def propose_ruleset(document: dict[str, Any], staff: Maker, container: ContainerDep) -> RulesetView:
-    return _ruleset(policy_admin.propose_ruleset(container, staff, document))
+def propose_ruleset(document: dict[str, Any], staff: Maker, ports: CreditPortsDep) -> RulesetView:
+    return _ruleset(policy_admin.propose_ruleset(ports, staff, document))
 
 
 @router.get("/v1/staff/credit/rulesets", summary="Every ruleset, newest first, with its backtest")
-def list_rulesets(_staff: Maker, container: ContainerDep) -> list[RulesetView]:
-    return [_ruleset(r) for r in policy_admin.rulesets(container)]
+def list_rulesets(_staff: Maker, ports: CreditPortsDep) -> list[RulesetView]:
+    return [_ruleset(r) for r in policy_admin.rulesets(ports)]
 
 
 @router.post("/v1/staff/credit/rulesets/{version}/approve",
              summary="Activate another staff member's proposed ruleset (the active one retires)")
-def approve_ruleset(version: Version, staff: Checker, container: ContainerDep) -> RulesetView:
-    return _ruleset(policy_admin.decide_ruleset(container, staff, version, approve=True))
+def approve_ruleset(version: Version, staff: Checker, ports: CreditPortsDep) -> RulesetView:
+    return _ruleset(policy_admin.decide_ruleset(ports, staff, version, approve=True))
 
 
 @router.post("/v1/staff/credit/rulesets/{version}/reject", summary="Reject a proposed ruleset")
-def reject_ruleset(version: Version, staff: Checker, container: ContainerDep) -> RulesetView:
-    return _ruleset(policy_admin.decide_ruleset(container, staff, version, approve=False))
+def reject_ruleset(version: Version, staff: Checker, ports: CreditPortsDep) -> RulesetView:
+    return _ruleset(policy_admin.decide_ruleset(ports, staff, version, approve=False))
 
 
 @router.post("/v1/staff/credit/models", status_code=201,
              summary="Register a model artifact (points-table JSON) as a candidate")
-def register_model(artifact: dict[str, Any], staff: Maker, container: ContainerDep) -> ModelView:
-    return _model(policy_admin.register_model(container, f"staff:{staff.staff_id}", artifact))
+def register_model(artifact: dict[str, Any], staff: Maker, ports: CreditPortsDep) -> ModelView:
+    return _model(policy_admin.register_model(ports, f"staff:{staff.staff_id}", artifact))
 
 
 @router.get("/v1/staff/credit/models", summary="The model registry")
-def list_models(_staff: Maker, container: ContainerDep) -> list[ModelView]:
-    return [_model(m) for m in policy_admin.models(container)]
+def list_models(_staff: Maker, ports: CreditPortsDep) -> list[ModelView]:
+    return [_model(m) for m in policy_admin.models(ports)]
 
 
 @router.post("/v1/staff/credit/models/{model_id}/promotion",
              summary="Propose a promotion: candidate → challenger → champion, or → retired")
-def propose_promotion(model_id: ModelId, body: PromotionBody, staff: Maker, container: ContainerDep) -> ModelView:
-    return _model(policy_admin.propose_promotion(container, staff, model_id, body.target))
+def propose_promotion(model_id: ModelId, body: PromotionBody, staff: Maker, ports: CreditPortsDep) -> ModelView:
+    return _model(policy_admin.propose_promotion(ports, staff, model_id, body.target))
 
 
 @router.post("/v1/staff/credit/models/{model_id}/promotion/approve",
              summary="Approve another staff member's proposed promotion")
-def approve_promotion(model_id: ModelId, staff: Checker, container: ContainerDep) -> ModelView:
-    return _model(policy_admin.approve_promotion(container, staff, model_id))
+def approve_promotion(model_id: ModelId, staff: Checker, ports: CreditPortsDep) -> ModelView:
+    return _model(policy_admin.approve_promotion(ports, staff, model_id))

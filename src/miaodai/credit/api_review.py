@@ -10,9 +10,11 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
+from miaodai.core.fields import RowId
+from miaodai.core.ports import Platform
 from miaodai.credit import review
 from miaodai.credit.models import CreditApplication, ReviewCase, ReviewKind, ReviewStatus
-from miaodai.deps import ContainerDep, RowId
+from miaodai.credit.ports import CreditPortsDep
 from miaodai.identity.staff_deps import require_permission
 from miaodai.identity.staff_service import StaffContext
 from miaodai.loans.api_products import Fen, RateOut
@@ -81,13 +83,13 @@ def _summary(case: ReviewCase, application: CreditApplication, age_seconds: int)
 
 
 @router.get("/v1/staff/credit/review-cases", summary="The review queue, oldest first (needs review.read)")
-def list_cases(_staff: Reader, container: ContainerDep) -> list[CaseSummary]:
-    return [CaseSummary(**_summary(i.case, i.application, i.age_seconds)) for i in review.queue(container)]
+def list_cases(_staff: Reader, ports: CreditPortsDep) -> list[CaseSummary]:
+    return [CaseSummary(**_summary(i.case, i.application, i.age_seconds)) for i in review.queue(ports)]
 
 
 @router.get("/v1/staff/credit/review-cases/{case_id}", summary="One case with everything a reviewer needs")
-def get_case(case_id: RowId, staff: Reader, container: ContainerDep) -> CaseDetail:
-    d = review.case_detail(container, staff, case_id)
+def get_case(case_id: RowId, staff: Reader, ports: CreditPortsDep) -> CaseDetail:
+    d = review.case_detail(ports, staff, case_id)
     application: CreditApplication = d["application"]
     challenger = None
     if application.challenger_model_id:
@@ -101,25 +103,25 @@ def get_case(case_id: RowId, staff: Reader, container: ContainerDep) -> CaseDeta
     )
 
 
-def _after(container: Any, case: ReviewCase) -> CaseSummary:
-    item = next((i for i in review.queue(container) if i.case.id == case.id), None)
+def _after(ports: Platform, case: ReviewCase) -> CaseSummary:
+    item = next((i for i in review.queue(ports) if i.case.id == case.id), None)
     if item is not None:
         return CaseSummary(**_summary(item.case, item.application, item.age_seconds))
-    with container.db.transaction() as session:
-        application = session.get(CreditApplication, case.application_id)
-        age = int((container.clock.now() - case.created_at).total_seconds())
+    with ports.db.transaction() as session:
+        application = session.get_one(CreditApplication, case.application_id)
+        age = int((ports.clock.now() - case.created_at).total_seconds())
         return CaseSummary(**_summary(case, application, age))
 
 
 @router.post("/v1/staff/credit/review-cases/{case_id}/decision",
              summary="Decide a case with a written reason; against the recommendation it waits for a second approver")
-def decide(case_id: RowId, body: DecideBody, staff: Decider, container: ContainerDep) -> CaseSummary:
-    case = review.decide(container, staff, case_id, outcome=body.outcome, reason=body.reason, limit_fen=body.limit_fen)
-    return _after(container, case)
+def decide(case_id: RowId, body: DecideBody, staff: Decider, ports: CreditPortsDep) -> CaseSummary:
+    case = review.decide(ports, staff, case_id, outcome=body.outcome, reason=body.reason, limit_fen=body.limit_fen)
+    return _after(ports, case)
 
 
 @router.post("/v1/staff/credit/review-cases/{case_id}/second-approval",
              summary="Approve or reject another reviewer's override (needs review.approve_override)")
-def second(case_id: RowId, body: SecondBody, staff: Checker, container: ContainerDep) -> CaseSummary:
-    case = review.second_approval(container, staff, case_id, approve=body.approve, note=body.note)
-    return _after(container, case)
+def second(case_id: RowId, body: SecondBody, staff: Checker, ports: CreditPortsDep) -> CaseSummary:
+    case = review.second_approval(ports, staff, case_id, approve=body.approve, note=body.note)
+    return _after(ports, case)
