@@ -8,8 +8,8 @@ from datetime import timedelta
 import typer
 from rich.console import Console
 
+from miaodai.commands.credit import credit_app, monitor_command, outcomes_command, rules_app
 from miaodai.core.settings import Settings, get_settings
-from miaodai.credit.cli import credit_app, monitor_command, outcomes_command, rules_app
 from miaodai.credit.model_cli import model_app
 from miaodai.ledger.cli import add_subledger_check, ledger_app
 from miaodai.loans.accounting import subledger_findings
