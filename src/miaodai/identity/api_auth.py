@@ -12,10 +12,13 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from miaodai.deps import ClientIp, ContainerDep, CurrentBorrower, RowId
+from miaodai.core.fields import RowId
+from miaodai.core.http import ClientIp
 from miaodai.identity import login_service, session_service
+from miaodai.identity.http import CurrentBorrower
 from miaodai.identity.login_service import ClientInfo, CodeSent
 from miaodai.identity.models import KycStatus, OtpChannel, OtpPurpose
+from miaodai.identity.ports import IdentityPortsDep
 
 router = APIRouter(tags=["login and sessions"])
 
@@ -111,21 +114,21 @@ def _code_sent(sent: CodeSent) -> CodeSentResponse:
 
 @router.post("/v1/auth/otp", summary="Send a login code by SMS or voice call")
 def request_login_code(
-    body: CodeRequest, container: ContainerDep, ip: ClientIp, device_id: DeviceIdHeader = None,
+    body: CodeRequest, ports: IdentityPortsDep, ip: ClientIp, device_id: DeviceIdHeader = None,
 ) -> CodeSentResponse:
     client = ClientInfo(ip=ip, device_key=device_id)
-    return _code_sent(login_service.request_login_code(container, phone=body.phone, channel=body.channel,
+    return _code_sent(login_service.request_login_code(ports, phone=body.phone, channel=body.channel,
                                                        client=client))
 
 
 @router.post("/v1/auth/login", summary="Log in (or sign up) with the code; returns a session token")
 def log_in(
-    body: LoginRequest, container: ContainerDep, ip: ClientIp, device_id: DeviceIdHeader = None,
+    body: LoginRequest, ports: IdentityPortsDep, ip: ClientIp, device_id: DeviceIdHeader = None,
     user_agent: UserAgentHeader = None,
 ) -> LoginResponse:
     client = ClientInfo(ip=ip, device_key=device_id, user_agent=user_agent)
-    result = login_service.log_in_with_code(container, phone=body.phone, code=body.code, client=client)
-    profile = session_service.borrower_profile_of(container, result.borrower)
+    result = login_service.log_in_with_code(ports, phone=body.phone, code=body.code, client=client)
+    profile = session_service.borrower_profile_of(ports, result.borrower)
     return LoginResponse(
         token=result.token, expires_at=result.session.expires_at, session_id=result.session.id,
         device_id=result.session.device_id, new_borrower=result.new_borrower,
@@ -134,46 +137,46 @@ def log_in(
 
 
 @router.post("/v1/auth/logout", status_code=status.HTTP_204_NO_CONTENT, summary="Log out this session")
-def log_out(auth: CurrentBorrower, container: ContainerDep) -> Response:
-    session_service.log_out(container, auth)
+def log_out(auth: CurrentBorrower, ports: IdentityPortsDep) -> Response:
+    session_service.log_out(ports, auth)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post("/v1/auth/step-up/otp", summary="Send a step-up code to the borrower's own phone")
 def request_step_up_code(
-    auth: CurrentBorrower, container: ContainerDep, ip: ClientIp, body: StepUpCodeRequest = StepUpCodeRequest(),
+    auth: CurrentBorrower, ports: IdentityPortsDep, ip: ClientIp, body: StepUpCodeRequest = StepUpCodeRequest(),
 ) -> CodeSentResponse:
-    return _code_sent(login_service.request_step_up_code(container, auth, channel=body.channel, ip=ip))
+    return _code_sent(login_service.request_step_up_code(ports, auth, channel=body.channel, ip=ip))
 
 
 @router.post("/v1/auth/step-up", summary="Confirm a step-up code for this session")
-def confirm_step_up(body: StepUpRequest, auth: CurrentBorrower, container: ContainerDep) -> StepUpResponse:
-    at = login_service.confirm_step_up(container, auth, code=body.code)
-    return StepUpResponse(step_up_at=at, valid_until=at + timedelta(seconds=container.settings.step_up_ttl_seconds))
+def confirm_step_up(body: StepUpRequest, auth: CurrentBorrower, ports: IdentityPortsDep) -> StepUpResponse:
+    at = login_service.confirm_step_up(ports, auth, code=body.code)
+    return StepUpResponse(step_up_at=at, valid_until=at + timedelta(seconds=ports.settings.step_up_ttl_seconds))
 
 
 @router.get("/v1/me", summary="The logged-in borrower (phone masked)")
-def me(auth: CurrentBorrower, container: ContainerDep) -> BorrowerResponse:
-    return BorrowerResponse(**vars(session_service.borrower_profile(container, auth)))
+def me(auth: CurrentBorrower, ports: IdentityPortsDep) -> BorrowerResponse:
+    return BorrowerResponse(**vars(session_service.borrower_profile(ports, auth)))
 
 
 @router.get("/v1/sessions", summary="Live sessions; the calling one is marked current")
-def list_sessions(auth: CurrentBorrower, container: ContainerDep) -> list[SessionResponse]:
-    return [SessionResponse(**vars(view)) for view in session_service.list_sessions(container, auth)]
+def list_sessions(auth: CurrentBorrower, ports: IdentityPortsDep) -> list[SessionResponse]:
+    return [SessionResponse(**vars(view)) for view in session_service.list_sessions(ports, auth)]
 
 
 @router.delete("/v1/sessions/{session_id}", status_code=status.HTTP_204_NO_CONTENT,
                summary="Log out one session (on any device)")
-def revoke_session(session_id: RowId, auth: CurrentBorrower, container: ContainerDep) -> Response:
-    session_service.revoke_session(container, auth, session_id)
+def revoke_session(session_id: RowId, auth: CurrentBorrower, ports: IdentityPortsDep) -> Response:
+    session_service.revoke_session(ports, auth, session_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post("/v1/sessions/revoke-all", summary="Log out every session, this one included")
-def revoke_all_sessions(auth: CurrentBorrower, container: ContainerDep) -> RevokedResponse:
-    return RevokedResponse(revoked=session_service.revoke_all_sessions(container, auth))
+def revoke_all_sessions(auth: CurrentBorrower, ports: IdentityPortsDep) -> RevokedResponse:
+    return RevokedResponse(revoked=session_service.revoke_all_sessions(ports, auth))
 
 
 @router.get("/v1/devices", summary="Devices the borrower has logged in from")
-def list_devices(auth: CurrentBorrower, container: ContainerDep) -> list[DeviceResponse]:
-    return [DeviceResponse(**vars(view)) for view in session_service.list_devices(container, auth)]
+def list_devices(auth: CurrentBorrower, ports: IdentityPortsDep) -> list[DeviceResponse]:
+    return [DeviceResponse(**vars(view)) for view in session_service.list_devices(ports, auth)]

@@ -10,9 +10,10 @@ from datetime import datetime
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from miaodai.deps import ContainerDep, CurrentBorrower
 from miaodai.identity import consent_service
+from miaodai.identity.http import CurrentBorrower
 from miaodai.identity.models import Consent, ConsentDocument, ConsentKind
+from miaodai.identity.ports import IdentityPortsDep
 
 router = APIRouter(tags=["consents"])
 
@@ -74,8 +75,8 @@ def _consent(consent: Consent, in_force: bool) -> ConsentView:
     )
 
 
-def _overview(container: ContainerDep, borrower_id: int) -> ConsentsOverview:
-    found = consent_service.overview(container, borrower_id)
+def _overview(ports: IdentityPortsDep, borrower_id: int) -> ConsentsOverview:
+    found = consent_service.overview(ports, borrower_id)
     live_ids = {s.grant.id for s in found.standings.values() if s.grant is not None}
     return ConsentsOverview(
         in_force=[_consent(s.grant, True) for s in found.standings.values() if s.grant is not None],
@@ -88,34 +89,34 @@ def _overview(container: ContainerDep, borrower_id: int) -> ConsentsOverview:
 
 
 @router.get("/v1/consent-documents", summary="Every consent document version (no login needed)")
-def list_documents(container: ContainerDep) -> list[DocumentSummary]:
-    listing = consent_service.list_documents(container)
+def list_documents(ports: IdentityPortsDep) -> list[DocumentSummary]:
+    listing = consent_service.list_documents(ports)
     return [DocumentSummary(**_summary(doc, doc.id in listing.current_ids)) for doc in listing.documents]
 
 
 # Public like the listing: a person reads the privacy policy before giving us a phone number.
 @router.get("/v1/consent-documents/{kind}/{version}", summary="One document version with its full text (no login)")
-def get_document(kind: str, version: str, container: ContainerDep) -> DocumentView:
-    doc, current = consent_service.get_document(container, kind, version)
+def get_document(kind: str, version: str, ports: IdentityPortsDep) -> DocumentView:
+    doc, current = consent_service.get_document(ports, kind, version)
     return DocumentView(**_summary(doc, current), body=doc.body)
 
 
 @router.get("/v1/consents", summary="My consents: what is in force, what is missing, the full history")
-def get_consents(container: ContainerDep, auth: CurrentBorrower) -> ConsentsOverview:
-    return _overview(container, auth.borrower_id)
+def get_consents(ports: IdentityPortsDep, auth: CurrentBorrower) -> ConsentsOverview:
+    return _overview(ports, auth.borrower_id)
 
 
 @router.post("/v1/consents", status_code=201, summary="Agree to the current version of one document")
 def grant_consent(
-    body: GrantRequest, response: Response, container: ContainerDep, auth: CurrentBorrower
+    body: GrantRequest, response: Response, ports: IdentityPortsDep, auth: CurrentBorrower
 ) -> ConsentView:
-    consent, created = consent_service.grant(container, auth, body.kind, body.version)
+    consent, created = consent_service.grant(ports, auth, body.kind, body.version)
     if not created:
         response.status_code = 200  # already in force: the same grant, not a new one
     return _consent(consent, True)
 
 
 @router.delete("/v1/consents/{kind}", summary="Withdraw consent to a document")
-def revoke_consent(kind: str, container: ContainerDep, auth: CurrentBorrower) -> ConsentsOverview:
-    consent_service.revoke(container, auth, kind)
-    return _overview(container, auth.borrower_id)
+def revoke_consent(kind: str, ports: IdentityPortsDep, auth: CurrentBorrower) -> ConsentsOverview:
+    consent_service.revoke(ports, auth, kind)
+    return _overview(ports, auth.borrower_id)

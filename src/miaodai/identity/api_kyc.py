@@ -11,10 +11,11 @@ from datetime import datetime
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from miaodai.deps import ContainerDep, CurrentBorrower
 from miaodai.identity import kyc_service
+from miaodai.identity.http import CurrentBorrower
 from miaodai.identity.kyc_service import KycOverview
 from miaodai.identity.models import KycStatus
+from miaodai.identity.ports import IdentityPortsDep
 
 router = APIRouter(prefix="/v1/kyc", tags=["real-name verification"])
 
@@ -68,17 +69,17 @@ def _view(overview: KycOverview) -> KycView:
 
 
 @router.get("", summary="Where my real-name verification stands")
-def get_kyc(container: ContainerDep, auth: CurrentBorrower) -> KycView:
-    return _view(kyc_service.overview(container, auth.borrower_id))
+def get_kyc(ports: IdentityPortsDep, auth: CurrentBorrower) -> KycView:
+    return _view(kyc_service.overview(ports, auth.borrower_id))
 
 
 @router.post("/identity", summary="Verify name + ID number, then the carrier three-element check")
-def submit_identity(body: IdentityRequest, container: ContainerDep, auth: CurrentBorrower) -> KycView:
-    kyc_service.submit_identity(container, auth, body.name, body.id_number)
-    return _view(kyc_service.overview(container, auth.borrower_id))
+def submit_identity(body: IdentityRequest, ports: IdentityPortsDep, auth: CurrentBorrower) -> KycView:
+    kyc_service.submit_identity(ports, auth, body.name, body.id_number)
+    return _view(kyc_service.overview(ports, auth.borrower_id))
 
 
 @router.post("/face", summary="Face liveness and match against the verified ID")
-def submit_face(body: FaceRequest, container: ContainerDep, auth: CurrentBorrower) -> KycView:
-    kyc_service.submit_face(container, auth, body.liveness_token)
-    return _view(kyc_service.overview(container, auth.borrower_id))
+def submit_face(body: FaceRequest, ports: IdentityPortsDep, auth: CurrentBorrower) -> KycView:
+    kyc_service.submit_face(ports, auth, body.liveness_token)
+    return _view(kyc_service.overview(ports, auth.borrower_id))

@@ -12,8 +12,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from miaodai.deps import ROW_ID_MAX, ClientIp, ContainerDep
+from miaodai.core.fields import ROW_ID_MAX
+from miaodai.core.http import ClientIp
 from miaodai.identity import staff_service
+from miaodai.identity.ports import IdentityPortsDep
 from miaodai.identity.staff_audit import audit_page, entry_details
 from miaodai.identity.staff_deps import CurrentStaff, require_permission
 from miaodai.identity.staff_service import StaffContext
@@ -71,16 +73,16 @@ def _profile(staff: StaffContext) -> StaffProfile:
 
 
 @router.post("/login", summary="Log in with username, password and a TOTP code")
-def login(body: StaffLoginRequest, container: ContainerDep, ip: ClientIp) -> StaffLoginResponse:
+def login(body: StaffLoginRequest, ports: IdentityPortsDep, ip: ClientIp) -> StaffLoginResponse:
     result = staff_service.login(
-        container, username=body.username, password=body.password, totp_code=body.totp_code, ip=ip
+        ports, username=body.username, password=body.password, totp_code=body.totp_code, ip=ip
     )
     return StaffLoginResponse(token=result.token, expires_at=result.expires_at, staff=_profile(result.staff))
 
 
 @router.post("/logout", status_code=204, summary="End this staff session")
-def logout(staff: CurrentStaff, container: ContainerDep) -> Response:
-    staff_service.logout(container, staff)
+def logout(staff: CurrentStaff, ports: IdentityPortsDep) -> Response:
+    staff_service.logout(ports, staff)
     return Response(status_code=204)
 
 
@@ -92,11 +94,11 @@ def me(staff: CurrentStaff) -> StaffProfile:
 @router.get("/audit-entries", summary="The audit log, newest first (needs audit.read)")
 def audit_entries(
     _staff: Annotated[StaffContext, Depends(require_permission("audit.read"))],
-    container: ContainerDep,
+    ports: IdentityPortsDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     before_id: Annotated[int | None, Query(ge=1, le=ROW_ID_MAX)] = None,
 ) -> AuditEntryPage:
-    page = audit_page(container.db, limit=limit, before_id=before_id)
+    page = audit_page(ports.db, limit=limit, before_id=before_id)
     views = [
         AuditEntryView(
             id=e.id, occurred_at=e.occurred_at, actor=e.actor, action=e.action, subject=e.subject,

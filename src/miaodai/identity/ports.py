@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Protocol
+from typing import Annotated, Protocol
 
+from fastapi import Depends
+
+from miaodai.core.http import app_platform
 from miaodai.core.ports import Platform
 from miaodai.identity.kyc_providers import CarrierVerifier, FaceLiveness
 from miaodai.identity.sms import SmsProvider
@@ -24,3 +27,7 @@ class IdentityPorts(Platform, Protocol):
 
     @property
     def session_ttl(self) -> timedelta: ...
+
+
+# A router's view of the running service: only what the identity port names.
+IdentityPortsDep = Annotated[IdentityPorts, Depends(app_platform)]

@@ -16,8 +16,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from miaodai.core.errors import DomainError
+from miaodai.core.http import PlatformDep, bearer_token
 from miaodai.core.openapi import bearer_auth
-from miaodai.deps import ContainerDep, bearer_token
 from miaodai.identity import rbac
 from miaodai.identity.staff_errors import StaffErrors
 from miaodai.identity.staff_service import StaffContext, authenticate
@@ -26,12 +26,12 @@ _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="staff"'}
 
 
 @bearer_auth  # the OpenAPI document's bearer scheme
-def current_staff(request: Request, container: ContainerDep) -> StaffContext:
+def current_staff(request: Request, platform: PlatformDep) -> StaffContext:
     token = bearer_token(request)
     if token is None:
         raise DomainError(StaffErrors.UNAUTHENTICATED, headers=_CHALLENGE)
-    with container.db.transaction() as session:
-        staff = authenticate(session, token, pepper=container.settings.session_pepper, now=container.clock.now())
+    with platform.db.transaction() as session:
+        staff = authenticate(session, token, pepper=platform.settings.session_pepper, now=platform.clock.now())
     if staff is None:
         raise DomainError(StaffErrors.UNAUTHENTICATED, headers=_CHALLENGE)
     return staff

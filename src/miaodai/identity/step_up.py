@@ -17,7 +17,8 @@ from typing import Annotated
 from fastapi import Depends
 
 from miaodai.core.errors import DomainError
-from miaodai.deps import ContainerDep, CurrentBorrower
+from miaodai.core.http import PlatformDep
+from miaodai.identity.http import CurrentBorrower
 from miaodai.identity.login_errors import LoginErrors
 from miaodai.identity.sessions import AuthContext
 
@@ -26,9 +27,9 @@ def step_up_is_fresh(step_up_at: datetime | None, *, now: datetime, ttl: timedel
     return step_up_at is not None and now - step_up_at <= ttl
 
 
-def require_recent_step_up(auth: CurrentBorrower, container: ContainerDep) -> AuthContext:
-    ttl_seconds = container.settings.step_up_ttl_seconds
-    if not step_up_is_fresh(auth.step_up_at, now=container.clock.now(), ttl=timedelta(seconds=ttl_seconds)):
+def require_recent_step_up(auth: CurrentBorrower, platform: PlatformDep) -> AuthContext:
+    ttl_seconds = platform.settings.step_up_ttl_seconds
+    if not step_up_is_fresh(auth.step_up_at, now=platform.clock.now(), ttl=timedelta(seconds=ttl_seconds)):
         params: dict[str, object] = {"step_up_ttl_seconds": ttl_seconds}
         if auth.step_up_at is not None:
             params["step_up_at"] = auth.step_up_at.isoformat()
