@@ -30,10 +30,10 @@ import structlog
 from sqlalchemy import Date, and_, bindparam, distinct, exists, func, insert, or_, select
 from sqlalchemy.orm import Session
 
-from miaodai.container import Container
 from miaodai.core.clock import business_date
 from miaodai.core.db import days_between, next_id
 from miaodai.core.errors import DomainError
+from miaodai.core.ports import Platform
 from miaodai.core.providers import ProviderError, ProviderTimeout
 from miaodai.core.settings import Settings
 from miaodai.credit.bureau import BureauReport
@@ -57,6 +57,7 @@ from miaodai.credit.models import (
     ReviewCase,
     ReviewKind,
 )
+from miaodai.credit.ports import CreditPorts
 from miaodai.credit.pricing import offer
 from miaodai.credit.reasons import explain, score_reason_codes
 from miaodai.credit.registry import POLICY_COLUMNS, ActivePolicy, default_ruleset
@@ -143,18 +144,18 @@ def _ms(start: float) -> float:
     return round((time.perf_counter() - start) * 1000, 3)
 
 
-def apply(container: Container, auth: AuthContext, request: ApplicationRequest) -> Decided:
+def apply(ports: CreditPorts, auth: AuthContext, request: ApplicationRequest) -> Decided:
     started = time.perf_counter()
     if not 0 < request.monthly_income_fen <= MAX_MONTHLY_INCOME_FEN:
         raise DomainError(CreditErrors.INCOME_INVALID, params={"max_yuan": MAX_MONTHLY_INCOME_FEN // 100})
     application = ApplicationInput(request.monthly_income_fen, request.occupation, request.education,
                                    request.loan_purpose)
-    now = container.clock.now()
+    now = ports.clock.now()
     today = business_date(now)
-    with container.db.autocommit() as session:  # reads only: no BEGIN/COMMIT round trips
-        known = _read(container, session, auth, request.product_code, now=now, today=today)
+    with ports.db.autocommit() as session:  # reads only: no BEGIN/COMMIT round trips
+        known = _read(ports, session, auth, request.product_code, now=now, today=today)
     timings = {"read_ms": _ms(started)}
-    outside = fetch_outside(container, known.id_number, known.name, known.phone, carrier=known.carrier_consent)
+    outside = fetch_outside(ports, known.id_number, known.name, known.phone, carrier=known.carrier_consent)
     timings.update(outside.timings)
     t = time.perf_counter()
     features = build_features(application=application, age=known.age, report=outside.report,
@@ -164,8 +165,8 @@ def apply(container: Container, auth: AuthContext, request: ApplicationRequest) 
                      monthly_income_fen=application.monthly_income_fen)
     timings["decide_ms"] = _ms(t)
     t = time.perf_counter()
-    with container.db.transaction() as session:
-        return _store(container, session, auth, known, application, features, facts, outside, outcome, timings,
+    with ports.db.transaction() as session:
+        return _store(ports, session, auth, known, application, features, facts, outside, outcome, timings,
                       now=now, today=today, started=started, store_started=t)
 
 
@@ -349,12 +350,12 @@ def _device_window(policy: ActivePolicy | None) -> int:
 
 
 def _read(
-    container: Container, session: Session, auth: AuthContext, product_code: str, *, now: datetime, today: date,
+    ports: CreditPorts, session: Session, auth: AuthContext, product_code: str, *, now: datetime, today: date,
 ) -> _Known:
     # Column reads run on the connection: the session's ORM execution path costs CPU and adds nothing here.
     # The device window is the active policy's, which this same statement reads: count with the window of
     # the policy this process saw last, and count again below in the rare case the policy changed it.
-    guessed_window = _device_window(container.credit_policy.latest)
+    guessed_window = _device_window(ports.credit_policy.latest)
     who = session.connection().execute(_APPLICANT, {
         "borrower_id": auth.borrower_id, "device_id": auth.device_id, "code": product_code,
         "since": today - timedelta(days=guessed_window), "week_since": _week_since(today),
@@ -367,19 +368,19 @@ def _read(
     carrier = consents.get(ConsentKind.CARRIER_DATA, False)
     if who.product_id is None:
         raise DomainError(LoanErrors.PRODUCT_NOT_FOUND, params={"product_code": product_code[:32]})
-    policy = container.credit_policy.from_row(session, who)
+    policy = ports.credit_policy.from_row(session, who)
     window = _device_window(policy)
     book = _book_from(who) if window == guessed_window else book_signals(
         session, borrower_id=auth.borrower_id, id_number_bidx=who.id_number_bidx, phone_bidx=who.phone_bidx,
         device_bidx=who.device_bidx, since=today - timedelta(days=window))
     refusal = standing_refusal(
-        policy.ruleset, container.settings, today=today, active_lines=book.active_lines,
+        policy.ruleset, ports.settings, today=today, active_lines=book.active_lines,
         last_decline_on=book.last_decline_on, in_review=who.in_review, applied_day=who.applied_day,
         applied_week=who.applied_week, dates=lambda: _recent_dates(session, auth.borrower_id, today))
     if refusal is not None:
         log.info("credit_application_refused", code=refusal.code, borrower_id=auth.borrower_id)
         raise refusal
-    vault = container.vault
+    vault = ports.vault
     return _Known(
         borrower_id=auth.borrower_id, product_id=who.product_id,
         product=_Terms(who.min_amount_fen, who.max_amount_fen, who.min_annual_rate, who.max_annual_rate),
@@ -450,7 +451,7 @@ def _recent_dates(session: Session, borrower_id: int, today: date) -> list[date]
                                             _A.c.application_date >= _week_since(today))).scalars())
 
 
-def fetch_outside(container: Container, id_number: str, name: str, phone: str, *, carrier: bool) -> Outside:
+def fetch_outside(ports: CreditPorts, id_number: str, name: str, phone: str, *, carrier: bool) -> Outside:
     """The bureau report and (with consent) carrier data, concurrently, within one deadline.
 
     The carrier query goes to the pool and the bureau's runs on this thread meanwhile: a second pooled
@@ -460,10 +461,10 @@ def fetch_outside(container: Container, id_number: str, name: str, phone: str, *
     """
     outside = Outside()
     started = time.perf_counter()
-    deadline = started + container.settings.provider_timeout_seconds
-    carrier_future = _OUTSIDE.submit(container.carrier_data.phone_tenure_months, phone) if carrier else None
+    deadline = started + ports.settings.provider_timeout_seconds
+    carrier_future = _OUTSIDE.submit(ports.carrier_data.phone_tenure_months, phone) if carrier else None
     try:
-        outside.report = container.bureau.report(id_number, name)
+        outside.report = ports.bureau.report(id_number, name)
         outside.bureau_status = BureauStatus.OK
     except ProviderTimeout:
         outside.bureau_status = BureauStatus.TIMEOUT
@@ -558,7 +559,7 @@ def decide(
 
 
 def _store(
-    container: Container, session: Session, auth: AuthContext, known: _Known, application: ApplicationInput,
+    ports: CreditPorts, session: Session, auth: AuthContext, known: _Known, application: ApplicationInput,
     features: Features, facts: Facts, outside: Outside, outcome: Verdict, timings: dict[str, float], *,
     now: datetime, today: date, started: float, store_started: float,
 ) -> Decided:
@@ -592,7 +593,7 @@ def _store(
                                 for f in outcome.findings], ensure_ascii=False),
         "reasons": json.dumps(reasons, ensure_ascii=False),
         "score_reasons": json.dumps(outcome.score_reasons),
-        "snapshot_enc": container.vault.encrypt(json.dumps(snapshot, ensure_ascii=False), SNAPSHOT_FIELD),
+        "snapshot_enc": ports.vault.encrypt(json.dumps(snapshot, ensure_ascii=False), SNAPSHOT_FIELD),
         "timings": None,  # below, just before the INSERT
         "offered_limit_fen": outcome.limit_fen if decision is not Decision.DECLINED else None,
         "offered_rate": outcome.rate if decision is not Decision.DECLINED else None,
@@ -614,18 +615,18 @@ def _store(
             annual_rate=outcome.rate, risk_grade=outcome.grade, source=f"credit:application:{application_id}",
             expires_on=values["offered_expires_on"], now=now,
         )
-    settings = container.settings
+    settings = ports.settings
     inserted = connection.execute(_INSERT_APPLICATION, {
         "id": application_id, **values, "today": today, "week_since": _week_since(today),
         "per_day": settings.credit_max_applications_per_day, "per_week": settings.credit_max_applications_per_7_days,
         "line_id": values["credit_line_id"] or 0})
     if inserted.first() is None:  # decided meanwhile by a concurrent application: refused, nothing kept
-        raise _refused_meanwhile(container, session, known.borrower_id, policy.ruleset, today,
+        raise _refused_meanwhile(ports, session, known.borrower_id, policy.ruleset, today,
                                  own_lines=1 if values["credit_line_id"] else 0)
     if decision is Decision.REVIEW:
         session.add(ReviewCase(application_id=application_id, kind=ReviewKind.REFERRED,
                                recommendation=outcome.recommendation, created_at=now))
-    container.audit.write(
+    ports.audit.write(
         session, actor=auth.actor, action=f"credit.decision.{decision.value}",
         subject=f"credit_application:{application_id}",
         details={"ruleset": policy.ruleset.version, "model": policy.champion.model_id, "grade": outcome.grade,
@@ -694,13 +695,13 @@ _LOCK_AND_COUNT_LINES = (
 
 
 def _refused_meanwhile(
-    container: Container, session: Session, borrower_id: int, ruleset: Ruleset, today: date, *, own_lines: int,
+    ports: CreditPorts, session: Session, borrower_id: int, ruleset: Ruleset, today: date, *, own_lines: int,
 ) -> DomainError:
     """Why the INSERT's condition refused (read after the fact; the transaction is rolled back)."""
     params = {"borrower_id": borrower_id, "today": today, "week_since": _week_since(today)}
     row = session.connection().execute(select(_OPEN_LINES, *_standing_columns()), params).one()
     refusal = standing_refusal(
-        ruleset, container.settings, today=today, active_lines=row[0] - own_lines, last_decline_on=None,
+        ruleset, ports.settings, today=today, active_lines=row[0] - own_lines, last_decline_on=None,
         in_review=row.in_review, applied_day=row.applied_day, applied_week=row.applied_week,
         dates=lambda: _recent_dates(session, borrower_id, today))
     refusal = refusal or DomainError(CreditErrors.TOO_MANY_LINES)  # not expected: the condition has no other case
@@ -716,8 +717,8 @@ def _dec(value: float | None, step: str) -> Decimal | None:
     return None if value is None else Decimal(str(value)).quantize(Decimal(step))
 
 
-def borrower_applications(container: Container, borrower_id: int) -> list[CreditApplication]:
-    with container.db.transaction() as session:
+def borrower_applications(ports: Platform, borrower_id: int) -> list[CreditApplication]:
+    with ports.db.transaction() as session:
         return list(session.execute(
             select(CreditApplication).where(CreditApplication.borrower_id == borrower_id)
             .order_by(CreditApplication.id.desc())
@@ -731,8 +732,8 @@ def _own(session: Session, borrower_id: int, application_id: int) -> CreditAppli
     return row
 
 
-def get_application(container: Container, borrower_id: int, application_id: int) -> CreditApplication:
-    with container.db.transaction() as session:
+def get_application(ports: Platform, borrower_id: int, application_id: int) -> CreditApplication:
+    with ports.db.transaction() as session:
         return _own(session, borrower_id, application_id)
 
 
@@ -742,10 +743,10 @@ def latest_case(session: Session, application_id: int) -> ReviewCase | None:
     ).scalars().first()
 
 
-def request_human_review(container: Container, auth: AuthContext, application_id: int, note: str) -> ReviewCase:
+def request_human_review(ports: Platform, auth: AuthContext, application_id: int, note: str) -> ReviewCase:
     """PIPL art. 24: a borrower may ask a person to look at an automated decline."""
-    now = container.clock.now()
-    with container.db.transaction() as session:
+    now = ports.clock.now()
+    with ports.db.transaction() as session:
         session.execute(select(Borrower.id).where(Borrower.id == auth.borrower_id).with_for_update())
         row = _own(session, auth.borrower_id, application_id)
         existing = latest_case(session, application_id)
@@ -758,6 +759,6 @@ def request_human_review(container: Container, auth: AuthContext, application_id
         session.add(case)
         row.status = ApplicationStatus.IN_REVIEW
         session.flush()
-        container.audit.record(session, actor=auth.actor, action="credit.human_review.requested",
+        ports.audit.record(session, actor=auth.actor, action="credit.human_review.requested",
                                subject=f"credit_application:{row.id}", details={"case_id": case.id})
     return case
