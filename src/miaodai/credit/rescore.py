@@ -23,11 +23,11 @@ from datetime import date
 import structlog
 from sqlalchemy import select, update
 
-from miaodai.container import Container
 from miaodai.core.clock import business_date
 from miaodai.core.money import Money
 from miaodai.credit.features import ApplicationInput, Education, LoanPurpose, Occupation, build_features
 from miaodai.credit.models import SNAPSHOT_FIELD, CreditApplication
+from miaodai.credit.ports import CreditPorts
 from miaodai.credit.rules import BureauStatus, Facts, Outcome
 from miaodai.credit.service import (
     APPLICATION_CONSENTS,
@@ -46,6 +46,7 @@ from miaodai.identity.models import (
     KycIdentity,
     OtpChannel,
 )
+from miaodai.identity.ports import IdentityPorts
 from miaodai.identity.resident_id import age_on
 from miaodai.loans.models import CreditLine, LoanProduct
 from miaodai.loans.states import LineStatus
@@ -62,25 +63,25 @@ class RescoreReport:
     changes: list[dict] = field(default_factory=list)
 
 
-def rescore(container: Container, *, limit: int | None = None) -> RescoreReport:
-    now = container.clock.now()
+def rescore(ports: CreditPorts, *, limit: int | None = None) -> RescoreReport:
+    now = ports.clock.now()
     today = business_date(now)
     report = RescoreReport(today)
-    with container.db.transaction() as session:
+    with ports.db.transaction() as session:
         query = select(CreditLine.id).where(CreditLine.status == LineStatus.ACTIVE).order_by(CreditLine.id)
         line_ids = list(session.execute(query.limit(limit) if limit else query).scalars())
     for line_id in line_ids:
-        outcome = _rescore_line(container, line_id, today=today)
+        outcome = _rescore_line(ports, line_id, today=today)
         report.counts[outcome["action"]] += 1
         if outcome["action"] in ("raised", "lowered", "frozen"):
             report.changes.append(outcome)
     return report
 
 
-def _rescore_line(container: Container, line_id: int, *, today: date) -> dict:
-    now = container.clock.now()
-    vault = container.vault
-    with container.db.transaction() as session:
+def _rescore_line(ports: CreditPorts, line_id: int, *, today: date) -> dict:
+    now = ports.clock.now()
+    vault = ports.vault
+    with ports.db.transaction() as session:
         line = session.get(CreditLine, line_id)
         borrower = session.get(Borrower, line.borrower_id)
         identity = session.execute(select(KycIdentity).where(KycIdentity.borrower_id == line.borrower_id)).scalar_one()
@@ -91,7 +92,7 @@ def _rescore_line(container: Container, line_id: int, *, today: date) -> dict:
         missing = tuple(k.value for k in APPLICATION_CONSENTS if k in standing and not standing[k].in_force)
         carrier = ConsentKind.CARRIER_DATA in standing and standing[ConsentKind.CARRIER_DATA].in_force
         product = session.get(LoanProduct, line.product_id).spec()
-        policy = container.credit_policy.active(session)
+        policy = ports.credit_policy.active(session)
         book = book_signals(session, borrower_id=line.borrower_id, id_number_bidx=identity.id_number_bidx,
                             phone_bidx=borrower.phone_bidx, device_bidx=None, since=today)
         internal = internal_history(session, line.borrower_id, today=today, book=book)
@@ -108,7 +109,7 @@ def _rescore_line(container: Container, line_id: int, *, today: date) -> dict:
         return {**base, "action": "skipped_no_application"}
     if ConsentKind.CREDIT_BUREAU_QUERY.value in missing:
         return {**base, "action": "skipped_no_bureau_consent"}
-    outside = fetch_outside(container, id_number, name, phone, carrier=carrier)
+    outside = fetch_outside(ports, id_number, name, phone, carrier=carrier)
     if outside.bureau_status is not BureauStatus.OK:
         return {**base, "action": "unchanged_bureau_unavailable"}
     application = ApplicationInput(declared["monthly_income_fen"], Occupation(declared["occupation"]),
@@ -144,7 +145,7 @@ def _rescore_line(container: Container, line_id: int, *, today: date) -> dict:
             action, new_limit = "unchanged", old_limit
     if action == "unchanged":
         return {**base, "action": action}
-    with container.db.transaction() as session:
+    with ports.db.transaction() as session:
         values = ({"status": LineStatus.FROZEN} if action == "frozen"
                   else {"limit_fen": new_limit, "available_fen": new_limit - used, "risk_grade": verdict.grade})
         changed = session.execute(
@@ -154,16 +155,16 @@ def _rescore_line(container: Container, line_id: int, *, today: date) -> dict:
             .execution_options(synchronize_session=False)).rowcount
         if changed != 1:  # a drawdown or repayment moved the line meanwhile: next run decides
             return {**base, "action": "unchanged_line_moved"}
-        container.audit.record(session, actor="system:rescore", action=f"credit.line.{action}",
+        ports.audit.record(session, actor="system:rescore", action=f"credit.line.{action}",
                                subject=f"credit_line:{line_id}",
                                details={"old_limit_fen": old_limit, "new_limit_fen": new_limit, "grade": verdict.grade,
                                         "score": verdict.score, "codes": codes, "ruleset": policy.ruleset.version,
                                         "model": policy.champion.model_id})
-    _notify(container, phone, action, old_limit, new_limit)
+    _notify(ports, phone, action, old_limit, new_limit)
     return {**base, "action": action, "new_limit_fen": new_limit, "grade": verdict.grade, "codes": codes}
 
 
-def _notify(container: Container, phone: str, action: str, old_limit: int, new_limit: int) -> None:
+def _notify(ports: IdentityPorts, phone: str, action: str, old_limit: int, new_limit: int) -> None:
     old, new = Money(old_limit).to_yuan(), Money(new_limit).to_yuan()
     text = {
         "raised": f"【秒贷】根据您的良好信用表现，您的额度已由 {old} 元提高至 {new} 元。"
@@ -173,6 +174,6 @@ def _notify(container: Container, phone: str, action: str, old_limit: int, new_l
         "frozen": "【秒贷】根据最新的信用评估，您的额度暂停使用，已借款项照常还款，可登录查看原因。"
                   "After a new credit review your line is paused; existing loans continue as agreed.",
     }[action]
-    delivery = container.sms.send(phone, text, OtpChannel.SMS)
+    delivery = ports.sms.send(phone, text, OtpChannel.SMS)
     if not delivery.accepted:
         log.warning("rescore_sms_failed", action=action, reason=delivery.failure_reason)
