@@ -22,6 +22,7 @@ HOT = {
     "session touch": sessions._TOUCH,
     "consents in force": consent_service._IN_FORCE,
     "applicant row": service._APPLICANT,
+    "applicant row taking its slot (PostgreSQL)": service._APPLICANT_TAKING_SLOT,
     "row lock, open lines, next id": service._LOCK_AND_COUNT_LINES,
     "application insert": service._INSERT_APPLICATION,
     "line insert": line_service._INSERT_LINE,

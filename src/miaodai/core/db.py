@@ -3,12 +3,16 @@
 The same models and migrations run on SQLite (the embedded default, in WAL mode
 with a busy timeout) and PostgreSQL (psycopg 3). Each use case runs in one
 transaction opened with :meth:`Database.transaction`.
+
+Where the two databases spell something differently, business code asks this module for the construct:
+one small layer of constructs built for a dialect (``days_between``, ``next_id``, ``dialect_insert`` for upserts,
+``selects_may_write``); locking clauses are SQLAlchemy's ``with_for_update``, which SQLite does not render.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -16,6 +20,8 @@ from pathlib import Path
 from typing import Any, cast
 
 from sqlalchemy import BigInteger, DateTime, Enum, Integer, MetaData, create_engine, event, func, select
+from sqlalchemy.dialects.postgresql import dml as pg_dml
+from sqlalchemy.dialects.sqlite import dml as sqlite_dml
 from sqlalchemy.engine import CursorResult, Engine, Result
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.compiler import compiles
@@ -110,6 +116,20 @@ def _next_id(element: next_id, compiler: Any, **kw: Any) -> str:
 def _next_id_sqlite(element: next_id, compiler: Any, **kw: Any) -> str:
     (column,) = element.clauses
     return compiler.process(select(func.coalesce(func.max(column), 0) + 1).scalar_subquery(), **kw)
+
+
+def dialect_insert(dialect: str) -> Callable[[Any], pg_dml.Insert | sqlite_dml.Insert]:
+    """The ``insert`` of ``dialect``'s SQLAlchemy dialect, for an upsert (``on_conflict_do_update`` /
+    ``on_conflict_do_nothing``, ``excluded``): PostgreSQL's and SQLite's spell ``INSERT … ON CONFLICT`` alike,
+    but SQLAlchemy's portable ``insert`` has no conflict clause."""
+    return pg_dml.insert if dialect == "postgresql" else sqlite_dml.insert
+
+
+def selects_may_write(dialect: str) -> bool:
+    """Whether a SELECT may carry an ``INSERT … RETURNING`` as a common table expression, so that a write and
+    a read share one round trip: PostgreSQL runs a data-modifying CTE once, to completion, whether or not the
+    SELECT reads its rows; SQLite has no data-modifying CTEs (send the write as a statement of its own)."""
+    return dialect == "postgresql"
 
 
 def enum_column(cls: type[StrEnum]) -> Enum:

@@ -5,7 +5,10 @@
 1. read (two statements in autocommit mode, no transaction around them): the borrower's consents, and
    one row with everything else — the verified identity, the product's terms, the active policy's
    versions, what our own book knows (lines, loans, lateness, last decline), the block lists, how many
-   people applied from this device;
+   people applied from this device — each domain's part from its own read model (``identity.read_models``,
+   ``loans.read_models``; credit's own here). The same row takes the application's slot of the day (an
+   atomic counter): a burst of applications asks the bureau no more often than the cap allows, and a
+   refusal from the applicant's own standing gives the slot back without asking anyone outside;
 2. outside data, concurrently with one deadline: the bureau report and, under the carrier-data
    consent, the phone's tenure. A timeout or an error is recorded, never guessed around;
 3. decide (pure: features, rules, champion score, challenger score in shadow, limit and price), then
@@ -27,11 +30,11 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 import structlog
-from sqlalchemy import Date, and_, bindparam, distinct, exists, func, insert, or_, select
+from sqlalchemy import Date, and_, bindparam, distinct, exists, func, insert, select
 from sqlalchemy.orm import Session
 
 from miaodai.core.clock import business_date
-from miaodai.core.db import days_between, next_id
+from miaodai.core.db import next_id, selects_may_write, table_of
 from miaodai.core.errors import DomainError
 from miaodai.core.ports import Platform
 from miaodai.core.providers import ProviderError, ProviderTimeout
@@ -62,30 +65,28 @@ from miaodai.credit.pricing import offer
 from miaodai.credit.reasons import explain, score_reason_codes
 from miaodai.credit.registry import POLICY_COLUMNS, ActivePolicy, default_ruleset
 from miaodai.credit.rules import BureauStatus, Facts, Finding, Outcome, Ruleset, evaluate, worst
+from miaodai.identity import counters
+from miaodai.identity import read_models as identity_read
 from miaodai.identity.consent_service import BASIC_CONSENTS, in_force, require_consents
 from miaodai.identity.models import (
     KYC_ID_NUMBER_FIELD,
     KYC_NAME_FIELD,
     PHONE_FIELD,
-    Borrower,
     ConsentKind,
-    Device,
-    KycIdentity,
     KycStatus,
 )
 from miaodai.identity.resident_id import age_on
 from miaodai.identity.sessions import AuthContext
+from miaodai.loans import read_models as loans_read
 from miaodai.loans.errors import LoanErrors
 from miaodai.loans.line_service import insert_line
-from miaodai.loans.models import CreditLine, Loan, LoanInstallment, LoanProduct
-from miaodai.loans.states import LineStatus, LoanStatus
+from miaodai.loans.read_models import LoanHistory
 
 log = structlog.get_logger(__name__)
 
 MAX_MONTHLY_INCOME_FEN = 10_000_000_00  # 10 million yuan a month: above it, a typo
 APPLICATION_CONSENTS = (*BASIC_CONSENTS, ConsentKind.CREDIT_BUREAU_QUERY)
 _OUTSIDE = ThreadPoolExecutor(max_workers=16, thread_name_prefix="credit-outside")
-_OPEN_LOANS = (LoanStatus.ACTIVE, LoanStatus.OVERDUE)
 
 
 @dataclass(frozen=True)
@@ -202,32 +203,26 @@ class BookSignals:
     device_applicants: int  # distinct borrowers who applied from this device in the window, this one included
 
 
-# credit_applications and credit_lines under short names in the applicant's row: the hot statement must stay
+# credit_applications and the block list under short names in the applicant's row: the hot statement must stay
 # within psycopg's query cache (tests/unit/test_hot_statements.py).
-_A = CreditApplication.__table__.alias("a")
-_L = CreditLine.__table__.alias("l")
-
-# The borrower's lines that are not closed (a borrower holds one at a time), and how many there are.
-_OPEN_LINE = (CreditLine.borrower_id == bindparam("borrower_id"), CreditLine.status != LineStatus.CLOSED)
-_OPEN_LINES = select(func.count()).where(*_OPEN_LINE).scalar_subquery()
+_A = table_of(CreditApplication).alias("a")
+_B = table_of(BlockListEntry).alias("b")
 
 
 def _book_columns(id_number_bidx: Any, phone_bidx: Any, device_bidx: Any) -> tuple[Any, ...]:
     """``BookSignals`` as labelled scalar subqueries, for bind parameters or for columns of an enclosing row
-    (bind parameters ``borrower_id`` and ``since``)."""
-    borrower = bindparam("borrower_id")
+    (bind parameters ``borrower_id`` and ``since``): the open lines are loans' read model, the rest credit's."""
+    borrower: Any = bindparam("borrower_id")
 
     def listed(kind: BlockKind, value: Any) -> Any:
-        return exists().where(BlockListEntry.kind == kind, BlockListEntry.value_bidx == value).label(f"blocked_{kind}")
+        return exists().where(_B.c.kind == kind, _B.c.value_bidx == value).label(f"blocked_{kind}")
 
-    open_line = (_L.c.borrower_id == borrower, _L.c.status != LineStatus.CLOSED)
     return (
-        select(func.count()).where(*open_line).scalar_subquery().label("active_lines"),
-        select(func.coalesce(func.sum(_L.c.limit_fen), 0)).where(*open_line).scalar_subquery().label("limits"),
-        select(func.max(_A.c.application_date))
+        *loans_read.open_line_columns(borrower),
+        select(func.max(_A.c.application_date).label("n"))
         .where(_A.c.borrower_id == borrower, _A.c.status == ApplicationStatus.DECLINED)
         .scalar_subquery().label("last_decline_on"),
-        select(func.count(distinct(_A.c.borrower_id)))  # no device: NULL matches nothing
+        select(func.count(distinct(_A.c.borrower_id)).label("n"))  # no device: NULL matches nothing
         .where(_A.c.device_bidx == device_bidx, _A.c.application_date >= bindparam("since", type_=Date()),
                _A.c.borrower_id != borrower)
         .scalar_subquery().label("others_on_device"),
@@ -256,50 +251,18 @@ def book_signals(
         "device_bidx": device_bidx, "since": since}).one())
 
 
-def _history_columns() -> tuple[Any, ...]:
-    """Our own loans, summed up for ``InternalHistory`` as labelled scalar subqueries (bind parameters
-    ``borrower_id``, ``today`` and ``month_ahead``)."""
-    # An IN list would be an "expanding" parameter, re-rendered on every execution: spelled out instead.
-    mine, open_loan = Loan.borrower_id == bindparam("borrower_id"), or_(*(Loan.status == s for s in _OPEN_LOANS))
-    installment = LoanInstallment
-    of_mine = select().join_from(installment, Loan, installment.loan_id == Loan.id).where(mine)
-    late = days_between(func.coalesce(installment.paid_off_on, bindparam("today", type_=Date())), installment.due_date)
-    return (
-        select(func.coalesce(func.sum(Loan.principal_outstanding_fen), 0)).where(mine, open_loan)
-        .scalar_subquery().label("outstanding_principal_fen"),
-        select(func.count()).where(mine, Loan.status == LoanStatus.PAID_OFF).scalar_subquery().label("loans_paid_off"),
-        # What falls due within a month on open loans and is not paid yet.
-        of_mine.add_columns(func.coalesce(func.sum(
-            installment.principal_fen + installment.interest_fen + installment.fee_fen), 0))
-        .where(open_loan, installment.paid_off_on.is_(None),
-               installment.due_date <= bindparam("month_ahead", type_=Date()))
-        .scalar_subquery().label("monthly_repayment_fen"),
-        # The most days any installment was (or, unpaid, is) paid after its due date.
-        of_mine.add_columns(func.max(late)).scalar_subquery().label("max_overdue_days"),
-    )
-
-
-def _history_from(row: Any, book: BookSignals) -> InternalHistory:
-    m = row._mapping
+def _internal(history: LoanHistory, book: BookSignals) -> InternalHistory:
     return InternalHistory(
         active_lines=book.active_lines, existing_limit_fen=book.existing_limit_fen,
-        outstanding_principal_fen=int(m["outstanding_principal_fen"]),
-        monthly_repayment_fen=int(m["monthly_repayment_fen"]), loans_paid_off=m["loans_paid_off"],
-        max_overdue_days=max(0, m["max_overdue_days"] or 0),
+        outstanding_principal_fen=history.outstanding_principal_fen,
+        monthly_repayment_fen=history.monthly_repayment_fen, loans_paid_off=history.loans_paid_off,
+        max_overdue_days=history.max_overdue_days,
     )
-
-
-def _history_params(today: date) -> dict[str, date]:
-    return {"today": today, "month_ahead": today + timedelta(days=31)}
-
-
-_HISTORY = select(*_history_columns())
 
 
 def internal_history(session: Session, borrower_id: int, *, today: date, book: BookSignals) -> InternalHistory:
     """What our own book says: open lines and their limits (from ``book``), open loans, paid-off loans, lateness."""
-    row = session.connection().execute(_HISTORY, {"borrower_id": borrower_id, **_history_params(today)}).one()
-    return _history_from(row, book)
+    return _internal(loans_read.loan_history(session, borrower_id, today=today), book)
 
 
 # The applicant's own standing that refuses an application before any outside party is asked: the
@@ -310,7 +273,7 @@ _WEEK_DAYS = 7
 def _applied_since(since: str) -> Any:
     """How many applications the borrower (``borrower_id``) has stored on or after the date bound to ``since``:
     what the cap counts, read before the decision and checked again in its INSERT."""
-    return select(func.count()).where(_A.c.borrower_id == bindparam("borrower_id"),
+    return select(func.count().label("n")).where(_A.c.borrower_id == bindparam("borrower_id"),
                                       _A.c.application_date >= bindparam(since, type_=Date())).scalar_subquery()
 
 
@@ -318,7 +281,7 @@ def _standing_columns() -> tuple[Any, ...]:
     """Labelled scalar subqueries (bind parameters ``borrower_id``, ``today`` and ``week_since``)."""
     mine = _A.c.borrower_id == bindparam("borrower_id")
     return (
-        select(func.max(_A.c.id)).where(mine, _A.c.status == ApplicationStatus.IN_REVIEW)
+        select(func.max(_A.c.id).label("n")).where(mine, _A.c.status == ApplicationStatus.IN_REVIEW)
         .scalar_subquery().label("in_review"),
         _applied_since("today").label("applied_day"),
         _applied_since("week_since").label("applied_week"),
@@ -326,21 +289,30 @@ def _standing_columns() -> tuple[Any, ...]:
 
 
 # The hot statement, built once (constructing a statement costs about as much as running it). Everything
-# step 1 needs but the consents comes back on the applicant's row, in one round trip: the identity, the
-# device, the product's terms, the active policy's versions, the book signals and the loan history.
+# step 1 needs but the consents comes back on the applicant's row, in one round trip, each domain's part from
+# its own read model: identity's (the borrower, the verified identity, the device), loans' (the product's terms,
+# the open lines, the loan history) and credit's (the active policy's versions, the block lists, the
+# applications: last decline, the device's applicants, the one in review, the counts the cap counts).
 _APPLICANT = (
-    select(Borrower.kyc_status, Borrower.phone_enc, Borrower.phone_bidx, KycIdentity.name_enc,
-           KycIdentity.id_number_enc, KycIdentity.id_number_bidx, KycIdentity.birth_date,
-           Device.device_key_bidx.label("device_bidx"), LoanProduct.id.label("product_id"),
-           LoanProduct.min_amount_fen, LoanProduct.max_amount_fen, LoanProduct.min_annual_rate,
-           LoanProduct.max_annual_rate, *POLICY_COLUMNS,
-           *_book_columns(KycIdentity.id_number_bidx, Borrower.phone_bidx, Device.device_key_bidx),
-           *_history_columns(), *_standing_columns())
-    .join(KycIdentity, KycIdentity.borrower_id == Borrower.id)
-    .outerjoin(Device, Device.id == bindparam("device_id"))
-    .outerjoin(LoanProduct, and_(LoanProduct.code == bindparam("code"), LoanProduct.active.is_(True)))
-    .where(Borrower.id == bindparam("borrower_id"))
+    identity_read.applicant_row(
+        *loans_read.PRODUCT_COLUMNS, *POLICY_COLUMNS,
+        *_book_columns(identity_read.ID_NUMBER_BIDX, identity_read.PHONE_BIDX, identity_read.DEVICE_BIDX),
+        *loans_read.history_columns(bindparam("borrower_id")), *_standing_columns())
+    .outerjoin(loans_read.PRODUCT, loans_read.ACTIVE_PRODUCT)
 )
+
+# The slot: before any outside party is asked, the application takes one of the borrower's applications for
+# the day on an atomic counter (identity's ``rate_counters``: an upsert counts concurrent requests one after
+# the other), and goes on only while the slots taken today, its own included, stay within the caps. A burst
+# of applications that all read the same standing (nothing stored yet) thus asks the bureau no more often
+# than the cap allows; the stored applications stay what the cap counts, checked again by the INSERT. A
+# refusal before the outside calls gives its slot back; once the bureau was asked, the slot stays spent.
+# On PostgreSQL the slot is taken by the applicant's row itself (a data-modifying CTE: no round trip more);
+# SQLite sends it as a statement of its own.
+_SLOT_KIND = counters.Kind.CREDIT_APPLICATION_DAY
+_SLOT = {dialect: counters.one_bump(dialect) for dialect in ("postgresql", "sqlite")}
+_APPLICANT_TAKING_SLOT = _APPLICANT.add_columns(
+    select(_SLOT["postgresql"].cte("slot").c.n).scalar_subquery().label("slot"))
 
 
 def _device_window(policy: ActivePolicy | None) -> int:
@@ -356,10 +328,29 @@ def _read(
     # The device window is the active policy's, which this same statement reads: count with the window of
     # the policy this process saw last, and count again below in the rare case the policy changed it.
     guessed_window = _device_window(ports.credit_policy.latest)
-    who = session.connection().execute(_APPLICANT, {
+    connection, slot_key = session.connection(), str(auth.borrower_id)
+    params = {
         "borrower_id": auth.borrower_id, "device_id": auth.device_id, "code": product_code,
         "since": today - timedelta(days=guessed_window), "week_since": _week_since(today),
-        **_history_params(today)}).first()
+        **loans_read.history_params(today), **counters.one_bump_params(_SLOT_KIND, slot_key, now)}
+    if selects_may_write(ports.db.dialect):
+        who = connection.execute(_APPLICANT_TAKING_SLOT, params).first()
+        slot = who.slot if who is not None else 0
+    else:
+        slot = connection.execute(_SLOT[ports.db.dialect], params).scalar_one()
+        who = connection.execute(_APPLICANT, params).first()
+    try:
+        return _known(ports, session, auth, product_code, who, slot, guessed_window, now=now, today=today)
+    except DomainError:  # refused before anyone outside was asked: the slot goes back
+        connection.execute(_SLOT[ports.db.dialect],
+                           counters.one_bump_params(_SLOT_KIND, slot_key, now, delta=-1)).scalar_one()
+        raise
+
+
+def _known(
+    ports: CreditPorts, session: Session, auth: AuthContext, product_code: str, who: Any, slot: int,
+    guessed_window: int, *, now: datetime, today: date,
+) -> _Known:
     if who is None or who.kyc_status is not KycStatus.VERIFIED:
         raise DomainError(CreditErrors.IDENTITY_REQUIRED)
     consents = in_force(session, auth.borrower_id, now=now)
@@ -373,10 +364,13 @@ def _read(
     book = _book_from(who) if window == guessed_window else book_signals(
         session, borrower_id=auth.borrower_id, id_number_bidx=who.id_number_bidx, phone_bidx=who.phone_bidx,
         device_bidx=who.device_bidx, since=today - timedelta(days=window))
+    # Today's applications: those stored, or the slots taken before this one's if more (some still deciding).
+    applied_day = max(who.applied_day, slot - 1)
     refusal = standing_refusal(
         policy.ruleset, ports.settings, today=today, active_lines=book.active_lines,
-        last_decline_on=book.last_decline_on, in_review=who.in_review, applied_day=who.applied_day,
-        applied_week=who.applied_week, dates=lambda: _recent_dates(session, auth.borrower_id, today))
+        last_decline_on=book.last_decline_on, in_review=who.in_review, applied_day=applied_day,
+        applied_week=who.applied_week - who.applied_day + applied_day,
+        dates=lambda: _recent_dates(session, auth.borrower_id, today))
     if refusal is not None:
         log.info("credit_application_refused", code=refusal.code, borrower_id=auth.borrower_id)
         raise refusal
@@ -396,7 +390,7 @@ def _read(
             "last_decline_on": book.last_decline_on,
             "device_applicants": book.device_applicants,
         },
-        internal=_history_from(who, book), device_bidx=who.device_bidx, policy=policy,
+        internal=_internal(loans_read.history_from(who), book), device_bidx=who.device_bidx, policy=policy,
     )
 
 
@@ -659,7 +653,8 @@ class Decided:
 _DECIDED_FIELDS = tuple(name for name in Decided.__dataclass_fields__ if name != "id")
 
 
-_APPLICATIONS = CreditApplication.__table__
+_APPLICATIONS = table_of(CreditApplication)
+_OPEN_LINES = loans_read.open_line_count(bindparam("borrower_id"))
 
 
 def _insert_if_still_allowed() -> Any:
@@ -677,8 +672,7 @@ def _insert_if_still_allowed() -> Any:
     allowed = and_(
         _applied_since("today") < bindparam("per_day"),
         _applied_since("week_since") < bindparam("per_week"),
-        ~exists().where(CreditLine.borrower_id == bindparam("borrower_id"), CreditLine.status != LineStatus.CLOSED,
-                        CreditLine.id != bindparam("line_id")),
+        ~loans_read.other_open_line(bindparam("borrower_id"), bindparam("line_id")),
         ~exists().where(mine, _A.c.status == ApplicationStatus.IN_REVIEW),
     )
     columns = list(_APPLICATIONS.c)
@@ -688,10 +682,7 @@ def _insert_if_still_allowed() -> Any:
 
 
 _INSERT_APPLICATION = _insert_if_still_allowed()
-_LOCK_AND_COUNT_LINES = (
-    select(_OPEN_LINES, next_id(_APPLICATIONS.c.id)).where(Borrower.id == bindparam("borrower_id"))
-    .with_for_update(of=Borrower)
-)
+_LOCK_AND_COUNT_LINES = identity_read.borrower_locked(_OPEN_LINES, next_id(_APPLICATIONS.c.id))
 
 
 def _refused_meanwhile(
@@ -710,7 +701,7 @@ def _refused_meanwhile(
 
 
 def open_lines(session: Session, borrower_id: int) -> int:
-    return session.execute(select(_OPEN_LINES), {"borrower_id": borrower_id}).scalar_one()
+    return loans_read.open_lines(session, borrower_id)
 
 
 def _dec(value: float | None, step: str) -> Decimal | None:
@@ -743,11 +734,14 @@ def latest_case(session: Session, application_id: int) -> ReviewCase | None:
     ).scalars().first()
 
 
+_LOCK_BORROWER = identity_read.borrower_locked()
+
+
 def request_human_review(ports: Platform, auth: AuthContext, application_id: int, note: str) -> ReviewCase:
     """PIPL art. 24: a borrower may ask a person to look at an automated decline."""
     now = ports.clock.now()
     with ports.db.transaction() as session:
-        session.execute(select(Borrower.id).where(Borrower.id == auth.borrower_id).with_for_update())
+        session.execute(_LOCK_BORROWER, {"borrower_id": auth.borrower_id})
         row = _own(session, auth.borrower_id, application_id)
         existing = latest_case(session, application_id)
         if existing is not None and row.decision is Decision.DECLINED:

@@ -23,13 +23,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import delete, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import Session
 
 from miaodai.core.clock import business_date, start_of_business_day
+from miaodai.core.db import dialect_insert
 from miaodai.identity.models import RateCounter
 
 
@@ -53,6 +53,7 @@ class Kind(StrEnum):
     BIND_PHONE_DAY = "bind.phone.d"
     STAFF_IP_HOUR = "staff.ip.h"
     STAFF_IP_USER_HOUR = "staff.ip_user.h"
+    CREDIT_APPLICATION_DAY = "credit.application.d"  # a borrower's credit applications that asked the bureau
 
 
 SPANS: dict[Kind, Span] = {
@@ -60,6 +61,7 @@ SPANS: dict[Kind, Span] = {
     Kind.SMS_PHONE_DAY: Span.DAY, Kind.WRONG_IP_HOUR: Span.HOUR, Kind.WRONG_DEVICE_HOUR: Span.HOUR,
     Kind.WRONG_IP_PHONE_HOUR: Span.HOUR, Kind.WRONG_PHONE_DAY: Span.DAY, Kind.BIND_BORROWER_DAY: Span.DAY,
     Kind.BIND_PHONE_DAY: Span.DAY, Kind.STAFF_IP_HOUR: Span.HOUR, Kind.STAFF_IP_USER_HOUR: Span.HOUR,
+    Kind.CREDIT_APPLICATION_DAY: Span.DAY,
 }
 # The order rows are locked in: attacker signals before the victim's own keys.
 KIND_ORDER: dict[Kind, int] = {kind: rank for rank, kind in enumerate(Kind)}
@@ -120,14 +122,32 @@ def bump(session: Session, bumps: Sequence[Bump], now: datetime) -> dict[Kind, C
     windows = {b.kind: window_of(SPANS[b.kind], now) for b in ordered}
     rows = [{"kind": b.kind.value, "key": b.key, "window_start": windows[b.kind].start,
              "window_end": windows[b.kind].end, "n": b.delta} for b in ordered]
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    values = insert(RateCounter).values(rows)
+    values = dialect_insert(session.get_bind().dialect.name)(RateCounter).values(rows)
     upsert = values.on_conflict_do_update(
         index_elements=[RateCounter.kind, RateCounter.key, RateCounter.window_start],
         set_={"n": RateCounter.n + values.excluded.n},
     ).returning(RateCounter.kind, RateCounter.n)
     found = {Kind(kind): n for kind, n in session.execute(upsert).all()}
     return {kind: Count(found[kind], windows[kind].end) for kind in windows}
+
+
+def one_bump(dialect: str) -> Any:
+    """:func:`bump` of one counter as a statement built once, to send as it is or to put into a caller's own
+    statement (a data-modifying CTE on PostgreSQL, ``core.db.selects_may_write``): bind parameters
+    :func:`one_bump_params`; returns the counter's value after the increment (``n``)."""
+    values = dialect_insert(dialect)(RateCounter).values(
+        kind=bindparam("counter_kind"), key=bindparam("counter_key"), window_start=bindparam("counter_start"),
+        window_end=bindparam("counter_end"), n=bindparam("counter_delta"))
+    return values.on_conflict_do_update(
+        index_elements=[RateCounter.kind, RateCounter.key, RateCounter.window_start],
+        set_={"n": RateCounter.n + values.excluded.n},
+    ).returning(RateCounter.n)
+
+
+def one_bump_params(kind: Kind, key: str, now: datetime, delta: int = 1) -> dict[str, Any]:
+    window = window_of(SPANS[kind], now)
+    return {"counter_kind": kind.value, "counter_key": key, "counter_start": window.start,
+            "counter_end": window.end, "counter_delta": delta}
 
 
 def peek(session: Session, kind: Kind, key: str, now: datetime) -> Count:
