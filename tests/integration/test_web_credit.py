@@ -16,8 +16,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from miaodai.credit import bureau
-from miaodai.credit.api import application_view
 from miaodai.credit.models import CreditApplication, ReviewCase
+from miaodai.credit.views import application_view
 from miaodai.demo import seed_demo
 from miaodai.web.i18n import percent, yuan
 from tests.credit_support import install_test_model, quick_parties
