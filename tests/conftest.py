@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 
 from miaodai.app import create_app
 from miaodai.container import Container, build_container
@@ -29,6 +31,10 @@ from miaodai.migrate import upgrade
 from miaodai.testing.pgserver import PostgresServer, running_postgres
 
 BACKENDS = ("sqlite", "postgresql")
+# Property tests assert properties, never speed: no per-example deadline and no "too slow" health check, which
+# a loaded CI machine (one pytest worker per core, PostgreSQL and a browser beside them) would trip at random.
+hypothesis_settings.register_profile("miaodai", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+hypothesis_settings.load_profile("miaodai")
 # A Sunday morning in Beijing; tests move the clock explicitly.
 T0 = datetime(2026, 11, 22, 10, 0, 0, tzinfo=BUSINESS_TZ)
 _db_counter = itertools.count()
