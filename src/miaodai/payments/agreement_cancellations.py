@@ -16,9 +16,9 @@ import structlog
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from miaodai.container import Container
 from miaodai.core.providers import ProviderTimeout
 from miaodai.payments.models import AgreementCancellation, CancellationStatus, PaymentMethod
+from miaodai.payments.ports import PaymentPorts
 from miaodai.payments.wallet_provider import WALLET_KINDS, WalletBusy
 
 log = structlog.get_logger(__name__)
@@ -47,10 +47,10 @@ def retry_delay(attempts: int) -> timedelta:
     return RETRY_DELAYS[min(attempts, len(RETRY_DELAYS)) - 1]
 
 
-def send_due(container: Container, *, now: datetime | None = None, limit: int = 100) -> dict[str, int]:
+def send_due(ports: PaymentPorts, *, now: datetime | None = None, limit: int = 100) -> dict[str, int]:
     """Send the cancellations that are due; safe from any number of workers (each is leased while sent)."""
-    now = now or container.clock.now()
-    with container.db.autocommit() as session:
+    now = now or ports.clock.now()
+    with ports.db.autocommit() as session:
         due = session.execute(
             select(AgreementCancellation.id).where(AgreementCancellation.status == CancellationStatus.PENDING,
                                                    AgreementCancellation.next_attempt_at <= now)
@@ -58,15 +58,15 @@ def send_due(container: Container, *, now: datetime | None = None, limit: int = 
         ).scalars().all()
     counts = {"agreements_cancelled": 0, "agreement_cancellations_retrying": 0}
     for cancellation_id in due:
-        outcome = _send(container, cancellation_id, now)
+        outcome = _send(ports, cancellation_id, now)
         if outcome is not None:
             counts["agreements_cancelled" if outcome else "agreement_cancellations_retrying"] += 1
     return counts
 
 
-def _send(container: Container, cancellation_id: int, now: datetime) -> bool | None:
+def _send(ports: PaymentPorts, cancellation_id: int, now: datetime) -> bool | None:
     """One try: True when the wallet confirmed, False when it is to be tried again, None if not ours to try."""
-    with container.db.transaction() as session:
+    with ports.db.transaction() as session:
         row = session.execute(select(AgreementCancellation).where(AgreementCancellation.id == cancellation_id)
                               .with_for_update()).scalar_one()
         if row.status is not CancellationStatus.PENDING or row.next_attempt_at is None or row.next_attempt_at > now:
@@ -75,13 +75,13 @@ def _send(container: Container, cancellation_id: int, now: datetime) -> bool | N
         kind, agreement_no = row.kind, row.agreement_no
     code = None
     try:  # no transaction open while the wallet answers
-        container.wallets.cancel_agreement(kind, agreement_no)
+        ports.wallets.cancel_agreement(kind, agreement_no)
     except WalletBusy as busy:
         code = busy.code[:32]
     except ProviderTimeout:
         code = TIMEOUT
-    answered_at = container.clock.now()
-    with container.db.transaction() as session:
+    answered_at = ports.clock.now()
+    with ports.db.transaction() as session:
         row = session.execute(select(AgreementCancellation).where(AgreementCancellation.id == cancellation_id)
                               .with_for_update()).scalar_one()
         if row.status is CancellationStatus.CONFIRMED:
@@ -90,9 +90,9 @@ def _send(container: Container, cancellation_id: int, now: datetime) -> bool | N
         row.last_code = code
         if code is None:
             row.status, row.confirmed_at, row.next_attempt_at = CancellationStatus.CONFIRMED, answered_at, None
-            container.audit.record(session, actor=f"wallet:{kind.value}", action="payment.agreement.cancelled",
-                                   subject=f"payment_method:{row.payment_method_id}",
-                                   details={"kind": kind.value, "attempts": row.attempts})
+            ports.audit.record(session, actor=f"wallet:{kind.value}", action="payment.agreement.cancelled",
+                               subject=f"payment_method:{row.payment_method_id}",
+                               details={"kind": kind.value, "attempts": row.attempts})
             return True
         row.next_attempt_at = answered_at + retry_delay(row.attempts)
         attempts = row.attempts

@@ -16,8 +16,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from miaodai.container import Container
 from miaodai.core.errors import DomainError
+from miaodai.core.ports import Platform
 from miaodai.core.providers import ProviderTimeout
 from miaodai.identity.login_errors import retry_later
 from miaodai.identity.login_service import parse_phone
@@ -46,6 +46,7 @@ from miaodai.payments.models import (
     PaymentMethodKind,
     PaymentMethodStatus,
 )
+from miaodai.payments.ports import PaymentPorts
 
 MAX_METHODS = 10
 BINDING_TTL = timedelta(minutes=5)  # as long as the bank's code is valid
@@ -82,15 +83,15 @@ def checked_card(number: str) -> bins.CardCheck:
     raise DomainError(spec, params=params)
 
 
-def start_card_binding(container: Container, auth: AuthContext, card_number: str,
+def start_card_binding(ports: PaymentPorts, auth: AuthContext, card_number: str,
                        reserved_phone: str | None) -> CardBinding:
     check = checked_card(card_number)
     info = check.info
     assert info is not None
-    vault = container.vault
+    vault = ports.vault
     fingerprint = vault.blind_index(check.number, CARD_INDEX)
-    now = container.clock.now()
-    with container.db.autocommit() as session:
+    now = ports.clock.now()
+    with ports.db.autocommit() as session:
         who = session.execute(
             select(Borrower.kyc_status, Borrower.phone_enc, KycIdentity.name_enc, KycIdentity.id_number_enc)
             .join(KycIdentity, KycIdentity.borrower_id == Borrower.id).where(Borrower.id == auth.borrower_id)
@@ -106,17 +107,17 @@ def start_card_binding(container: Container, auth: AuthContext, card_number: str
     if len(active) >= MAX_METHODS:
         raise DomainError(PaymentErrors.TOO_MANY_METHODS, params={"max": MAX_METHODS})
     phone = parse_phone(reserved_phone) if reserved_phone else vault.decrypt(who.phone_enc, PHONE_FIELD)
-    with container.db.transaction() as session:  # a refusal raised here rolls its count back
+    with ports.db.transaction() as session:  # a refusal raised here rolls its count back
         refused = count_start(session, borrower_id=auth.borrower_id,
                               reserved_phone_bidx=vault.blind_index(phone, PHONE_INDEX), now=now,
-                              per_borrower=container.settings.card_binding_codes_per_borrower_per_day,
-                              per_phone=container.settings.card_binding_codes_per_phone_per_day)
+                              per_borrower=ports.settings.card_binding_codes_per_borrower_per_day,
+                              per_phone=ports.settings.card_binding_codes_per_phone_per_day)
         if refused is not None:
             spec = {StartCap.BORROWER: PaymentErrors.BINDING_CODES_DAILY_LIMIT,
                     StartCap.RESERVED_PHONE: PaymentErrors.BINDING_PHONE_DAILY_LIMIT}[refused.cap]
             raise retry_later(spec, now=now, retry_at=refused.until, limit=refused.limit)
     try:
-        started = container.card_verifier.start(
+        started = ports.card_verifier.start(
             name=vault.decrypt(who.name_enc, KYC_NAME_FIELD), id_number=vault.decrypt(who.id_number_enc,
                                                                                       KYC_ID_NUMBER_FIELD),
             card_number=check.number, reserved_phone_e164=phone, bank_name_zh=info.bank_name_zh)
@@ -125,7 +126,7 @@ def start_card_binding(container: Container, auth: AuthContext, card_number: str
     if started.outcome is not VerificationOutcome.CODE_SENT:
         raise DomainError(_VERIFICATION_ERRORS[started.outcome], params={"last4": check.number[-4:]})
     assert started.provider_ref is not None
-    with container.db.transaction() as session:
+    with ports.db.transaction() as session:
         binding = CardBinding(
             token="bind_" + secrets.token_urlsafe(18), borrower_id=auth.borrower_id, status=BindingStatus.PENDING,
             number_enc=vault.encrypt(check.number, CARD_NUMBER_FIELD), fingerprint=fingerprint,
@@ -136,9 +137,9 @@ def start_card_binding(container: Container, auth: AuthContext, card_number: str
         )
         session.add(binding)
         session.flush()
-        container.audit.record(session, actor=auth.actor, action="payment.card_binding.started",
-                               subject=f"card_binding:{binding.id}",
-                               details={"bank": info.bank_code, "bin": info.bin, "last4": binding.last4})
+        ports.audit.record(session, actor=auth.actor, action="payment.card_binding.started",
+                           subject=f"card_binding:{binding.id}",
+                           details={"bank": info.bank_code, "bin": info.bin, "last4": binding.last4})
     return binding
 
 
@@ -164,16 +165,16 @@ def _check_open(binding: CardBinding, now: datetime) -> None:
         raise DomainError(PaymentErrors.BINDING_EXPIRED)
 
 
-def confirm_card_binding(container: Container, auth: AuthContext, token: str, code: str) -> PaymentMethod:
-    now = container.clock.now()
-    with container.db.autocommit() as session:
+def confirm_card_binding(ports: PaymentPorts, auth: AuthContext, token: str, code: str) -> PaymentMethod:
+    now = ports.clock.now()
+    with ports.db.autocommit() as session:
         binding = _own_binding(session, auth.borrower_id, token)
     _check_open(binding, now)
     try:
-        matches = container.card_verifier.confirm(binding.provider_ref, code)
+        matches = ports.card_verifier.confirm(binding.provider_ref, code)
     except ProviderTimeout:
         raise DomainError(PaymentErrors.CARD_VERIFICATION_TIMEOUT) from None
-    with container.db.transaction() as session:
+    with ports.db.transaction() as session:
         binding = _own_binding(session, auth.borrower_id, token, lock=True)
         _check_open(binding, now)  # a concurrent confirmation may have finished it meanwhile
         if not matches:
@@ -185,13 +186,13 @@ def confirm_card_binding(container: Container, auth: AuthContext, token: str, co
                                   params={"attempts_left": MAX_CODE_ATTEMPTS - binding.attempts})
         else:
             refusal = None
-            method = _add_card(session, container, auth, binding, now=now)
+            method = _add_card(session, ports, auth, binding, now=now)
     if refusal is not None:
         raise refusal  # after the attempt was counted and committed
     return method
 
 
-def _add_card(session: Session, container: Container, auth: AuthContext, binding: CardBinding, *,
+def _add_card(session: Session, ports: Platform, auth: AuthContext, binding: CardBinding, *,
               now: datetime) -> PaymentMethod:
     lock_borrower(session, auth.borrower_id)
     active = session.execute(
@@ -209,11 +210,11 @@ def _add_card(session: Session, container: Container, auth: AuthContext, binding
         select(func.count(func.distinct(PaymentMethod.borrower_id)))
         .where(PaymentMethod.fingerprint == binding.fingerprint, PaymentMethod.borrower_id != auth.borrower_id)
     ).scalar_one()
-    container.audit.record(session, actor=auth.actor, action="payment.method.bound",
-                           subject=f"payment_method:{method.id}",
-                           details={"kind": method.kind.value, "bank": method.bank_code, "bin": method.bin,
-                                    "last4": method.last4, "auto_debit": method.auto_debit,
-                                    "card_on_other_borrowers": shared_with})
+    ports.audit.record(session, actor=auth.actor, action="payment.method.bound",
+                       subject=f"payment_method:{method.id}",
+                       details={"kind": method.kind.value, "bank": method.bank_code, "bin": method.bin,
+                                "last4": method.last4, "auto_debit": method.auto_debit,
+                                "card_on_other_borrowers": shared_with})
     return method
 
 
@@ -228,26 +229,26 @@ def _card_method(borrower_id: int, bank_code: str, card_type: str, brand: str, b
     )
 
 
-def record_demo_card(session: Session, container: Container, borrower_id: int, number: str, phone: str, *,
+def record_demo_card(session: Session, ports: Platform, borrower_id: int, number: str, phone: str, *,
                      now: datetime, actor: str) -> PaymentMethod:
     """A card for demo data, as if bound already (the seed has no phone to receive the bank's code)."""
     check = checked_card(number)
     info = check.info
     assert info is not None
-    vault = container.vault
+    vault = ports.vault
     method = _card_method(borrower_id, info.bank_code, info.card_type.value, info.brand, info.bin, check.number[-4:],
                           vault.encrypt(check.number, CARD_NUMBER_FIELD), vault.blind_index(check.number, CARD_INDEX),
                           vault.encrypt(phone, RESERVED_PHONE_FIELD), info.auto_debit, is_default=True, now=now)
     session.add(method)
     session.flush()
-    container.audit.record(session, actor=actor, action="payment.method.bound", subject=f"payment_method:{method.id}",
-                           details={"kind": method.kind.value, "bank": method.bank_code, "bin": method.bin,
-                                    "last4": method.last4, "source": "demo_seed"})
+    ports.audit.record(session, actor=actor, action="payment.method.bound", subject=f"payment_method:{method.id}",
+                       details={"kind": method.kind.value, "bank": method.bank_code, "bin": method.bin,
+                                "last4": method.last4, "source": "demo_seed"})
     return method
 
 
-def borrower_methods(container: Container, borrower_id: int) -> list[PaymentMethod]:
-    with container.db.autocommit() as session:
+def borrower_methods(ports: Platform, borrower_id: int) -> list[PaymentMethod]:
+    with ports.db.autocommit() as session:
         return list(session.execute(
             select(PaymentMethod).where(PaymentMethod.borrower_id == borrower_id,
                                         PaymentMethod.status == PaymentMethodStatus.ACTIVE)
@@ -261,25 +262,25 @@ def _own_method(session: Session, borrower_id: int, method_id: int) -> PaymentMe
     return method
 
 
-def set_default(container: Container, auth: AuthContext, method_id: int) -> PaymentMethod:
-    with container.db.transaction() as session:
+def set_default(ports: Platform, auth: AuthContext, method_id: int) -> PaymentMethod:
+    with ports.db.transaction() as session:
         lock_borrower(session, auth.borrower_id)
         method = _own_method(session, auth.borrower_id, method_id)
         session.execute(update(PaymentMethod).where(PaymentMethod.borrower_id == auth.borrower_id,
                                                     PaymentMethod.id != method.id).values(is_default=False)
                         .execution_options(synchronize_session=False))
         method.is_default = True
-        container.audit.record(session, actor=auth.actor, action="payment.method.default",
-                               subject=f"payment_method:{method.id}")
+        ports.audit.record(session, actor=auth.actor, action="payment.method.default",
+                           subject=f"payment_method:{method.id}")
     return method
 
 
-def unbind(container: Container, auth: AuthContext, method_id: int) -> PaymentMethod:
+def unbind(ports: Platform, auth: AuthContext, method_id: int) -> PaymentMethod:
     """Unbind, unless it is the only method left while a loan still needs one (bind another first).
     An e-wallet's withholding agreement is then cancelled at the wallet by the payments worker
     (:mod:`payments.agreement_cancellations`)."""
-    now = container.clock.now()
-    with container.db.transaction() as session:
+    now = ports.clock.now()
+    with ports.db.transaction() as session:
         lock_borrower(session, auth.borrower_id)
         method = _own_method(session, auth.borrower_id, method_id)
         others = session.execute(
@@ -299,6 +300,6 @@ def unbind(container: Container, auth: AuthContext, method_id: int) -> PaymentMe
             method.is_default = False
             if others:
                 others[0].is_default = True  # the oldest remaining one takes over
-        container.audit.record(session, actor=auth.actor, action="payment.method.unbound",
-                               subject=f"payment_method:{method.id}")
+        ports.audit.record(session, actor=auth.actor, action="payment.method.unbound",
+                           subject=f"payment_method:{method.id}")
     return method

@@ -33,8 +33,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from miaodai.container import Container
 from miaodai.core.errors import DomainError
+from miaodai.core.ports import Platform
 from miaodai.core.providers import ProviderTimeout
 from miaodai.identity.models import Borrower, KycStatus
 from miaodai.identity.sessions import AuthContext
@@ -48,6 +48,7 @@ from miaodai.payments.models import (
     PaymentMethodStatus,
     WalletBinding,
 )
+from miaodai.payments.ports import PaymentPorts
 from miaodai.payments.wallet_provider import WALLET_KINDS, WalletAccount, WalletRefusal, WalletRefused
 
 # Signing happens in another app (switch, log in, read, approve): longer than typing an SMS code.
@@ -76,14 +77,14 @@ def wallet_params(kind: PaymentMethodKind) -> dict[str, object]:
     return {"kind": kind.value, "_wallet_zh": zh, "_wallet_en": en}
 
 
-def wallet_fingerprint(container: Container, kind: PaymentMethodKind, account_id: str) -> str:
-    return container.vault.blind_index(f"{kind.value}:{account_id}", WALLET_INDEX)
+def wallet_fingerprint(ports: Platform, kind: PaymentMethodKind, account_id: str) -> str:
+    return ports.vault.blind_index(f"{kind.value}:{account_id}", WALLET_INDEX)
 
 
-def start_wallet_binding(container: Container, auth: AuthContext, kind: PaymentMethodKind) -> StartedBinding:
+def start_wallet_binding(ports: PaymentPorts, auth: AuthContext, kind: PaymentMethodKind) -> StartedBinding:
     if kind not in WALLET_KINDS:
         raise ValueError(f"{kind} is not an e-wallet")
-    with container.db.autocommit() as session:
+    with ports.db.autocommit() as session:
         status = session.execute(select(Borrower.kyc_status).where(Borrower.id == auth.borrower_id)).scalar()
         if status is not KycStatus.VERIFIED:
             raise DomainError(PaymentErrors.IDENTITY_REQUIRED)
@@ -94,18 +95,18 @@ def start_wallet_binding(container: Container, auth: AuthContext, kind: PaymentM
         raise DomainError(PaymentErrors.TOO_MANY_METHODS, params={"max": MAX_METHODS})
     token = "wbind_" + secrets.token_urlsafe(18)  # also our reference at the wallet
     try:
-        request = container.wallets.start_agreement(kind, token)
+        request = ports.wallets.start_agreement(kind, token)
     except ProviderTimeout:
         raise DomainError(PaymentErrors.WALLET_TIMEOUT, params=wallet_params(kind)) from None
-    now = container.clock.now()
-    with container.db.transaction() as session:
+    now = ports.clock.now()
+    with ports.db.transaction() as session:
         binding = WalletBinding(token=token, borrower_id=auth.borrower_id, kind=kind, status=BindingStatus.PENDING,
                                 provider_ref=request.provider_ref, attempts=0, created_at=now,
                                 expires_at=now + BINDING_TTL)
         session.add(binding)
         session.flush()
-        container.audit.record(session, actor=auth.actor, action="payment.wallet_binding.started",
-                               subject=f"wallet_binding:{binding.id}", details={"kind": kind.value})
+        ports.audit.record(session, actor=auth.actor, action="payment.wallet_binding.started",
+                           subject=f"wallet_binding:{binding.id}", details={"kind": kind.value})
     return StartedBinding(binding, request.authorize_url)
 
 
@@ -136,26 +137,26 @@ def _ended(session: Session, binding: WalletBinding) -> DomainError:
     return DomainError(_REFUSAL_ERRORS[WalletRefusal(binding.code)], params=params)
 
 
-def confirm_wallet_binding(container: Container, auth: AuthContext, token: str, auth_code: str) -> PaymentMethod:
-    now = container.clock.now()
-    with container.db.autocommit() as session:
+def confirm_wallet_binding(ports: PaymentPorts, auth: AuthContext, token: str, auth_code: str) -> PaymentMethod:
+    now = ports.clock.now()
+    with ports.db.autocommit() as session:
         binding = _own_open_binding(session, auth.borrower_id, token, now)
     kind, refusal, account = binding.kind, None, None
     try:  # no connection held while the wallet answers
-        account = container.wallets.complete(kind, binding.provider_ref, auth_code)
+        account = ports.wallets.complete(kind, binding.provider_ref, auth_code)
     except WalletRefused as exc:
         refusal = exc.reason
     except ProviderTimeout:
         raise DomainError(PaymentErrors.WALLET_TIMEOUT, params=wallet_params(kind)) from None
-    with container.db.transaction() as session:
+    with ports.db.transaction() as session:
         binding = _own_open_binding(session, auth.borrower_id, token, now, lock=True)  # a concurrent one may have won
         if refusal is WalletRefusal.AUTH_CODE_INVALID:
             answer: PaymentMethod | DomainError = _count_invalid_code(binding, now)
         elif refusal is not None:
-            answer = _end(session, container, auth, binding, refusal.value, now=now)
+            answer = _end(session, ports, auth, binding, refusal.value, now=now)
         else:
             assert account is not None
-            answer = _add_wallet(session, container, auth, binding, account, now=now)
+            answer = _add_wallet(session, ports, auth, binding, account, now=now)
     if isinstance(answer, DomainError):
         raise answer  # after the binding's new state was committed
     return answer
@@ -170,33 +171,33 @@ def _count_invalid_code(binding: WalletBinding, now: datetime) -> DomainError:
                        params={**wallet_params(binding.kind), "attempts_left": MAX_CODE_ATTEMPTS - binding.attempts})
 
 
-def _end(session: Session, container: Container, auth: AuthContext, binding: WalletBinding, code: str, *,
+def _end(session: Session, ports: Platform, auth: AuthContext, binding: WalletBinding, code: str, *,
          now: datetime, duplicate_of: int | None = None) -> DomainError:
     """The binding fails for good with the wallet's (or our) reason, recorded for the fraud checks."""
     binding.status, binding.code, binding.completed_at = BindingStatus.FAILED, code, now
     binding.payment_method_id = duplicate_of
-    container.audit.record(session, actor=auth.actor, action="payment.wallet_binding.failed",
-                           subject=f"wallet_binding:{binding.id}",
-                           details={"kind": binding.kind.value, "reason": code})
+    ports.audit.record(session, actor=auth.actor, action="payment.wallet_binding.failed",
+                       subject=f"wallet_binding:{binding.id}",
+                       details={"kind": binding.kind.value, "reason": code})
     return _ended(session, binding)
 
 
-def _add_wallet(session: Session, container: Container, auth: AuthContext, binding: WalletBinding,
+def _add_wallet(session: Session, ports: Platform, auth: AuthContext, binding: WalletBinding,
                 account: WalletAccount, *, now: datetime) -> PaymentMethod | DomainError:
     lock_borrower(session, auth.borrower_id)
-    fingerprint = wallet_fingerprint(container, binding.kind, account.account_id)
+    fingerprint = wallet_fingerprint(ports, binding.kind, account.account_id)
     active = session.execute(
         select(PaymentMethod).where(PaymentMethod.borrower_id == auth.borrower_id,
                                     PaymentMethod.status == PaymentMethodStatus.ACTIVE)).scalars().all()
     duplicate = next((m for m in active if m.fingerprint == fingerprint), None)
     if duplicate is not None:
-        return _end(session, container, auth, binding, ALREADY_BOUND, now=now, duplicate_of=duplicate.id)
+        return _end(session, ports, auth, binding, ALREADY_BOUND, now=now, duplicate_of=duplicate.id)
     if len(active) >= MAX_METHODS:  # another binding finished meanwhile; this one stays pending
         raise DomainError(PaymentErrors.TOO_MANY_METHODS, params={"max": MAX_METHODS})
     method = PaymentMethod(
         borrower_id=auth.borrower_id, kind=binding.kind, status=PaymentMethodStatus.ACTIVE,
         token="pm_" + secrets.token_urlsafe(18), bank_code=None, card_type=None, brand=None, bin=None,
-        last4=account.masked_login[-4:], number_enc=container.vault.encrypt(account.account_id, CARD_NUMBER_FIELD),
+        last4=account.masked_login[-4:], number_enc=ports.vault.encrypt(account.account_id, CARD_NUMBER_FIELD),
         fingerprint=fingerprint, reserved_phone_enc=None, agreement_no=account.agreement_no, auto_debit=True,
         is_default=not any(m.is_default for m in active), bin_data_version=None, bound_at=now,
     )
@@ -207,8 +208,8 @@ def _add_wallet(session: Session, container: Container, auth: AuthContext, bindi
         select(func.count(func.distinct(PaymentMethod.borrower_id)))
         .where(PaymentMethod.fingerprint == fingerprint, PaymentMethod.borrower_id != auth.borrower_id)
     ).scalar_one()
-    container.audit.record(session, actor=auth.actor, action="payment.method.bound",
-                           subject=f"payment_method:{method.id}",
-                           details={"kind": method.kind.value, "last4": method.last4, "auto_debit": True,
-                                    "wallet_on_other_borrowers": shared_with})
+    ports.audit.record(session, actor=auth.actor, action="payment.method.bound",
+                       subject=f"payment_method:{method.id}",
+                       details={"kind": method.kind.value, "last4": method.last4, "auto_debit": True,
+                                "wallet_on_other_borrowers": shared_with})
     return method
