@@ -25,7 +25,6 @@ from datetime import date, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from miaodai.container import Container
 from miaodai.contracts.document import document_sha256, render_contract
 from miaodai.contracts.errors import ContractErrors
 from miaodai.contracts.signing import PlatformSigner
@@ -35,20 +34,23 @@ from miaodai.core.clock import business_date
 from miaodai.core.errors import DomainError
 from miaodai.core.formatting import yuan
 from miaodai.core.masking import mask_id_number, mask_phone
+from miaodai.core.ports import Platform
 from miaodai.identity import login_service
 from miaodai.identity.login_service import CodeSent, SigningCode
 from miaodai.identity.models import KYC_ID_NUMBER_FIELD, KYC_NAME_FIELD, PHONE_FIELD, Borrower, KycIdentity, OtpChannel
+from miaodai.identity.ports import IdentityPorts
 from miaodai.identity.sessions import AuthContext
 from miaodai.loans.models import CONTRACT_DOCUMENT_FIELD, Loan, LoanContract
+from miaodai.loans.ports import LoanPorts
 from miaodai.loans.schedule import Schedule
 
 LENDER_NAME_ZH = "秒贷小额贷款有限公司（示例）"
 LENDER_NAME_EN = "Miaodai Microcredit Co., Ltd. (demo)"
 
 
-def draft(session: Session, container: Container, loan: Loan, schedule: Schedule, *, now: datetime) -> LoanContract:
+def draft(session: Session, ports: Platform, loan: Loan, schedule: Schedule, *, now: datetime) -> LoanContract:
     """Render the contract for ``loan`` priced as ``schedule`` and store it (replacing an unsigned draft)."""
-    terms = _terms(session, container, loan, schedule, signed_on=business_date(now))
+    terms = _terms(session, ports, loan, schedule, signed_on=business_date(now))
     document = render_contract(terms)
     contract = session.execute(select(LoanContract).where(LoanContract.loan_id == loan.id)).scalar_one_or_none()
     if contract is None:
@@ -58,19 +60,19 @@ def draft(session: Session, container: Container, loan: Loan, schedule: Schedule
         raise DomainError(ContractErrors.ALREADY_SIGNED, params={
             "contract_no": contract.contract_no, "signed_at": contract.signed_at.isoformat()})
     contract.template_version = document.template_version
-    contract.document_enc = container.vault.encrypt(document.html, CONTRACT_DOCUMENT_FIELD)
+    contract.document_enc = ports.vault.encrypt(document.html, CONTRACT_DOCUMENT_FIELD)
     contract.sha256 = document.sha256
     contract.drafted_on = terms.signed_on
     session.flush()
     return contract
 
 
-def _terms(session: Session, container: Container, loan: Loan, schedule: Schedule, *, signed_on: date) -> ContractTerms:
+def _terms(session: Session, ports: Platform, loan: Loan, schedule: Schedule, *, signed_on: date) -> ContractTerms:
     identity = session.execute(
         select(KycIdentity).where(KycIdentity.borrower_id == loan.borrower_id)).scalar_one()
     borrower = session.get(Borrower, loan.borrower_id)
     assert borrower is not None  # the identity's foreign key
-    vault = container.vault
+    vault = ports.vault
     return ContractTerms(
         contract_no=loan.loan_no, lender_name_zh=LENDER_NAME_ZH, lender_name_en=LENDER_NAME_EN,
         borrower_name=vault.decrypt(identity.name_enc, KYC_NAME_FIELD),
@@ -100,21 +102,21 @@ def contract_of(session: Session, loan_id: int) -> LoanContract:
     return contract
 
 
-def document_of(container: Container, contract: LoanContract) -> str:
+def document_of(ports: Platform, contract: LoanContract) -> str:
     """The stored text, refused if it no longer hashes to the stored hash (never serve an altered contract)."""
-    html = container.vault.decrypt(contract.document_enc, CONTRACT_DOCUMENT_FIELD)
+    html = ports.vault.decrypt(contract.document_enc, CONTRACT_DOCUMENT_FIELD)
     if document_sha256(html) != contract.sha256:
         raise DomainError(ContractErrors.HASH_MISMATCH, params={"contract_no": contract.contract_no})
     return html
 
 
-def signable(session: Session, container: Container, loan: Loan, *, read_sha256: str, now: datetime) -> LoanContract:
+def signable(session: Session, ports: Platform, loan: Loan, *, read_sha256: str, now: datetime) -> LoanContract:
     """The loan's contract if ``read_sha256`` is the text it has today and it is not signed yet; else the refusal."""
     contract = contract_of(session, loan.id)
     if contract.signed_at is not None:
         raise DomainError(ContractErrors.ALREADY_SIGNED, params={
             "contract_no": contract.contract_no, "signed_at": contract.signed_at.isoformat()})
-    document_of(container, contract)  # refuses a stored text that was altered
+    document_of(ports, contract)  # refuses a stored text that was altered
     if read_sha256 != contract.sha256 or contract.drafted_on != business_date(now):
         # They read another version, or the draft's dates are from an earlier day: open it again.
         raise DomainError(ContractErrors.CHANGED, params={"contract_no": contract.contract_no})
@@ -126,19 +128,19 @@ def binding_of(contract: LoanContract) -> str:
     return f"{contract.contract_no}:{contract.sha256}"
 
 
-def request_sign_code(container: Container, auth: AuthContext, loan: Loan, *, read_sha256: str,
+def request_sign_code(ports: IdentityPorts, auth: AuthContext, loan: Loan, *, read_sha256: str,
                       channel: OtpChannel, ip: str) -> tuple[LoanContract, CodeSent]:
     """Send the borrower a code that signs this contract as they read it (and nothing else)."""
-    with container.db.transaction() as session:
-        contract = signable(session, container, loan, read_sha256=read_sha256, now=container.clock.now())
+    with ports.db.transaction() as session:
+        contract = signable(session, ports, loan, read_sha256=read_sha256, now=ports.clock.now())
         session.expunge(contract)
     use_zh = f"签署借款合同 {contract.contract_no}（借款 {yuan(loan.principal_fen)} 元）"
-    sent = login_service.request_signing_code(container, auth, binding=binding_of(contract), use_zh=use_zh,
+    sent = login_service.request_signing_code(ports, auth, binding=binding_of(contract), use_zh=use_zh,
                                               channel=channel, ip=ip)
     return contract, sent
 
 
-def confirm(session: Session, container: Container, auth: AuthContext, contract: LoanContract, *,
+def confirm(session: Session, ports: IdentityPorts, auth: AuthContext, contract: LoanContract, *,
             code: str | None, now: datetime) -> SigningCode | DomainError:
     """Redeem the signing code for ``contract`` in the signing's transaction. No code is refused at once (a
     fresh login or step-up does not sign); a wrong, used, expired or other contract's code is returned as the
@@ -146,7 +148,7 @@ def confirm(session: Session, container: Container, auth: AuthContext, contract:
     if not code:
         raise DomainError(ContractErrors.SIGN_CODE_REQUIRED, params={
             "contract_no": contract.contract_no, "loan_id": contract.loan_id})
-    return login_service.redeem_signing_code(container, session, auth, binding=binding_of(contract),
+    return login_service.redeem_signing_code(ports, session, auth, binding=binding_of(contract),
                                              code=code.strip(), now=now)
 
 
@@ -163,15 +165,15 @@ def confirmation_record(confirmed: SigningCode, contract: LoanContract) -> dict[
     }
 
 
-def sign(session: Session, container: Container, loan: Loan, contract: LoanContract, confirmed: SigningCode, *,
+def sign(session: Session, ports: LoanPorts, loan: Loan, contract: LoanContract, confirmed: SigningCode, *,
          device_id: int | None, actor: str, now: datetime) -> LoanContract:
     """Countersign ``contract`` after the borrower confirmed it (:func:`confirm`) and record both."""
-    signer = container.signer
+    signer = ports.signer
     contract.signature = signer.sign(contract.sha256)
     contract.key_id = signer.key_id
     contract.signed_at = now
     contract.signed_device_id = device_id
-    entry = container.audit.record(
+    entry = ports.audit.record(
         session, actor=actor, action="contract.sign", subject=f"loan:{loan.id}",
         details={**_audit_details(contract), "confirmation": confirmation_record(confirmed, contract)},
     )
@@ -206,10 +208,10 @@ class Verification:
         return not self.problems
 
 
-def verify(session: Session, container: Container, contract: LoanContract, signer: PlatformSigner) -> Verification:
+def verify(session: Session, ports: Platform, contract: LoanContract, signer: PlatformSigner) -> Verification:
     """Check text ↔ hash, hash ↔ signature, and the signing record in the audit log."""
     problems: list[str] = []
-    html = container.vault.decrypt(contract.document_enc, CONTRACT_DOCUMENT_FIELD)
+    html = ports.vault.decrypt(contract.document_enc, CONTRACT_DOCUMENT_FIELD)
     if document_sha256(html) != contract.sha256:
         problems.append("the stored text does not hash to the stored SHA-256 (the document was altered)")
     if contract.signature is None or contract.key_id is None:

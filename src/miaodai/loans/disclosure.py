@@ -21,10 +21,13 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any
+from typing import Protocol
 
 from pydantic import BaseModel
 
+from miaodai.core.ports import Platform
+from miaodai.loans.models import LoanProduct
+from miaodai.loans.product_service import product_by_code
 from miaodai.loans.products import ProductSpec
 from miaodai.loans.schedule import LoanTerms, RepaymentMethod, build_schedule
 
@@ -100,16 +103,13 @@ class ProductTerms:
         self._specs: dict[str | int, tuple[float, ProductSpec]] = {}
         self._lock = threading.Lock()
 
-    def spec(self, container: Any, key: str | int) -> ProductSpec:
-        """The product with this code (str) or id (int)."""
+    def spec(self, platform: Platform, key: str | int) -> ProductSpec:
+        """The product with this code (str) or id (int), read through ``platform.db`` when not cached."""
         now = time.monotonic()
         cached = self._specs.get(key)
         if cached is not None and now - cached[0] < self._ttl:
             return cached[1]
-        from miaodai.loans.models import LoanProduct  # the storage layer, imported late
-        from miaodai.loans.product_service import product_by_code
-
-        with container.db.autocommit() as session:
+        with platform.db.autocommit() as session:
             product = product_by_code(session, key) if isinstance(key, str) else session.get_one(LoanProduct, key)
             spec = product.spec()
         with self._lock:
@@ -117,6 +117,15 @@ class ProductTerms:
         return spec
 
 
-def line_apr_of(container: Any, product: str | int, annual_rate: Decimal) -> LineApr:
-    """:func:`line_apr` for the product with this code or id (its terms from ``container.product_terms``)."""
-    return line_apr(container.product_terms.spec(container, product), annual_rate)
+class DisclosurePorts(Platform, Protocol):
+    """What :func:`line_apr_of` is given: the platform and its products' terms cache. ``LoanPorts`` (and so every
+    port that extends it) satisfies it; it is declared here, not taken as ``LoanPorts``, because ``loans.ports``
+    names :class:`ProductTerms` and the two modules would import each other."""
+
+    @property
+    def product_terms(self) -> ProductTerms: ...
+
+
+def line_apr_of(ports: DisclosurePorts, product: str | int, annual_rate: Decimal) -> LineApr:
+    """:func:`line_apr` for the product with this code or id (its terms from ``ports.product_terms``)."""
+    return line_apr(ports.product_terms.spec(ports, product), annual_rate)

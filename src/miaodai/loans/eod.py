@@ -1,6 +1,6 @@
 """The end-of-day batch (日终批处理): set-based SQL in chunks of loans, idempotent and resumable per date.
 
-``run_eod(container, D)`` is the close of business of date D. It prepares the morning of D + 1, step
+``run_eod(ports, D)`` is the close of business of date D. It prepares the morning of D + 1, step
 by step, each step over the loans on the book (active and overdue) in chunks of ids, one transaction
 per chunk:
 
@@ -62,11 +62,12 @@ from typing import Any
 from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
-from miaodai.container import Container
 from miaodai.core.clock import business_date as business_date_of
 from miaodai.core.errors import DomainError
 from miaodai.core.money import Money, sql_round_half_up_div
+from miaodai.core.ports import Platform
 from miaodai.identity.models import PHONE_FIELD, Borrower, OtpChannel
+from miaodai.identity.ports import IdentityPorts
 from miaodai.ledger.accounts import Account
 from miaodai.ledger.bulk import post_many
 from miaodai.loans import repayment_service
@@ -130,13 +131,13 @@ def daily_interest_sql(balance: str, rate_column: str, days: str, loan: str) -> 
 # -- running a date -----------------------------------------------------------------------------------
 
 
-def run_eod(container: Container, day: date, *, chunk: int = DEFAULT_CHUNK,
+def run_eod(ports: Platform, day: date, *, chunk: int = DEFAULT_CHUNK,
             progress: Progress | None = None) -> EodReport:
     """Close business date ``day``. Refuses a date out of order or not yet over; a completed date is a no-op."""
     if chunk <= 0:
         raise ValueError("chunk must be positive")
     report = EodReport(day)
-    started = _start(container, day)
+    started = _start(ports, day)
     if started is None:
         report.already_done = True
         return report
@@ -144,12 +145,12 @@ def run_eod(container: Container, day: date, *, chunk: int = DEFAULT_CHUNK,
     report.resumed_after = run.step
     done = set(STEPS[: STEPS.index(run.step) + 1]) if run.step else set()
     stats: dict[str, dict[str, int]] = json.loads(run.stats or "{}")
-    batch = _Batch(container, day, chunk, progress)
+    batch = _Batch(ports, day, chunk, progress)
     for n, step in enumerate(STEPS):
         if step in done:
             continue
         stats[step] = getattr(batch, step)()
-        with container.db.transaction() as session:
+        with ports.db.transaction() as session:
             row = session.get(EodRun, day)
             assert row is not None
             row.step = step
@@ -157,19 +158,19 @@ def run_eod(container: Container, day: date, *, chunk: int = DEFAULT_CHUNK,
             details: dict[str, Any] = {"business_date": day.isoformat(), "step": n + 1, **stats[step]}
             if resumed and n == (STEPS.index(run.step) + 1 if run.step else 0):  # the step a crash cut short
                 details["resumed"] = True
-            container.audit.record(session, actor=AUDIT_ACTOR, action=f"eod.{step}",
-                                   subject=f"eod:{day.isoformat()}", details=details)
+            ports.audit.record(session, actor=AUDIT_ACTOR, action=f"eod.{step}",
+                               subject=f"eod:{day.isoformat()}", details=details)
             if step == STEPS[-1]:
                 row.status = "completed"
-                row.finished_at = container.clock.now()
+                row.finished_at = ports.clock.now()
     report.steps = stats
     return report
 
 
-def _start(container: Container, day: date) -> tuple[EodRun, bool] | None:
+def _start(ports: Platform, day: date) -> tuple[EodRun, bool] | None:
     """The run to continue and whether it is resumed after a crash, or None if the date already completed."""
-    today = business_date_of(container.clock.now())
-    with container.db.transaction() as session:
+    today = business_date_of(ports.clock.now())
+    with ports.db.transaction() as session:
         existing = session.get(EodRun, day)
         if existing is not None:
             return None if existing.status == "completed" else (existing, True)
@@ -184,7 +185,7 @@ def _start(container: Container, day: date) -> tuple[EodRun, bool] | None:
             expected = last + timedelta(days=1)
             raise DomainError(LoanErrors.EOD_OUT_OF_ORDER, params={
                 "requested": day.isoformat(), "expected": expected.isoformat()})
-        run = EodRun(business_date=day, status="running", step="", started_at=container.clock.now(), stats="{}")
+        run = EodRun(business_date=day, status="running", step="", started_at=ports.clock.now(), stats="{}")
         session.add(run)
     return run, False
 
@@ -192,15 +193,15 @@ def _start(container: Container, day: date) -> tuple[EodRun, bool] | None:
 class _Batch:
     """The steps of one date. Each returns its figures; each is safe to run again."""
 
-    def __init__(self, container: Container, day: date, chunk: int, progress: Progress | None) -> None:
-        self.container = container
-        self.db = container.db
+    def __init__(self, ports: Platform, day: date, chunk: int, progress: Progress | None) -> None:
+        self.ports = ports
+        self.db = ports.db
         self.sql = _Sql(self.db.dialect)
         self.day = day
         self.tomorrow = day + timedelta(days=1)
         self.chunk = chunk
         self.progress = progress
-        self.now = container.clock.now()
+        self.now = ports.clock.now()
         self.params = {"day": self.sql.value(day), "tomorrow": self.sql.value(self.tomorrow),
                        "day_text": day.isoformat()}
 
@@ -521,7 +522,7 @@ class SendReport:
     failed: int = 0
 
 
-def send_reminders(container: Container, day: date, *, batch: int = 500) -> SendReport:
+def send_reminders(ports: IdentityPorts, day: date, *, batch: int = 500) -> SendReport:
     """Hand the reminders queued for ``day`` to the SMS provider; a reminder is sent at most once.
 
     Reminders of earlier days still unsent are not sent late (a "due in 3 days" a week on misleads);
@@ -532,7 +533,7 @@ def send_reminders(container: Container, day: date, *, batch: int = 500) -> Send
     report = SendReport()
     last_id = 0
     while True:
-        with container.db.transaction() as session:  # read a batch, then send outside any transaction
+        with ports.db.transaction() as session:  # read a batch, then send outside any transaction
             rows = session.execute(
                 select(Reminder.id, Reminder.kind, Reminder.amount_fen, Loan.loan_no, LoanInstallment.period,
                        LoanInstallment.due_date, Borrower.phone_enc)
@@ -548,11 +549,11 @@ def send_reminders(container: Container, day: date, *, batch: int = 500) -> Send
             last_id = reminder_id
             message = _TEXTS[kind].format(
                 tail=loan_no[-4:], period=period, amount=Money(amount_fen).to_yuan(), due=due.isoformat())
-            delivery = container.sms.send(container.vault.decrypt(phone_enc, PHONE_FIELD), message, OtpChannel.SMS)
+            delivery = ports.sms.send(ports.vault.decrypt(phone_enc, PHONE_FIELD), message, OtpChannel.SMS)
             if not delivery.accepted:
                 report.failed += 1
                 continue
-            with container.db.transaction() as session:
+            with ports.db.transaction() as session:
                 session.execute(update(Reminder).where(Reminder.id == reminder_id)
-                                .values(sent_at=container.clock.now()))
+                                .values(sent_at=ports.clock.now()))
             report.sent += 1

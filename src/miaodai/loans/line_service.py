@@ -21,17 +21,17 @@ from typing import Any
 from sqlalchemy import bindparam, func, insert, or_, select, true, update
 from sqlalchemy.orm import Session
 
-from miaodai.container import Container
 from miaodai.core.clock import business_date
 from miaodai.core.db import days_between, rows_changed, table_of
 from miaodai.core.errors import DomainError
 from miaodai.core.money import Money
+from miaodai.core.ports import Platform
 from miaodai.identity.models import Borrower, KycStatus
 from miaodai.identity.staff_service import StaffContext
 from miaodai.loans.errors import LoanErrors
 from miaodai.loans.models import CreditLine, CreditLineProposal, Loan, LoanInstallment
 from miaodai.loans.overdue import OverdueLoan, Standing
-from miaodai.loans.ports import ActiveDelinquencyPolicy
+from miaodai.loans.ports import ActiveDelinquencyPolicy, LoanPorts
 from miaodai.loans.product_service import product_by_code
 from miaodai.loans.states import LineStatus, ProposalStatus
 
@@ -65,9 +65,9 @@ def _active_line(session: Session, borrower_id: int, product_id: int) -> CreditL
     ).scalars().first()
 
 
-def propose(container: Container, staff: StaffContext, request: LineProposalRequest) -> CreditLineProposal:
-    now = container.clock.now()
-    with container.db.transaction() as session:
+def propose(ports: Platform, staff: StaffContext, request: LineProposalRequest) -> CreditLineProposal:
+    now = ports.clock.now()
+    with ports.db.transaction() as session:
         verified_borrower(session, request.borrower_id)
         product = product_by_code(session, request.product_code)
         spec = product.spec()
@@ -87,7 +87,7 @@ def propose(container: Container, staff: StaffContext, request: LineProposalRequ
         )
         session.add(proposal)
         session.flush()
-        container.audit.record(
+        ports.audit.record(
             session, actor=staff.actor, action="credit_line.propose", subject=f"credit_line_proposal:{proposal.id}",
             details={"borrower_id": request.borrower_id, "product": request.product_code,
                      "limit_fen": request.limit_fen, "annual_rate": str(request.annual_rate),
@@ -96,8 +96,8 @@ def propose(container: Container, staff: StaffContext, request: LineProposalRequ
     return proposal
 
 
-def pending_proposals(container: Container) -> list[CreditLineProposal]:
-    with container.db.transaction() as session:
+def pending_proposals(ports: Platform) -> list[CreditLineProposal]:
+    with ports.db.transaction() as session:
         return list(session.execute(
             select(CreditLineProposal).where(CreditLineProposal.status == ProposalStatus.PENDING)
             .order_by(CreditLineProposal.id)
@@ -105,10 +105,10 @@ def pending_proposals(container: Container) -> list[CreditLineProposal]:
 
 
 def decide(
-    container: Container, staff: StaffContext, proposal_id: int, *, approve: bool, note: str
+    ports: Platform, staff: StaffContext, proposal_id: int, *, approve: bool, note: str
 ) -> tuple[CreditLineProposal, CreditLine | None]:
-    now = container.clock.now()
-    with container.db.transaction() as session:
+    now = ports.clock.now()
+    with ports.db.transaction() as session:
         proposal = session.get(CreditLineProposal, proposal_id)
         if proposal is None:
             raise DomainError(LoanErrors.PROPOSAL_NOT_FOUND, params={"proposal_id": proposal_id})
@@ -142,7 +142,7 @@ def decide(
             session.execute(update(CreditLineProposal).where(CreditLineProposal.id == proposal_id)
                             .values(credit_line_id=line.id).execution_options(synchronize_session=False))
         session.refresh(proposal)
-        container.audit.record(
+        ports.audit.record(
             session, actor=staff.actor, action=f"credit_line.{status.value}",
             subject=f"credit_line_proposal:{proposal.id}",
             details={"credit_line_id": line.id if line else None, "proposed_by": proposal.proposed_by, "note": note},
@@ -181,8 +181,8 @@ def insert_line(
 _INSERT_LINE = insert(table_of(CreditLine)).returning(table_of(CreditLine).c.id)
 
 
-def borrower_lines(container: Container, borrower_id: int) -> list[CreditLine]:
-    with container.db.transaction() as session:
+def borrower_lines(ports: Platform, borrower_id: int) -> list[CreditLine]:
+    with ports.db.transaction() as session:
         return list(session.execute(
             select(CreditLine).where(CreditLine.borrower_id == borrower_id).order_by(CreditLine.id)).scalars())
 
@@ -245,19 +245,19 @@ def standing(session: Session, policy: ActiveDelinquencyPolicy, borrower_id: int
     return Standing(today=today, policy=section, ruleset_version=version, loans=tuple(loans))
 
 
-def borrower_lines_standing(container: Container, borrower_id: int) -> BorrowerLines:
+def borrower_lines_standing(ports: LoanPorts, borrower_id: int) -> BorrowerLines:
     """The borrower's lines and where they stand with their repayments today (two statements, one transaction)."""
-    today = business_date(container.clock.now())
-    with container.db.transaction() as session:
+    today = business_date(ports.clock.now())
+    with ports.db.transaction() as session:
         lines = list(session.execute(
             select(CreditLine).where(CreditLine.borrower_id == borrower_id).order_by(CreditLine.id)).scalars())
-        return BorrowerLines(lines, standing(session, container.credit_policy, borrower_id, today))
+        return BorrowerLines(lines, standing(session, ports.credit_policy, borrower_id, today))
 
 
-def refuse_if_overdue(session: Session, container: Container, borrower_id: int, today: date) -> None:
+def refuse_if_overdue(session: Session, ports: LoanPorts, borrower_id: int, today: date) -> None:
     """LOAN_BORROWER_OVERDUE while the credit policy freezes the borrower's line for an overdue installment —
     decided from the installments and today's date (one statement), so it holds between end-of-day runs."""
-    where = standing(session, container.credit_policy, borrower_id, today)
+    where = standing(session, ports.credit_policy, borrower_id, today)
     if where.line_frozen:
         first = where.first
         assert first is not None  # frozen only while something is overdue

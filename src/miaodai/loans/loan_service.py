@@ -26,10 +26,10 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from miaodai.container import Container
 from miaodai.core.clock import business_date
 from miaodai.core.errors import DomainError
 from miaodai.core.money import Money
+from miaodai.core.ports import Platform
 from miaodai.identity.consent_service import require_consents
 from miaodai.identity.models import ConsentKind
 from miaodai.identity.sessions import AuthContext
@@ -40,6 +40,7 @@ from miaodai.loans import contract_service, line_service
 from miaodai.loans.errors import LoanErrors
 from miaodai.loans.locking import for_loan_update, lock_loan
 from miaodai.loans.models import CreditLine, Loan, LoanContract, LoanInstallment, LoanProduct
+from miaodai.loans.ports import LoanPorts
 from miaodai.loans.product_service import quote_under_product
 from miaodai.loans.quotes import terms_or_error
 from miaodai.loans.schedule import DayCount, LoanTerms, RepaymentMethod, Schedule, build_schedule
@@ -86,13 +87,13 @@ def owned_loan(session: Session, borrower_id: int, loan_id: int, *, lock: bool =
     return loan
 
 
-def request_drawdown(container: Container, auth: AuthContext, request: DrawdownRequest) -> tuple[Loan, bool]:
+def request_drawdown(ports: LoanPorts, auth: AuthContext, request: DrawdownRequest) -> tuple[Loan, bool]:
     """Quote, reserve the line and draft the contract. Returns (loan, created); a replayed key returns the first."""
     try:
-        return _request_drawdown(container, auth, request)
+        return _request_drawdown(ports, auth, request)
     except IntegrityError:
         # The same key raced in on another connection and committed first: answer with its loan.
-        with container.db.transaction() as session:
+        with ports.db.transaction() as session:
             existing = _by_request_key(session, auth.borrower_id, request.request_key)
         if existing is None:
             raise
@@ -110,10 +111,10 @@ def _replayed(existing: Loan, request: DrawdownRequest) -> Loan:
     return existing
 
 
-def _request_drawdown(container: Container, auth: AuthContext, request: DrawdownRequest) -> tuple[Loan, bool]:
-    now = container.clock.now()
+def _request_drawdown(ports: LoanPorts, auth: AuthContext, request: DrawdownRequest) -> tuple[Loan, bool]:
+    now = ports.clock.now()
     today = business_date(now)
-    with container.db.transaction() as session:
+    with ports.db.transaction() as session:
         existing = _by_request_key(session, auth.borrower_id, request.request_key)
         if existing is not None:
             return _replayed(existing, request), False
@@ -125,7 +126,7 @@ def _request_drawdown(container: Container, auth: AuthContext, request: Drawdown
         if line.status is not LineStatus.ACTIVE or line.expires_on < today:
             status = line.status.value if line.status is not LineStatus.ACTIVE else "expired"
             raise DomainError(LoanErrors.LINE_NOT_USABLE, params={"status": status})
-        line_service.refuse_if_overdue(session, container, auth.borrower_id, today)
+        line_service.refuse_if_overdue(session, ports, auth.borrower_id, today)
         product = session.get(LoanProduct, line.product_id)
         assert product is not None  # a foreign key
         spec = product.spec()
@@ -154,8 +155,8 @@ def _request_drawdown(container: Container, auth: AuthContext, request: Drawdown
         )
         session.add(loan)
         session.flush()
-        contract_service.draft(session, container, loan, schedule, now=now)
-        container.audit.record(
+        contract_service.draft(session, ports, loan, schedule, now=now)
+        ports.audit.record(
             session, actor=auth.actor, action="loan.request", subject=f"loan:{loan.id}",
             details={"loan_no": loan.loan_no, "line_id": line.id, "principal_fen": loan.principal_fen,
                      "method": loan.method.value, "term_months": loan.term_months, "term_days": loan.term_days,
@@ -164,19 +165,19 @@ def _request_drawdown(container: Container, auth: AuthContext, request: Drawdown
     return loan, True
 
 
-def open_contract(container: Container, auth: AuthContext, loan_id: int) -> tuple[LoanContract, str]:
+def open_contract(ports: Platform, auth: AuthContext, loan_id: int) -> tuple[LoanContract, str]:
     """The contract to read (and its text). An unsigned draft from an earlier day is redrawn first:
     its dates would be stale, and the borrower must sign the text they read today."""
-    now = container.clock.now()
-    with container.db.transaction() as session:
+    now = ports.clock.now()
+    with ports.db.transaction() as session:
         loan = owned_loan(session, auth.borrower_id, loan_id, lock=True)
         contract = contract_service.contract_of(session, loan.id)
         if loan.status is LoanStatus.REQUESTED and contract.drafted_on != business_date(now):
-            contract = _redraft(session, container, loan, now=now)
-        return contract, contract_service.document_of(container, contract)
+            contract = _redraft(session, ports, loan, now=now)
+        return contract, contract_service.document_of(ports, contract)
 
 
-def _redraft(session: Session, container: Container, loan: Loan, *, now: datetime) -> LoanContract:
+def _redraft(session: Session, ports: Platform, loan: Loan, *, now: datetime) -> LoanContract:
     product = session.get(LoanProduct, loan.product_id)
     assert product is not None  # a foreign key
     schedule = quote_under_product(product.spec(), loan_terms(loan, start=business_date(now)))
@@ -184,61 +185,61 @@ def _redraft(session: Session, container: Container, loan: Loan, *, now: datetim
     loan.apr = schedule.apr
     loan.total_interest_fen = schedule.total_interest_fen
     loan.total_fee_fen = schedule.total_fee_fen
-    return contract_service.draft(session, container, loan, schedule, now=now)
+    return contract_service.draft(session, ports, loan, schedule, now=now)
 
 
-def sign(container: Container, auth: AuthContext, loan_id: int, *, read_sha256: str, code: str | None,
+def sign(ports: LoanPorts, auth: AuthContext, loan_id: int, *, read_sha256: str, code: str | None,
          request_key: str | None = None) -> Loan:
     """The borrower signs the text they read with a code sent for that text (``contract_service.confirm``:
     every signing, however recent the login); the platform countersigns; the payout is ordered. The same
     ``request_key`` again (a retry of a request whose answer was lost) finds the loan it signed and changes
     nothing. A wrong code is committed as a counted guess before it is raised."""
-    now = container.clock.now()
-    with container.db.transaction() as session:
+    now = ports.clock.now()
+    with ports.db.transaction() as session:
         loan = owned_loan(session, auth.borrower_id, loan_id, lock=True)
-        if _already_ordered(session, container, loan, request_key):
+        if _already_ordered(session, ports, loan, request_key):
             return loan
         check_transition(loan.status, LoanStatus.SIGNED)
-        contract = contract_service.signable(session, container, loan, read_sha256=read_sha256, now=now)
-        confirmed = contract_service.confirm(session, container, auth, contract, code=code, now=now)
+        contract = contract_service.signable(session, ports, loan, read_sha256=read_sha256, now=now)
+        confirmed = contract_service.confirm(session, ports, auth, contract, code=code, now=now)
         if not isinstance(confirmed, DomainError):
-            contract_service.sign(session, container, loan, contract, confirmed, device_id=auth.device_id,
+            contract_service.sign(session, ports, loan, contract, confirmed, device_id=auth.device_id,
                                   actor=auth.actor, now=now)
             loan.status = LoanStatus.SIGNED
             loan.signed_at = now
-            _order_payout(session, container, loan, now=now, actor=auth.actor, request_key=request_key)
+            _order_payout(session, ports, loan, now=now, actor=auth.actor, request_key=request_key)
     if isinstance(confirmed, DomainError):
         raise confirmed
     return loan
 
 
-def retry_payout(container: Container, auth: AuthContext, loan_id: int, *, request_key: str | None = None) -> Loan:
+def retry_payout(ports: LoanPorts, auth: AuthContext, loan_id: int, *, request_key: str | None = None) -> Loan:
     """After a definite payout failure (the loan is back to signed): order a new payout (once per
     ``request_key``, like :func:`sign`)."""
-    now = container.clock.now()
-    with container.db.transaction() as session:
+    now = ports.clock.now()
+    with ports.db.transaction() as session:
         loan = owned_loan(session, auth.borrower_id, loan_id, lock=True)
-        if _already_ordered(session, container, loan, request_key):
+        if _already_ordered(session, ports, loan, request_key):
             return loan
-        _order_payout(session, container, loan, now=now, actor=auth.actor, request_key=request_key)
+        _order_payout(session, ports, loan, now=now, actor=auth.actor, request_key=request_key)
     return loan
 
 
-def send_payout(container: Container, loan_id: int) -> None:
+def send_payout(ports: LoanPorts, loan_id: int) -> None:
     """Send the payout order that signing (or a retry) stored, right after its transaction committed. If sending
     fails the request has still done what it was asked — the order is stored and the payments worker's recovery
     sends it — so the failure is logged, not raised: the borrower is answered, not shown a 500."""
     try:
-        container.payouts.send(loan_id)
+        ports.payouts.send(loan_id)
     except Exception:
         log.exception("payout_send_failed_after_commit", loan_id=loan_id)
 
 
-def _already_ordered(session: Session, container: Container, loan: Loan, request_key: str | None) -> bool:
-    return request_key is not None and container.payouts.ordered_by(session, loan.id, request_key)
+def _already_ordered(session: Session, ports: LoanPorts, loan: Loan, request_key: str | None) -> bool:
+    return request_key is not None and ports.payouts.ordered_by(session, loan.id, request_key)
 
 
-def _order_payout(session: Session, container: Container, loan: Loan, *, now: datetime, actor: str,
+def _order_payout(session: Session, ports: LoanPorts, loan: Loan, *, now: datetime, actor: str,
                   request_key: str | None = None) -> None:
     check_transition(loan.status, LoanStatus.DISBURSING)
     loan.payout_attempts += 1
@@ -247,9 +248,9 @@ def _order_payout(session: Session, container: Container, loan: Loan, *, now: da
          business_date=business_date(now), now=now, loan_id=loan.id, memo=f"payout ordered for {loan.loan_no}",
          legs=[Leg(Account.PRINCIPAL_RECEIVABLE, loan.principal_fen, loan_id=loan.id),
                Leg(Account.PAYOUT_IN_TRANSIT, -loan.principal_fen, loan_id=loan.id)])
-    container.audit.record(session, actor=actor, action="loan.payout_ordered", subject=f"loan:{loan.id}",
-                           details={"attempt": loan.payout_attempts, "principal_fen": loan.principal_fen})
-    container.payouts.order(session, loan, now=now, request_key=request_key)  # loans.ports.PayoutOrders
+    ports.audit.record(session, actor=actor, action="loan.payout_ordered", subject=f"loan:{loan.id}",
+                       details={"attempt": loan.payout_attempts, "principal_fen": loan.principal_fen})
+    ports.payouts.order(session, loan, now=now, request_key=request_key)  # loans.ports.PayoutOrders
 
 
 @dataclass(frozen=True)
@@ -264,18 +265,18 @@ class PayoutResult:
     reason: str = ""
 
 
-def settle_payout(container: Container, loan_id: int, result: PayoutResult, *, actor: str) -> Loan:
+def settle_payout(ports: Platform, loan_id: int, result: PayoutResult, *, actor: str) -> Loan:
     """Apply a definite payout result. Replaying a result already applied changes nothing.
 
     A result for anything but the loan's current attempt while it is disbursing is refused loudly
     (LOAN_PAYOUT_RESULT_UNEXPECTED): e.g. "paid" for an attempt already voided is a channel
     discrepancy for reconciliation and operations, never something to post silently.
     """
-    with container.db.transaction() as session:
-        return settle_payout_in(session, container, loan_id, result, actor=actor)
+    with ports.db.transaction() as session:
+        return settle_payout_in(session, ports, loan_id, result, actor=actor)
 
 
-def settle_payout_in(session: Session, container: Container, loan_id: int, result: PayoutResult, *,
+def settle_payout_in(session: Session, ports: Platform, loan_id: int, result: PayoutResult, *,
                      actor: str) -> Loan:
     """:func:`settle_payout` inside the caller's transaction (the payments layer settles the order and
     the loan together)."""
@@ -303,7 +304,7 @@ def settle_payout_in(session: Session, container: Container, loan_id: int, resul
                 memo=f"payout {result.reference} failed: {result.reason}")
         check_transition(loan.status, LoanStatus.SIGNED)
         loan.status = LoanStatus.SIGNED
-    container.audit.record(
+    ports.audit.record(
         session, actor=actor, action="loan.payout_paid" if result.succeeded else "loan.payout_failed",
         subject=f"loan:{loan.id}",
         details={"attempt": result.attempt, "channel": result.channel, "reference": result.reference,
@@ -335,10 +336,10 @@ def _activate(session: Session, loan: Loan, *, paid_on: date, at: datetime) -> N
     )
 
 
-def cancel(container: Container, auth: AuthContext, loan_id: int) -> Loan:
+def cancel(ports: Platform, auth: AuthContext, loan_id: int) -> Loan:
     """Withdraw a drawdown before any money has left; the reserved credit comes back to the line."""
-    now = container.clock.now()
-    with container.db.transaction() as session:
+    now = ports.clock.now()
+    with ports.db.transaction() as session:
         loan = owned_loan(session, auth.borrower_id, loan_id, lock=True)
         if loan.status is LoanStatus.DISBURSING:
             # The bank may be paying right now: only a definite failure (settle_payout) can free the loan.
@@ -349,13 +350,13 @@ def cancel(container: Container, auth: AuthContext, loan_id: int) -> Loan:
         loan.closed_at = now
         loan.principal_outstanding_fen = 0
         line_service.release(session, loan.credit_line_id, loan.principal_fen, now=now)
-        container.audit.record(session, actor=auth.actor, action="loan.cancel", subject=f"loan:{loan.id}",
-                               details={"loan_no": loan.loan_no})
+        ports.audit.record(session, actor=auth.actor, action="loan.cancel", subject=f"loan:{loan.id}",
+                           details={"loan_no": loan.loan_no})
     return loan
 
 
-def borrower_loans(container: Container, borrower_id: int) -> list[Loan]:
-    with container.db.transaction() as session:
+def borrower_loans(ports: Platform, borrower_id: int) -> list[Loan]:
+    with ports.db.transaction() as session:
         return list(session.execute(
             select(Loan).where(Loan.borrower_id == borrower_id).order_by(Loan.id.desc())).scalars())
 

@@ -9,9 +9,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from miaodai.container import Container
 from miaodai.core.clock import business_date
 from miaodai.core.errors import DomainError
+from miaodai.core.ports import Platform
 from miaodai.loans.errors import LoanErrors
 from miaodai.loans.models import LoanProduct
 from miaodai.loans.products import ProductSpec, check_offer, validate_product
@@ -19,17 +19,17 @@ from miaodai.loans.quotes import quote
 from miaodai.loans.schedule import LoanTerms, Schedule
 
 
-def create_product(container: Container, spec: ProductSpec, *, actor: str) -> LoanProduct:
-    now = container.clock.now()
+def create_product(ports: Platform, spec: ProductSpec, *, actor: str) -> LoanProduct:
+    now = ports.clock.now()
     validate_product(spec, today=business_date(now))
     try:
-        with container.db.transaction() as session:
+        with ports.db.transaction() as session:
             if session.execute(select(LoanProduct.id).where(LoanProduct.code == spec.code)).first():
                 raise DomainError(LoanErrors.PRODUCT_EXISTS, params={"product_code": spec.code})
             product = LoanProduct.from_spec(spec, created_at=now, created_by=actor)
             session.add(product)
             session.flush()
-            container.audit.record(
+            ports.audit.record(
                 session,
                 actor=actor,
                 action="loan_product.create",
@@ -46,8 +46,8 @@ def create_product(container: Container, spec: ProductSpec, *, actor: str) -> Lo
     return product
 
 
-def list_products(container: Container) -> list[LoanProduct]:
-    with container.db.transaction() as session:
+def list_products(ports: Platform) -> list[LoanProduct]:
+    with ports.db.transaction() as session:
         return list(
             session.execute(select(LoanProduct).where(LoanProduct.active.is_(True)).order_by(LoanProduct.id)).scalars()
         )
@@ -76,8 +76,8 @@ def quote_under_product(spec: ProductSpec, terms: LoanTerms) -> Schedule:
     return quote(priced, cost_cap=spec.cost_cap)
 
 
-def product_spec(container: Container, code: str) -> ProductSpec:
-    with container.db.transaction() as session:
+def product_spec(ports: Platform, code: str) -> ProductSpec:
+    with ports.db.transaction() as session:
         return product_by_code(session, code).spec()
 
 

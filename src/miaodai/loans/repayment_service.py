@@ -32,10 +32,10 @@ from sqlalchemy import Insert, bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from miaodai.container import Container
 from miaodai.core.clock import business_date
 from miaodai.core.errors import DomainError
 from miaodai.core.money import Money
+from miaodai.core.ports import Platform
 from miaodai.ledger.accounts import Account
 from miaodai.ledger.models import JournalEntry
 from miaodai.ledger.service import Leg, next_entry_id_sql, post, post_new, reverse
@@ -165,12 +165,12 @@ def _apply_states(states: list[InstallmentState], allocation: Allocation) -> lis
 # -- posting ----------------------------------------------------------------------------------------
 
 
-def post_repayment(container: Container, request: RepaymentRequest, *, actor: str) -> Posted:
+def post_repayment(ports: Platform, request: RepaymentRequest, *, actor: str) -> Posted:
     """Post money received for a loan, once per ``request.idempotency_key``."""
     try:
-        return _post(container, request, actor=actor)
+        return _post(ports, request, actor=actor)
     except IntegrityError:
-        with container.db.transaction() as session:  # the same key won a race on another connection
+        with ports.db.transaction() as session:  # the same key won a race on another connection
             existing = _by_key(session, request.idempotency_key)
         if existing is None:
             raise
@@ -206,12 +206,12 @@ def _replayed(existing: Repayment, request: RepaymentRequest) -> Posted:
     return Posted(existing.id, existing.journal_entry_id, created=False)
 
 
-def _post(container: Container, request: RepaymentRequest, *, actor: str) -> Posted:
-    with container.db.transaction() as session:
-        return post_in(session, container, request, actor=actor)
+def _post(ports: Platform, request: RepaymentRequest, *, actor: str) -> Posted:
+    with ports.db.transaction() as session:
+        return post_in(session, ports, request, actor=actor)
 
 
-def post_in(session: Session, container: Container, request: RepaymentRequest, *, actor: str) -> Posted:
+def post_in(session: Session, ports: Platform, request: RepaymentRequest, *, actor: str) -> Posted:
     """:func:`post_repayment` in the caller's transaction (the payments layer posts a collection in the
     transaction that settles its order). Raises before writing anything when the request is refused."""
     if request.amount_fen <= 0:
@@ -240,24 +240,24 @@ def post_in(session: Session, container: Container, request: RepaymentRequest, *
     repayment_id, entry_id = session.execute(_insert_repayment(session.get_bind().dialect.name), {
         "loan_id": loan.id, "idempotency_key": request.idempotency_key, "kind": request.purpose.value,
         "amount_fen": request.amount_fen, "channel": request.channel, "received_on": as_of,
-        "posted_at": container.clock.now(),
+        "posted_at": ports.clock.now(),
         "allocation": json.dumps({**allocation.as_dict(), **details,
                                   "mode": request.mode.value if request.mode else None}, sort_keys=True),
     }).one()
     legs = _legs(loan, rows, allocation, request.amount_fen, request.channel)
     post_new(session, kind="repayment", idempotency_key=f"loan:{loan.id}:repayment:{repayment_id}",
-             business_date=as_of, now=container.clock.now(), loan_id=loan.id, legs=legs,
+             business_date=as_of, now=ports.clock.now(), loan_id=loan.id, legs=legs,
              memo=f"{request.purpose.value} via {request.channel}", entry_id=entry_id)
     principal = allocation.bucket_total(Bucket.PRINCIPAL)
     if principal:  # a statement of its own: before the rows change, so it does not flush them early
-        line_service.release(session, loan.credit_line_id, principal, now=container.clock.now())
+        line_service.release(session, loan.credit_line_id, principal, now=ports.clock.now())
     _apply_rows(rows, allocation, as_of)
     loan.principal_outstanding_fen -= principal
     loan.overpayment_fen += allocation.unapplied_fen
-    _settle_status(loan, rows, as_of, now=container.clock.now())
-    container.audit.record(session, actor=actor, action=f"loan.repayment.{request.purpose.value}",
-                           subject=f"loan:{loan.id}",
-                           details={"repayment_id": repayment_id, "amount_fen": request.amount_fen,
+    _settle_status(loan, rows, as_of, now=ports.clock.now())
+    ports.audit.record(session, actor=actor, action=f"loan.repayment.{request.purpose.value}",
+                       subject=f"loan:{loan.id}",
+                       details={"repayment_id": repayment_id, "amount_fen": request.amount_fen,
                                     "channel": request.channel, "entry_id": entry_id})
     return Posted(repayment_id, entry_id, created=True)
 
@@ -415,11 +415,11 @@ def _merge(lines: tuple[AllocationLine, ...]) -> tuple[AllocationLine, ...]:
 # -- reversal ---------------------------------------------------------------------------------------
 
 
-def reverse_repayment(container: Container, repayment_id: int, *, idempotency_key: str, actor: str,
+def reverse_repayment(ports: Platform, repayment_id: int, *, idempotency_key: str, actor: str,
                       reason: str) -> Repayment:
     """Undo a ``due`` repayment by compensating entries; the same key twice reverses once."""
-    now = container.clock.now()
-    with container.db.transaction() as session:
+    now = ports.clock.now()
+    with ports.db.transaction() as session:
         done = _by_key(session, idempotency_key)
         if done is not None:
             if done.reverses_id != repayment_id:
@@ -465,8 +465,8 @@ def reverse_repayment(container: Container, repayment_id: int, *, idempotency_ke
                         idempotency_key=f"loan:{loan.id}:repayment:{original.id}:reversed", business_date=today,
                         now=now, memo=f"reversal of repayment {original.id}: {reason}").entry
         reversal.journal_entry_id = entry.id
-        container.audit.record(session, actor=actor, action="loan.repayment.reverse", subject=f"loan:{loan.id}",
-                               details={"repayment_id": original.id, "reason": reason, "entry_id": entry.id})
+        ports.audit.record(session, actor=actor, action="loan.repayment.reverse", subject=f"loan:{loan.id}",
+                           details={"repayment_id": original.id, "reason": reason, "entry_id": entry.id})
     return reversal
 
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from sqlalchemy import update
 
-from miaodai.container import Container
 from miaodai.core.clock import business_date
 from miaodai.core.errors import DomainError
+from miaodai.core.ports import Platform
 from miaodai.ledger.accounts import Account
 from miaodai.ledger.service import Leg, loan_subledger, post
 from miaodai.loans.errors import LoanErrors
@@ -25,9 +25,9 @@ from miaodai.loans.states import LineStatus, LoanStatus, check_transition
 MINIMUM_DAYS_PAST_DUE = 90
 
 
-def write_off(container: Container, loan_id: int, *, actor: str, reason: str) -> Loan:
-    now = container.clock.now()
-    with container.db.transaction() as session:
+def write_off(ports: Platform, loan_id: int, *, actor: str, reason: str) -> Loan:
+    now = ports.clock.now()
+    with ports.db.transaction() as session:
         loan = lock_loan(session, loan_id)  # the loans locking protocol: before reading what changes
         if loan is None:
             raise DomainError(LoanErrors.LOAN_NOT_FOUND, params={"loan_id": loan_id})
@@ -56,7 +56,7 @@ def write_off(container: Container, loan_id: int, *, actor: str, reason: str) ->
         loan.overpayment_fen = 0
         session.execute(update(CreditLine).where(CreditLine.id == loan.credit_line_id)
                         .values(status=LineStatus.FROZEN, version=CreditLine.version + 1, updated_at=now))
-        container.audit.record(session, actor=actor, action="loan.write_off", subject=f"loan:{loan.id}",
-                               details={"reason": reason, "written_off_fen": lost, "entry_id": entry_id,
+        ports.audit.record(session, actor=actor, action="loan.write_off", subject=f"loan:{loan.id}",
+                           details={"reason": reason, "written_off_fen": lost, "entry_id": entry_id,
                                         "days_past_due": loan.days_past_due})
     return loan
