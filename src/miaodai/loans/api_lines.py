@@ -8,14 +8,16 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 
-from miaodai.deps import ContainerDep, CurrentBorrower, RowId, RowIdField
+from miaodai.core.fields import RowId, RowIdField
+from miaodai.identity.http import CurrentBorrower
 from miaodai.identity.staff_deps import require_permission
 from miaodai.identity.staff_service import StaffContext
 from miaodai.loans import line_service
-from miaodai.loans.api_products import Fen, Rate, RateOut
 from miaodai.loans.disclosure import AprExample, line_apr_of
 from miaodai.loans.models import CreditLine, CreditLineProposal
+from miaodai.loans.ports import LoanPorts, LoanPortsDep
 from miaodai.loans.states import LineStatus, ProposalStatus
+from miaodai.loans.views import Fen, Rate, RateOut
 
 router = APIRouter(tags=["credit lines"])
 
@@ -110,38 +112,38 @@ def line_view(line: CreditLine, held: line_service.BorrowerLines | None = None) 
 
 @router.post("/v1/staff/credit-line-proposals", status_code=201,
              summary="Propose a credit line for a verified borrower (maker; needs credit_line.propose)")
-def propose(body: ProposalRequest, staff: Proposer, container: ContainerDep) -> ProposalView:
+def propose(body: ProposalRequest, staff: Proposer, ports: LoanPortsDep) -> ProposalView:
     request = line_service.LineProposalRequest(**body.model_dump())
-    return _proposal(line_service.propose(container, staff, request))
+    return _proposal(line_service.propose(ports, staff, request))
 
 
 @router.get("/v1/staff/credit-line-proposals", summary="Proposals waiting for a checker (needs credit_line.approve)")
-def pending(_staff: Checker, container: ContainerDep) -> list[ProposalView]:
-    return [_proposal(p) for p in line_service.pending_proposals(container)]
+def pending(_staff: Checker, ports: LoanPortsDep) -> list[ProposalView]:
+    return [_proposal(p) for p in line_service.pending_proposals(ports)]
 
 
 @router.post("/v1/staff/credit-line-proposals/{proposal_id}/approve",
              summary="Approve another staff member's proposal: the line is created (checker)")
-def approve(proposal_id: RowId, staff: Checker, container: ContainerDep,
+def approve(proposal_id: RowId, staff: Checker, ports: LoanPortsDep,
             body: DecisionRequest = DecisionRequest()) -> ProposalView:
-    proposal, _line = line_service.decide(container, staff, proposal_id, approve=True, note=body.note)
+    proposal, _line = line_service.decide(ports, staff, proposal_id, approve=True, note=body.note)
     return _proposal(proposal)
 
 
 @router.post("/v1/staff/credit-line-proposals/{proposal_id}/reject", summary="Reject a proposal (checker)")
-def reject(proposal_id: RowId, staff: Checker, container: ContainerDep,
+def reject(proposal_id: RowId, staff: Checker, ports: LoanPortsDep,
            body: DecisionRequest = DecisionRequest()) -> ProposalView:
-    proposal, _line = line_service.decide(container, staff, proposal_id, approve=False, note=body.note)
+    proposal, _line = line_service.decide(ports, staff, proposal_id, approve=False, note=body.note)
     return _proposal(proposal)
 
 
 @router.get("/v1/credit-lines", summary="My credit lines: limit, available credit, rate, expiry")
-def my_lines(auth: CurrentBorrower, container: ContainerDep) -> list[LineView]:
-    held = line_service.borrower_lines_standing(container, auth.borrower_id)
-    return [_with_apr(container, line_view(line, held)) for line in held.lines]
+def my_lines(auth: CurrentBorrower, ports: LoanPortsDep) -> list[LineView]:
+    held = line_service.borrower_lines_standing(ports, auth.borrower_id)
+    return [_with_apr(ports, line_view(line, held)) for line in held.lines]
 
 
-def _with_apr(container: ContainerDep, view: LineView) -> LineView:
+def _with_apr(ports: LoanPorts, view: LineView) -> LineView:
     """The line's all-in APR at its default terms (cached per product terms and rate: no query of its own)."""
-    disclosed = line_apr_of(container, view.product_id, view.annual_rate)
+    disclosed = line_apr_of(ports, view.product_id, view.annual_rate)
     return view.model_copy(update={"apr": disclosed.apr, "apr_example": disclosed.example})

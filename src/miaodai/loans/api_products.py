@@ -10,28 +10,22 @@ from decimal import Decimal
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from miaodai.core.clock import business_date
 from miaodai.core.errors import DomainError
-from miaodai.deps import ContainerDep
 from miaodai.identity.staff_deps import require_permission
 from miaodai.identity.staff_service import StaffContext
 from miaodai.loans import product_service
 from miaodai.loans.errors import LoanErrors
 from miaodai.loans.models import LoanProduct
+from miaodai.loans.ports import LoanPortsDep
 from miaodai.loans.products import DEFAULT_ALLOCATION, DEFAULT_PENALTY_MULTIPLIER, Bucket, ProductSpec
 from miaodai.loans.quotes import DEFAULT_COST_CAP, quote, quote_json, terms_or_error
 from miaodai.loans.schedule import DayCount, RepaymentMethod
+from miaodai.loans.views import Fen, Rate, RateOut
 
 router = APIRouter(tags=["loans"])
-
-Rate = Annotated[Decimal, Field(ge=0, lt=1, max_digits=8, decimal_places=6, description='Decimal, e.g. "0.18"')]
-# Rates leave the API as decimal strings without trailing zeros, whichever database they came from ("0.12").
-RateOut = Annotated[Decimal, PlainSerializer(lambda d: format(d.normalize(), "f"), return_type=str)]
-# Strict: "100000", 100000.0 and true are not amounts (lax pydantic would read true as 1 fen).
-Fen = Annotated[StrictInt, Field(gt=0, le=10**12, description="Amount in fen (分)")]
-
 
 class ProductView(BaseModel):
     code: str
@@ -130,15 +124,15 @@ def product_view(product: LoanProduct) -> ProductView:
 
 
 @router.get("/v1/products", summary="Loan products on offer (no login needed)")
-def list_products(container: ContainerDep) -> list[ProductView]:
-    return [product_view(p) for p in product_service.list_products(container)]
+def list_products(ports: LoanPortsDep) -> list[ProductView]:
+    return [product_view(p) for p in product_service.list_products(ports)]
 
 
 @router.post("/v1/staff/products", status_code=201, summary="Create a loan product (needs product.manage)")
 def create_product(
     body: ProductRequest,
     staff: Annotated[StaffContext, Depends(require_permission("product.manage"))],
-    container: ContainerDep,
+    ports: LoanPortsDep,
 ) -> ProductView:
     spec = ProductSpec(
         code=body.code,
@@ -159,7 +153,7 @@ def create_product(
         cost_cap=body.cost_cap,
         allocation_order=tuple(body.allocation_order),
     )
-    return product_view(product_service.create_product(container, spec, actor=staff.actor))
+    return product_view(product_service.create_product(ports, spec, actor=staff.actor))
 
 
 def _only_without_product(body: QuoteRequest) -> None:
@@ -176,11 +170,11 @@ def _only_without_product(body: QuoteRequest) -> None:
 
 
 @router.post("/v1/quotes", summary="Loan calculator: the schedule and the annualized rate (no login needed)")
-def create_quote(body: QuoteRequest, container: ContainerDep) -> QuoteView:
-    start = body.start_date or business_date(container.clock.now())
+def create_quote(body: QuoteRequest, ports: LoanPortsDep) -> QuoteView:
+    start = body.start_date or business_date(ports.clock.now())
     if body.product_code is not None:
         _only_without_product(body)
-        spec = product_service.product_spec(container, body.product_code)
+        spec = product_service.product_spec(ports, body.product_code)
         terms = terms_or_error(
             principal_fen=body.principal_fen,
             annual_rate=product_service.default_rate(spec, body.annual_rate),

@@ -8,11 +8,13 @@ port declared here, and the composition root (``miaodai.container``) hands in th
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Annotated, Any, Protocol
 
+from fastapi import Depends
 from sqlalchemy.orm import Session
 
 from miaodai.contracts.signing import PlatformSigner
+from miaodai.core.http import app_platform
 from miaodai.identity.ports import IdentityPorts
 from miaodai.loans.models import Loan
 from miaodai.loans.overdue import DelinquencyPolicy
@@ -65,3 +67,7 @@ class LoanPorts(IdentityPorts, Protocol):
 
     @property
     def credit_policy(self) -> ActiveDelinquencyPolicy: ...
+
+
+# What loans' routers are given: the running service's wiring, seen through the loans port only.
+LoanPortsDep = Annotated[LoanPorts, Depends(app_platform)]

@@ -36,7 +36,6 @@ from miaodai.identity.login_service import CodeSent
 from miaodai.identity.models import OtpChannel
 from miaodai.identity.sessions import AuthContext
 from miaodai.loans import contract_service, line_service, loan_service
-from miaodai.loans.api_loans import loan_view
 from miaodai.loans.disclosure import default_offer, line_apr
 from miaodai.loans.errors import LoanErrors
 from miaodai.loans.models import CreditLine, Loan, LoanProduct
@@ -45,6 +44,7 @@ from miaodai.loans.products import ProductSpec
 from miaodai.loans.quotes import terms_or_error
 from miaodai.loans.schedule import RepaymentMethod, Schedule
 from miaodai.loans.states import LineStatus, LoanStatus
+from miaodai.loans.views import loan_view
 from miaodai.web import page_words
 from miaodai.web.core import PREFIX, WebBorrower, WebContainer, csrf_protect, finish, redirect, render
 from miaodai.web.i18n import yuan_plain

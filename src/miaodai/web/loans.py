@@ -3,7 +3,7 @@ partial early repayment) from a card or wallet through the payment channel, foll
 statement.
 
 Every figure comes from what the API answers, by calling the API's own functions: the loan and its
-installments as ``GET /v1/loans/{id}`` shows them (:func:`loans.api_loans.loan_view`), the payoff and
+installments as ``GET /v1/loans/{id}`` shows them (:func:`loans.views.loan_view`), the payoff and
 prepayment quotes, the statement, and each debit with its steps as ``GET /v1/loans/{id}/repayments`` tells
 it. Repaying calls :func:`payments.collections.request_repayment` like ``POST /v1/loans/{id}/repayments``,
 with every check and refusal there.
@@ -30,14 +30,13 @@ from miaodai.container import Container
 from miaodai.core.errors import DomainError
 from miaodai.core.fields import RowId
 from miaodai.identity.sessions import AuthContext
-from miaodai.loans import api_loans, loan_service
-from miaodai.loans.api_loans import InstallmentLine, LoanView, PrepaymentBody
-from miaodai.loans.api_products import Fen
+from miaodai.loans import loan_service, views
 from miaodai.loans.errors import LoanErrors
 from miaodai.loans.models import Loan
 from miaodai.loans.repayment_math import PrepaymentMode
 from miaodai.loans.repayment_service import Purpose
 from miaodai.loans.states import ON_BOOK, LoanStatus
+from miaodai.loans.views import Fen, InstallmentLine, LoanView, PrepaymentBody
 from miaodai.payments import api_collections, collections, methods
 from miaodai.payments.api import MethodView, method_view
 from miaodai.payments.api_collections import CollectionView
@@ -127,7 +126,7 @@ def owed(line: InstallmentLine) -> int:
 
 
 def loan_card(container: Container, loan: Loan) -> LoanCard:
-    view = api_loans.loan_view(container, loan)
+    view = views.loan_view(container, loan)
     unpaid = [i for i in view.installments if i.status in UNPAID]
     return LoanCard(
         loan=view, days_past_due=loan.days_past_due, held_fen=loan.overpayment_fen,
@@ -181,7 +180,7 @@ def _in_flight(debits: list[CollectionView]) -> CollectionView | None:
 def statement(request: Request, loan_id: RowId, container: WebContainer, auth: WebBorrower) -> HTMLResponse:
     try:
         loan = _own_loan(container, auth, loan_id)
-        lines = api_loans.loan_statement(loan_id, container, auth)
+        lines = views.statement_view(container, auth.borrower_id, loan_id)
     except DomainError as error:
         return _list_page(request, container, auth, error)
     return render(request, "loan_statement.html", signed_in=auth, loan=loan, lines=lines,
@@ -245,7 +244,7 @@ def _repay_page(request: Request, container: Container, auth: AuthContext, loan:
         form = replace(form, amount=i18n.yuan_plain(card.suggested_fen) if card.suggested_fen else "")
     if form.method is None:
         form = replace(form, method=_default_method(choices))
-    payoff = api_loans.payoff_quote(loan.id, container, auth) if card.on_book else None
+    payoff = views.payoff_view(container, auth.borrower_id, loan.id) if card.on_book else None
     return render(request, "loan_repay.html", signed_in=auth, card=card, form=form, choices=choices, payoff=payoff,
                   modes=list(PrepaymentMode), in_flight=_in_flight(_debits(container, auth, loan.id)),
                   error=error)
@@ -262,7 +261,7 @@ def repay_page(request: Request, loan_id: RowId, container: WebContainer, auth: 
     """Choose what to repay and from where; ``what`` (and the rest, coming back from the review) prefill it."""
     try:
         loan = _own_loan(container, auth, loan_id)
-        api_loans.repayable(loan)
+        views.repayable(loan)
     except DomainError as error:
         return _list_page(request, container, auth, error)
     return _repay_page(request, container, auth, loan, _form(what, amount, mode, method))
@@ -275,21 +274,21 @@ def review(request: Request, loan_id: RowId, container: WebContainer, auth: WebB
     form = _form(what, amount, mode, method)
     try:
         loan = _own_loan(container, auth, loan_id)
-        api_loans.repayable(loan)
+        views.repayable(loan)
     except DomainError as error:
         return _list_page(request, container, auth, error)
     try:
         purpose, amount_fen = form.purpose(), form.amount_fen()
         chosen = _chosen_method(_methods(container, auth), form.method_id())
-        payoff = api_loans.payoff_quote(loan_id, container, auth)
+        payoff = views.payoff_view(container, auth.borrower_id, loan_id)
         plan = None
         if purpose is Purpose.PAYOFF:
             amount_fen = payoff.total_fen
         elif amount_fen is None:
             raise DomainError(PaymentErrors.REPAYMENT_AMOUNT_REQUIRED)
         elif purpose is Purpose.PREPAYMENT:
-            plan = api_loans.prepayment_quote(loan_id, PrepaymentBody(amount_fen=amount_fen,
-                                                                      mode=form.prepayment_mode()), container, auth)
+            plan = views.prepayment_view(container, auth.borrower_id, loan_id,
+                                         PrepaymentBody(amount_fen=amount_fen, mode=form.prepayment_mode()))
     except DomainError as error:
         return _repay_page(request, container, auth, loan, form, error)
     back = {"what": purpose.value, "mode": form.mode, "method": chosen.id}
