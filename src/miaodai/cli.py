@@ -9,14 +9,14 @@ import typer
 from rich.console import Console
 
 from miaodai.commands.credit import credit_app, monitor_command, outcomes_command, rules_app
+from miaodai.commands.eod import eod_app
+from miaodai.commands.loans import contract_app, loan_app, quote_command
 from miaodai.commands.payments import payments_app
 from miaodai.commands.recon import recon_app
 from miaodai.core.settings import Settings, get_settings
 from miaodai.credit.model_cli import model_app
 from miaodai.ledger.cli import add_subledger_check, ledger_app
 from miaodai.loans.accounting import subledger_findings
-from miaodai.loans.cli import contract_app, loan_app, quote_command
-from miaodai.loans.eod_cli import eod_app
 
 app = typer.Typer(help="Miaodai (秒贷) lending service.", no_args_is_help=True, add_completion=False)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
