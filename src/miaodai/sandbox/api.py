@@ -12,10 +12,13 @@ from typing import Literal
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
+from miaodai.core.fields import RowId
+from miaodai.core.http import PlatformDep
 from miaodai.core.idempotency import IdempotencyDep
 from miaodai.core.masking import mask_phone
-from miaodai.deps import ContainerDep, RowId
 from miaodai.identity.login_service import parse_phone
+from miaodai.loans import repayment_service
+from miaodai.loans.repayment_math import PrepaymentMode
 from miaodai.sandbox.sms import read_sandbox_inbox
 
 router = APIRouter(prefix="/sandbox", tags=["sandbox"])
@@ -35,9 +38,9 @@ class SandboxInboxResponse(BaseModel):
 
 
 @router.get("/sms/{phone}", summary="Sandbox inbox: SMS and voice messages that have arrived, newest first")
-def sandbox_sms_inbox(phone: str, container: ContainerDep) -> SandboxInboxResponse:
+def sandbox_sms_inbox(phone: str, platform: PlatformDep) -> SandboxInboxResponse:
     phone_e164 = parse_phone(phone)
-    messages = read_sandbox_inbox(container.db, container.vault, phone_e164=phone_e164, now=container.clock.now())
+    messages = read_sandbox_inbox(platform.db, platform.vault, phone_e164=phone_e164, now=platform.clock.now())
     return SandboxInboxResponse(
         phone_masked=mask_phone(phone_e164),
         messages=[SandboxMessageResponse(**vars(message)) for message in messages],
@@ -54,18 +57,15 @@ class SandboxRepayment(BaseModel):
 
 @router.post("/loans/{loan_id}/repayments", summary="Stand in for money arriving outside any debit (a bank "
              "transfer), posted once (Idempotency-Key)")
-def sandbox_repayment(loan_id: RowId, body: SandboxRepayment, container: ContainerDep,
+def sandbox_repayment(loan_id: RowId, body: SandboxRepayment, platform: PlatformDep,
                       idem: IdempotencyDep) -> dict[str, object]:
-    from miaodai.loans import repayment_service
-    from miaodai.loans.repayment_math import PrepaymentMode
-
     def posted() -> dict[str, object]:
         request = repayment_service.RepaymentRequest(
             loan_id=loan_id, amount_fen=body.amount_fen, idempotency_key=idem.key, channel="sandbox",
-            received_at=container.clock.now(), purpose=repayment_service.Purpose(body.purpose),
+            received_at=platform.clock.now(), purpose=repayment_service.Purpose(body.purpose),
             mode=PrepaymentMode(body.mode) if body.mode else None,
         )
-        result = repayment_service.post_repayment(container, request, actor="sandbox:payment-channel")
+        result = repayment_service.post_repayment(platform, request, actor="sandbox:payment-channel")
         return {"repayment_id": result.repayment_id, "created": result.created,
                 "journal_entry_id": result.journal_entry_id}
 
