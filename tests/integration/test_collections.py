@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from miaodai.ledger.models import JournalEntry
 from miaodai.loans.models import CollectionInstruction, Loan, LoanInstallment, Repayment
-from miaodai.payments import collections, orders
+from miaodai.payments import collections, orders, settlement
 from miaodai.payments.models import PaymentOrder
 from miaodai.sandbox.channel import ACCOUNT_INSUFFICIENT_FUNDS, ACCOUNT_LIMITED_BALANCE, LIMITED_BALANCE_FEN
 from tests.helpers import assert_problem, login, staff_headers
@@ -195,7 +195,7 @@ def test_auto_debit_tries_smaller_amounts_after_insufficient_funds(client, conta
             tried.append((order.amount_fen, order.status.value))
         collected = session.scalar(select(func.coalesce(func.sum(Repayment.amount_fen), 0)))
     assert tried[:3] == [(due, "failed"), (due // 2, "failed"), (due // 4, "succeeded")]
-    assert len(tried) == collections.MAX_ATTEMPTS and tried[3] == (due - due // 4, "failed")
+    assert len(tried) == settlement.MAX_ATTEMPTS and tried[3] == (due - due // 4, "failed")
     final = _instruction(container, instruction.id)
     assert (final.status, final.collected_fen, collected) == ("failed", due // 4, due // 4)
     assert container.channel.card_balance_fen(ACCOUNT_LIMITED_BALANCE) == LIMITED_BALANCE_FEN - due // 4

@@ -2,8 +2,9 @@
 held for a borrower paid back — each as one payment order at the channel (:mod:`payments.orders`).
 
 Three ways money is collected, all posted through the loan engine's repayment posting
-(:func:`miaodai.loans.repayment_service.post_in`) in the transaction that settles the order, under the
-order number as its key, so a collection is posted once whatever answers arrive and in whatever order:
+(:func:`miaodai.loans.repayment_service.post_in`) in the transaction that settles the order
+(:mod:`payments.settlement`, which also holds the purposes and the auto-debit policy), under the order
+number as its key, so a collection is posted once whatever answers arrive and in whatever order:
 
 * **Repay now** (:func:`request_repayment`): the borrower chooses what to pay (what is due, a payoff,
   or a partial prepayment) and a method; the order is keyed by the request's ``Idempotency-Key``, so a
@@ -12,7 +13,7 @@ order number as its key, so a collection is posted once whatever answers arrive 
   falling due; on the day, the worker collects it from the default method. Never more than is due at
   that moment (a borrower who repaid meanwhile is not debited again); after *insufficient funds* it
   tries again later the same day for a smaller amount (half the last try: 阶梯扣款), so a partly
-  funded card still pays part, and stops at :data:`MAX_ATTEMPTS` or the day's cut-off.
+  funded card still pays part, and stops at :data:`~payments.settlement.MAX_ATTEMPTS` or the day's cut-off.
 * Whatever the purpose, a loan has at most one collection at the channel at a time (checked under
   the loan's row lock), so two collections can never both take the same money.
 
@@ -29,64 +30,50 @@ the channel confirms; a definite failure puts it back.
 from __future__ import annotations
 
 import hashlib
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 
-import structlog
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from miaodai.container import Container
 from miaodai.core.clock import BUSINESS_TZ, business_date
 from miaodai.core.errors import DomainError
 from miaodai.core.money import Money
 from miaodai.ledger.accounts import Account
-from miaodai.ledger.models import JournalEntry
 from miaodai.ledger.rules import credit, debit
-from miaodai.ledger.service import post, reverse
+from miaodai.ledger.service import post
 from miaodai.loans import loan_service, repayment_service
 from miaodai.loans.errors import LoanErrors
 from miaodai.loans.locking import lock_loan
 from miaodai.loans.models import CollectionInstruction, Loan
 from miaodai.loans.repayment_math import PrepaymentMode
-from miaodai.loans.repayment_service import Purpose, RepaymentRequest
+from miaodai.loans.repayment_service import Purpose
 from miaodai.loans.states import ON_BOOK
 from miaodai.payments import orders
 from miaodai.payments.channel import OrderKind
 from miaodai.payments.errors import PaymentErrors
 from miaodai.payments.models import OrderStatus, PaymentMethod, PaymentMethodStatus, PaymentOrder
-
-log = structlog.get_logger(__name__)
-
-REPAYMENT = "repayment"
-AUTO_DEBIT = "auto_debit"
-REFUND = "refund"
-COLLECTING = (REPAYMENT, AUTO_DEBIT)
-
-INSUFFICIENT_FUNDS = "INSUFFICIENT_FUNDS"
-MAX_ATTEMPTS = 4  # auto-debit tries per instruction and day
-RETRY_AFTER = (timedelta(hours=2), timedelta(hours=3), timedelta(hours=4))
-DAY_CUTOFF = time(21, 0)  # no auto-debit attempt starts after 21:00 Beijing time
-MIN_ATTEMPT_FEN = 1_000  # 10 yuan: a smaller try is not worth a debit (and its SMS) to the borrower
-
-
-class InstructionStatus:
-    PENDING = "pending"  # to be tried (again) at next_attempt_at
-    COLLECTING = "collecting"  # an order is at the channel
-    DONE = "done"  # collected in full, or nothing was due any more
-    FAILED = "failed"  # gave up for the day: overdue handling takes it from here
-    EXPIRED = "expired"  # its day ended before it was ever tried (the end-of-day batch closes it)
-
+from miaodai.payments.ports import PaymentPorts
+from miaodai.payments.settlement import (
+    AUTO_DEBIT,
+    DAY_CUTOFF,
+    INSUFFICIENT_FUNDS,
+    MIN_ATTEMPT_FEN,
+    REFUND,
+    REPAYMENT,
+    InstructionStatus,
+    owed_today,
+)
 
 # -- repay now -----------------------------------------------------------------------------------------
 
 
-def request_repayment(container: Container, borrower_id: int, loan_id: int, *, key: str, purpose: Purpose,
+def request_repayment(ports: PaymentPorts, borrower_id: int, loan_id: int, *, key: str, purpose: Purpose,
                       amount_fen: int | None, mode: PrepaymentMode | None,
                       method_id: int | None) -> PaymentOrder:
     """Collect a repayment the borrower asked for, from ``method_id`` (the default method if None)."""
-    now = container.clock.now()
+    now = ports.clock.now()
     business_key = f"loan:{loan_id}:repay:{hashlib.sha256(key.encode()).hexdigest()[:40]}"
-    with container.db.transaction() as session:
+    with ports.db.transaction() as session:
         loan = loan_service.owned_loan(session, borrower_id, loan_id, lock=True)
         existing = session.execute(select(PaymentOrder).where(PaymentOrder.business_key == business_key)
                                    ).scalar_one_or_none()
@@ -99,14 +86,14 @@ def request_repayment(container: Container, borrower_id: int, loan_id: int, *, k
         amount = _amount(session, loan, purpose, amount_fen, mode, business_date(now))
         method = _collecting_method(session, borrower_id, method_id)
         order = orders.create_order(
-            session, container, kind=OrderKind.COLLECTION, purpose=REPAYMENT, business_key=business_key,
+            session, ports, kind=OrderKind.COLLECTION, purpose=REPAYMENT, business_key=business_key,
             borrower_id=borrower_id, loan_id=loan.id, method=method, amount_fen=amount, now=now,
             repayment_purpose=purpose.value, prepayment_mode=mode.value if mode else None)
-        container.audit.record(session, actor=f"borrower:{borrower_id}", action="payments.repayment.requested",
-                               subject=f"loan:{loan.id}", details={"order_no": order.order_no, "amount_fen": amount,
-                                                                  "purpose": purpose.value})
+        ports.audit.record(session, actor=f"borrower:{borrower_id}", action="payments.repayment.requested",
+                           subject=f"loan:{loan.id}", details={"order_no": order.order_no, "amount_fen": amount,
+                                                              "purpose": purpose.value})
         order_id = order.id
-    return orders.send(container, order_id)
+    return orders.send(ports, order_id)
 
 
 def _same_request(order: PaymentOrder, purpose: Purpose, amount_fen: int | None, mode: PrepaymentMode | None,
@@ -164,68 +151,15 @@ def _collecting_method(session: Session, borrower_id: int, method_id: int | None
     return method
 
 
-# -- settling (called by payments.orders in the transaction that makes the order final) -----------------
-
-
-def settle_collection(session: Session, container: Container, order: PaymentOrder, *, succeeded: bool,
-                      now: datetime) -> None:
-    if succeeded:
-        _post_collected(session, container, order)
-    if order.instruction_id is not None:
-        _after_attempt(session, order, succeeded=succeeded, now=now)
-
-
-def _post_collected(session: Session, container: Container, order: PaymentOrder) -> None:
-    assert order.loan_id is not None and order.finished_at is not None
-    actor = f"channel:{order.channel}"
-    request = RepaymentRequest(
-        loan_id=order.loan_id, amount_fen=order.amount_fen, idempotency_key=f"order:{order.order_no}",
-        channel=order.channel, received_at=order.finished_at,
-        purpose=Purpose(order.repayment_purpose or Purpose.DUE.value),
-        mode=PrepaymentMode(order.prepayment_mode) if order.prepayment_mode else None)
-    loan = lock_loan(session, order.loan_id)  # the loans locking protocol: lock, then read its status
-    assert loan is not None
-    if loan.status not in ON_BOOK:
-        _hold_in_suspense(session, container, order, actor)
-        return
-    try:
-        repayment_service.post_in(session, container, request, actor=actor)
-    except DomainError as refused:  # refused before anything was written: the money is still posted
-        if request.purpose is Purpose.DUE:
-            raise
-        log.warning("collection_posted_as_due", order_id=order.id, refused=refused.spec.code)
-        orders.record_event(session, order, "posted_as_due", at=container.clock.now(), status="succeeded",
-                            code=refused.spec.code)
-        repayment_service.post_in(session, container, RepaymentRequest(
-            loan_id=request.loan_id, amount_fen=request.amount_fen, idempotency_key=request.idempotency_key,
-            channel=request.channel, received_at=request.received_at), actor=actor)
-
-
-def _hold_in_suspense(session: Session, container: Container, order: PaymentOrder, actor: str) -> None:
-    """Money collected for a loan no longer on the book: held unmatched (Dr cash / Cr suspense) for staff
-    to refund or apply; never lost, never posted to a loan that cannot take it."""
-    now = container.clock.now()
-    post(session, kind="collection_unmatched", idempotency_key=f"order:{order.order_no}:suspense",
-         business_date=business_date(order.finished_at or now), now=now,
-         legs=[debit(Account.CASH, order.amount_fen, channel=order.channel),
-               credit(Account.SUSPENSE, order.amount_fen)],
-         memo=f"collection {order.order_no} for loan {order.loan_id}, no longer on the book")
-    orders.record_event(session, order, "held_in_suspense", at=now, status="succeeded")
-    container.audit.record(session, actor=actor, action="payments.collection.suspense",
-                           subject=f"loan:{order.loan_id}",
-                           details={"order_no": order.order_no, "amount_fen": order.amount_fen})
-    log.error("collection_for_closed_loan", order_id=order.id)
-
-
 # -- auto-debit -------------------------------------------------------------------------------------------
 
 
-def run_auto_debit(container: Container, *, now: datetime | None = None, limit: int = 500) -> dict[str, int]:
+def run_auto_debit(ports: PaymentPorts, *, now: datetime | None = None, limit: int = 500) -> dict[str, int]:
     """Try today's auto-debit instructions that are due: one order each, at most one per loan at a time.
     Safe to run from any number of workers (each instruction is claimed under its loan's row lock)."""
-    now = now or container.clock.now()
+    now = now or ports.clock.now()
     today = business_date(now)
-    with container.db.autocommit() as session:
+    with ports.db.autocommit() as session:
         due = session.execute(
             select(CollectionInstruction.id).where(
                 CollectionInstruction.business_date == today,
@@ -235,16 +169,16 @@ def run_auto_debit(container: Container, *, now: datetime | None = None, limit: 
         ).scalars().all()
     counts = {"debits": 0, "settled_without_debit": 0, "waiting": 0}
     for instruction_id in due:
-        outcome, order_id = _start_attempt(container, instruction_id, now)
+        outcome, order_id = _start_attempt(ports, instruction_id, now)
         counts[outcome] += 1
         if order_id is not None:
-            orders.send(container, order_id)
+            orders.send(ports, order_id)
     return counts
 
 
-def _start_attempt(container: Container, instruction_id: int, now: datetime) -> tuple[str, int | None]:
+def _start_attempt(ports: PaymentPorts, instruction_id: int, now: datetime) -> tuple[str, int | None]:
     today = business_date(now)
-    with container.db.transaction() as session:
+    with ports.db.transaction() as session:
         loan_id = session.execute(select(CollectionInstruction.loan_id)
                                   .where(CollectionInstruction.id == instruction_id)).scalar_one()
         loan = lock_loan(session, loan_id)
@@ -255,7 +189,7 @@ def _start_attempt(container: Container, instruction_id: int, now: datetime) -> 
         if now.astimezone(BUSINESS_TZ).time() >= DAY_CUTOFF:
             instruction.status, instruction.last_code = InstructionStatus.FAILED, "DAY_CUTOFF"
             return "settled_without_debit", None
-        owed = _owed_today(session, loan, today) if loan.status in ON_BOOK else 0
+        owed = owed_today(session, loan, today) if loan.status in ON_BOOK else 0
         wanted = min(instruction.amount_fen - instruction.collected_fen, owed)
         if wanted <= 0:
             instruction.status, instruction.last_code = InstructionStatus.DONE, "NOTHING_DUE"
@@ -271,18 +205,11 @@ def _start_attempt(container: Container, instruction_id: int, now: datetime) -> 
         instruction.attempts += 1
         instruction.status = InstructionStatus.COLLECTING
         order = orders.create_order(
-            session, container, kind=OrderKind.COLLECTION, purpose=AUTO_DEBIT,
+            session, ports, kind=OrderKind.COLLECTION, purpose=AUTO_DEBIT,
             business_key=f"instruction:{instruction.id}:attempt:{instruction.attempts}",
             borrower_id=loan.borrower_id, loan_id=loan.id, method=method, amount_fen=amount, now=now,
             repayment_purpose=Purpose.DUE.value, instruction_id=instruction.id)
         return "debits", order.id
-
-
-def _owed_today(session: Session, loan: Loan, today: date) -> int:
-    """What is due on ``today`` and not paid, less what the loan already holds for the borrower."""
-    rows = loan_service.installments_of(session, loan.id)
-    due = sum(repayment_service.outstanding(r) for r in rows if r.due_date <= today)
-    return max(due - loan.overpayment_fen, 0)
 
 
 def _auto_debit_method(session: Session, borrower_id: int) -> PaymentMethod | None:
@@ -306,35 +233,15 @@ def _attempt_amount(session: Session, instruction: CollectionInstruction, wanted
     return wanted
 
 
-def _after_attempt(session: Session, order: PaymentOrder, *, succeeded: bool, now: datetime) -> None:
-    instruction = session.execute(select(CollectionInstruction).where(
-        CollectionInstruction.id == order.instruction_id).with_for_update()).scalar_one()
-    instruction.last_code = order.code
-    if succeeded:
-        instruction.collected_fen += order.amount_fen
-    retry_at = now + RETRY_AFTER[min(instruction.attempts, len(RETRY_AFTER)) - 1]
-    loan = session.get(Loan, order.loan_id)
-    if instruction.collected_fen >= instruction.amount_fen or (
-            succeeded and _owed_today(session, loan, instruction.business_date) == 0):
-        instruction.status = InstructionStatus.DONE
-    elif (instruction.attempts >= MAX_ATTEMPTS or (not succeeded and order.code != INSUFFICIENT_FUNDS)
-          or business_date(retry_at) != instruction.business_date
-          or retry_at.astimezone(BUSINESS_TZ).time() >= DAY_CUTOFF
-          or (not succeeded and order.amount_fen <= MIN_ATTEMPT_FEN)):
-        instruction.status = InstructionStatus.FAILED
-    else:
-        instruction.status, instruction.next_attempt_at = InstructionStatus.PENDING, retry_at
-
-
 # -- refunds ----------------------------------------------------------------------------------------------
 
 
-def request_refund(container: Container, loan_id: int, amount_fen: int, *, key: str, reason: str,
+def request_refund(ports: PaymentPorts, loan_id: int, amount_fen: int, *, key: str, reason: str,
                    actor: str) -> PaymentOrder:
     """Pay back money a loan holds for its borrower (an overpayment) to the borrower's default method."""
-    now = container.clock.now()
+    now = ports.clock.now()
     business_key = f"loan:{loan_id}:refund:{hashlib.sha256(key.encode()).hexdigest()[:40]}"
-    with container.db.transaction() as session:
+    with ports.db.transaction() as session:
         loan = lock_loan(session, loan_id)
         if loan is None:
             raise DomainError(LoanErrors.LOAN_NOT_FOUND, params={"loan_id": loan_id})
@@ -348,7 +255,7 @@ def request_refund(container: Container, loan_id: int, amount_fen: int, *, key: 
             raise DomainError(PaymentErrors.REFUND_MORE_THAN_HELD, params={
                 "amount_yuan": Money(amount_fen).to_yuan(), "held_yuan": Money(loan.overpayment_fen).to_yuan()})
         method = orders.payout_method(session, loan.borrower_id)
-        order = orders.create_order(session, container, kind=OrderKind.PAYOUT, purpose=REFUND,
+        order = orders.create_order(session, ports, kind=OrderKind.PAYOUT, purpose=REFUND,
                                     business_key=business_key, borrower_id=loan.borrower_id, loan_id=loan.id,
                                     method=method, amount_fen=amount_fen, now=now, note=reason[:200])
         post(session, kind="refund_ordered", idempotency_key=f"order:{order.order_no}:ordered",
@@ -356,28 +263,7 @@ def request_refund(container: Container, loan_id: int, amount_fen: int, *, key: 
              legs=[debit(Account.OVERPAYMENT_LIABILITY, amount_fen), credit(Account.PAYOUT_IN_TRANSIT, amount_fen)],
              memo=f"refund {order.order_no}: {reason[:80]}")
         loan.overpayment_fen -= amount_fen
-        container.audit.record(session, actor=actor, action="payments.refund.requested", subject=f"loan:{loan.id}",
-                               details={"order_no": order.order_no, "amount_fen": amount_fen, "reason": reason[:200]})
+        ports.audit.record(session, actor=actor, action="payments.refund.requested", subject=f"loan:{loan.id}",
+                           details={"order_no": order.order_no, "amount_fen": amount_fen, "reason": reason[:200]})
         order_id = order.id
-    return orders.send(container, order_id)
-
-
-def settle_refund(session: Session, container: Container, order: PaymentOrder, *, succeeded: bool,
-                  now: datetime) -> None:
-    """Success: the money leaves cash. Definite failure: the order's entry is reversed and the amount is
-    held for the borrower again."""
-    day = business_date(now)
-    assert order.loan_id is not None
-    loan = lock_loan(session, order.loan_id)  # the loans locking protocol: before posting to the loan
-    assert loan is not None
-    if succeeded:
-        post(session, kind="refund_paid", idempotency_key=f"order:{order.order_no}:paid", business_date=day, now=now,
-             loan_id=order.loan_id, legs=[debit(Account.PAYOUT_IN_TRANSIT, order.amount_fen),
-                                          credit(Account.CASH, order.amount_fen, channel=order.channel)],
-             memo=f"refund {order.order_no} paid")
-        return
-    ordered = session.execute(select(JournalEntry.id).where(
-        JournalEntry.idempotency_key == f"order:{order.order_no}:ordered")).scalar_one()
-    reverse(session, entry_id=ordered, idempotency_key=f"order:{order.order_no}:voided", business_date=day, now=now,
-            memo=f"refund {order.order_no} failed: {order.code}")
-    loan.overpayment_fen += order.amount_fen
+    return orders.send(ports, order_id)

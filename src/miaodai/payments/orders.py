@@ -11,7 +11,8 @@ The life of an order, and why each step is where it is:
    that :func:`recover` queries: ``not_found`` means it never arrived, and it is sent again under the
    same number; anything else is the channel's truth.
 3. **Settled**: a final answer — from the submit, a signed callback or a query — is applied in one
-   transaction with the business effect (the loan's payout entry and activation, or its voiding).
+   transaction with the business effect (the loan's payout entry and activation, or its voiding; a
+   collection's repayment posting; a refund's: :mod:`payments.settlement`, by the order's purpose).
    Final states never change again; a later contradicting answer is recorded as a discrepancy for
    reconciliation, never posted. ``unknown`` and indefinite failures (SYSTEMERROR) are not failures:
    the order stays ``processing`` and is queried until the channel knows.
@@ -32,12 +33,13 @@ import structlog
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from miaodai.container import Container
 from miaodai.core.errors import DomainError
 from miaodai.core.failpoints import failpoint
+from miaodai.core.ports import Platform
 from miaodai.core.providers import ProviderTimeout
 from miaodai.identity.models import KYC_NAME_FIELD, KycIdentity
 from miaodai.loans.models import Loan
+from miaodai.payments import settlement
 from miaodai.payments.channel import CallbackRejected, ChannelAnswer, ChannelOrder, ChannelStatus, OrderKind
 from miaodai.payments.errors import PaymentErrors
 from miaodai.payments.models import (
@@ -49,13 +51,14 @@ from miaodai.payments.models import (
     PaymentOrder,
     PaymentOrderEvent,
 )
+from miaodai.payments.ports import PaymentPorts
+from miaodai.payments.settlement import DISBURSEMENT, record_event
 
 log = structlog.get_logger(__name__)
 
 # When to ask the channel about an order still processing: soon, then less and less often.
 CHECK_DELAYS = (timedelta(seconds=10), timedelta(seconds=30), timedelta(minutes=2), timedelta(minutes=10),
                 timedelta(minutes=30), timedelta(hours=2))
-DISBURSEMENT = "disbursement"
 
 
 def _next_check(now: datetime, checks: int) -> datetime:
@@ -64,12 +67,6 @@ def _next_check(now: datetime, checks: int) -> datetime:
 
 def new_order_no(now: datetime) -> str:
     return f"MD{now:%Y%m%d}{secrets.token_hex(8).upper()}"
-
-
-def record_event(session: Session, order: PaymentOrder, event: str, *, at: datetime, status: str,
-           code: str | None = None, detail: str | None = None) -> None:
-    session.add(PaymentOrderEvent(order_id=order.id, at=at, event=event, status=status, code=code,
-                                  detail=(detail or None) and detail[:200]))
 
 
 def payout_method(session: Session, borrower_id: int) -> PaymentMethod:
@@ -84,7 +81,7 @@ def payout_method(session: Session, borrower_id: int) -> PaymentMethod:
     return method
 
 
-def create_order(session: Session, container: Container, *, kind: OrderKind, purpose: str, business_key: str,
+def create_order(session: Session, ports: PaymentPorts, *, kind: OrderKind, purpose: str, business_key: str,
                  borrower_id: int, loan_id: int | None, method: PaymentMethod, amount_fen: int, now: datetime,
                  attempt: int | None = None, repayment_purpose: str | None = None,
                  prepayment_mode: str | None = None, instruction_id: int | None = None,
@@ -95,7 +92,7 @@ def create_order(session: Session, container: Container, *, kind: OrderKind, pur
         raise ValueError("a payment order is a positive amount of fen")
     order = PaymentOrder(
         order_no=new_order_no(now), business_key=business_key, kind=kind.value, purpose=purpose,
-        channel=container.channel.name, borrower_id=borrower_id, loan_id=loan_id, attempt=attempt,
+        channel=ports.channel.name, borrower_id=borrower_id, loan_id=loan_id, attempt=attempt,
         payment_method_id=method.id, amount_fen=amount_fen, status=OrderStatus.CREATED, created_at=now,
         next_check_at=now, checks=0, repayment_purpose=repayment_purpose, prepayment_mode=prepayment_mode,
         instruction_id=instruction_id, note=note, request_key=request_key,
@@ -106,10 +103,10 @@ def create_order(session: Session, container: Container, *, kind: OrderKind, pur
     return order
 
 
-def create_payout_order(session: Session, container: Container, loan: Loan, *, now: datetime,
+def create_payout_order(session: Session, ports: PaymentPorts, loan: Loan, *, now: datetime,
                         request_key: str | None = None) -> PaymentOrder:
     """The order of the loan's current payout attempt, stored in the caller's transaction."""
-    return create_order(session, container, kind=OrderKind.PAYOUT, purpose=DISBURSEMENT,
+    return create_order(session, ports, kind=OrderKind.PAYOUT, purpose=DISBURSEMENT,
                         business_key=f"loan:{loan.id}:payout:{loan.payout_attempts}", borrower_id=loan.borrower_id,
                         loan_id=loan.id, method=payout_method(session, loan.borrower_id), amount_fen=loan.principal_fen,
                         now=now, attempt=loan.payout_attempts, request_key=request_key)
@@ -117,19 +114,19 @@ def create_payout_order(session: Session, container: Container, loan: Loan, *, n
 
 class LoanPayouts:
     """The payment orders of loans' payouts, as the loans domain asks for them (``loans.ports.PayoutOrders``;
-    the container builds one)."""
+    the container builds one and hands itself in as the port)."""
 
-    def __init__(self, container: Container) -> None:
-        self._container = container
+    def __init__(self, ports: PaymentPorts) -> None:
+        self._ports = ports
 
     def ordered_by(self, session: Session, loan_id: int, request_key: str) -> bool:
         return payout_ordered_by(session, loan_id, request_key)
 
     def order(self, session: Session, loan: Loan, *, now: datetime, request_key: str | None) -> None:
-        create_payout_order(session, self._container, loan, now=now, request_key=request_key)
+        create_payout_order(session, self._ports, loan, now=now, request_key=request_key)
 
     def send(self, loan_id: int) -> None:
-        send_loan_payout(self._container, loan_id)
+        send_loan_payout(self._ports, loan_id)
 
 
 def payout_ordered_by(session: Session, loan_id: int, request_key: str) -> bool:
@@ -139,44 +136,44 @@ def payout_ordered_by(session: Session, loan_id: int, request_key: str) -> bool:
         PaymentOrder.request_key == request_key)).first() is not None
 
 
-def _channel_order(session: Session, container: Container, order: PaymentOrder) -> ChannelOrder:
+def _channel_order(session: Session, ports: Platform, order: PaymentOrder) -> ChannelOrder:
     method = session.get(PaymentMethod, order.payment_method_id)
     name_enc = session.execute(
         select(KycIdentity.name_enc).where(KycIdentity.borrower_id == order.borrower_id)).scalar_one()
-    vault = container.vault
+    vault = ports.vault
     return ChannelOrder(
         order_no=order.order_no, kind=OrderKind(order.kind), amount_fen=order.amount_fen,
         account_no=vault.decrypt(method.number_enc, CARD_NUMBER_FIELD),
         account_name=vault.decrypt(name_enc, KYC_NAME_FIELD), bank_code=method.bank_code,
-        notify_url=f"{container.settings.public_base_url.rstrip('/')}/v1/payments/callbacks/{order.channel}",
+        notify_url=f"{ports.settings.public_base_url.rstrip('/')}/v1/payments/callbacks/{order.channel}",
         account_kind=method.kind.value, agreement_no=method.agreement_no,
     )
 
 
-def send(container: Container, order_id: int, *, resend: bool = False) -> PaymentOrder:
+def send(ports: PaymentPorts, order_id: int, *, resend: bool = False) -> PaymentOrder:
     """Send an order that was stored but not sent (or, with ``resend``, one the channel said it never
     received); apply the answer. Anything else is left alone: someone already sent it."""
     failpoint("payments.send.before_mark")  # stored (created), not yet marked as sent
-    now = container.clock.now()
-    with container.db.transaction() as session:
+    now = ports.clock.now()
+    with ports.db.transaction() as session:
         order = session.execute(select(PaymentOrder).where(PaymentOrder.id == order_id).with_for_update()).scalar_one()
         wanted = OrderStatus.PROCESSING if resend else OrderStatus.CREATED
         if order.status is not wanted:
             return order
         order.status, order.sent_at, order.next_check_at = OrderStatus.PROCESSING, now, _next_check(now, 0)
         record_event(session, order, "sent", at=now, status=OrderStatus.PROCESSING.value)
-        request = _channel_order(session, container, order)
+        request = _channel_order(session, ports, order)
     # Committed as processing before the call: a crash from here on leaves an order recover() queries.
     failpoint("payments.send.before_submit")  # marked processing, the channel not yet called
     try:
-        answer = container.channel.submit(request)
+        answer = ports.channel.submit(request)
         failpoint("payments.send.after_submit")  # the channel has the order; its answer is not stored
     except ProviderTimeout:
-        with container.db.transaction() as session:
+        with ports.db.transaction() as session:
             order = session.get(PaymentOrder, order_id)
-            record_event(session, order, "no_answer", at=container.clock.now(), status=ChannelStatus.UNKNOWN.value)
+            record_event(session, order, "no_answer", at=ports.clock.now(), status=ChannelStatus.UNKNOWN.value)
         return order
-    return _apply(container, answer, event="answered").order or order
+    return _apply(ports, answer, event="answered").order or order
 
 
 @dataclass(frozen=True)
@@ -185,9 +182,9 @@ class Applied:
     outcome: str  # applied | pending | duplicate | stale | discrepancy | unknown_order | not_found
 
 
-def _apply(container: Container, answer: ChannelAnswer, *, event: str) -> Applied:
-    now = container.clock.now()
-    with container.db.transaction() as session:
+def _apply(ports: PaymentPorts, answer: ChannelAnswer, *, event: str) -> Applied:
+    now = ports.clock.now()
+    with ports.db.transaction() as session:
         order = session.execute(
             select(PaymentOrder).where(PaymentOrder.order_no == answer.order_no).with_for_update()
         ).scalar_one_or_none()
@@ -214,7 +211,7 @@ def _apply(container: Container, answer: ChannelAnswer, *, event: str) -> Applie
             log.error("payment_amount_mismatch", order_id=order.id)
             return Applied(order, "discrepancy")
         if answer.status is ChannelStatus.SUCCEEDED or answer.is_definite_failure:
-            _settle(session, container, order, answer, now=now)
+            settlement.settle(session, ports, order, answer, now=now)
             return Applied(order, "applied")
         if event == "queried":  # the schedule counts our queries: a submit's "processing" is checked after 10 s
             order.checks += 1
@@ -225,53 +222,27 @@ def _apply(container: Container, answer: ChannelAnswer, *, event: str) -> Applie
         return Applied(order, "pending")
 
 
-def _settle(session: Session, container: Container, order: PaymentOrder, answer: ChannelAnswer, *,
-            now: datetime) -> None:
-    from miaodai.loans import loan_service  # loans does not import payments at module level either
-    from miaodai.payments import collections  # builds on this module
-
-    succeeded = answer.status is ChannelStatus.SUCCEEDED
-    order.status = OrderStatus.SUCCEEDED if succeeded else OrderStatus.FAILED
-    order.channel_txn_id = answer.channel_txn_id
-    order.code, order.message = answer.code, answer.message[:200]
-    order.finished_at = answer.finished_at or now
-    order.settled_at, order.next_check_at = now, None
-    failpoint("payments.settle.before_post")  # inside the settling transaction: dies uncommitted
-    if order.purpose == DISBURSEMENT:
-        assert order.loan_id is not None and order.attempt is not None
-        loan_service.settle_payout_in(session, container, order.loan_id, loan_service.PayoutResult(
-            attempt=order.attempt, succeeded=succeeded, channel=order.channel, at=order.finished_at,
-            reference=answer.channel_txn_id or order.order_no, reason=answer.message,
-        ), actor=f"channel:{order.channel}")
-    elif order.purpose in collections.COLLECTING:
-        collections.settle_collection(session, container, order, succeeded=succeeded, now=now)
-    elif order.purpose == collections.REFUND:
-        collections.settle_refund(session, container, order, succeeded=succeeded, now=now)
-    else:
-        raise ValueError(f"payment order {order.id} has an unknown purpose {order.purpose!r}")
-
-
-def check(container: Container, order_id: int) -> PaymentOrder:
+def check(ports: PaymentPorts, order_id: int) -> PaymentOrder:
     """Ask the channel about an order still processing; send it again if the channel never got it."""
-    with container.db.autocommit() as session:
+    with ports.db.autocommit() as session:
         order = session.get(PaymentOrder, order_id)
     if order is None or order.status is not OrderStatus.PROCESSING:
         return order
     try:
-        answer = container.channel.query(order.order_no)
+        answer = ports.channel.query(order.order_no)
     except ProviderTimeout:
         return order
-    applied = _apply(container, answer, event="queried")
+    applied = _apply(ports, answer, event="queried")
     if applied.outcome == "not_found":
-        return send(container, order_id, resend=True)
+        return send(ports, order_id, resend=True)
     return applied.order or order
 
 
-def recover(container: Container, *, now: datetime | None = None, limit: int = 500) -> dict[str, int]:
+def recover(ports: PaymentPorts, *, now: datetime | None = None, limit: int = 500) -> dict[str, int]:
     """Send what was stored but never sent, and query what is processing and due for a check.
     Safe to run at any time, from any number of processes (each order is locked while it moves)."""
-    now = now or container.clock.now()
-    with container.db.autocommit() as session:
+    now = now or ports.clock.now()
+    with ports.db.autocommit() as session:
         due = session.execute(
             select(PaymentOrder.id, PaymentOrder.status)
             .where(or_(PaymentOrder.status == OrderStatus.CREATED,
@@ -281,20 +252,20 @@ def recover(container: Container, *, now: datetime | None = None, limit: int = 5
     counts = {"sent": 0, "checked": 0}
     for order_id, status in due:
         if status is OrderStatus.CREATED:
-            send(container, order_id)
+            send(ports, order_id)
             counts["sent"] += 1
         else:
-            check(container, order_id)
+            check(ports, order_id)
             counts["checked"] += 1
     return counts
 
 
-def receive_callback(container: Container, channel_name: str, body: bytes,
+def receive_callback(ports: PaymentPorts, channel_name: str, body: bytes,
                      headers: dict[str, str]) -> tuple[int, bytes]:
     """A channel's callback: believed only with a valid signature, applied once, always recorded.
     Returns the HTTP status and body to answer with (the channel's exact ack once it is applied)."""
-    channel = container.channel
-    now = container.clock.now()
+    channel = ports.channel
+    now = ports.clock.now()
     digest = hashlib.sha256(body).hexdigest()
     if channel_name != channel.name:
         return 404, b"unknown channel"
@@ -302,21 +273,21 @@ def receive_callback(container: Container, channel_name: str, body: bytes,
         answer = channel.parse_callback(body, headers)
     except CallbackRejected as exc:
         log.warning("payment_callback_rejected", channel=channel_name, reason=exc.reason)
-        with container.db.transaction() as session:
+        with ports.db.transaction() as session:
             session.add(ChannelCallback(channel=channel_name, received_at=now, verified=False, outcome="rejected",
                                         body_sha256=digest))
         return 400, b"invalid signature"
     failpoint("payments.callback.verified")  # believed, nothing applied yet
-    applied = _apply(container, answer, event="callback")
-    with container.db.transaction() as session:
+    applied = _apply(ports, answer, event="callback")
+    with ports.db.transaction() as session:
         session.add(ChannelCallback(channel=channel_name, received_at=now, verified=True, notify_id=answer.notify_id,
                                     order_no=answer.order_no, outcome=applied.outcome, body_sha256=digest))
     return 200, channel.ack_body
 
 
-def loan_payouts(container: Container, loan_id: int) -> list[tuple[PaymentOrder, list[PaymentOrderEvent]]]:
+def loan_payouts(ports: Platform, loan_id: int) -> list[tuple[PaymentOrder, list[PaymentOrderEvent]]]:
     """The payout orders of a loan with their events, oldest first: what the borrower's timeline shows."""
-    with container.db.autocommit() as session:
+    with ports.db.autocommit() as session:
         orders = session.execute(select(PaymentOrder).where(PaymentOrder.loan_id == loan_id,
                                                             PaymentOrder.purpose == DISBURSEMENT)
                                  .order_by(PaymentOrder.id)).scalars().all()
@@ -325,12 +296,12 @@ def loan_payouts(container: Container, loan_id: int) -> list[tuple[PaymentOrder,
     return [(order, [e for e in events if e.order_id == order.id]) for order in orders]
 
 
-def send_loan_payout(container: Container, loan_id: int) -> PaymentOrder | None:
+def send_loan_payout(ports: PaymentPorts, loan_id: int) -> PaymentOrder | None:
     """Send the loan's payout order that is waiting (called right after the signing commits; recover()
     sends it instead if this process dies first)."""
-    with container.db.autocommit() as session:
+    with ports.db.autocommit() as session:
         order_id = session.execute(
             select(PaymentOrder.id).where(PaymentOrder.loan_id == loan_id, PaymentOrder.purpose == DISBURSEMENT,
                                           PaymentOrder.status == OrderStatus.CREATED)
         ).scalar_one_or_none()
-    return send(container, order_id) if order_id is not None else None
+    return send(ports, order_id) if order_id is not None else None

@@ -42,9 +42,9 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from miaodai.container import Container
 from miaodai.core.clock import business_date, start_of_business_day
 from miaodai.core.errors import DomainError
+from miaodai.core.ports import Platform
 from miaodai.core.providers import ProviderTimeout
 from miaodai.payments import orders
 from miaodai.payments.channel import CODE_SUCCESS, ChannelAnswer, ChannelStatus, OrderKind
@@ -56,6 +56,7 @@ from miaodai.payments.models import (
     ReconExceptionStatus,
     ReconRun,
 )
+from miaodai.payments.ports import PaymentPorts
 from miaodai.payments.recon_errors import ReconErrors
 
 # The statement's columns (any order): what every channel adapter's reconciliation_file must produce.
@@ -244,12 +245,12 @@ class ReconResult:
     open_exceptions: int  # open in the queue for this channel and day, whichever run found them
 
 
-def run(container: Container, channel_name: str, day: date, *, actor: str) -> ReconResult:
+def run(ports: PaymentPorts, channel_name: str, day: date, *, actor: str) -> ReconResult:
     """Reconcile ``channel_name``'s statement for ``day``; idempotent per statement file."""
-    channel = container.channel
+    channel = ports.channel
     if channel_name != channel.name:
         raise DomainError(ReconErrors.CHANNEL_UNKNOWN, params={"channel": channel_name, "configured": channel.name})
-    started = container.clock.now()
+    started = ports.clock.now()
     if day > business_date(started):
         raise DomainError(ReconErrors.DATE_IN_FUTURE, params={"day": day.isoformat()})
     params = {"channel": channel_name, "day": day.isoformat()}
@@ -263,28 +264,28 @@ def run(container: Container, channel_name: str, day: date, *, actor: str) -> Re
     except MalformedFile as exc:
         raise DomainError(ReconErrors.FILE_MALFORMED, params={**params, "reason": str(exc)}) from None
     window = Window(channel_name, day)
-    recorded = _recorded(container, window, sha256)
+    recorded = _recorded(ports, window, sha256)
     if recorded is not None:
         return recorded
-    resolved = _settle_unknown(container, window, rows)
-    with container.db.autocommit() as session:
+    resolved = _settle_unknown(ports, window, rows)
+    with ports.db.autocommit() as session:
         ours = _our_orders(session, window, rows)
     counts, findings = classify(rows, ours, window, resolved)
-    return _record(container, window, sha256, counts, findings, actor=actor, started=started)
+    return _record(ports, window, sha256, counts, findings, actor=actor, started=started)
 
 
-def _settle_unknown(container: Container, window: Window, rows: Mapping[str, FileRow]) -> set[str]:
+def _settle_unknown(ports: PaymentPorts, window: Window, rows: Mapping[str, FileRow]) -> set[str]:
     """Our orders of the day whose outcome we do not know yet: the file's row is applied (as a callback
     would be), an order the file does not list is queried. Returns the order numbers now final."""
-    with container.db.autocommit() as session:
+    with ports.db.autocommit() as session:
         unknown = [o for o in _our_orders(session, window, rows).values() if o.status not in _FINAL]
     resolved = set()
     for order in unknown:
         row = rows.get(order.order_no)
         if row is not None:
-            settled = orders._apply(container, answer_from_row(row), event=RECONCILED_EVENT).outcome == "applied"
+            settled = orders._apply(ports, answer_from_row(row), event=RECONCILED_EVENT).outcome == "applied"
         elif order.status is OrderStatus.PROCESSING:
-            checked = orders.check(container, order.id)
+            checked = orders.check(ports, order.id)
             settled = checked is not None and checked.status in _FINAL
         else:
             continue  # stored, never sent: recover() sends it
@@ -310,16 +311,16 @@ def _our_orders(session: Session, window: Window, rows: Mapping[str, FileRow]) -
     return found
 
 
-def _record(container: Container, window: Window, sha256: str, counts: dict[str, int], findings: list[Finding],
+def _record(ports: Platform, window: Window, sha256: str, counts: dict[str, int], findings: list[Finding],
             *, actor: str, started: datetime) -> ReconResult:
     """The run, its new exceptions and its audit entry in one transaction. A concurrent run of the same
     file that commits first wins (its run is answered); one of another file of the day that queued the
     same exception first makes this one try again without it."""
     for attempt in (1, 2):
         try:
-            return _insert_run(container, window, sha256, counts, findings, actor=actor, started=started)
+            return _insert_run(ports, window, sha256, counts, findings, actor=actor, started=started)
         except IntegrityError:
-            recorded = _recorded(container, window, sha256)
+            recorded = _recorded(ports, window, sha256)
             if recorded is not None:
                 return recorded
             if attempt == 2:
@@ -327,10 +328,10 @@ def _record(container: Container, window: Window, sha256: str, counts: dict[str,
     raise AssertionError("unreachable")
 
 
-def _insert_run(container: Container, window: Window, sha256: str, counts: dict[str, int],
+def _insert_run(ports: Platform, window: Window, sha256: str, counts: dict[str, int],
                 findings: list[Finding], *, actor: str, started: datetime) -> ReconResult:
-    now = container.clock.now()
-    with container.db.transaction() as session:
+    now = ports.clock.now()
+    with ports.db.transaction() as session:
         run_row = ReconRun(channel=window.channel, business_date=window.day, file_sha256=sha256, started_at=started,
                            finished_at=now, actor=actor[:64], counts=json.dumps(counts, sort_keys=True))
         session.add(run_row)
@@ -341,7 +342,7 @@ def _insert_run(container: Container, window: Window, sha256: str, counts: dict[
         events = _events(session, [f.order.id for f in new if f.order is not None])
         for finding in new:
             session.add(_exception(run_row, finding, events, now))
-        container.audit.record(
+        ports.audit.record(
             session, actor=actor, action="payments.recon.run", subject=f"recon_run:{run_row.id}",
             details={"channel": window.channel, "business_date": window.day.isoformat(), "file_sha256": sha256,
                      "counts": counts, "new_exceptions": [[f.kind, f.order_no] for f in new]},
@@ -350,8 +351,8 @@ def _insert_run(container: Container, window: Window, sha256: str, counts: dict[
     return ReconResult(run_row, counts, already_recorded=False, new_exceptions=len(new), open_exceptions=open_count)
 
 
-def _recorded(container: Container, window: Window, sha256: str) -> ReconResult | None:
-    with container.db.autocommit() as session:
+def _recorded(ports: Platform, window: Window, sha256: str) -> ReconResult | None:
+    with ports.db.autocommit() as session:
         run_row = session.scalars(select(ReconRun).where(
             ReconRun.channel == window.channel, ReconRun.business_date == window.day,
             ReconRun.file_sha256 == sha256)).one_or_none()
@@ -418,7 +419,7 @@ class Page:
     next_before_id: int | None  # pass back as before_id for the next (older) page
 
 
-def _page(container: Container, model: type[ReconRun] | type[ReconException], *, channel: str | None,
+def _page(ports: Platform, model: type[ReconRun] | type[ReconException], *, channel: str | None,
           day: date | None, limit: int, before_id: int | None, **equal: Any) -> Page:
     """One page of ``model`` rows by descending id, of a channel and day if given and with the columns
     in ``equal`` equal to their values (None: any)."""
@@ -428,40 +429,40 @@ def _page(container: Container, model: type[ReconRun] | type[ReconException], *,
             stmt = stmt.where(getattr(model, column) == value)
     if before_id is not None:
         stmt = stmt.where(model.id < before_id)
-    with container.db.autocommit() as session:
+    with ports.db.autocommit() as session:
         items = list(session.scalars(stmt))
     more = len(items) > limit
     items = items[:limit]
     return Page(items, items[-1].id if more and items else None)
 
 
-def runs_page(container: Container, *, channel: str | None = None, day: date | None = None, limit: int = 50,
+def runs_page(ports: Platform, *, channel: str | None = None, day: date | None = None, limit: int = 50,
               before_id: int | None = None) -> Page:
     """Recorded runs, newest first."""
-    return _page(container, ReconRun, channel=channel, day=day, limit=limit, before_id=before_id)
+    return _page(ports, ReconRun, channel=channel, day=day, limit=limit, before_id=before_id)
 
 
-def exceptions_page(container: Container, *, status: ReconExceptionStatus | None = ReconExceptionStatus.OPEN,
+def exceptions_page(ports: Platform, *, status: ReconExceptionStatus | None = ReconExceptionStatus.OPEN,
                     channel: str | None = None, day: date | None = None, limit: int = 50,
                     before_id: int | None = None) -> Page:
     """The exception queue, newest first; ``status`` None for every status."""
-    return _page(container, ReconException, channel=channel, day=day, limit=limit, before_id=before_id,
+    return _page(ports, ReconException, channel=channel, day=day, limit=limit, before_id=before_id,
                  status=status)
 
 
-def get_exception(container: Container, exception_id: int) -> ReconException:
-    with container.db.autocommit() as session:
+def get_exception(ports: Platform, exception_id: int) -> ReconException:
+    with ports.db.autocommit() as session:
         found = session.get(ReconException, exception_id)
     if found is None:
         raise DomainError(ReconErrors.EXCEPTION_NOT_FOUND)
     return found
 
 
-def resolve(container: Container, exception_id: int, *, resolution: str, actor: str) -> ReconException:
+def resolve(ports: Platform, exception_id: int, *, resolution: str, actor: str) -> ReconException:
     """Close an exception with what staff did about it. Resolving it again with the same note answers
     it unchanged; another note is refused (a resolution is never rewritten)."""
     resolution = resolution.strip()
-    with container.db.transaction() as session:
+    with ports.db.transaction() as session:
         found = session.scalars(select(ReconException).where(ReconException.id == exception_id)
                                 .with_for_update()).one_or_none()
         if found is None:
@@ -471,9 +472,9 @@ def resolve(container: Container, exception_id: int, *, resolution: str, actor: 
                 return found
             raise DomainError(ReconErrors.EXCEPTION_ALREADY_RESOLVED, params={
                 "resolved_by": found.resolved_by, "resolved_at": found.resolved_at.isoformat()})
-        found.status, found.resolved_at = ReconExceptionStatus.RESOLVED, container.clock.now()
+        found.status, found.resolved_at = ReconExceptionStatus.RESOLVED, ports.clock.now()
         found.resolved_by, found.resolution = actor[:64], resolution
-        container.audit.record(
+        ports.audit.record(
             session, actor=actor, action="payments.recon.resolve", subject=f"recon_exception:{found.id}",
             details={"channel": found.channel, "business_date": found.business_date.isoformat(),
                      "order_no": found.order_no, "kind": found.kind, "resolution": resolution},

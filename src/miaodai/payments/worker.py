@@ -18,8 +18,8 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import structlog
 
-from miaodai.container import Container
 from miaodai.payments import agreement_cancellations, collections, orders
+from miaodai.payments.ports import PaymentPorts
 
 log = structlog.get_logger(__name__)
 
@@ -39,19 +39,19 @@ def http_poster(url: str, body: bytes, headers: Mapping[str, str]) -> tuple[int,
     return response.status_code, response.content
 
 
-def one_pass(container: Container) -> dict[str, int]:
-    counts = orders.recover(container)
-    counts.update(collections.run_auto_debit(container))
-    counts.update(agreement_cancellations.send_due(container))  # unbound wallets' agreements, at the wallet
-    if container.settings.sandbox:
-        counts["callbacks"] = container.channel.deliver_due(  # type: ignore[attr-defined]
-            container.clock.now(), http_poster, pool=_posters)
+def one_pass(ports: PaymentPorts) -> dict[str, int]:
+    counts = orders.recover(ports)
+    counts.update(collections.run_auto_debit(ports))
+    counts.update(agreement_cancellations.send_due(ports))  # unbound wallets' agreements, at the wallet
+    if ports.settings.sandbox:
+        counts["callbacks"] = ports.channel.deliver_due(  # type: ignore[attr-defined]
+            ports.clock.now(), http_poster, pool=_posters)
     return counts
 
 
 class PaymentsWorker:
-    def __init__(self, container: Container, interval: float) -> None:
-        self._container, self._interval = container, interval
+    def __init__(self, ports: PaymentPorts, interval: float) -> None:
+        self._ports, self._interval = ports, interval
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -62,7 +62,7 @@ class PaymentsWorker:
     def _run(self) -> None:
         while not self._stop.wait(self._interval):
             try:
-                one_pass(self._container)
+                one_pass(self._ports)
             except Exception:  # keep going: what is not final stays in recover()'s reach
                 log.exception("payments worker pass failed")
 
