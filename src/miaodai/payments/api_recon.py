@@ -14,11 +14,12 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from miaodai.deps import ROW_ID_MAX, ContainerDep, RowId
+from miaodai.core.fields import ROW_ID_MAX, RowId
 from miaodai.identity.staff_deps import require_permission
 from miaodai.identity.staff_service import StaffContext
 from miaodai.payments import recon
 from miaodai.payments.models import ReconException, ReconExceptionStatus, ReconRun
+from miaodai.payments.ports import PaymentPortsDep
 
 router = APIRouter(prefix="/v1/staff/recon", tags=["reconciliation"])
 
@@ -133,31 +134,31 @@ def _detail(found: ReconException) -> ExceptionDetail:
 
 
 @router.get("/runs", summary="Recorded reconciliation runs, newest first (needs ledger.read)")
-def list_runs(_staff: Reader, container: ContainerDep, channel: Channel = None, day: Day = None,
+def list_runs(_staff: Reader, ports: PaymentPortsDep, channel: Channel = None, day: Day = None,
               limit: Limit = 50, before_id: BeforeId = None) -> RunPage:
-    page = recon.runs_page(container, channel=channel, day=day, limit=limit, before_id=before_id)
+    page = recon.runs_page(ports, channel=channel, day=day, limit=limit, before_id=before_id)
     return RunPage(runs=[_run_view(r) for r in page.items], next_before_id=page.next_before_id)
 
 
 @router.get("/exceptions", summary="The reconciliation exception queue, newest first (needs ledger.read)")
 def list_exceptions(
-    _staff: Reader, container: ContainerDep, channel: Channel = None, day: Day = None,
+    _staff: Reader, ports: PaymentPortsDep, channel: Channel = None, day: Day = None,
     status: Annotated[Literal["open", "resolved", "all"], Query()] = "open",
     limit: Limit = 50, before_id: BeforeId = None,
 ) -> ExceptionPage:
     wanted = None if status == "all" else ReconExceptionStatus(status)
-    page = recon.exceptions_page(container, status=wanted, channel=channel, day=day, limit=limit, before_id=before_id)
+    page = recon.exceptions_page(ports, status=wanted, channel=channel, day=day, limit=limit, before_id=before_id)
     return ExceptionPage(exceptions=[ExceptionView(**_fields(e)) for e in page.items],
                          next_before_id=page.next_before_id)
 
 
 @router.get("/exceptions/{exception_id}", summary="One exception with its evidence and what to do about it")
-def get_exception(exception_id: RowId, _staff: Reader, container: ContainerDep) -> ExceptionDetail:
-    return _detail(recon.get_exception(container, exception_id))
+def get_exception(exception_id: RowId, _staff: Reader, ports: PaymentPortsDep) -> ExceptionDetail:
+    return _detail(recon.get_exception(ports, exception_id))
 
 
 @router.post("/exceptions/{exception_id}/resolve",
              summary="Close an exception with what was done (needs recon.resolve); the same note again is a no-op")
 def resolve_exception(exception_id: RowId, body: ResolveBody, staff: Resolver,
-                      container: ContainerDep) -> ExceptionDetail:
-    return _detail(recon.resolve(container, exception_id, resolution=body.resolution, actor=staff.actor))
+                      ports: PaymentPortsDep) -> ExceptionDetail:
+    return _detail(recon.resolve(ports, exception_id, resolution=body.resolution, actor=staff.actor))

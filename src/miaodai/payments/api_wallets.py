@@ -11,11 +11,12 @@ from typing import Literal
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from miaodai.deps import ContainerDep, CurrentBorrower
+from miaodai.identity.http import CurrentBorrower
 from miaodai.identity.step_up import RecentStepUp
 from miaodai.payments import wallets
-from miaodai.payments.api import MethodView, method_view
 from miaodai.payments.models import PaymentMethodKind
+from miaodai.payments.ports import PaymentPortsDep
+from miaodai.payments.views import MethodView, method_view
 
 router = APIRouter(tags=["payment methods"])
 
@@ -44,8 +45,8 @@ class WalletBindingView(BaseModel):
 @router.post("/v1/payment-methods/wallets", status_code=202,
              summary="Bind Alipay or WeChat Pay (step-up): open authorize_url, where the borrower signs the "
                      "withholding agreement")
-def start_wallet_binding(body: WalletBody, auth: RecentStepUp, container: ContainerDep) -> WalletBindingView:
-    started = wallets.start_wallet_binding(container, auth, PaymentMethodKind(body.kind))
+def start_wallet_binding(body: WalletBody, auth: RecentStepUp, ports: PaymentPortsDep) -> WalletBindingView:
+    started = wallets.start_wallet_binding(ports, auth, PaymentMethodKind(body.kind))
     binding = started.binding
     return WalletBindingView(binding_id=binding.token, kind=binding.kind.value, status=binding.status.value,
                              authorize_url=started.authorize_url, expires_at=binding.expires_at)
@@ -54,6 +55,6 @@ def start_wallet_binding(body: WalletBody, auth: RecentStepUp, container: Contai
 @router.post("/v1/payment-methods/wallets/{binding_id}/confirm", status_code=201,
              summary="Finish binding with the wallet's authorization code: the wallet becomes a payment method")
 def confirm_wallet_binding(binding_id: str, body: WalletConfirmBody, auth: CurrentBorrower,
-                           container: ContainerDep) -> MethodView:
+                           ports: PaymentPortsDep) -> MethodView:
     # Started under step-up; the code is checked with the wallet, server to server.
-    return method_view(wallets.confirm_wallet_binding(container, auth, binding_id[:64], body.auth_code))
+    return method_view(wallets.confirm_wallet_binding(ports, auth, binding_id[:64], body.auth_code))

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Annotated, Protocol
 
+from fastapi import Depends
+
+from miaodai.core.http import app_platform
 from miaodai.loans.ports import LoanPorts
 from miaodai.payments.card_verification import CardVerifier
 from miaodai.payments.channel import PaymentChannel
@@ -22,3 +25,7 @@ class PaymentPorts(LoanPorts, Protocol):
 
     @property
     def card_verifier(self) -> CardVerifier: ...
+
+
+# The payments routers' dependency: the running service, seen through the payments port only.
+PaymentPortsDep = Annotated[PaymentPorts, Depends(app_platform)]

@@ -37,10 +37,9 @@ from miaodai.loans.repayment_math import PrepaymentMode
 from miaodai.loans.repayment_service import Purpose
 from miaodai.loans.states import ON_BOOK, LoanStatus
 from miaodai.loans.views import Fen, InstallmentLine, LoanView, PrepaymentBody
-from miaodai.payments import api_collections, collections, methods
-from miaodai.payments.api import MethodView, method_view
-from miaodai.payments.api_collections import CollectionView
+from miaodai.payments import collections, methods
 from miaodai.payments.errors import PaymentErrors
+from miaodai.payments.views import CollectionView, MethodView, loan_collection_views, method_view
 from miaodai.web import i18n, page_words
 from miaodai.web.core import PREFIX, WebBorrower, WebContainer, csrf_protect, locale_of, redirect, render
 from miaodai.web.public import parse_yuan
@@ -142,7 +141,7 @@ def _own_loan(container: Container, auth: AuthContext, loan_id: int) -> Loan:
 
 def _debits(container: Container, auth: AuthContext, loan_id: int) -> list[CollectionView]:
     """The loan's debits and refunds, newest first, as ``GET /v1/loans/{id}/repayments`` shows them."""
-    return api_collections.loan_collections(loan_id, container, auth)
+    return loan_collection_views(container, auth.borrower_id, loan_id)
 
 
 def _methods(container: Container, auth: AuthContext) -> list[MethodView]:

@@ -32,9 +32,9 @@ from miaodai.core.fields import RowId
 from miaodai.identity.login_service import parse_phone
 from miaodai.identity.sessions import AuthContext
 from miaodai.payments import bins, methods, wallets
-from miaodai.payments.api import BindingView, MethodView, binding_view, method_view
 from miaodai.payments.errors import PaymentErrors
 from miaodai.payments.models import CardBinding, PaymentMethodKind
+from miaodai.payments.views import BindingView, MethodView, binding_view, method_view
 from miaodai.payments.wallet_provider import WALLET_KINDS
 from miaodai.sandbox.wallet import Decision, SandboxWallet, UnknownRequest
 from miaodai.web import page_words

@@ -1,7 +1,7 @@
 """Following the payout 放款进度 in the app: each attempt step by step with its times, what a delay means,
 and after a failed payout what to do — pay it to another card (or the default) and retry, or cancel the loan.
 
-The timeline is the API's own ``GET /v1/loans/{id}/payouts`` view (``payments.api.loan_payouts``: the same
+The timeline is the API's own ``GET /v1/loans/{id}/payouts`` view (``payments.views.payout_views``: the same
 events, status texts and masked card), read in the page's language. Retrying is ``POST …/payout-retry``'s
 service (step-up, an idempotency key made with the form): it pays the default card, so a card chosen on
 the form is made the default first, as the API's guide tells its clients to. Cancelling is ``POST …/cancel``'s.
@@ -25,8 +25,8 @@ from miaodai.loans import loan_service
 from miaodai.loans.errors import LoanErrors
 from miaodai.loans.states import LoanStatus
 from miaodai.payments import methods
-from miaodai.payments.api import PayoutView, loan_payouts
 from miaodai.payments.errors import PaymentErrors
+from miaodai.payments.views import PayoutView, payout_views
 from miaodai.web import page_words
 from miaodai.web.core import PREFIX, WebBorrower, WebContainer, csrf_protect, now, redirect, render
 from miaodai.web.draw import Key, new_key
@@ -89,7 +89,7 @@ def _payout_page(request: Request, container: WebContainer, auth: AuthContext, l
     try:
         with container.db.transaction() as session:
             loan = loan_service.owned_loan(session, auth.borrower_id, loan_id)
-        attempts = loan_payouts(loan_id, auth, container)
+        attempts = payout_views(container, auth.borrower_id, loan_id)
     except DomainError as missing:
         return render(request, "draw_missing.html", signed_in=auth, error=missing)
     latest = attempts[-1] if attempts else None
