@@ -14,8 +14,8 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from miaodai.core.errors import DomainError, Errors
-from miaodai.deps import ContainerDep
 from miaodai.identity.login_service import parse_phone
+from miaodai.payments.ports import PaymentPorts, PaymentPortsDep
 from miaodai.sandbox.wallet import (
     LOGIN_AGREEMENT_EXISTS,
     LOGIN_FROZEN,
@@ -60,8 +60,8 @@ class AuthorizeResult(BaseModel):
     auth_code: str = Field(description="Pass it to POST /v1/payment-methods/wallets/{binding_id}/confirm")
 
 
-def _page(container: ContainerDep, provider_ref: str) -> tuple[SandboxWallet, SigningPage]:
-    wallet = container.wallets
+def _page(ports: PaymentPorts, provider_ref: str) -> tuple[SandboxWallet, SigningPage]:
+    wallet = ports.wallets
     if not isinstance(wallet, SandboxWallet):  # a real wallet adapter is wired in: there is no sandbox page
         raise DomainError(Errors.NOT_FOUND)
     try:
@@ -71,16 +71,16 @@ def _page(container: ContainerDep, provider_ref: str) -> tuple[SandboxWallet, Si
 
 
 @router.get("/{provider_ref}", summary="The wallet's signing page: what the borrower is asked to approve")
-def signing_page(provider_ref: str, container: ContainerDep) -> SigningPageView:
-    _, page = _page(container, provider_ref)
+def signing_page(provider_ref: str, ports: PaymentPortsDep) -> SigningPageView:
+    _, page = _page(ports, provider_ref)
     zh, en = _WALLET[page.kind.value]
     return SigningPageView(provider_ref=page.provider_ref, wallet=page.kind.value, wallet_zh=zh, wallet_en=en)
 
 
 @router.post("/{provider_ref}/authorize", summary="Log in to the sandbox wallet and approve or decline: "
              "returns the authorization code the wallet hands the app")
-def authorize(provider_ref: str, body: AuthorizeBody, container: ContainerDep) -> AuthorizeResult:
-    wallet, page = _page(container, provider_ref)
+def authorize(provider_ref: str, body: AuthorizeBody, ports: PaymentPortsDep) -> AuthorizeResult:
+    wallet, page = _page(ports, provider_ref)
     login = parse_phone(body.login)
     return AuthorizeResult(decision=body.decision,
                            auth_code=wallet.authorize(page.provider_ref, login, Decision(body.decision)))
