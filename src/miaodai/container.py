@@ -22,16 +22,17 @@ from miaodai.credit.bureau import CreditBureau, SandboxBureau
 from miaodai.credit.carrier_data import CarrierData, SandboxCarrierData
 from miaodai.identity.kyc_providers import CarrierVerifier, FaceLiveness, build_kyc_providers
 from miaodai.identity.sms import SmsProvider
+from miaodai.loans.disclosure import ProductTerms
+from miaodai.loans.ports import PayoutOrders
 from miaodai.payments.card_verification import CardVerifier, SandboxCardVerifier
 from miaodai.payments.channel import PaymentChannel
+from miaodai.payments.orders import LoanPayouts
 from miaodai.payments.wallet_provider import WalletProvider
 from miaodai.sandbox.sms import SandboxSmsProvider
 
 if TYPE_CHECKING:
     from miaodai.credit.ports import CreditPorts
     from miaodai.credit.registry import PolicyCache
-    from miaodai.loans.disclosure import ProductTerms
-    from miaodai.loans.ports import PayoutOrders
     from miaodai.payments.ports import PaymentPorts
 
 
@@ -60,16 +61,11 @@ class Container:
     def product_terms(self) -> ProductTerms:
         """Products' terms read at most once a minute (a line's all-in APR is shown without a round trip); one
         per container, so each test's database has its own."""
-        from miaodai.loans.disclosure import ProductTerms
-
         return ProductTerms()
 
     @cached_property
     def payouts(self) -> PayoutOrders:
-        """Payment orders of loans' payouts: the loans domain's port, implemented by payments (imported late:
-        payments.orders takes the container)."""
-        from miaodai.payments.orders import LoanPayouts
-
+        """Payment orders of loans' payouts: the loans domain's port, implemented by payments."""
         return LoanPayouts(self)
 
     @cached_property

@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from miaodai.app import create_app
-from miaodai.deps import ClientIp
+from miaodai.core.http import ClientIp
 
 PINNED_FIXTURES = ("backend",)
 

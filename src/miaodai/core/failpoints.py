@@ -4,9 +4,9 @@ when it reaches an armed point, exactly as if the machine had lost power there.
 Off unless the environment arms them, so production never stops here: ``MIAODAI_FAILPOINTS`` is a
 comma-separated list of ``name`` or ``name=N`` (die on the N-th time the point is reached, 1 if not
 given), read once when this module is imported. The points live in the code that moves money
-(:mod:`miaodai.payments.orders`); ``tests/integration/test_payment_crashes.py`` arms them in a child
-process, kills it there, then restarts and recovers. Like FoundationDB's and TiKV's fail points, by hand:
-no maintained Python library does this.
+(:mod:`miaodai.payments.orders`, :mod:`miaodai.payments.settlement`); ``tests/integration/test_payment_crashes.py``
+arms them in a child process, kills it there, then restarts and recovers. Like FoundationDB's and TiKV's
+fail points, by hand: no maintained Python library does this.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from miaodai.credit.models import CreditApplication, ReviewCase, ReviewKind, Rev
 from miaodai.credit.ports import CreditPortsDep
 from miaodai.identity.staff_deps import require_permission
 from miaodai.identity.staff_service import StaffContext
-from miaodai.loans.api_products import Fen, RateOut
+from miaodai.loans.views import Fen, RateOut
 
 router = APIRouter(tags=["credit review"])
 

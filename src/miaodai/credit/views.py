@@ -11,9 +11,9 @@ from pydantic import BaseModel, Field
 
 from miaodai.credit import service
 from miaodai.credit.models import ApplicationStatus, CreditApplication
-from miaodai.loans.api_products import RateOut
 from miaodai.loans.disclosure import AprExample, LineApr, line_apr_of
 from miaodai.loans.ports import LoanPorts
+from miaodai.loans.views import RateOut
 
 
 class Reason(BaseModel):

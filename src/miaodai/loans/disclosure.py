@@ -118,9 +118,8 @@ class ProductTerms:
 
 
 class DisclosurePorts(Platform, Protocol):
-    """What :func:`line_apr_of` is given: the platform and its products' terms cache. ``LoanPorts`` (and so every
-    port that extends it) satisfies it; it is declared here, not taken as ``LoanPorts``, because ``loans.ports``
-    names :class:`ProductTerms` and the two modules would import each other."""
+    """What :func:`line_apr_of` is given: the platform and its products' terms cache. ``LoanPorts`` extends it
+    (declared here, beside :class:`ProductTerms`, so that ``loans.ports`` imports this module and not the reverse)."""
 
     @property
     def product_terms(self) -> ProductTerms: ...

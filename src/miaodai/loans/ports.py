@@ -8,7 +8,7 @@ port declared here, and the composition root (``miaodai.container``) hands in th
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any, Protocol
+from typing import Annotated, Any, Protocol
 
 from fastapi import Depends
 from sqlalchemy.orm import Session
@@ -16,11 +16,9 @@ from sqlalchemy.orm import Session
 from miaodai.contracts.signing import PlatformSigner
 from miaodai.core.http import app_platform
 from miaodai.identity.ports import IdentityPorts
+from miaodai.loans.disclosure import DisclosurePorts
 from miaodai.loans.models import Loan
 from miaodai.loans.overdue import DelinquencyPolicy
-
-if TYPE_CHECKING:
-    from miaodai.loans.disclosure import ProductTerms
 
 
 class PayoutOrders(Protocol):
@@ -51,16 +49,13 @@ class ActiveDelinquencyPolicy(Protocol):
         ...
 
 
-class LoanPorts(IdentityPorts, Protocol):
+class LoanPorts(IdentityPorts, DisclosurePorts, Protocol):
     """What the loans domain's services are given: identity's port (loans sends signing codes and reminders),
-    the contract signer, the products' terms cache, and the two ports above. Payments and credit extend it,
-    as they call loans' services."""
+    the products' terms cache (``DisclosurePorts``), the contract signer, and the two ports above. Payments and
+    credit extend it, as they call loans' services."""
 
     @property
     def signer(self) -> PlatformSigner: ...
-
-    @property
-    def product_terms(self) -> ProductTerms: ...
 
     @property
     def payouts(self) -> PayoutOrders: ...

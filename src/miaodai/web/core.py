@@ -38,11 +38,15 @@ from starlette.routing import Match
 
 from miaodai.container import Container
 from miaodai.core.errors import DomainError
-from miaodai.deps import get_container
 from miaodai.identity.sessions import AuthContext, authenticate
 from miaodai.web import i18n, page_words
 
 PREFIX = "/app"
+
+
+def get_container(request: Request) -> Container:
+    """The composition root of the running service: the pages are an entry point, like ``app`` and ``cli``."""
+    return request.app.state.container
 SESSION_COOKIE = "md_session"
 DEVICE_COOKIE = "md_device"
 CSRF_COOKIE = "md_csrf"

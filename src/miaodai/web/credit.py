@@ -21,13 +21,13 @@ from fastapi.responses import HTMLResponse, Response
 
 from miaodai.container import Container
 from miaodai.core.errors import DomainError, Errors
+from miaodai.core.fields import RowId
 from miaodai.credit import service as credit_service
 from miaodai.credit.errors import CreditErrors
 from miaodai.credit.features import Education, LoanPurpose, Occupation
 from miaodai.credit.models import ApplicationStatus, CreditApplication, Decision
 from miaodai.credit.reasons import explain
 from miaodai.credit.views import application_view, approved_line_apr
-from miaodai.deps import RowId
 from miaodai.identity.consent_errors import ConsentErrors
 from miaodai.identity.sessions import AuthContext
 from miaodai.loans.disclosure import line_apr_of

@@ -31,7 +31,7 @@ from miaodai.contracts.errors import ContractErrors
 from miaodai.core.clock import business_date
 from miaodai.core.errors import DomainError
 from miaodai.core.fields import RowId, RowIdForm, RowIdQuery
-from miaodai.deps import client_ip
+from miaodai.core.http import client_ip
 from miaodai.identity.login_service import CodeSent
 from miaodai.identity.models import OtpChannel
 from miaodai.identity.sessions import AuthContext

@@ -37,7 +37,7 @@ from miaodai.loans.repayment_math import PrepaymentMode
 from miaodai.loans.repayment_service import Purpose
 from miaodai.loans.states import ON_BOOK, LoanStatus
 from miaodai.loans.views import Fen, InstallmentLine, LoanView, PrepaymentBody
-from miaodai.payments import collections, methods
+from miaodai.payments import collections, methods, settlement
 from miaodai.payments.errors import PaymentErrors
 from miaodai.payments.views import CollectionView, MethodView, loan_collection_views, method_view
 from miaodai.web import i18n, page_words
@@ -172,7 +172,7 @@ def one_loan(request: Request, loan_id: RowId, container: WebContainer, auth: We
 
 
 def _in_flight(debits: list[CollectionView]) -> CollectionView | None:
-    return next((d for d in debits if d.purpose != collections.REFUND and d.status in IN_FLIGHT), None)
+    return next((d for d in debits if d.purpose != settlement.REFUND and d.status in IN_FLIGHT), None)
 
 
 @router.get("/loans/{loan_id:int}/statement", response_class=HTMLResponse)

@@ -14,8 +14,8 @@ from fastapi.responses import HTMLResponse, Response
 
 from miaodai.core.errors import DomainError
 from miaodai.core.fields import RowId
+from miaodai.core.http import client_ip
 from miaodai.core.masking import mask_phone
-from miaodai.deps import client_ip
 from miaodai.identity import login_service, session_service
 from miaodai.identity.login_errors import LoginErrors
 from miaodai.identity.login_service import ClientInfo

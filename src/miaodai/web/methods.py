@@ -37,6 +37,7 @@ from miaodai.payments.models import CardBinding, PaymentMethodKind
 from miaodai.payments.views import BindingView, MethodView, binding_view, method_view
 from miaodai.payments.wallet_provider import WALLET_KINDS
 from miaodai.sandbox.wallet import Decision, SandboxWallet, UnknownRequest
+from miaodai.sandbox.wallet_views import signing_page_view
 from miaodai.web import page_words
 from miaodai.web.core import (
     PREFIX,
@@ -284,12 +285,10 @@ def wallet_returned(request: Request, binding_id: str, container: WebContainer, 
 
 def _sandbox_page(container: WebContainer, provider_ref: str) -> tuple[SandboxWallet, dict[str, object]]:
     """The sandbox wallet and what its JSON signing page says (the wallet, the agreement, the test logins)."""
-    from miaodai.sandbox.api_wallet import signing_page
-
     wallet = container.wallets
     if not container.settings.sandbox or not isinstance(wallet, SandboxWallet):
         raise DomainError(Errors.NOT_FOUND)
-    return wallet, signing_page(provider_ref, container).model_dump()
+    return wallet, signing_page_view(container, provider_ref).model_dump()
 
 
 def _back(back: str) -> str:

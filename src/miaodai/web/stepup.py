@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
 from miaodai.core.errors import DomainError
-from miaodai.deps import client_ip
+from miaodai.core.http import client_ip
 from miaodai.identity import login_service
 from miaodai.identity.models import OtpChannel
 from miaodai.identity.sessions import AuthContext
