@@ -86,7 +86,11 @@ def _seeds() -> list[int]:
     if os.environ.get("MIAODAI_CRASH_SEED"):
         return [int(os.environ["MIAODAI_CRASH_SEED"])]
     count = int(os.environ.get("MIAODAI_CRASH_SEEDS", "12"))
-    return random.SystemRandom().sample(range(1, 10**7), count)
+    # Random per run; under pytest-xdist every worker must collect the same tests, so the workers draw
+    # from the run's shared id (a fresh random value per run) rather than each from its own entropy.
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    draw = random.Random(run) if run else random.SystemRandom()
+    return draw.sample(range(1, 10**7), count)
 
 
 SEEDS = _seeds()
