@@ -14,12 +14,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import BigInteger, DateTime, Enum, Integer, MetaData, create_engine, event, func, select
+from sqlalchemy import BigInteger, DateTime, Enum, Integer, MetaData, create_engine, event, func, select, text
 from sqlalchemy.dialects.postgresql import dml as pg_dml
 from sqlalchemy.dialects.sqlite import dml as sqlite_dml
 from sqlalchemy.engine import CursorResult, Engine, Result
@@ -123,6 +123,42 @@ def dialect_insert(dialect: str) -> Callable[[Any], pg_dml.Insert | sqlite_dml.I
     ``on_conflict_do_nothing``, ``excluded``): PostgreSQL's and SQLite's spell ``INSERT … ON CONFLICT`` alike,
     but SQLAlchemy's portable ``insert`` has no conflict clause."""
     return pg_dml.insert if dialect == "postgresql" else sqlite_dml.insert
+
+
+def dialect_of(session: Session) -> str:
+    """The name of the dialect a session's connection speaks: ``postgresql`` or ``sqlite``."""
+    return session.get_bind().dialect.name
+
+
+def has_row_locks(session: Session) -> bool:
+    """Whether the database takes row and advisory locks (PostgreSQL). SQLite runs one writer at a time
+    (``BEGIN IMMEDIATE``), so a lock there is the transaction itself, and lock statements are skipped."""
+    return dialect_of(session) == "postgresql"
+
+
+def advisory_xact_lock(session: Session, key: int) -> None:
+    """Serialise transactions on ``key`` (a signed 64-bit integer) until this one ends; nothing on SQLite."""
+    if has_row_locks(session):
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+
+class SqlText:
+    """The few places hand-written SQL text differs between the two databases (the end-of-day batch's
+    set-based statements): boolean literals, two-argument min/max, whole days between dates, a date value."""
+
+    def __init__(self, dialect: str) -> None:
+        self.sqlite = dialect == "sqlite"
+        self.true, self.false = ("1", "0") if self.sqlite else ("true", "false")
+        self.least, self.greatest = ("MIN", "MAX") if self.sqlite else ("LEAST", "GREATEST")
+
+    def days(self, later: str, earlier: str) -> str:
+        """Whole days from ``earlier`` to ``later`` (date expressions)."""
+        if self.sqlite:
+            return f"CAST(julianday({later}) - julianday({earlier}) AS INTEGER)"
+        return f"({later} - {earlier})"
+
+    def value(self, day: date) -> Any:
+        return day.isoformat() if self.sqlite else day  # SQLite keeps dates as ISO text
 
 
 def selects_may_write(dialect: str) -> bool:

@@ -44,10 +44,9 @@ from fastapi import Depends, Request, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from sqlalchemy import delete, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from miaodai.core.clock import Clock
-from miaodai.core.db import Database, rows_changed
+from miaodai.core.db import Database, dialect_insert, rows_changed
 from miaodai.core.errors import DomainError, ErrorSpec
 from miaodai.core.idempotency_models import IdempotencyRecord
 
@@ -120,9 +119,8 @@ class IdempotencyStore:
     def claim(self, scope: str, key: str, *, method: str, path: str, fingerprint: str) -> Lease | None:
         now = self.clock.now()
         lease_end = now + self.lock
-        dialect = postgresql if self.db.dialect == "postgresql" else sqlite
         statement = (
-            dialect.insert(IdempotencyRecord)
+            dialect_insert(self.db.dialect)(IdempotencyRecord)
             .values(scope=scope, key=key, method=method, path=path[:200], request_sha256=fingerprint,
                     created_at=now, locked_until=lease_end, expires_at=now + self.ttl)
             .on_conflict_do_nothing(index_elements=["scope", "key"])

@@ -10,10 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from miaodai.core.crypto import Vault
+from miaodai.core.db import advisory_xact_lock
 from miaodai.identity import counters, otp
 from miaodai.identity.models import PHONE_INDEX, Borrower, DeliveryStatus, Device, OtpChallenge, OtpPurpose
 
@@ -29,9 +30,7 @@ def lock_phone(session: Session, phone_bidx: str) -> None:
     transaction-scoped advisory lock keeps two concurrent requests from both passing
     the cooldown, or two guesses from both redeeming the same code.
     """
-    if session.get_bind().dialect.name == "postgresql":
-        key = int(phone_bidx[:15], 16)  # 60 bits: fits the signed bigint the lock takes
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+    advisory_xact_lock(session, int(phone_bidx[:15], 16))  # 60 bits: fits the signed bigint the lock takes
 
 
 def latest_delivered_challenge(session: Session, phone_bidx: str, purpose: OtpPurpose) -> OtpChallenge | None:

@@ -63,6 +63,7 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
 from miaodai.core.clock import business_date as business_date_of
+from miaodai.core.db import SqlText
 from miaodai.core.errors import DomainError
 from miaodai.core.money import Money, sql_round_half_up_div
 from miaodai.core.ports import Platform
@@ -94,24 +95,6 @@ class EodReport:
     already_done: bool = False
     resumed_after: str = ""  # the last step a crashed run had finished, if any
     steps: dict[str, dict[str, int]] = field(default_factory=dict)
-
-
-class _Sql:
-    """The few places the two databases differ, for one dialect."""
-
-    def __init__(self, dialect: str) -> None:
-        self.sqlite = dialect == "sqlite"
-        self.true, self.false = ("1", "0") if self.sqlite else ("true", "false")
-        self.least, self.greatest = ("MIN", "MAX") if self.sqlite else ("LEAST", "GREATEST")
-
-    def days(self, later: str, earlier: str) -> str:
-        """Whole days from ``earlier`` to ``later`` (date expressions)."""
-        if self.sqlite:
-            return f"CAST(julianday({later}) - julianday({earlier}) AS INTEGER)"
-        return f"({later} - {earlier})"
-
-    def value(self, day: date) -> Any:
-        return day.isoformat() if self.sqlite else day  # SQLite keeps dates as ISO text
 
 
 def ppm(column: str) -> str:
@@ -196,7 +179,7 @@ class _Batch:
     def __init__(self, ports: Platform, day: date, chunk: int, progress: Progress | None) -> None:
         self.ports = ports
         self.db = ports.db
-        self.sql = _Sql(self.db.dialect)
+        self.sql = SqlText(self.db.dialect)
         self.day = day
         self.tomorrow = day + timedelta(days=1)
         self.chunk = chunk

@@ -38,6 +38,7 @@ from typing import TypeVar
 from sqlalchemy import Select, bindparam, select, text
 from sqlalchemy.orm import Session
 
+from miaodai.core.db import has_row_locks
 from miaodai.loans.models import Loan
 
 S = TypeVar("S", bound=Select)
@@ -65,6 +66,6 @@ def lock_loan_range(session: Session, low: int, high: int) -> int:
     """Lock every loan with ``low <= id <= high`` in id order (the batch's chunk), whatever its status: a
     loan leaving or joining the book during the chunk is changed by someone who holds its lock too.
     Returns how many rows were locked (0 on SQLite, whose transactions already run one at a time)."""
-    if session.get_bind().dialect.name != "postgresql":
+    if not has_row_locks(session):
         return 0
     return int(session.execute(_LOCK_RANGE, {"low": low, "high": high}).scalar_one())
