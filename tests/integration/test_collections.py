@@ -64,7 +64,8 @@ def test_repay_now_collects_once_and_posts_once(client, container, clock):
     # The channel's answer again (a query after the callback): nothing more is posted.
     with container.db.transaction() as session:
         order = session.execute(select(PaymentOrder).where(PaymentOrder.order_no == view["order_no"])).scalar_one()
-    assert orders._apply(container, container.channel.query(order.order_no), event="queried").outcome == "duplicate"
+    answer = container.channel.query(order.order_no)
+    assert orders.apply_answer(container, answer, event="queried").outcome == "duplicate"
     with container.db.transaction() as session:
         assert session.scalar(select(func.count()).select_from(Repayment)) == 1
     assert_book_sound(container)

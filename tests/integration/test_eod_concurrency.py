@@ -134,7 +134,7 @@ def _answer(order_no: str, amount_fen: int, at: datetime, *, succeeded: bool = T
 
 def _paid_out(container: Container, order_no: str, on: date) -> None:
     at = datetime.combine(on, clock_time(10, 0), tzinfo=BUSINESS_TZ)
-    assert orders._apply(container, _answer(order_no, PRINCIPAL, at), event="queried").outcome == "applied"  # noqa: SLF001
+    assert orders.apply_answer(container, _answer(order_no, PRINCIPAL, at), event="queried").outcome == "applied"
 
 
 def _repay(container: Container, loan_id: int, amount_fen: int, key: str, **more: Any) -> repayment_service.Posted:
@@ -229,7 +229,7 @@ def _op_collection(container: Container, book: Book) -> Callable[[], Any]:
         amount = session.execute(select(PaymentOrder.amount_fen)
                                  .where(PaymentOrder.order_no == book.collection_order)).scalar_one()
     answer = _answer(book.collection_order, amount, MORNING)
-    return lambda: orders._apply(container, answer, event="callback")  # noqa: SLF001 - as a callback does
+    return lambda: orders.apply_answer(container, answer, event="callback")  # noqa: SLF001 - as a callback does
 
 
 def _op_reversal(container: Container, book: Book) -> Callable[[], Any]:
@@ -248,12 +248,12 @@ def _op_refund(container: Container, book: Book) -> Callable[[], Any]:
 
 def _op_payout_paid(container: Container, book: Book) -> Callable[[], Any]:
     answer = _answer(book.payout_order, PRINCIPAL, MORNING)
-    return lambda: orders._apply(container, answer, event="callback")  # noqa: SLF001
+    return lambda: orders.apply_answer(container, answer, event="callback")  # noqa: SLF001
 
 
 def _op_payout_void(container: Container, book: Book) -> Callable[[], Any]:
     answer = _answer(book.payout_order, PRINCIPAL, MORNING, succeeded=False)
-    return lambda: orders._apply(container, answer, event="callback")  # noqa: SLF001
+    return lambda: orders.apply_answer(container, answer, event="callback")  # noqa: SLF001
 
 
 OPERATIONS: dict[str, Callable[[Container, Book], Callable[[], Any]]] = {

@@ -173,7 +173,7 @@ def send(ports: PaymentPorts, order_id: int, *, resend: bool = False) -> Payment
             order = session.get(PaymentOrder, order_id)
             record_event(session, order, "no_answer", at=ports.clock.now(), status=ChannelStatus.UNKNOWN.value)
         return order
-    return _apply(ports, answer, event="answered").order or order
+    return apply_answer(ports, answer, event="answered").order or order
 
 
 @dataclass(frozen=True)
@@ -182,7 +182,10 @@ class Applied:
     outcome: str  # applied | pending | duplicate | stale | discrepancy | unknown_order | not_found
 
 
-def _apply(ports: PaymentPorts, answer: ChannelAnswer, *, event: str) -> Applied:
+def apply_answer(ports: PaymentPorts, answer: ChannelAnswer, *, event: str) -> Applied:
+    """Apply one channel answer (a synchronous answer, a query, a callback, a reconciliation line) to its
+    order, in one transaction with the order row locked: recorded as an event, and settled (exactly once,
+    by :mod:`payments.settlement`) when it makes the order final. ``event`` names where it came from."""
     now = ports.clock.now()
     with ports.db.transaction() as session:
         order = session.execute(
@@ -232,7 +235,7 @@ def check(ports: PaymentPorts, order_id: int) -> PaymentOrder:
         answer = ports.channel.query(order.order_no)
     except ProviderTimeout:
         return order
-    applied = _apply(ports, answer, event="queried")
+    applied = apply_answer(ports, answer, event="queried")
     if applied.outcome == "not_found":
         return send(ports, order_id, resend=True)
     return applied.order or order
@@ -278,7 +281,7 @@ def receive_callback(ports: PaymentPorts, channel_name: str, body: bytes,
                                         body_sha256=digest))
         return 400, b"invalid signature"
     failpoint("payments.callback.verified")  # believed, nothing applied yet
-    applied = _apply(ports, answer, event="callback")
+    applied = apply_answer(ports, answer, event="callback")
     with ports.db.transaction() as session:
         session.add(ChannelCallback(channel=channel_name, received_at=now, verified=True, notify_id=answer.notify_id,
                                     order_no=answer.order_no, outcome=applied.outcome, body_sha256=digest))

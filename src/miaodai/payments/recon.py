@@ -5,7 +5,7 @@ A run takes the channel's file for one business day (Beijing time) and sorts eve
 * **matched** — the file and our order agree (kind, amount, final status);
 * **resolved** — our order was still ``processing`` (its outcome unknown to us) and reconciliation
   settled it: from the file's row, applied through the payments layer's one door for channel answers
-  (``orders._apply``, event ``reconciled``) exactly as a callback would be, or — when the file does
+  (``orders.apply_answer``, event ``reconciled``) exactly as a callback would be, or — when the file does
   not list it — by asking the channel (``orders.check``);
 * **pending** — still processing at the channel after that query: a later day's file will list it;
 * exceptions, queued for staff with the evidence: **missing_ours** (the channel moved money under an
@@ -283,7 +283,7 @@ def _settle_unknown(ports: PaymentPorts, window: Window, rows: Mapping[str, File
     for order in unknown:
         row = rows.get(order.order_no)
         if row is not None:
-            settled = orders._apply(ports, answer_from_row(row), event=RECONCILED_EVENT).outcome == "applied"
+            settled = orders.apply_answer(ports, answer_from_row(row), event=RECONCILED_EVENT).outcome == "applied"
         elif order.status is OrderStatus.PROCESSING:
             checked = orders.check(ports, order.id)
             settled = checked is not None and checked.status in _FINAL
