@@ -29,7 +29,7 @@ from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import Session
 
 from miaodai.core.clock import business_date, start_of_business_day
-from miaodai.core.db import dialect_insert
+from miaodai.core.db import dialect_insert, dialect_of
 from miaodai.identity.models import RateCounter
 
 
@@ -122,7 +122,7 @@ def bump(session: Session, bumps: Sequence[Bump], now: datetime) -> dict[Kind, C
     windows = {b.kind: window_of(SPANS[b.kind], now) for b in ordered}
     rows = [{"kind": b.kind.value, "key": b.key, "window_start": windows[b.kind].start,
              "window_end": windows[b.kind].end, "n": b.delta} for b in ordered]
-    values = dialect_insert(session.get_bind().dialect.name)(RateCounter).values(rows)
+    values = dialect_insert(dialect_of(session))(RateCounter).values(rows)
     upsert = values.on_conflict_do_update(
         index_elements=[RateCounter.kind, RateCounter.key, RateCounter.window_start],
         set_={"n": RateCounter.n + values.excluded.n},

@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import Date, bindparam, func, select, text
 from sqlalchemy.orm import Session
 
-from miaodai.core.db import UTCDateTime
+from miaodai.core.db import UTCDateTime, dialect_of
 from miaodai.ledger.accounts import Account
 from miaodai.ledger.models import JournalEntry, JournalLeg
 
@@ -64,7 +64,7 @@ def post_many(
     if any(account is Account.CASH for account, _ in legs):
         raise ValueError("bulk postings carry no cash legs")
     staged = AMOUNTS[: len(amounts)]
-    postgres = session.get_bind().dialect.name == "postgresql"
+    postgres = dialect_of(session) == "postgresql"
     session.execute(text(_STAGE_DDL))
     session.execute(text(f"DELETE FROM {STAGE}"))  # noqa: S608 - constant
     if postgres:

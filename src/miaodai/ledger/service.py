@@ -31,7 +31,7 @@ from sqlalchemy import ColumnElement, Select, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from miaodai.core.db import table_of
+from miaodai.core.db import dialect_of, table_of
 from miaodai.core.errors import DomainError
 from miaodai.ledger.accounts import Account
 from miaodai.ledger.book import (
@@ -193,7 +193,7 @@ def _refuse_if_reversed(session: Session, entry_id: int) -> None:
 
 
 def _next_entry_id(session: Session) -> int:
-    return int(session.scalar(_next_id_select(session.get_bind().dialect.name)))
+    return int(session.scalar(_next_id_select(dialect_of(session))))
 
 
 def next_entry_id_sql(dialect: str) -> ColumnElement[int]:

@@ -33,6 +33,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from miaodai.core.clock import business_date
+from miaodai.core.db import dialect_of
 from miaodai.core.errors import DomainError
 from miaodai.core.money import Money
 from miaodai.core.ports import Platform
@@ -237,7 +238,7 @@ def post_in(session: Session, ports: Platform, request: RepaymentRequest, *, act
         allocation = allocate(_states(rows), request.amount_fen, order=_order(loan), as_of=as_of)
         details = {}
     # The row takes its journal entry's id in the same statement, so it names the entry from the start.
-    repayment_id, entry_id = session.execute(_insert_repayment(session.get_bind().dialect.name), {
+    repayment_id, entry_id = session.execute(_insert_repayment(dialect_of(session)), {
         "loan_id": loan.id, "idempotency_key": request.idempotency_key, "kind": request.purpose.value,
         "amount_fen": request.amount_fen, "channel": request.channel, "received_on": as_of,
         "posted_at": ports.clock.now(),
