@@ -56,3 +56,37 @@ def test_require_permission_refuses_a_typo_when_the_router_is_defined():
     with pytest.raises(ValueError, match="unknown permission"):
         require_permission("audit.raed")
     assert callable(require_permission("audit.read"))
+
+
+def test_roles_are_data_with_a_name_and_duty_in_both_languages():
+    for info in rbac.ROLES.values():
+        assert set(info.name) == set(info.duty) == {"zh_CN", "en"}
+        assert all(text.strip() for text in (*info.name.values(), *info.duty.values()))
+    assert rbac.ROLES[Role.COMPLIANCE].name["en"] == "Compliance officer"
+
+
+def test_a_roles_file_naming_an_unknown_permission_stops_the_import(monkeypatch):
+    original = rbac.resources.files
+
+    class Doctored:
+        def __init__(self, real):
+            self._real = real
+
+        def joinpath(self, name):
+            return self
+
+        def read_text(self, encoding):
+            text = self._real.joinpath("data/roles.toml").read_text(encoding)
+            return text.replace('"staff.read", "staff.manage"', '"staff.read", "staff.manage", "staff.everything"')
+
+    monkeypatch.setattr(rbac.resources, "files", lambda package: Doctored(original(package)))
+    with pytest.raises(ValueError, match="staff.everything"):
+        rbac._load_roles()
+
+
+def test_the_compliance_officer_reads_and_reveals_but_moves_nothing():
+    for read in ("audit.read", "borrower.reveal_pii", "report.read"):
+        assert rbac.is_allowed(["compliance"], read)
+    for write in ("staff.manage", "review.decide", "loan.write_off", "payment.refund", "servicing.propose",
+                  "servicing.approve", "recon.resolve"):
+        assert not rbac.is_allowed(["compliance"], write)

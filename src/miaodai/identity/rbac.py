@@ -1,18 +1,22 @@
-"""Staff roles and what each may do (pure: no I/O).
+"""Staff roles and what each may do.
 
-Deny by default: a permission is granted only when one of the caller's roles lists it
-in :data:`ROLE_PERMISSIONS`. An unknown role grants nothing, an unknown permission is
-never granted, and there are no wildcards, so a typo fails closed.
+The permissions are code (each route and use case names the one it needs); the roles are data: each is a set
+of permissions with its name and duty in both languages, in ``identity/data/roles.toml``, read once here. A
+permission the file names that the code does not know, or a role of :class:`Role` the file lacks (or one it
+has that :class:`Role` lacks), stops the import: the service does not start with a typo in who may do what.
 
-Segregation of duties is visible in the table: administrators manage staff accounts
-but neither decide credit nor write loans off; auditors read everything that leaves a
-trace but change nothing; revealing personal data is its own permission.
+Deny by default: a permission is granted only when one of the caller's roles lists it in
+:data:`ROLE_PERMISSIONS`. An unknown role grants nothing, an unknown permission is never granted, and there
+are no wildcards. Segregation of duties is visible in the file.
 """
 
 from __future__ import annotations
 
+import tomllib
 from collections.abc import Iterable
+from dataclasses import dataclass
 from enum import StrEnum
+from importlib import resources
 
 
 class Role(StrEnum):
@@ -22,6 +26,7 @@ class Role(StrEnum):
     CUSTOMER_SERVICE = "customer_service"
     COLLECTIONS = "collections"
     FINANCE = "finance"
+    COMPLIANCE = "compliance"
     AUDITOR = "auditor"
 
 
@@ -29,6 +34,8 @@ class Permission(StrEnum):
     AUDIT_READ = "audit.read"
     STAFF_READ = "staff.read"
     STAFF_MANAGE = "staff.manage"
+    # The checker's side of a staff-account change (create, disable, reset, grant, revoke).
+    STAFF_APPROVE = "staff.approve"
     BORROWER_READ = "borrower.read"
     BORROWER_REVEAL_PII = "borrower.reveal_pii"
     REVIEW_READ = "review.read"
@@ -51,32 +58,39 @@ class Permission(StrEnum):
     CREDIT_POLICY_APPROVE = "credit_policy.approve"
     # Closing a reconciliation exception (对账差异) with what was done about it.
     RECON_RESOLVE = "recon.resolve"
+    # Maker-checker on servicing actions (waivers, line freezes and limits, account closure): propose, approve.
+    SERVICING_PROPOSE = "servicing.propose"
+    SERVICING_APPROVE = "servicing.approve"
 
 
-P = Permission
+@dataclass(frozen=True)
+class RoleInfo:
+    """A role as people read it: its name and duty by locale (``zh_CN``, ``en``), and its permissions."""
 
-ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
-    Role.ADMIN: frozenset(
-        {P.STAFF_READ, P.STAFF_MANAGE, P.AUDIT_READ, P.BORROWER_READ, P.LOAN_READ, P.REPORT_READ,
-         P.PRODUCT_MANAGE}
-    ),
-    Role.RISK_REVIEWER: frozenset(
-        {P.BORROWER_READ, P.REVIEW_READ, P.REVIEW_DECIDE, P.LOAN_READ, P.CREDIT_LINE_PROPOSE}
-    ),
-    Role.RISK_MANAGER: frozenset(
-        {P.BORROWER_READ, P.REVIEW_READ, P.REVIEW_DECIDE, P.REVIEW_APPROVE_OVERRIDE, P.LOAN_READ,
-         P.LOAN_WRITE_OFF, P.REPORT_READ, P.CREDIT_LINE_PROPOSE, P.CREDIT_LINE_APPROVE, P.CREDIT_POLICY_PROPOSE,
-         P.CREDIT_POLICY_APPROVE}
-    ),
-    Role.CUSTOMER_SERVICE: frozenset(
-        {P.BORROWER_READ, P.BORROWER_REVEAL_PII, P.LOAN_READ, P.COMPLAINT_HANDLE}
-    ),
-    Role.COLLECTIONS: frozenset({P.BORROWER_READ, P.BORROWER_REVEAL_PII, P.LOAN_READ, P.COLLECTIONS_WORK}),
-    Role.FINANCE: frozenset({P.LOAN_READ, P.LEDGER_READ, P.PAYMENT_REFUND, P.REPORT_READ, P.RECON_RESOLVE}),
-    Role.AUDITOR: frozenset(
-        {P.AUDIT_READ, P.STAFF_READ, P.BORROWER_READ, P.LOAN_READ, P.LEDGER_READ, P.REPORT_READ}
-    ),
-}
+    role: Role
+    name: dict[str, str]
+    duty: dict[str, str]
+    permissions: frozenset[Permission]
+
+
+def _load_roles() -> dict[Role, RoleInfo]:
+    document = tomllib.loads(resources.files("miaodai.identity").joinpath("data/roles.toml").read_text("utf-8"))
+    table = document["roles"]
+    if set(table) != {role.value for role in Role}:
+        raise ValueError(f"roles.toml lists {sorted(table)}, the code knows {sorted(r.value for r in Role)}")
+    known = {p.value for p in Permission}
+    loaded: dict[Role, RoleInfo] = {}
+    for key, entry in table.items():
+        unknown = set(entry["permissions"]) - known
+        if unknown:
+            raise ValueError(f"roles.toml: role {key!r} lists unknown permissions {sorted(unknown)}")
+        loaded[Role(key)] = RoleInfo(Role(key), dict(entry["name"]), dict(entry["duty"]),
+                                     frozenset(Permission(p) for p in entry["permissions"]))
+    return loaded
+
+
+ROLES: dict[Role, RoleInfo] = _load_roles()
+ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {role: info.permissions for role, info in ROLES.items()}
 
 KNOWN_ROLES = frozenset(role.value for role in Role)
 KNOWN_PERMISSIONS = frozenset(permission.value for permission in Permission)
