@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from miaodai.core.db import Base, IdType, UTCDateTime, enum_column
@@ -235,6 +235,11 @@ class StaffUser(Base):
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_totp_step: Mapped[int | None] = mapped_column(IdType)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # First login (and after an administrator's reset): the one-time password must be changed, and an account
+    # whose TOTP secret was never confirmed (None) enrols a new one by scanning a QR code.
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    totp_enrolled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class StaffRoleGrant(Base):
@@ -255,3 +260,10 @@ class StaffSession(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # api: a bearer token of /v1/staff; console: the console's cookie (idle timeout too); setup: a first
+    # login's session that may only change the password and enrol TOTP (the secret being enrolled here).
+    scope: Mapped[str] = mapped_column(String(16), default="api", server_default="api")
+    last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    ip_masked: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(200))
+    setup_totp_secret_enc: Mapped[str | None] = mapped_column(String(255))

@@ -95,7 +95,7 @@ def add_staff(
     user = StaffUser(
         username=username, display_name=display_name[:120], password_hash=PASSWORD_HASHER.hash(password),
         totp_secret_enc=ports.vault.encrypt(totp_secret, STAFF_TOTP_FIELD), active=True, failed_logins=0,
-        created_at=now,
+        created_at=now, totp_enrolled_at=now,
     )
     session.add(user)
     session.flush()
