@@ -68,8 +68,10 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     _mount_operational_routes(app, container)
     _mount_domain_routers(app, container)
     from miaodai import web  # the borrower's mobile web app at /app
+    from miaodai.web import console  # the staff console at /console
 
     web.install(app)
+    console.install(app)
     api_docs.install(app)
     openapi.install(app)  # what clients send and get back: bearer, Idempotency-Key, problem codes
     return app

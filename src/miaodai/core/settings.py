@@ -113,7 +113,10 @@ class Settings(BaseSettings):
     audit_unsealed_bound_seconds: int = 10
     audit_sealer_enabled: bool = True
 
-    staff_session_ttl_hours: int = 8
+    # A staff session ends 12 hours after login whatever happens (ASVS L2's absolute timeout); a console
+    # session also ends after 15 minutes without a page view (the idle timeout).
+    staff_session_ttl_hours: int = 12
+    staff_idle_minutes: int = 15
 
     # Extra secret mixed into session-token hashes; must be set in production.
     session_pepper: str = Field(default="dev-only-session-pepper")

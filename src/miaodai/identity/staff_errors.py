@@ -67,3 +67,31 @@ class StaffErrors:
         "密码至少需要 {min_length} 个字符。", "The password needs at least {min_length} characters.",
         "请使用更长的密码（建议使用密码管理器生成）。", "Use a longer password (a password manager can generate one).",
     )
+    SETUP_REQUIRED = ErrorSpec(
+        "STAFF_SETUP_REQUIRED", 403, "First sign-in not finished",
+        "该账户须先在运营后台完成首次登录（修改初始密码并绑定身份验证器）。",
+        "This account must first finish its first sign-in in the console (change the one-time password and "
+        "enrol an authenticator).",
+        "请在浏览器中打开 /console/login 完成设置后重试。", "Open /console/login in a browser, finish the setup, then retry.",
+    )
+    SETUP_EXPIRED = ErrorSpec(
+        "STAFF_SETUP_EXPIRED", 401, "First sign-in expired",
+        "首次登录设置已超时或已完成。", "The first sign-in setup has expired or is already finished.",
+        "请重新登录。", "Sign in again.",
+    )
+    PASSWORD_UNCHANGED = ErrorSpec(
+        "STAFF_PASSWORD_UNCHANGED", 422, "New password equals the old one",
+        "新密码不能与初始密码相同。", "The new password must differ from the one-time password.",
+        "请设置一个只有您知道的新密码。", "Choose a new password only you know.",
+    )
+    PASSWORDS_DIFFER = ErrorSpec(
+        "STAFF_PASSWORDS_DIFFER", 422, "Passwords do not match",
+        "两次输入的新密码不一致。", "The two new passwords do not match.",
+        "请重新输入两次相同的新密码。", "Type the same new password twice.",
+    )
+    TOTP_NOT_CONFIRMED = ErrorSpec(
+        "STAFF_TOTP_NOT_CONFIRMED", 422, "Authenticator code wrong",
+        "身份验证器验证码不正确，绑定未完成。", "The authenticator code is wrong; the authenticator is not enrolled yet.",
+        "请确认已扫描本页二维码，并输入身份验证器当前显示的 6 位验证码。",
+        "Make sure you scanned this page's QR code and enter the 6-digit code it shows now.",
+    )

@@ -79,13 +79,48 @@ class StaffLogin:
     token: str
     expires_at: datetime
     staff: StaffContext
+    # The session may only finish the first login: change the password and/or enrol TOTP (scope "setup").
+    setup_required: bool = False
+
+
+class Scope:
+    """What a staff session token opens: the API (bearer), the console (cookie), or only first-login setup."""
+
+    API = "api"
+    CONSOLE = "console"
+    SETUP = "setup"
+
+
+@dataclass(frozen=True)
+class StaffClient:
+    """Where a login comes from, as the staff member's login history shows it (the address masked)."""
+
+    ip: str = "unknown"
+    user_agent: str | None = None
+
+    @property
+    def ip_masked(self) -> str:
+        return mask_ip(self.ip)
+
+
+def mask_ip(ip: str) -> str:
+    """``203.0.113.x`` / ``2001:db8:85a3::x``: enough to tell the office from elsewhere, not the machine."""
+    if ip.count(".") == 3:
+        return ip.rsplit(".", 1)[0] + ".x"
+    if ":" in ip:
+        return ":".join(ip.split(":")[:3]) + "::x"
+    return ip[:64]
 
 
 def add_staff(
     session: Session, ports: Platform, *, username: str, display_name: str, roles: Iterable[str],
-    actor: str, password: str | None = None,
+    actor: str, password: str | None = None, setup_on_first_login: bool = False,
 ) -> NewStaff:
-    """Create an account inside the caller's transaction; a password is generated when none is given."""
+    """Create an account inside the caller's transaction; a password is generated when none is given.
+
+    ``setup_on_first_login``: the password is a one-time password and the TOTP secret is not handed over (an
+    account an administrator made in the console): the first login must change the one and enrol a new one.
+    Without it (the CLI, which prints both once), the account is ready to use."""
     username = staff_rules.normalise_username(username)
     roles = sorted(set(roles))
     _check_new_account(session, username, roles, password)
@@ -95,7 +130,8 @@ def add_staff(
     user = StaffUser(
         username=username, display_name=display_name[:120], password_hash=PASSWORD_HASHER.hash(password),
         totp_secret_enc=ports.vault.encrypt(totp_secret, STAFF_TOTP_FIELD), active=True, failed_logins=0,
-        created_at=now, totp_enrolled_at=now,
+        created_at=now, totp_enrolled_at=None if setup_on_first_login else now,
+        must_change_password=setup_on_first_login,
     )
     session.add(user)
     session.flush()
@@ -145,10 +181,15 @@ class _Network:
 
 
 def login(ports: Platform, *, username: str, password: str, totp_code: str,
-          ip: str = "unknown") -> StaffLogin:
+          ip: str = "unknown", scope: str = Scope.API, user_agent: str | None = None) -> StaffLogin:
     """Check password then TOTP from the network ``ip``; count failures against that network and refuse it
-    once it has had its hour's failures. Raises a DomainError on failure."""
+    once it has had its hour's failures. Raises a DomainError on failure.
+
+    An account that must still change its one-time password or enrol TOTP gets a ``setup`` session instead
+    (:attr:`StaffLogin.setup_required`); without TOTP enrolled, the password alone opens only that. The API
+    (``scope="api"``) refuses such an account with STAFF_SETUP_REQUIRED: first login happens in the console."""
     username = staff_rules.normalise_username(username)
+    client = StaffClient(ip, user_agent)
     ip_key = ports.vault.blind_index(ip, IP_INDEX)
     network = _Network(ip_key, counters.pair_key(ip_key, username))
     now = ports.clock.now()
@@ -170,7 +211,7 @@ def login(ports: Platform, *, username: str, password: str, totp_code: str,
                     if matches and stored is not None and PASSWORD_HASHER.check_needs_rehash(stored) else None)
         check = _PasswordCheck(stored, matches, rehashed)
     with ports.db.transaction() as session:
-        outcome = _attempt_login(session, ports, username, check, totp_code, network)
+        outcome = _attempt_login(session, ports, username, check, totp_code, network, scope, client)
     if isinstance(outcome, DomainError):
         raise outcome
     return outcome
@@ -178,7 +219,7 @@ def login(ports: Platform, *, username: str, password: str, totp_code: str,
 
 def _attempt_login(
     session: Session, ports: Platform, username: str, check: _PasswordCheck, totp_code: str,
-    network: _Network,
+    network: _Network, scope: str, client: StaffClient,
 ) -> StaffLogin | DomainError:
     now = ports.clock.now()
     # The network's counters, read under their row locks (held to the end of this transaction), so attempts
@@ -206,33 +247,71 @@ def _attempt_login(
     if not user.active:
         _audit_login_failure(session, ports, subject, "inactive")
         return DomainError(StaffErrors.INACTIVE)
+    if check.rehashed is not None:
+        user.password_hash = check.rehashed
+    if user.totp_enrolled_at is None:  # nothing to check a code against yet: the password opens only setup
+        return _setup_or_refuse(session, ports, user, None, now, scope, client)
     secret = ports.vault.decrypt(user.totp_secret_enc, STAFF_TOTP_FIELD)
     step = staff_rules.matching_totp_step(secret, totp_code, now)
     if step is None:
         return _count_failure(session, ports, user, network, now, "wrong_totp")
     if staff_rules.is_replayed_step(step, user.last_totp_step):
         return _count_failure(session, ports, user, network, now, "totp_reused")
-    if check.rehashed is not None:
-        user.password_hash = check.rehashed
-    return _complete_login(session, ports, user, step, now)
+    if user.must_change_password:
+        user.last_totp_step = step
+        return _setup_or_refuse(session, ports, user, step, now, scope, client)
+    return _complete_login(session, ports, user, step, now, scope, client)
 
 
-def _complete_login(
-    session: Session, ports: Platform, user: StaffUser, step: int, now: datetime
-) -> StaffLogin:
-    failures = user.failed_logins or 0
-    user.failed_logins, user.locked_until, user.last_totp_step = 0, None, step
+# A first login's setup session: long enough to install an authenticator app, short enough not to linger.
+SETUP_MINUTES = 15
+
+
+def _setup_or_refuse(session: Session, ports: Platform, user: StaffUser, step: int | None, now: datetime,
+                     scope: str, client: StaffClient) -> StaffLogin | DomainError:
+    if scope != Scope.CONSOLE:
+        ports.audit.record(session, actor=f"staff:{user.id}", action="staff.login_setup_required",
+                           subject=f"staff:{user.id}", details={"scope": scope})
+        return DomainError(StaffErrors.SETUP_REQUIRED)
+    pending = None if user.totp_enrolled_at is not None else ports.vault.encrypt(pyotp.random_base32(),
+                                                                                 STAFF_TOTP_FIELD)
+    token, record = open_session(session, ports, user, Scope.SETUP, client, now,
+                                 expires_at=now + timedelta(minutes=SETUP_MINUTES), setup_totp_secret_enc=pending)
+    ports.audit.record(
+        session, actor=f"staff:{user.id}", action="staff.setup_started", subject=f"staff:{user.id}",
+        details={"session_id": record.id, "change_password": bool(user.must_change_password),
+                 "enrol_totp": pending is not None},
+    )
+    return StaffLogin(token, record.expires_at, _context(session, user, record.id), setup_required=True)
+
+
+def open_session(session: Session, ports: Platform, user: StaffUser, scope: str, client: StaffClient,
+                 now: datetime, *, expires_at: datetime | None = None,
+                 setup_totp_secret_enc: str | None = None) -> tuple[str, StaffSession]:
+    """A new session row of ``scope`` for ``user``; the token is returned, only its keyed hash is stored."""
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    expires_at = now + timedelta(hours=ports.settings.staff_session_ttl_hours)
     record = StaffSession(
-        staff_id=user.id, token_hash=hash_token(token, ports.settings.session_pepper),
-        created_at=now, expires_at=expires_at,
+        staff_id=user.id, token_hash=hash_token(token, ports.settings.session_pepper), created_at=now,
+        expires_at=expires_at or now + timedelta(hours=ports.settings.staff_session_ttl_hours), scope=scope,
+        last_seen_at=now, ip_masked=client.ip_masked, user_agent=(client.user_agent or "")[:200] or None,
+        setup_totp_secret_enc=setup_totp_secret_enc,
     )
     session.add(record)
     session.flush()
+    return token, record
+
+
+def _complete_login(
+    session: Session, ports: Platform, user: StaffUser, step: int, now: datetime, scope: str, client: StaffClient,
+) -> StaffLogin:
+    failures = user.failed_logins or 0
+    user.failed_logins, user.locked_until, user.last_totp_step = 0, None, step
+    token, record = open_session(session, ports, user, scope, client, now)
+    expires_at = record.expires_at
     ports.audit.record(
         session, actor=f"staff:{user.id}", action="staff.login", subject=f"staff:{user.id}",
-        details={"session_id": record.id, **({"after_failures": failures} if failures else {})},
+        details={"session_id": record.id, "scope": scope, "ip": client.ip_masked,
+                 **({"after_failures": failures} if failures else {})},
     )
     if failures >= staff_rules.REVIEW_AFTER_FAILURES:
         # The owner got in after a run of failures (theirs, or someone's guessing): in, but looked at.
@@ -291,8 +370,14 @@ def _context(session: Session, user: StaffUser, session_id: int) -> StaffContext
     return StaffContext(user.id, user.username, user.display_name, frozenset(roles), session_id)
 
 
-def authenticate(session: Session, token: str, *, pepper: str, now: datetime) -> StaffContext | None:
-    """The staff context of a live session token, or None (unknown, revoked, expired, account disabled)."""
+# How often a console session's last use is written: a page view a minute is enough for a 15-minute timeout.
+TOUCH_EVERY = timedelta(seconds=60)
+
+
+def authenticate(session: Session, token: str, *, pepper: str, now: datetime, scope: str = Scope.API,
+                 idle_minutes: int | None = None) -> StaffContext | None:
+    """The staff context of a live session token of ``scope``, or None (unknown, another scope, revoked,
+    expired, idle longer than ``idle_minutes``, account disabled). A live one's last use is brought up to date."""
     row = session.execute(
         select(StaffSession, StaffUser)
         .join(StaffUser, StaffUser.id == StaffSession.staff_id)
@@ -301,8 +386,13 @@ def authenticate(session: Session, token: str, *, pepper: str, now: datetime) ->
     if row is None:
         return None
     record, user = row
-    if record.revoked_at is not None or record.expires_at <= now or not user.active:
+    if record.revoked_at is not None or record.expires_at <= now or not user.active or record.scope != scope:
         return None
+    last_seen = record.last_seen_at or record.created_at
+    if idle_minutes is not None and now - last_seen >= timedelta(minutes=idle_minutes):
+        return None
+    if now - last_seen >= TOUCH_EVERY:
+        record.last_seen_at = now
     return _context(session, user, record.id)
 
 

@@ -154,7 +154,7 @@ class CsrfRejected(Exception):
 async def csrf_protect(request: Request) -> None:
     if request.method in ("GET", "HEAD", "OPTIONS"):
         return
-    if not _from_our_pages(request):
+    if not from_our_pages(request):
         raise CsrfRejected
     form = await request.form()
     sent, nonce = form.get(CSRF_FIELD), request.cookies.get(CSRF_COOKIE)
@@ -177,7 +177,7 @@ def _origin_host(url: str) -> str | None:
     return parts.netloc.lower().removesuffix(_DEFAULT_PORTS[parts.scheme])
 
 
-def _from_our_pages(request: Request) -> bool:
+def from_our_pages(request: Request) -> bool:
     """Whether the post's ``Origin`` (else ``Referer``) is this app: the host it was sent to, or its public
     address (behind a proxy that rewrites ``Host``)."""
     claimed = request.headers.get("origin")
