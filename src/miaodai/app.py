@@ -68,10 +68,8 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     _mount_operational_routes(app, container)
     _mount_domain_routers(app, container)
     from miaodai import web  # the borrower's mobile web app at /app
-    from miaodai.web import console  # the staff console at /console
 
     web.install(app)
-    console.install(app)
     api_docs.install(app)
     openapi.install(app)  # what clients send and get back: bearer, Idempotency-Key, problem codes
     return app
@@ -85,6 +83,8 @@ def _mount_domain_routers(app: FastAPI, container: Container) -> None:
     a borrower's request, most of the traffic, is matched before the staff routes are tried. (No two
     routers share a path and method, so the order changes no answer, only how soon it is found.)
     """
+    from miaodai.backoffice.api_customers import borrower_router as data_access_router
+    from miaodai.backoffice.api_customers import router as customers_router
     from miaodai.credit.api import router as credit_router
     from miaodai.credit.api_policy import router as policy_router
     from miaodai.credit.api_review import router as review_router
@@ -102,7 +102,7 @@ def _mount_domain_routers(app: FastAPI, container: Container) -> None:
 
     for router in (auth_router, kyc_router, consents_router, credit_router, products_router, lines_router,
                    loans_router, payments_router, wallets_router, collections_router,
-                   staff_router, review_router, policy_router, recon_router):
+                   data_access_router, staff_router, review_router, policy_router, recon_router, customers_router):
         app.include_router(router)
     if container.settings.sandbox:
         # Sandbox-only: these routes must not exist at all when the sandbox is off.

@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 
 from miaodai.commands.credit import credit_app, monitor_command, outcomes_command, rules_app
+from miaodai.commands.customers import customers_app
 from miaodai.commands.eod import eod_app
 from miaodai.commands.loans import contract_app, loan_app, quote_command
 from miaodai.commands.payments import payments_app
@@ -45,6 +46,7 @@ app.add_typer(rules_app, name="rules")
 app.add_typer(model_app, name="model")
 app.add_typer(payments_app, name="payments")
 app.add_typer(recon_app, name="recon")
+app.add_typer(customers_app, name="customers")
 model_app.command("monitor")(monitor_command)
 model_app.command("outcomes")(outcomes_command)
 

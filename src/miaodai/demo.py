@@ -49,6 +49,7 @@ from miaodai.identity.models import (
     StaffRoleGrant,
     StaffUser,
 )
+from miaodai.identity.read_models import name_index
 from miaodai.loans import line_service
 from miaodai.loans.models import LoanProduct
 from miaodai.loans.products import ProductSpec
@@ -220,6 +221,7 @@ def _add_verified_identity(
         name_enc=vault.encrypt(demo.name, KYC_NAME_FIELD),
         id_number_enc=vault.encrypt(id_number, KYC_ID_NUMBER_FIELD),
         id_number_bidx=vault.blind_index(id_number, ID_NUMBER_INDEX),
+        name_bidx=name_index(vault, demo.name),
         birth_date=ric.get_birth_date(id_number),
         gender="M" if int(id_number[16]) % 2 else "F",
         region_code=id_number[:6],

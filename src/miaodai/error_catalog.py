@@ -6,6 +6,7 @@ Regenerate with ``uv run python -m miaodai.error_catalog > docs/errors.md``.
 
 from __future__ import annotations
 
+from miaodai.backoffice.customer_errors import CustomerErrors
 from miaodai.contracts.errors import ContractErrors
 from miaodai.core.errors import Errors, ErrorSpec
 from miaodai.core.idempotency import IdempotencyErrors
@@ -32,6 +33,7 @@ CATALOGS: tuple[tuple[str, type], ...] = (
     ("Credit decisioning 授信", CreditErrors),
     ("Payment methods: cards and wallets 绑卡", PaymentErrors),
     ("Reconciliation 对账", ReconErrors),
+    ("Customer 360 客户视图", CustomerErrors),
 )
 
 

@@ -54,6 +54,8 @@ class Kind(StrEnum):
     STAFF_IP_HOUR = "staff.ip.h"
     STAFF_IP_USER_HOUR = "staff.ip_user.h"
     CREDIT_APPLICATION_DAY = "credit.application.d"  # a borrower's credit applications that asked the bureau
+    REVEAL_STAFF_HOUR = "reveal.staff.h"  # personal data a staff member revealed (backoffice.reveal)
+    REVEAL_STAFF_DAY = "reveal.staff.d"
 
 
 SPANS: dict[Kind, Span] = {
@@ -61,7 +63,7 @@ SPANS: dict[Kind, Span] = {
     Kind.SMS_PHONE_DAY: Span.DAY, Kind.WRONG_IP_HOUR: Span.HOUR, Kind.WRONG_DEVICE_HOUR: Span.HOUR,
     Kind.WRONG_IP_PHONE_HOUR: Span.HOUR, Kind.WRONG_PHONE_DAY: Span.DAY, Kind.BIND_BORROWER_DAY: Span.DAY,
     Kind.BIND_PHONE_DAY: Span.DAY, Kind.STAFF_IP_HOUR: Span.HOUR, Kind.STAFF_IP_USER_HOUR: Span.HOUR,
-    Kind.CREDIT_APPLICATION_DAY: Span.DAY,
+    Kind.CREDIT_APPLICATION_DAY: Span.DAY, Kind.REVEAL_STAFF_HOUR: Span.HOUR, Kind.REVEAL_STAFF_DAY: Span.DAY,
 }
 # The order rows are locked in: attacker signals before the victim's own keys.
 KIND_ORDER: dict[Kind, int] = {kind: rank for rank, kind in enumerate(Kind)}

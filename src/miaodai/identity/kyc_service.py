@@ -51,6 +51,7 @@ from miaodai.identity.models import (
     KycStatus,
 )
 from miaodai.identity.ports import IdentityPorts
+from miaodai.identity.read_models import name_index
 from miaodai.identity.resident_id import (
     AgeNotEligible,
     InvalidName,
@@ -239,7 +240,8 @@ def _close_identity(ports: IdentityPorts, auth: AuthContext, opened: _OpenIdenti
         identity = KycIdentity(
             borrower_id=borrower.id, name_enc=vault.encrypt(opened.name, KYC_NAME_FIELD),
             id_number_enc=vault.encrypt(rid.number, KYC_ID_NUMBER_FIELD),
-            id_number_bidx=vault.blind_index(rid.number, ID_NUMBER_INDEX), birth_date=rid.birth_date,
+            id_number_bidx=vault.blind_index(rid.number, ID_NUMBER_INDEX), name_bidx=name_index(vault, opened.name),
+            birth_date=rid.birth_date,
             gender=rid.gender.value, region_code=rid.region_code, carrier_verified_at=now,
         )
         try:

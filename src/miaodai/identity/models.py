@@ -20,6 +20,7 @@ KYC_ID_NUMBER_FIELD = "kyc.id_number"
 STAFF_TOTP_FIELD = "staff.totp_secret"
 PHONE_INDEX = "phone"
 ID_NUMBER_INDEX = "id_number"
+NAME_INDEX = "name"  # the verified name, normalised (identity.read_models.name_index): staff search by name
 DEVICE_INDEX = "device"
 IP_INDEX = "ip"
 
@@ -88,6 +89,8 @@ class KycIdentity(Base):
     name_enc: Mapped[str] = mapped_column(String(255))
     id_number_enc: Mapped[str] = mapped_column(String(255))
     id_number_bidx: Mapped[str] = mapped_column(String(64), unique=True)
+    # Not unique (namesakes); NULL on rows verified before migration 0016 until `miaodai customers backfill-index`.
+    name_bidx: Mapped[str | None] = mapped_column(String(64), index=True)
     birth_date: Mapped[date] = mapped_column(Date)
     gender: Mapped[str] = mapped_column(String(1))
     region_code: Mapped[str] = mapped_column(String(6))

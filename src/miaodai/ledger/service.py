@@ -42,6 +42,7 @@ from miaodai.ledger.book import (
     account_balances,
     balances_by_loan,
     check_book,
+    entries_of_loans,
     loan_balances,
     loan_entries,
     loan_subledger,
@@ -53,8 +54,8 @@ from miaodai.ledger.rules import Leg, check_header, check_legs, leg_signature, n
 
 __all__ = [
     "REVERSAL_KIND", "Finding", "Leg", "LoanSubLedger", "PostResult", "TrialBalance", "TrialBalanceRow",
-    "account_balances", "balances_by_loan", "check_book", "loan_balances", "loan_entries", "loan_subledger",
-    "next_entry_id_sql", "post", "post_new", "reverse", "trial_balance",
+    "account_balances", "balances_by_loan", "check_book", "entries_of_loans", "loan_balances", "loan_entries",
+    "loan_subledger", "next_entry_id_sql", "post", "post_new", "reverse", "trial_balance",
 ]
 
 REVERSAL_KIND = "reversal"

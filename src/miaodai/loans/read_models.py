@@ -1,6 +1,9 @@
 """What other domains read of the loans domain's tables (lines, products, loans, installments), as SQL
 expressions: loans owns these queries, the reader composes them.
 
+The staff's customer view reads one borrower's lines and loans with their schedules, contracts and statements
+(:func:`loans_picture`) and finds a borrower by loan or contract number.
+
 A credit decision reads all it needs on the applicant's one row (one round trip), so the read models here are
 labelled scalar subqueries and join conditions that the reader puts into its own SELECT; re-scoring and the
 review queue run the same expressions alone. Bind parameters are named in each docstring.
@@ -22,7 +25,18 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import Exists, FromClause, ScalarSelect
 
 from miaodai.core.db import days_between, table_of
-from miaodai.loans.models import CreditLine, Loan, LoanInstallment, LoanProduct
+from miaodai.ledger.service import entries_of_loans
+from miaodai.loans.models import (
+    CreditLine,
+    CreditLineProposal,
+    Loan,
+    LoanContract,
+    LoanInstallment,
+    LoanProduct,
+    Reminder,
+    Repayment,
+)
+from miaodai.loans.statement import StatementLine, statement_of
 from miaodai.loans.states import LineStatus, LoanStatus
 
 LINES = table_of(CreditLine)
@@ -119,3 +133,66 @@ _HISTORY = select(*history_columns(bindparam("borrower_id")))
 def loan_history(session: Session, borrower_id: int, *, today: date) -> LoanHistory:
     return history_from(session.connection().execute(_HISTORY, {"borrower_id": borrower_id,
                                                                 **history_params(today)}).one())
+
+
+# -- the staff's customer view (backoffice.search, backoffice.customer360) ------------------------------------
+
+
+def borrower_of_loan_no(session: Session, loan_no: str) -> int | None:
+    """The borrower of the loan numbered ``loan_no`` (unique), or None."""
+    return session.scalars(select(Loan.borrower_id).where(Loan.loan_no == loan_no)).one_or_none()
+
+
+def borrower_of_contract_no(session: Session, contract_no: str) -> int | None:
+    """The borrower of the loan whose contract is numbered ``contract_no`` (unique), or None."""
+    return session.scalars(select(Loan.borrower_id).join(LoanContract, LoanContract.loan_id == Loan.id)
+                           .where(LoanContract.contract_no == contract_no)).one_or_none()
+
+
+@dataclass(frozen=True)
+class LoanPicture:
+    """One loan with its schedule, contract, statement, repayments and the reminders sent about it."""
+
+    loan: Loan
+    installments: list[LoanInstallment]
+    contract: LoanContract | None
+    statement: list[StatementLine]
+    repayments: list[Repayment]
+    reminders: list[Reminder]
+
+
+@dataclass(frozen=True)
+class LoansPicture:
+    lines: list[CreditLine]
+    proposals: list[CreditLineProposal]
+    loans: list[LoanPicture]  # newest first
+
+
+def loans_picture(session: Session, borrower_id: int) -> LoansPicture:
+    """Everything the loan engine holds about one borrower, ORM rows read in the caller's session: a fixed number
+    of statements (one per table, two for the journal) however many loans there are."""
+    lines = list(session.scalars(select(CreditLine).where(CreditLine.borrower_id == borrower_id)
+                                 .order_by(CreditLine.id.desc())))
+    proposals = list(session.scalars(select(CreditLineProposal).where(CreditLineProposal.borrower_id == borrower_id)
+                                     .order_by(CreditLineProposal.id.desc())))
+    loans = list(session.scalars(select(Loan).where(Loan.borrower_id == borrower_id).order_by(Loan.id.desc())))
+    ids = [loan.id for loan in loans]
+    if not ids:
+        return LoansPicture(lines, proposals, [])
+    installments: dict[int, list[LoanInstallment]] = {i: [] for i in ids}
+    for row in session.scalars(select(LoanInstallment).where(LoanInstallment.loan_id.in_(ids))
+                               .order_by(LoanInstallment.loan_id, LoanInstallment.period)):
+        installments[row.loan_id].append(row)
+    contracts = {c.loan_id: c for c in session.scalars(select(LoanContract).where(LoanContract.loan_id.in_(ids)))}
+    repayments: dict[int, list[Repayment]] = {i: [] for i in ids}
+    for paid in session.scalars(select(Repayment).where(Repayment.loan_id.in_(ids)).order_by(Repayment.id)):
+        repayments[paid.loan_id].append(paid)
+    reminders: dict[int, list[Reminder]] = {i: [] for i in ids}
+    for sent in session.scalars(select(Reminder).where(Reminder.loan_id.in_(ids)).order_by(Reminder.id)):
+        reminders[sent.loan_id].append(sent)
+    entries = entries_of_loans(session, ids)
+    return LoansPicture(lines, proposals, [
+        LoanPicture(loan, installments[loan.id], contracts.get(loan.id), statement_of(entries, loan.id),
+                    repayments[loan.id], reminders[loan.id])
+        for loan in loans
+    ])

@@ -6,12 +6,14 @@ closing balances are, by construction, the loan's sub-ledger.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
 
 from sqlalchemy.orm import Session
 
 from miaodai.ledger.accounts import Account
+from miaodai.ledger.models import JournalEntry
 from miaodai.ledger.service import loan_entries
 
 # The statement's columns: what the borrower owes per part, and what we hold for them.
@@ -66,9 +68,16 @@ class StatementLine:
 
 
 def statement(session: Session, loan_id: int) -> list[StatementLine]:
+    return statement_of(loan_entries(session, loan_id), loan_id)
+
+
+def statement_of(entries: Iterable[JournalEntry], loan_id: int) -> list[StatementLine]:
+    """The statement of ``loan_id`` from its journal entries, oldest first (entries of other loans are skipped)."""
     running = dict.fromkeys(_BALANCES.values(), 0)
     lines: list[StatementLine] = []
-    for entry in loan_entries(session, loan_id):
+    for entry in entries:
+        if entry.loan_id != loan_id:
+            continue
         change = dict.fromkeys(_BALANCES.values(), 0)
         cash = 0
         for leg in entry.legs:

@@ -63,6 +63,9 @@ class PaymentMethod(Base):
     bound_at: Mapped[datetime] = mapped_column(UTCDateTime())
     unbound_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
+    # Staff find a customer by a card's BIN + last 4 (payments.read_models.borrowers_by_card).
+    __table_args__ = (Index("ix_payment_methods_last4_bin", "last4", "bin"),)
+
 
 class CardBinding(Base):
     """A four-element verification in progress: completes only with the bank's code."""
