@@ -5,8 +5,9 @@ with a busy timeout) and PostgreSQL (psycopg 3). Each use case runs in one
 transaction opened with :meth:`Database.transaction`.
 
 Where the two databases spell something differently, business code asks this module for the construct:
-one small layer of constructs built for a dialect (``days_between``, ``next_id``, ``dialect_insert`` for upserts,
-``selects_may_write``); locking clauses are SQLAlchemy's ``with_for_update``, which SQLite does not render.
+one small layer of constructs built for a dialect (``days_between``, ``milliseconds_between``, ``next_id``,
+``dialect_insert`` for upserts, ``selects_may_write``); locking clauses are SQLAlchemy's ``with_for_update``,
+which SQLite does not render.
 """
 
 from __future__ import annotations
@@ -87,6 +88,28 @@ def _days_between_sqlite(element: days_between, compiler: Any, **kw: Any) -> str
     return f"CAST(julianday({later}) - julianday({earlier}) AS INTEGER)"
 
 
+class milliseconds_between(FunctionElement[int]):  # noqa: N801 - used like a SQL function, as func.* is
+    """``later - earlier`` to the nearest whole millisecond, for two UTC timestamp expressions, on both
+    databases: PostgreSQL's exact ``EXTRACT(EPOCH FROM interval)``, SQLite's ``julianday`` difference (a
+    double, good to ~50 µs at today's dates: rounding, not truncating, gives both the same answer)."""
+
+    type = BigInteger()
+    name = "milliseconds_between"
+    inherit_cache = True
+
+
+@compiles(milliseconds_between)
+def _milliseconds_between(element: milliseconds_between, compiler: Any, **kw: Any) -> str:
+    later, earlier = (compiler.process(clause, **kw) for clause in element.clauses)
+    return f"CAST(ROUND(EXTRACT(EPOCH FROM ({later} - {earlier})) * 1000) AS BIGINT)"
+
+
+@compiles(milliseconds_between, "sqlite")
+def _milliseconds_between_sqlite(element: milliseconds_between, compiler: Any, **kw: Any) -> str:
+    later, earlier = (compiler.process(clause, **kw) for clause in element.clauses)
+    return f"CAST(ROUND((julianday({later}) - julianday({earlier})) * 86400000.0) AS INTEGER)"
+
+
 class next_id(FunctionElement[int]):  # noqa: N801 - used like a SQL function, as func.* is
     """The id the next row of ``column``'s table will get, drawn ahead of its INSERT (which then gives it
     explicitly), so that a row inserted before it can name it.
@@ -144,7 +167,8 @@ def advisory_xact_lock(session: Session, key: int) -> None:
 
 class SqlText:
     """The few places hand-written SQL text differs between the two databases (the end-of-day batch's
-    set-based statements): boolean literals, two-argument min/max, whole days between dates, a date value."""
+    set-based statements): boolean literals, two-argument min/max, whole days between dates, a date value,
+    a date's month as a number."""
 
     def __init__(self, dialect: str) -> None:
         self.sqlite = dialect == "sqlite"
@@ -159,6 +183,12 @@ class SqlText:
 
     def value(self, day: date) -> Any:
         return day.isoformat() if self.sqlite else day  # SQLite keeps dates as ISO text
+
+    def month_index(self, day: str) -> str:
+        """A date expression's month as one integer, year × 12 + month − 1 (months apart subtract)."""
+        if self.sqlite:
+            return f"(CAST(strftime('%Y', {day}) AS INTEGER) * 12 + CAST(strftime('%m', {day}) AS INTEGER) - 1)"
+        return f"(CAST(EXTRACT(YEAR FROM {day}) AS INTEGER) * 12 + CAST(EXTRACT(MONTH FROM {day}) AS INTEGER) - 1)"
 
 
 def selects_may_write(dialect: str) -> bool:

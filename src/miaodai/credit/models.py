@@ -13,7 +13,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 
-from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, Numeric, String, Text, UniqueConstraint
+from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, Integer, Numeric, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from miaodai.core.db import Base, IdType, UTCDateTime, enum_column
@@ -96,6 +96,10 @@ class CreditApplication(Base):
     # JSON, milliseconds per stage: read_ms, bureau_ms (carrier_ms), decide_ms, and store_ms / total_ms up to
     # this row's INSERT (the row lock, the open-line re-check, building the row; not the INSERT or the commit).
     timings: Mapped[str] = mapped_column(Text)
+    # For the origination dashboard's SQL aggregates (JSON above is not portable to group by): the decision's
+    # total_ms rounded to whole milliseconds, and a decline's first reason code.
+    decision_ms: Mapped[int | None] = mapped_column(Integer)
+    reason_code: Mapped[str | None] = mapped_column(String(64))
     offered_limit_fen: Mapped[int | None] = mapped_column(IdType)
     offered_rate: Mapped[Decimal | None] = mapped_column(RATE)
     offered_expires_on: Mapped[date | None] = mapped_column(Date)
@@ -109,6 +113,9 @@ class CreditApplication(Base):
     __table_args__ = (
         Index("ix_credit_applications_device", "device_bidx", "application_date"),
         Index("ix_credit_applications_borrower_status", "borrower_id", "status", "application_date"),
+        # The origination dashboard: a range of days read from the index alone.
+        Index("ix_credit_applications_dashboard", "application_date", "product_id", "decision", "reason_code",
+              "decision_ms"),
     )
 
 

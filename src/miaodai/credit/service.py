@@ -602,6 +602,8 @@ def _store(
     timings["store_ms"] = _ms(store_started)
     timings["total_ms"] = _ms(started)
     values["timings"] = json.dumps(timings)
+    values["decision_ms"] = round(timings["total_ms"])
+    values["reason_code"] = reasons[0]["code"] if decision is Decision.DECLINED and reasons else None
     # Core statements, not the unit of work: three ORM flushes cost more CPU than the statements themselves.
     if decision is Decision.APPROVED:
         values["credit_line_id"] = insert_line(

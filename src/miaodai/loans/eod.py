@@ -17,6 +17,8 @@ per chunk:
                     money, so this step goes loan by loan through the repayment service's rules.
 5. ``status``       days past due as of D + 1 (D + 1 − the oldest unpaid due date) and the status:
                     ``overdue`` with any unpaid installment due on or before D, ``active`` otherwise.
+                    On the last day of a month, then, the month-end snapshot of every loan on the book
+                    (``loan_month_ends``: bucket now and at the previous month end, for vintages and roll rates).
 6. ``reminders``    reminders for D + 1 queued (due in 3 days, due tomorrow, due today, newly overdue);
                     :func:`send_reminders` hands them to the SMS provider.
 7. ``expire_instructions`` auto-debit instructions of days before D still ``pending``: their day is
@@ -63,7 +65,7 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
 from miaodai.core.clock import business_date as business_date_of
-from miaodai.core.db import SqlText
+from miaodai.core.db import SqlText, dialect_of, rows_changed
 from miaodai.core.errors import DomainError
 from miaodai.core.money import Money, sql_round_half_up_div
 from miaodai.core.ports import Platform
@@ -393,8 +395,40 @@ class _Batch:
             return 0
 
         self._each_chunk("status", work)
+        if (self.tomorrow).month != self.day.month:
+            counts["month_end_loans"] = self.month_end_snapshot()
         with self.db.transaction() as session:
             return {**counts, **book_summary(session)}
+
+    def month_end_snapshot(self) -> int:
+        """On the last day of a month, after the status step: every loan on the book as it now stands (days
+        past due as of the morning after), one row each in ``loan_month_ends`` with its bucket there and at
+        the previous month end — the history vintage curves and roll rates are read from. Set based, in the
+        batch's chunks; a loan already written for this month end is skipped, so running it again (a resumed
+        step) adds nothing."""
+        s = self.sql
+        previous = self.day.replace(day=1) - timedelta(days=1)
+        start_month = s.month_index("l.start_date")
+        bucket = (
+            "CASE WHEN l.days_past_due = 0 THEN 'current' WHEN l.days_past_due <= 30 THEN 'M1' "
+            "WHEN l.days_past_due <= 60 THEN 'M2' WHEN l.days_past_due <= 90 THEN 'M3' ELSE 'M3+' END"
+        )
+        statement = text(
+            "INSERT INTO loan_month_ends (as_of, loan_id, product_id, vintage, months_on_book, status, "
+            "days_past_due, bucket, prev_bucket, principal_outstanding_fen) "
+            f"SELECT :day, l.id, l.product_id, ({start_month} / 12) * 100 + {start_month} % 12 + 1, "
+            f":month - {start_month}, l.status, l.days_past_due, {bucket}, p.bucket, l.principal_outstanding_fen "
+            "FROM loans l LEFT JOIN loan_month_ends p ON p.as_of = :previous AND p.loan_id = l.id "
+            f"WHERE {self._on_book()} AND NOT EXISTS "
+            "(SELECT 1 FROM loan_month_ends m WHERE m.as_of = :day AND m.loan_id = l.id)"
+        )
+        extra = {"previous": s.value(previous), "month": self.day.year * 12 + self.day.month - 1}
+        # Under the status step's name (its progress, its chunk lock: each chunk is read as one moment).
+        written = self._each_chunk("status", lambda session, params: rows_changed(session.execute(
+            statement, {**params, **extra})))
+        with self.db.transaction() as session:
+            roll_up_month_end(session, self.day)
+        return written
 
     def reminders(self) -> dict[str, int]:
         owed = ("(i.principal_fen + i.interest_fen + i.fee_fen + i.penalty_fen - i.principal_paid_fen "
@@ -465,6 +499,18 @@ class _Batch:
         )
         rows = self._each_chunk("instructions", lambda session, params: session.execute(statement, params).rowcount)
         return {"instructions": rows}
+
+
+def roll_up_month_end(session: Session, day: date) -> int:
+    """(Re)write the roll-up of month end ``day``'s snapshot (``loan_month_end_rolls``): one GROUP BY over
+    that month end's rows, replacing any roll-up written before (a resumed step). Returns its rows."""
+    value = SqlText(dialect_of(session)).value(day)
+    session.execute(text("DELETE FROM loan_month_end_rolls WHERE as_of = :day"), {"day": value})
+    return rows_changed(session.execute(text(
+        "INSERT INTO loan_month_end_rolls (as_of, product_id, prev_bucket, bucket, loans, principal_outstanding_fen) "
+        "SELECT as_of, product_id, COALESCE(prev_bucket, 'new'), bucket, COUNT(*), SUM(principal_outstanding_fen) "
+        "FROM loan_month_ends WHERE as_of = :day GROUP BY as_of, product_id, COALESCE(prev_bucket, 'new'), bucket"
+    ), {"day": value}))
 
 
 def book_summary(session: Session) -> dict[str, int]:

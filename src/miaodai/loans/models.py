@@ -218,6 +218,8 @@ class Loan(Base):
         UniqueConstraint("borrower_id", "request_key"),
         CheckConstraint("principal_outstanding_fen >= 0", name="outstanding_not_negative"),
         Index("ix_loans_status", "status"),
+        # The portfolio dashboard: the book by bucket and vintages' loan counts, read from the index alone.
+        Index("ix_loans_dashboard", "status", "start_date", "product_id", "days_past_due", "principal_outstanding_fen"),
     )
 
 
@@ -309,6 +311,9 @@ class Repayment(Base):
     journal_entry_id: Mapped[int | None] = mapped_column(IdType)
     reverses_id: Mapped[int | None] = mapped_column(ForeignKey("loan_repayments.id"), unique=True)
 
+    # Early repayments by day on the portfolio dashboard.
+    __table_args__ = (Index("ix_loan_repayments_kind_received", "kind", "received_on"),)
+
 
 class EodRun(Base):
     """One end-of-day run per business date: its progress (the last step finished) and its figures."""
@@ -358,3 +363,48 @@ class CollectionInstruction(Base):
     last_code: Mapped[str | None] = mapped_column(String(32))  # the channel's answer to the last attempt
 
     __table_args__ = (UniqueConstraint("installment_id", "business_date"),)
+
+
+class LoanMonthEnd(Base):
+    """Each loan on the book at a month end, as the end-of-day batch left it (月末快照): where vintage curves
+    and roll rates come from, since ``loans`` only says where a loan stands today.
+
+    Written by the batch's ``status`` step when it closes the last day of a month, set based, once per loan
+    and month end. ``vintage`` is the disbursement month as ``yyyymm`` and ``months_on_book`` the months
+    from it to ``as_of`` (0 in the month of disbursement); ``prev_bucket`` is the loan's bucket at the
+    previous month end (NULL: not on the book then), so a month's roll rates are one GROUP BY.
+    """
+
+    __tablename__ = "loan_month_ends"
+
+    as_of: Mapped[date] = mapped_column(Date, primary_key=True)
+    loan_id: Mapped[int] = mapped_column(ForeignKey("loans.id"), primary_key=True)
+    product_id: Mapped[int] = mapped_column(IdType)
+    vintage: Mapped[int] = mapped_column(Integer)
+    months_on_book: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+    days_past_due: Mapped[int] = mapped_column(Integer)
+    bucket: Mapped[str] = mapped_column(String(8))
+    prev_bucket: Mapped[str | None] = mapped_column(String(8))
+    principal_outstanding_fen: Mapped[int] = mapped_column(IdType)
+
+    __table_args__ = (
+        # Vintage curves read only the rows 30+ days past due: a small partial index.
+        Index("ix_loan_month_ends_bad", "vintage", "loan_id", "months_on_book", "product_id",
+              postgresql_where=text("days_past_due >= 30"), sqlite_where=text("days_past_due >= 30")),
+    )
+
+
+class LoanMonthEndRoll(Base):
+    """A month end's snapshot rolled up (迁徙汇总): loans and principal by product, bucket at the previous
+    month end (``new``: not on the book then) and bucket now. Written with the snapshot, a few dozen rows
+    a month, so roll rates over any range of months read a handful of rows, not the book."""
+
+    __tablename__ = "loan_month_end_rolls"
+
+    as_of: Mapped[date] = mapped_column(Date, primary_key=True)
+    product_id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    prev_bucket: Mapped[str] = mapped_column(String(8), primary_key=True)
+    bucket: Mapped[str] = mapped_column(String(8), primary_key=True)
+    loans: Mapped[int] = mapped_column(IdType)
+    principal_outstanding_fen: Mapped[int] = mapped_column(IdType)

@@ -139,7 +139,11 @@ class PaymentOrder(Base):
     # request after its process died finds its effect here instead of being refused as a second one.
     request_key: Mapped[str | None] = mapped_column(String(128))
 
-    __table_args__ = (Index("ix_payment_orders_status_check", "status", "next_check_at"),)
+    __table_args__ = (
+        Index("ix_payment_orders_status_check", "status", "next_check_at"),
+        # The money-movement dashboard: orders of a range of days by kind and state, from the index alone.
+        Index("ix_payment_orders_dashboard", "created_at", "kind", "status", "checks", "code", "amount_fen"),
+    )
 
 
 class PaymentOrderEvent(Base):
@@ -169,6 +173,9 @@ class ChannelCallback(Base):
     order_no: Mapped[str | None] = mapped_column(String(64))
     outcome: Mapped[str] = mapped_column(String(16))  # applied | duplicate | stale | unknown_order | rejected
     body_sha256: Mapped[str] = mapped_column(String(64))
+
+    # Callback lag on the money-movement dashboard: a range of arrival times.
+    __table_args__ = (Index("ix_payment_callbacks_received", "received_at", "outcome", "order_no"),)
 
 
 class WalletBinding(Base):
