@@ -95,3 +95,25 @@ class StaffErrors:
         "请确认已扫描本页二维码，并输入身份验证器当前显示的 6 位验证码。",
         "Make sure you scanned this page's QR code and enter the 6-digit code it shows now.",
     )
+    NOT_ON_ONESELF = ErrorSpec(
+        "STAFF_NOT_ON_ONESELF", 403, "Not on your own account",
+        "不能对自己的账户提出或审批变更。", "You may neither propose nor approve a change to your own account.",
+        "请由另外两位管理员处理。", "Ask two other administrators to handle it.",
+    )
+    STAFF_NOT_FOUND = ErrorSpec(
+        "STAFF_NOT_FOUND", 404, "No such staff account",
+        "员工账户 {staff_id} 不存在。", "Staff account {staff_id} does not exist.",
+        "请在员工列表中核对。", "Check the staff directory.",
+    )
+    LAST_ADMINISTRATORS = ErrorSpec(
+        "STAFF_LAST_ADMINISTRATORS", 409, "Too few administrators would remain",
+        "变更后可审批员工变更的在职管理员将少于 {minimum} 人。",
+        "After this change fewer than {minimum} active administrators could approve staff changes.",
+        "请先增设一位管理员，再停用或撤销此账户的管理员角色。",
+        "Add another administrator first, then disable this account or revoke its role.",
+    )
+    ALREADY_SO = ErrorSpec(
+        "STAFF_CHANGE_CHANGES_NOTHING", 409, "The change changes nothing",
+        "该账户已是此状态（{what}）。", "The account is already so ({what}).",
+        "请刷新员工列表后再操作。", "Reload the staff directory and try again.",
+    )
