@@ -83,6 +83,7 @@ def _mount_domain_routers(app: FastAPI, container: Container) -> None:
     a borrower's request, most of the traffic, is matched before the staff routes are tried. (No two
     routers share a path and method, so the order changes no answer, only how soon it is found.)
     """
+    from miaodai.backoffice.api_approvals import router as approvals_router
     from miaodai.backoffice.api_customers import borrower_router as data_access_router
     from miaodai.backoffice.api_customers import router as customers_router
     from miaodai.credit.api import router as credit_router
@@ -104,6 +105,7 @@ def _mount_domain_routers(app: FastAPI, container: Container) -> None:
                    loans_router, payments_router, wallets_router, collections_router,
                    data_access_router, staff_router, review_router, policy_router, recon_router, customers_router):
         app.include_router(router)
+    app.include_router(approvals_router)  # the back office's maker-checker inbox and servicing actions (staff)
     if container.settings.sandbox:
         # Sandbox-only: these routes must not exist at all when the sandbox is off.
         from miaodai.sandbox.api import router as sandbox_router

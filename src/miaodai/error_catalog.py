@@ -7,6 +7,7 @@ Regenerate with ``uv run python -m miaodai.error_catalog > docs/errors.md``.
 from __future__ import annotations
 
 from miaodai.backoffice.customer_errors import CustomerErrors
+from miaodai.backoffice.errors import BackofficeErrors
 from miaodai.contracts.errors import ContractErrors
 from miaodai.core.errors import Errors, ErrorSpec
 from miaodai.core.idempotency import IdempotencyErrors
@@ -34,6 +35,7 @@ CATALOGS: tuple[tuple[str, type], ...] = (
     ("Payment methods: cards and wallets 绑卡", PaymentErrors),
     ("Reconciliation 对账", ReconErrors),
     ("Customer 360 客户视图", CustomerErrors),
+    ("Maker-checker and servicing actions 审批与服务操作", BackofficeErrors),
 )
 
 

@@ -1,5 +1,6 @@
 """Imports every model module so ``Base.metadata`` holds the whole schema (for Alembic and tests)."""
 
+from miaodai.backoffice import approval_models as _backoffice  # noqa: F401
 from miaodai.core import audit as _audit  # noqa: F401
 from miaodai.core import idempotency_models as _idempotency  # noqa: F401
 from miaodai.core.db import Base

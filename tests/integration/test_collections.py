@@ -215,10 +215,16 @@ def test_held_money_is_refunded_as_a_payout(client, container, clock, fast_staff
     path = f"/v1/staff/loans/{loan['id']}/refunds"
     assert_problem(client.post(path, json={"amount_fen": held + 1, "reason": "overpaid"},
                                headers={**finance, "Idempotency-Key": "rf-0"}), 422, "PAYMENT_REFUND_MORE_THAN_HELD")
-    refund = client.post(path, json={"amount_fen": held, "reason": "overpaid"},
-                         headers={**finance, "Idempotency-Key": "rf-1"})
-    assert refund.status_code == 202, refund.text
-    assert refund.json()["purpose"] == "refund"
+    proposed = client.post(path, json={"amount_fen": held, "reason": "overpaid"},
+                           headers={**finance, "Idempotency-Key": "rf-1"})
+    assert proposed.status_code == 202, proposed.text
+    assert proposed.json()["state"] == "pending"  # maker-checker: a second staff member approves it
+    with container.db.transaction() as session:
+        assert session.get(Loan, loan["id"]).overpayment_fen == held
+    checker = staff_headers(client, container, clock, "finance-2", ("finance",))
+    refund = client.post(f"/v1/staff/approvals/{proposed.json()['id']}/approve", json={}, headers=checker)
+    assert refund.status_code == 200, refund.text
+    assert refund.json()["state"] == "approved" and refund.json()["result"]["amount_fen"] == held
     with container.db.transaction() as session:  # no longer held while the payout is out
         assert session.get(Loan, loan["id"]).overpayment_fen == 0
     assert_book_sound(container)

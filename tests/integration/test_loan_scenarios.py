@@ -420,10 +420,14 @@ def test_an_unpaid_loan_moves_through_the_buckets_and_is_written_off_only_at_m3_
     lost = owed.principal_fen + owed.interest_fen + owed.fee_fen + owed.penalty_fen
 
     manager = staff_headers(app.client, container, app.clock, "manager-m3plus", ("risk_manager",))
-    written = app.client.post(f"/v1/staff/loans/{loan['id']}/write-off", json={"reason": "uncollectable"},
-                              headers=manager)
+    proposed = app.client.post(f"/v1/staff/loans/{loan['id']}/write-off", json={"reason": "uncollectable"},
+                               headers=manager)
+    assert proposed.status_code == 202, proposed.text
+    assert proposed.json()["figures"]["after"]["written_off_fen"] == lost
+    checker = staff_headers(app.client, container, app.clock, "manager-2", ("risk_manager",))  # maker-checker
+    written = app.client.post(f"/v1/staff/approvals/{proposed.json()['id']}/approve", json={}, headers=checker)
     assert written.status_code == 200, written.text
-    assert written.json() == {"loan_id": loan["id"], "status": "written_off", "days_past_due": 91}
+    assert written.json()["result"] == {"loan_id": loan["id"], "status": "written_off", "days_past_due": 91}
     assert_book_sound(container)
     with container.db.transaction() as session:
         after = loan_subledger(session, loan["id"])
@@ -438,7 +442,7 @@ def test_an_unpaid_loan_moves_through_the_buckets_and_is_written_off_only_at_m3_
 
     again = app.client.post(f"/v1/staff/loans/{loan['id']}/write-off", json={"reason": "uncollectable"},
                             headers=manager)
-    assert again.status_code == 200 and again.json()["status"] == "written_off"
+    assert_problem(again, 409, "LOAN_ILLEGAL_TRANSITION")  # written off already
     with container.db.transaction() as session:
         assert len(session.scalars(select(JournalEntry).where(JournalEntry.kind == "write_off")).all()) == 1
     stays_closed(app, container, loan["id"], 3, "written_off")
@@ -462,14 +466,17 @@ def test_a_reversed_repayment_leaves_the_installment_unpaid_and_the_loan_overdue
     assert app.line()["available_fen"] == limit - PRINCIPAL + first["principal_fen"]
 
     finance = staff_headers(app.client, container, app.clock, "finance", ("finance",))
+    checker = staff_headers(app.client, container, app.clock, "finance-2", ("finance",))
     path = f"/v1/staff/repayments/{repayment_id}/reverse"
-    reversed_ = app.client.post(path, json={"reason": "bank chargeback"}, headers={**finance, "Idempotency-Key": "rv1"})
+    proposed = app.client.post(path, json={"reason": "bank chargeback"}, headers={**finance, "Idempotency-Key": "rv1"})
+    assert proposed.status_code == 202, proposed.text
+    replay = app.client.post(path, json={"reason": "bank chargeback"}, headers={**finance, "Idempotency-Key": "rv1"})
+    assert replay.status_code == 202 and replay.json() == proposed.json()
+    reversed_ = app.client.post(f"/v1/staff/approvals/{proposed.json()['id']}/approve", json={}, headers=checker)
     assert reversed_.status_code == 200, reversed_.text
     assert_book_sound(container)
-    body = reversed_.json()
-    assert (body["reverses_id"], body["loan_id"], body["amount_fen"]) == (repayment_id, loan["id"], -first["total_fen"])
-    replay = app.client.post(path, json={"reason": "bank chargeback"}, headers={**finance, "Idempotency-Key": "rv1"})
-    assert replay.status_code == 200 and replay.json() == body
+    body = reversed_.json()["result"]
+    assert (body["loan_id"], body["amount_fen"]) == (loan["id"], -first["total_fen"])
     assert_problem(app.client.post(path, json={"reason": "again"}, headers={**finance, "Idempotency-Key": "rv2"}),
                    409, "LOAN_REPAYMENT_NOT_REVERSIBLE")
     assert_book_sound(container)

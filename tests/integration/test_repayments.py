@@ -190,15 +190,20 @@ def test_a_reversal_puts_everything_back_and_only_once(client, clock, container,
     finance = staff_headers(client, container, clock, "finance", ("finance",))
     borrower = login(client, PHONE)
     line_before = available(client, borrower)
+    checker = staff_headers(client, container, clock, "finance-2", ("finance",))
     repayment_id = repay(client, loan["id"], first["total_fen"] + 500, "r1").json()["repayment_id"]
-    reverse = client.post(f"/v1/staff/repayments/{repayment_id}/reverse", json={"reason": "bank chargeback"},
-                          headers={**finance, "Idempotency-Key": "rev-1"})
-    assert reverse.status_code == 200, reverse.text
+    proposed = client.post(f"/v1/staff/repayments/{repayment_id}/reverse", json={"reason": "bank chargeback"},
+                           headers={**finance, "Idempotency-Key": "rev-1"})
+    assert proposed.status_code == 202, proposed.text
     again = client.post(f"/v1/staff/repayments/{repayment_id}/reverse", json={"reason": "bank chargeback"},
                         headers={**finance, "Idempotency-Key": "rev-1"})
-    assert again.json()["id"] == reverse.json()["id"]
+    assert again.json()["id"] == proposed.json()["id"]
     assert_problem(client.post(f"/v1/staff/repayments/{repayment_id}/reverse", json={"reason": "twice"},
-                               headers={**finance, "Idempotency-Key": "rev-2"}), 409, "LOAN_REPAYMENT_NOT_REVERSIBLE")
+                               headers={**finance, "Idempotency-Key": "rev-2"}), 409, "APPROVAL_ALREADY_PENDING")
+    reverse = client.post(f"/v1/staff/approvals/{proposed.json()['id']}/approve", json={}, headers=checker)
+    assert reverse.status_code == 200 and reverse.json()["state"] == "approved", reverse.text
+    assert_problem(client.post(f"/v1/staff/repayments/{repayment_id}/reverse", json={"reason": "twice"},
+                               headers={**finance, "Idempotency-Key": "rev-3"}), 409, "LOAN_REPAYMENT_NOT_REVERSIBLE")
     restored = loan_row(container, loan["id"])
     assert (restored.principal_outstanding_fen, restored.overpayment_fen) == (1_000_000, 0)
     assert all(r.principal_paid_fen == r.interest_paid_fen == r.fee_paid_fen == 0 and r.paid_off_on is None

@@ -358,11 +358,14 @@ def test_held_money_paid_back_by_staff_shows_as_a_refund(web, client, container,
     assert "已收到。¥50.00 先为您暂存" in text(web.get(f"/app/loans/{loan['id']}/repayments/"
                                                     f"{debits(container)[0].order_no}"))
     finance = staff_headers(client, container, clock, "finance", ("finance",))
-    refunded = client.post(f"/v1/staff/loans/{loan['id']}/refunds", json={"amount_fen": 5_000, "reason": "overpaid"},
+    proposed = client.post(f"/v1/staff/loans/{loan['id']}/refunds", json={"amount_fen": 5_000, "reason": "overpaid"},
                            headers={**finance, "Idempotency-Key": "rf-1"})
-    assert refunded.status_code == 202, refunded.text
+    assert proposed.status_code == 202, proposed.text
+    checker = staff_headers(client, container, clock, "finance-2", ("finance",))  # maker-checker
+    refunded = client.post(f"/v1/staff/approvals/{proposed.json()['id']}/approve", json={}, headers=checker)
+    assert refunded.status_code == 200, refunded.text
     channel_time_passes(client, container, clock)
     plan = web.get(f"/app/loans/{loan['id']}")
     assert "退款给您" in plan.text and 'data-testid="held"' not in plan.text
-    page = web.get(f"/app/loans/{loan['id']}/repayments/{refunded.json()['order_no']}")
+    page = web.get(f"/app/loans/{loan['id']}/repayments/{refunded.json()['result']['order_no']}")
     assert "已退回到您的银行卡" in page.text and "退至：" in page.text and "重新还款" not in page.text

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
@@ -18,10 +18,8 @@ from miaodai.core.http import client_ip
 from miaodai.core.idempotency import IdempotencyDep
 from miaodai.identity.http import CurrentBorrower
 from miaodai.identity.models import OtpChannel
-from miaodai.identity.staff_deps import require_permission
-from miaodai.identity.staff_service import StaffContext
 from miaodai.identity.step_up import RecentStepUp
-from miaodai.loans import contract_service, loan_service, repayment_service, write_off
+from miaodai.loans import contract_service, loan_service
 from miaodai.loans.ports import LoanPorts, LoanPortsDep
 from miaodai.loans.schedule import RepaymentMethod
 from miaodai.loans.views import (
@@ -186,53 +184,4 @@ def loan_statement(loan_id: RowId, ports: LoanPortsDep, auth: CurrentBorrower) -
     return statement_view(ports, auth.borrower_id, loan_id)
 
 
-class ReversalBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    reason: str = Field(min_length=2, max_length=200)
-
-
-class ReversalView(BaseModel):
-    id: int
-    reverses_id: int
-    loan_id: int
-    amount_fen: int
-    journal_entry_id: int | None
-
-
-Reverser = Annotated[StaffContext, Depends(require_permission("payment.refund"))]
-
-
-@router.post("/v1/staff/repayments/{repayment_id}/reverse",
-             summary="Reverse a repayment by compensating entries (a chargeback, a mistaken posting)")
-def reverse_repayment(repayment_id: RowId, body: ReversalBody, staff: Reverser, ports: LoanPortsDep,
-                      idem: IdempotencyDep) -> ReversalView:
-    def reversed_() -> ReversalView:
-        reversal = repayment_service.reverse_repayment(
-            ports, repayment_id, idempotency_key=idem.key, actor=staff.actor, reason=body.reason)
-        assert reversal.reverses_id is not None
-        return ReversalView(id=reversal.id, reverses_id=reversal.reverses_id, loan_id=reversal.loan_id,
-                            amount_fen=reversal.amount_fen, journal_entry_id=reversal.journal_entry_id)
-
-    return idem.run(f"staff:{staff.actor}"[:64], status_code=200, handler=reversed_)  # type: ignore[return-value]
-
-
-class WriteOffBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    reason: str = Field(min_length=2, max_length=200)
-
-
-class WriteOffView(BaseModel):
-    loan_id: int
-    status: str
-    days_past_due: int
-
-
-WriteOffStaff = Annotated[StaffContext, Depends(require_permission("loan.write_off"))]
-
-
-@router.post("/v1/staff/loans/{loan_id}/write-off", summary="Write off a loan more than 90 days past due (核销)")
-def write_off_loan(loan_id: RowId, body: WriteOffBody, staff: WriteOffStaff, ports: LoanPortsDep) -> WriteOffView:
-    loan = write_off.write_off(ports, loan_id, actor=staff.actor, reason=body.reason)
-    return WriteOffView(loan_id=loan.id, status=loan.status.value, days_past_due=loan.days_past_due)
+# Reversals and write-offs by staff are maker-checker now: miaodai.backoffice.api_approvals proposes them.

@@ -193,6 +193,30 @@ class LoanErrors:
         "can be written off.",
         "请继续催收，逾期超过 {minimum_days} 天后再核销。", "Keep collecting; write it off after {minimum_days} days.",
     )
+    NOTHING_TO_WAIVE = ErrorSpec(
+        "LOAN_NOTHING_TO_WAIVE", 409, "No penalty interest or late fee to waive",
+        "该借款没有未还的罚息或滞纳金，无需减免。", "The loan has no unpaid penalty interest or late fee to waive.",
+        "请在借款流水中核对罚息。", "Check the penalties on the loan's statement.",
+    )
+    WAIVER_TOO_LARGE = ErrorSpec(
+        "LOAN_WAIVER_TOO_LARGE", 422, "Waiver larger than what is charged and unpaid",
+        "减免金额 {amount_yuan} 元超过已收取且未还的罚息及滞纳金 {unpaid_yuan} 元。",
+        "¥{amount_yuan} is more than the penalty interest and late fees charged and unpaid (¥{unpaid_yuan}).",
+        "请将减免金额改为不超过 {unpaid_yuan} 元。", "Waive at most ¥{unpaid_yuan}.",
+    )
+    LINE_STATUS_WRONG = ErrorSpec(
+        "LOAN_LINE_STATUS_WRONG", 409, "The credit line is not in the state this needs",
+        "该额度当前为“{status}”，此操作要求其为“{expected}”。",
+        "The credit line is {status}; this needs it to be {expected}.",
+        "请刷新额度状态后再操作。", "Refresh the line's status and try again.",
+    )
+    LINE_LIMIT_OUT_OF_POLICY = ErrorSpec(
+        "LOAN_LINE_LIMIT_OUT_OF_POLICY", 422, "New limit outside what policy allows",
+        "新额度须为 {step_yuan} 元的整数倍，且在 {min_yuan} 元（已用额度或产品下限）至 {max_yuan} 元（授信政策对该额度的上限）之间。",
+        "The new limit must be a multiple of ¥{step_yuan} between ¥{min_yuan} (what is drawn, or the product's "
+        "minimum) and ¥{max_yuan} (what the credit policy allows for this line).",
+        "请在该范围内调整额度。", "Choose a limit within that range.",
+    )
     EOD_OUT_OF_ORDER = ErrorSpec(
         "LOAN_EOD_OUT_OF_ORDER", 409, "End-of-day dates cannot be skipped",
         "日终批处理须按日期顺序运行：下一个应运行的日期是 {expected}，而不是 {requested}。",

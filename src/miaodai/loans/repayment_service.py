@@ -346,6 +346,10 @@ def _settle_status(loan: Loan, rows: list[LoanInstallment], as_of: date, *, now:
         loan.days_past_due = 0
 
 
+# For the loans domain's other writers that settle installments (a waiver of penalties, loans.servicing).
+settle_status = _settle_status
+
+
 def _payoff(session: Session, loan: Loan, rows: list[LoanInstallment], amount_fen: int,
             as_of: date) -> tuple[Allocation, dict[str, int]]:
     """Rewrite the installments not yet due into what the payoff settles: the first carries the accrued
@@ -419,55 +423,62 @@ def _merge(lines: tuple[AllocationLine, ...]) -> tuple[AllocationLine, ...]:
 def reverse_repayment(ports: Platform, repayment_id: int, *, idempotency_key: str, actor: str,
                       reason: str) -> Repayment:
     """Undo a ``due`` repayment by compensating entries; the same key twice reverses once."""
-    now = ports.clock.now()
     with ports.db.transaction() as session:
-        done = _by_key(session, idempotency_key)
-        if done is not None:
-            if done.reverses_id != repayment_id:
-                raise DomainError(LoanErrors.REPAYMENT_KEY_REUSED)
-            return done
-        original = session.get(Repayment, repayment_id)
-        if original is None or original.kind == "reversal":
-            raise DomainError(LoanErrors.REPAYMENT_NOT_FOUND, params={"repayment_id": repayment_id})
-        loan = lock_loan(session, original.loan_id)  # the loans locking protocol: before reading what changes
-        assert loan is not None
-        allocation = json.loads(original.allocation)
-        _check_reversible(session, loan, original, allocation)
-        rows = {r.period: r for r in installments_of(session, loan.id)}
-        principal = 0
-        for line in allocation["lines"]:
-            row = rows[line["period"]]
-            for bucket, column in _PAID.items():
-                setattr(row, column, getattr(row, column) - line[f"{bucket.value}_fen"])
-            row.paid_off_on = None if outstanding(row) else row.paid_off_on
-            principal += line["principal_fen"]
-        loan.principal_outstanding_fen += principal
-        loan.overpayment_fen -= allocation["unapplied_fen"]
-        if principal and not line_service.reserve(session, loan.credit_line_id, principal, now=now):
-            raise DomainError(LoanErrors.REPAYMENT_NOT_REVERSIBLE, params={
-                "repayment_id": repayment_id, "_reason_zh": "额度已被再次使用，无法收回",
-                "_reason_en": "the credit it restored has been drawn again"})
-        if loan.status is LoanStatus.PAID_OFF:
-            loan.status, loan.closed_at = LoanStatus.ACTIVE, None  # a correction, not a business transition
-        today = business_date(now)
-        if any(outstanding(r) for r in rows.values() if r.due_date <= today) and loan.status is LoanStatus.ACTIVE:
-            oldest = min(r.due_date for r in rows.values() if outstanding(r) and r.due_date <= today)
-            if oldest < today:
-                loan.status, loan.days_past_due = LoanStatus.OVERDUE, (today - oldest).days
-        reversal = Repayment(
-            loan_id=loan.id, idempotency_key=idempotency_key, kind="reversal", amount_fen=-original.amount_fen,
-            channel=original.channel, received_on=today, posted_at=now,
-            allocation=json.dumps({"reason": reason}), reverses_id=original.id,
-        )
-        session.add(reversal)
-        session.flush()
-        assert original.journal_entry_id is not None
-        entry = reverse(session, entry_id=original.journal_entry_id,
-                        idempotency_key=f"loan:{loan.id}:repayment:{original.id}:reversed", business_date=today,
-                        now=now, memo=f"reversal of repayment {original.id}: {reason}").entry
-        reversal.journal_entry_id = entry.id
-        ports.audit.record(session, actor=actor, action="loan.repayment.reverse", subject=f"loan:{loan.id}",
-                           details={"repayment_id": original.id, "reason": reason, "entry_id": entry.id})
+        return reverse_repayment_in(session, ports, repayment_id, idempotency_key=idempotency_key, actor=actor,
+                                    reason=reason)
+
+
+def reverse_repayment_in(session: Session, ports: Platform, repayment_id: int, *, idempotency_key: str, actor: str,
+                         reason: str) -> Repayment:
+    """:func:`reverse_repayment` in the caller's transaction (the back office runs it when a checker approves)."""
+    now = ports.clock.now()
+    done = _by_key(session, idempotency_key)
+    if done is not None:
+        if done.reverses_id != repayment_id:
+            raise DomainError(LoanErrors.REPAYMENT_KEY_REUSED)
+        return done
+    original = session.get(Repayment, repayment_id)
+    if original is None or original.kind == "reversal":
+        raise DomainError(LoanErrors.REPAYMENT_NOT_FOUND, params={"repayment_id": repayment_id})
+    loan = lock_loan(session, original.loan_id)  # the loans locking protocol: before reading what changes
+    assert loan is not None
+    allocation = json.loads(original.allocation)
+    _check_reversible(session, loan, original, allocation)
+    rows = {r.period: r for r in installments_of(session, loan.id)}
+    principal = 0
+    for line in allocation["lines"]:
+        row = rows[line["period"]]
+        for bucket, column in _PAID.items():
+            setattr(row, column, getattr(row, column) - line[f"{bucket.value}_fen"])
+        row.paid_off_on = None if outstanding(row) else row.paid_off_on
+        principal += line["principal_fen"]
+    loan.principal_outstanding_fen += principal
+    loan.overpayment_fen -= allocation["unapplied_fen"]
+    if principal and not line_service.reserve(session, loan.credit_line_id, principal, now=now):
+        raise DomainError(LoanErrors.REPAYMENT_NOT_REVERSIBLE, params={
+            "repayment_id": repayment_id, "_reason_zh": "额度已被再次使用，无法收回",
+            "_reason_en": "the credit it restored has been drawn again"})
+    if loan.status is LoanStatus.PAID_OFF:
+        loan.status, loan.closed_at = LoanStatus.ACTIVE, None  # a correction, not a business transition
+    today = business_date(now)
+    if any(outstanding(r) for r in rows.values() if r.due_date <= today) and loan.status is LoanStatus.ACTIVE:
+        oldest = min(r.due_date for r in rows.values() if outstanding(r) and r.due_date <= today)
+        if oldest < today:
+            loan.status, loan.days_past_due = LoanStatus.OVERDUE, (today - oldest).days
+    reversal = Repayment(
+        loan_id=loan.id, idempotency_key=idempotency_key, kind="reversal", amount_fen=-original.amount_fen,
+        channel=original.channel, received_on=today, posted_at=now,
+        allocation=json.dumps({"reason": reason}), reverses_id=original.id,
+    )
+    session.add(reversal)
+    session.flush()
+    assert original.journal_entry_id is not None
+    entry = reverse(session, entry_id=original.journal_entry_id,
+                    idempotency_key=f"loan:{loan.id}:repayment:{original.id}:reversed", business_date=today,
+                    now=now, memo=f"reversal of repayment {original.id}: {reason}").entry
+    reversal.journal_entry_id = entry.id
+    ports.audit.record(session, actor=actor, action="loan.repayment.reverse", subject=f"loan:{loan.id}",
+                       details={"repayment_id": original.id, "reason": reason, "entry_id": entry.id})
     return reversal
 
 
@@ -488,3 +499,21 @@ def _check_reversible(session: Session, loan: Loan, original: Repayment, allocat
         raise refuse("其后还有未冲正的还款", "a later repayment is still in effect")
     if loan.overpayment_fen < allocation["unapplied_fen"]:
         raise refuse("溢缴款已被使用", "the overpayment it left has been applied since")
+
+
+def reversal_preview(session: Session, repayment_id: int) -> tuple[int, dict[str, int], dict[str, int]]:
+    """The loan of a repayment and what reversing it would change, before and after (the loan's principal
+    outstanding, the money held for the borrower, the amount the repayment took); refuses as the reversal would
+    today (LOAN_REPAYMENT_NOT_FOUND, LOAN_REPAYMENT_NOT_REVERSIBLE). Reads only."""
+    original = session.get(Repayment, repayment_id)
+    if original is None or original.kind == "reversal":
+        raise DomainError(LoanErrors.REPAYMENT_NOT_FOUND, params={"repayment_id": repayment_id})
+    loan = session.get_one(Loan, original.loan_id)
+    allocation = json.loads(original.allocation)
+    _check_reversible(session, loan, original, allocation)
+    principal = sum(line["principal_fen"] for line in allocation["lines"])
+    before = {"repayment_fen": original.amount_fen, "principal_outstanding_fen": loan.principal_outstanding_fen,
+              "overpayment_fen": loan.overpayment_fen}
+    after = {"repayment_fen": 0, "principal_outstanding_fen": loan.principal_outstanding_fen + principal,
+             "overpayment_fen": loan.overpayment_fen - allocation["unapplied_fen"]}
+    return loan.id, before, after

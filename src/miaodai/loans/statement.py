@@ -33,6 +33,7 @@ KIND_NAMES = {
     "penalty": ("罚息及滞纳金", "penalty interest and late fee"),
     "held_applied": ("溢缴款冲抵", "held overpayment applied"),
     "write_off": ("核销", "write-off"),
+    "penalty_waiver": ("罚息及滞纳金减免", "penalty and late fee waived"),
 }
 
 

@@ -10,6 +10,7 @@ what was unpaid, for the record; the loan's expected sub-ledger is zero from now
 from __future__ import annotations
 
 from sqlalchemy import update
+from sqlalchemy.orm import Session
 
 from miaodai.core.clock import business_date
 from miaodai.core.errors import DomainError
@@ -26,37 +27,42 @@ MINIMUM_DAYS_PAST_DUE = 90
 
 
 def write_off(ports: Platform, loan_id: int, *, actor: str, reason: str) -> Loan:
-    now = ports.clock.now()
     with ports.db.transaction() as session:
-        loan = lock_loan(session, loan_id)  # the loans locking protocol: before reading what changes
-        if loan is None:
-            raise DomainError(LoanErrors.LOAN_NOT_FOUND, params={"loan_id": loan_id})
-        if loan.status is LoanStatus.WRITTEN_OFF:
-            return loan  # done before: writing off twice changes nothing
-        check_transition(loan.status, LoanStatus.WRITTEN_OFF)
-        if loan.days_past_due <= MINIMUM_DAYS_PAST_DUE:
-            raise DomainError(LoanErrors.WRITE_OFF_TOO_EARLY, params={
-                "days_past_due": loan.days_past_due, "minimum_days": MINIMUM_DAYS_PAST_DUE})
-        owed = loan_subledger(session, loan.id)
-        credits = [(Account.PRINCIPAL_RECEIVABLE, owed.principal_fen), (Account.INTEREST_RECEIVABLE, owed.interest_fen),
-                   (Account.FEE_RECEIVABLE, owed.fee_fen), (Account.PENALTY_RECEIVABLE, owed.penalty_fen)]
-        legs = [Leg(account, -fen, loan_id=loan.id) for account, fen in credits if fen]
-        if owed.overpayment_fen:
-            legs.append(Leg(Account.OVERPAYMENT_LIABILITY, owed.overpayment_fen, loan_id=loan.id))
-        lost = sum(fen for _, fen in credits) - owed.overpayment_fen
-        if lost:
-            legs.append(Leg(Account.WRITE_OFF_EXPENSE, lost, loan_id=loan.id))
-        entry_id = None
-        if legs:
-            entry_id = post(session, kind="write_off", idempotency_key=f"loan:{loan.id}:write_off",
-                            business_date=business_date(now), now=now, loan_id=loan.id, legs=legs,
-                            memo=f"write-off: {reason}").entry.id
-        loan.status = LoanStatus.WRITTEN_OFF
-        loan.closed_at = now
-        loan.overpayment_fen = 0
-        session.execute(update(CreditLine).where(CreditLine.id == loan.credit_line_id)
-                        .values(status=LineStatus.FROZEN, version=CreditLine.version + 1, updated_at=now))
-        ports.audit.record(session, actor=actor, action="loan.write_off", subject=f"loan:{loan.id}",
-                           details={"reason": reason, "written_off_fen": lost, "entry_id": entry_id,
-                                        "days_past_due": loan.days_past_due})
+        return write_off_in(session, ports, loan_id, actor=actor, reason=reason)
+
+
+def write_off_in(session: Session, ports: Platform, loan_id: int, *, actor: str, reason: str) -> Loan:
+    """:func:`write_off` in the caller's transaction (the back office runs it when a checker approves)."""
+    now = ports.clock.now()
+    loan = lock_loan(session, loan_id)  # the loans locking protocol: before reading what changes
+    if loan is None:
+        raise DomainError(LoanErrors.LOAN_NOT_FOUND, params={"loan_id": loan_id})
+    if loan.status is LoanStatus.WRITTEN_OFF:
+        return loan  # done before: writing off twice changes nothing
+    check_transition(loan.status, LoanStatus.WRITTEN_OFF)
+    if loan.days_past_due <= MINIMUM_DAYS_PAST_DUE:
+        raise DomainError(LoanErrors.WRITE_OFF_TOO_EARLY, params={
+            "days_past_due": loan.days_past_due, "minimum_days": MINIMUM_DAYS_PAST_DUE})
+    owed = loan_subledger(session, loan.id)
+    credits = [(Account.PRINCIPAL_RECEIVABLE, owed.principal_fen), (Account.INTEREST_RECEIVABLE, owed.interest_fen),
+               (Account.FEE_RECEIVABLE, owed.fee_fen), (Account.PENALTY_RECEIVABLE, owed.penalty_fen)]
+    legs = [Leg(account, -fen, loan_id=loan.id) for account, fen in credits if fen]
+    if owed.overpayment_fen:
+        legs.append(Leg(Account.OVERPAYMENT_LIABILITY, owed.overpayment_fen, loan_id=loan.id))
+    lost = sum(fen for _, fen in credits) - owed.overpayment_fen
+    if lost:
+        legs.append(Leg(Account.WRITE_OFF_EXPENSE, lost, loan_id=loan.id))
+    entry_id = None
+    if legs:
+        entry_id = post(session, kind="write_off", idempotency_key=f"loan:{loan.id}:write_off",
+                        business_date=business_date(now), now=now, loan_id=loan.id, legs=legs,
+                        memo=f"write-off: {reason}").entry.id
+    loan.status = LoanStatus.WRITTEN_OFF
+    loan.closed_at = now
+    loan.overpayment_fen = 0
+    session.execute(update(CreditLine).where(CreditLine.id == loan.credit_line_id)
+                    .values(status=LineStatus.FROZEN, version=CreditLine.version + 1, updated_at=now))
+    ports.audit.record(session, actor=actor, action="loan.write_off", subject=f"loan:{loan.id}",
+                       details={"reason": reason, "written_off_fen": lost, "entry_id": entry_id,
+                                    "days_past_due": loan.days_past_due})
     return loan

@@ -1,18 +1,15 @@
-"""Repay now (the borrower's collection), its progress, and refunds by staff. Thin: parse, call
-``payments.collections``, shape the answer. Both money-moving POSTs need an ``Idempotency-Key``."""
+"""Repay now (the borrower's collection) and its progress. Thin: parse, call ``payments.collections``, shape
+the answer. The money-moving POST needs an ``Idempotency-Key``. (Refunds by staff are proposed and approved in
+``miaodai.backoffice.api_approvals``.)"""
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from miaodai.core.fields import RowId, RowIdField
 from miaodai.core.idempotency import IdempotencyDep
 from miaodai.identity.http import CurrentBorrower
-from miaodai.identity.staff_deps import require_permission
-from miaodai.identity.staff_service import StaffContext
 from miaodai.loans.repayment_math import PrepaymentMode
 from miaodai.loans.repayment_service import Purpose
 from miaodai.loans.views import Fen
@@ -54,23 +51,4 @@ def loan_collections(loan_id: RowId, ports: PaymentPortsDep, auth: CurrentBorrow
     return loan_collection_views(ports, auth.borrower_id, loan_id)
 
 
-class RefundBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    amount_fen: Fen
-    reason: str = Field(min_length=2, max_length=200, description="Why; the borrower is shown it")
-
-
-Refunder = Annotated[StaffContext, Depends(require_permission("payment.refund"))]
-
-
-@router.post("/v1/staff/loans/{loan_id}/refunds", status_code=202,
-             summary="Pay back money the loan holds for the borrower (an overpayment) to their default method")
-def refund(loan_id: RowId, body: RefundBody, staff: Refunder, ports: PaymentPortsDep,
-           idem: IdempotencyDep) -> CollectionView:
-    def refunded() -> CollectionView:
-        order = collections.request_refund(ports, loan_id, body.amount_fen, key=idem.key, reason=body.reason,
-                                           actor=staff.actor)
-        return collection_views(ports, order.borrower_id, [order])[0]
-
-    return idem.run(f"staff:{staff.actor}"[:64], status_code=202, handler=refunded)  # type: ignore[return-value]
+# Refunds by staff are maker-checker now: miaodai.backoffice.api_approvals proposes them.

@@ -239,31 +239,38 @@ def _attempt_amount(session: Session, instruction: CollectionInstruction, wanted
 def request_refund(ports: PaymentPorts, loan_id: int, amount_fen: int, *, key: str, reason: str,
                    actor: str) -> PaymentOrder:
     """Pay back money a loan holds for its borrower (an overpayment) to the borrower's default method."""
+    with ports.db.transaction() as session:
+        order_id = order_refund_in(session, ports, loan_id, amount_fen, key=key, reason=reason, actor=actor).id
+    return orders.send(ports, order_id)
+
+
+def order_refund_in(session: Session, ports: PaymentPorts, loan_id: int, amount_fen: int, *, key: str, reason: str,
+                    actor: str) -> PaymentOrder:
+    """:func:`request_refund`'s order, stored in the caller's transaction (the back office runs it when a checker
+    approves); the caller sends it with ``orders.send`` after the commit. The same key twice orders once."""
     now = ports.clock.now()
     business_key = f"loan:{loan_id}:refund:{hashlib.sha256(key.encode()).hexdigest()[:40]}"
-    with ports.db.transaction() as session:
-        loan = lock_loan(session, loan_id)
-        if loan is None:
-            raise DomainError(LoanErrors.LOAN_NOT_FOUND, params={"loan_id": loan_id})
-        existing = session.execute(select(PaymentOrder).where(PaymentOrder.business_key == business_key)
-                                   ).scalar_one_or_none()
-        if existing is not None:
-            if existing.amount_fen != amount_fen:
-                raise DomainError(LoanErrors.REPAYMENT_KEY_REUSED)
-            return existing
-        if amount_fen > loan.overpayment_fen:
-            raise DomainError(PaymentErrors.REFUND_MORE_THAN_HELD, params={
-                "amount_yuan": Money(amount_fen).to_yuan(), "held_yuan": Money(loan.overpayment_fen).to_yuan()})
-        method = orders.payout_method(session, loan.borrower_id)
-        order = orders.create_order(session, ports, kind=OrderKind.PAYOUT, purpose=REFUND,
-                                    business_key=business_key, borrower_id=loan.borrower_id, loan_id=loan.id,
-                                    method=method, amount_fen=amount_fen, now=now, note=reason[:200])
-        post(session, kind="refund_ordered", idempotency_key=f"order:{order.order_no}:ordered",
-             business_date=business_date(now), now=now, loan_id=loan.id,
-             legs=[debit(Account.OVERPAYMENT_LIABILITY, amount_fen), credit(Account.PAYOUT_IN_TRANSIT, amount_fen)],
-             memo=f"refund {order.order_no}: {reason[:80]}")
-        loan.overpayment_fen -= amount_fen
-        ports.audit.record(session, actor=actor, action="payments.refund.requested", subject=f"loan:{loan.id}",
-                           details={"order_no": order.order_no, "amount_fen": amount_fen, "reason": reason[:200]})
-        order_id = order.id
-    return orders.send(ports, order_id)
+    loan = lock_loan(session, loan_id)
+    if loan is None:
+        raise DomainError(LoanErrors.LOAN_NOT_FOUND, params={"loan_id": loan_id})
+    existing = session.execute(select(PaymentOrder).where(PaymentOrder.business_key == business_key)
+                               ).scalar_one_or_none()
+    if existing is not None:
+        if existing.amount_fen != amount_fen:
+            raise DomainError(LoanErrors.REPAYMENT_KEY_REUSED)
+        return existing
+    if amount_fen > loan.overpayment_fen:
+        raise DomainError(PaymentErrors.REFUND_MORE_THAN_HELD, params={
+            "amount_yuan": Money(amount_fen).to_yuan(), "held_yuan": Money(loan.overpayment_fen).to_yuan()})
+    method = orders.payout_method(session, loan.borrower_id)
+    order = orders.create_order(session, ports, kind=OrderKind.PAYOUT, purpose=REFUND,
+                                business_key=business_key, borrower_id=loan.borrower_id, loan_id=loan.id,
+                                method=method, amount_fen=amount_fen, now=now, note=reason[:200])
+    post(session, kind="refund_ordered", idempotency_key=f"order:{order.order_no}:ordered",
+         business_date=business_date(now), now=now, loan_id=loan.id,
+         legs=[debit(Account.OVERPAYMENT_LIABILITY, amount_fen), credit(Account.PAYOUT_IN_TRANSIT, amount_fen)],
+         memo=f"refund {order.order_no}: {reason[:80]}")
+    loan.overpayment_fen -= amount_fen
+    ports.audit.record(session, actor=actor, action="payments.refund.requested", subject=f"loan:{loan.id}",
+                       details={"order_no": order.order_no, "amount_fen": amount_fen, "reason": reason[:200]})
+    return order
