@@ -18,7 +18,6 @@ import hashlib
 import json
 import logging
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -40,8 +39,8 @@ class AuditEntry(Base):
     id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
     actor: Mapped[str] = mapped_column(String(64))
-    action: Mapped[str] = mapped_column(String(64), index=True)
-    subject: Mapped[str] = mapped_column(String(64), index=True)
+    action: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(String(64))
     # Canonical JSON of everything above plus the details; the hash covers this text.
     body: Mapped[str] = mapped_column(Text)
     seq: Mapped[int | None] = mapped_column(BigInteger, unique=True)
@@ -49,6 +48,10 @@ class AuditEntry(Base):
     entry_hash: Mapped[str | None] = mapped_column(String(64))
     sealed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
+    # The audit viewer reads newest first by (occurred_at, id), with keyset paging: one index per filter, each
+    # ending in that order, so a filtered page is an index range read backwards (identity/staff_audit.py).
+    # The action's is a byte-order (pattern) index on PostgreSQL so that a prefix is a range whatever the
+    # database's collation.
     __table_args__ = (
         Index(
             "ix_audit_entries_unsealed",
@@ -56,6 +59,11 @@ class AuditEntry(Base):
             postgresql_where=text("seq IS NULL"),
             sqlite_where=text("seq IS NULL"),
         ),
+        Index("ix_audit_entries_time", "occurred_at", "id"),
+        Index("ix_audit_entries_actor_time", "actor", "occurred_at", "id"),
+        Index("ix_audit_entries_subject_time", "subject", "occurred_at", "id"),
+        Index("ix_audit_entries_action_time", "action", "occurred_at", "id",
+              postgresql_ops={"action": "varchar_pattern_ops"}),
     )
 
 
@@ -185,12 +193,26 @@ class ChainReport:
         return self.first_break is None
 
 
-def _sealed_entries(session: Session) -> Iterator[AuditEntry]:
-    stmt = select(AuditEntry).where(AuditEntry.seq.is_not(None)).order_by(AuditEntry.seq)
-    yield from session.execute(stmt.execution_options(yield_per=1000)).scalars()
+# How many sealed entries one read of the walk takes: each chunk is one short statement of its own, so the walk
+# holds no lock and no transaction between chunks (see verify_chain).
+VERIFY_CHUNK = 5000
+
+_CHAIN_COLUMNS = (
+    AuditEntry.id, AuditEntry.seq, AuditEntry.prev_hash, AuditEntry.entry_hash, AuditEntry.body,
+    AuditEntry.actor, AuditEntry.action, AuditEntry.subject, AuditEntry.occurred_at,
+)
 
 
-def _check_entry(entry: AuditEntry, expected_seq: int, prev: str) -> str | None:
+def _sealed_chunk(db: Database, after_seq: int | None, limit: int) -> list[Any]:
+    """Sealed entries in chain order after ``after_seq`` (None: from the lowest ``seq``, however tampered)."""
+    stmt = select(*_CHAIN_COLUMNS).where(AuditEntry.seq.is_not(None))
+    if after_seq is not None:
+        stmt = stmt.where(AuditEntry.seq > after_seq)
+    with db.autocommit() as session:
+        return list(session.execute(stmt.order_by(AuditEntry.seq).limit(limit)))
+
+
+def _check_entry(entry: Any, expected_seq: int, prev: str) -> str | None:
     if entry.seq != expected_seq:
         return f"expected chain position {expected_seq}, found {entry.seq} (an entry is missing or moved)"
     if entry.prev_hash != prev:
@@ -209,10 +231,15 @@ def _check_entry(entry: AuditEntry, expected_seq: int, prev: str) -> str | None:
     return None
 
 
-def _head_finding(session: Session, count: int, prev: str) -> ChainFinding | None:
+def _read_head(db: Database) -> tuple[int, str]:
+    with db.autocommit() as session:
+        head = session.get(AuditChainHead, 1)
+        return (head.last_seq, head.last_hash) if head else (0, GENESIS_HASH)
+
+
+def _head_finding(head: tuple[int, str], count: int, prev: str) -> ChainFinding | None:
     """The chain head must end where the walk ended; otherwise entries vanished from or joined the end."""
-    head = session.get(AuditChainHead, 1)
-    last_seq, last_hash = (head.last_seq, head.last_hash) if head else (0, GENESIS_HASH)
+    last_seq, last_hash = head
     if last_seq == count and last_hash == prev:
         return None
     if last_seq > count:
@@ -228,21 +255,37 @@ def _head_finding(session: Session, count: int, prev: str) -> ChainFinding | Non
     )
 
 
-def verify_chain(db: Database, clock: Clock, *, unsealed_bound: timedelta) -> ChainReport:
-    """Walk the chain in order; report the first break and entries left unsealed too long."""
+def verify_chain(db: Database, clock: Clock, *, unsealed_bound: timedelta, chunk: int = VERIFY_CHUNK) -> ChainReport:
+    """Walk the chain in order; report the first break and entries left unsealed too long.
+
+    The walk reads ``chunk`` entries at a time, each read a statement of its own outside any transaction: it
+    holds no lock while it hashes (on SQLite a transaction would be ``BEGIN IMMEDIATE``, the database's one
+    write lock, for the whole walk), so writers and the sealer go on meanwhile. That is safe because a sealed
+    entry never changes and the sealer only appends: the chain head is read after the walk, and when the sealer
+    moved it on meanwhile, the walk goes on to the entries it sealed (they committed with the head) before the
+    head must match.
+    """
     first_break: ChainFinding | None = None
-    count = 0
-    prev, expected = GENESIS_HASH, 1
-    with db.transaction() as session:
-        for entry in _sealed_entries(session):
-            problem = _check_entry(entry, expected, prev)
+    count, prev, last_seq = 0, GENESIS_HASH, None
+    head: tuple[int, str] | None = None
+    while first_break is None:
+        rows = _sealed_chunk(db, last_seq, chunk)
+        for entry in rows:
+            problem = _check_entry(entry, count + 1, prev)
             if problem:
                 first_break = ChainFinding(entry.id, entry.seq, problem)
                 break
-            prev, expected, count = entry.entry_hash or "", expected + 1, count + 1
-        if first_break is None:
-            first_break = _head_finding(session, count, prev)
-        cutoff = clock.now() - unsealed_bound
+            prev, last_seq, count = entry.entry_hash or "", entry.seq, count + 1
+        if first_break is not None or len(rows) == chunk:
+            continue
+        if head is None or rows:
+            head = _read_head(db)  # after the entries: every entry it counts had committed before this read
+            if head[0] > count:
+                continue  # the sealer sealed more while we walked: walk on to its head
+        first_break = _head_finding(head, count, prev)
+        break
+    cutoff = clock.now() - unsealed_bound
+    with db.autocommit() as session:
         stale = session.execute(
             select(AuditEntry.id, AuditEntry.occurred_at)
             .where(AuditEntry.seq.is_(None), AuditEntry.occurred_at < cutoff)
