@@ -275,17 +275,30 @@ def staff_create(
 
 
 @demo_app.command("seed")
-def demo_seed() -> None:
-    """Create a demo loan product, a demo admin and a demo credit reviewer (credentials printed once) and
-    three onboarded borrowers. Safe to run again: a second run changes nothing and says so."""
+def demo_seed(
+    portfolio: bool = typer.Option(True, "--portfolio/--no-portfolio",
+                                   help="Also replay a year of demo loans for the console (about a minute)."),
+    database: str | None = typer.Option(None, help="A database URL instead of MIAODAI_DATABASE_URL."),
+) -> None:
+    """Create a demo loan product, one demo staff account per role (credentials printed once) and three
+    onboarded borrowers, then a twelve-month demo portfolio made through the real services on a test clock.
+    Safe to run again: a second run changes nothing and says so."""
+    from miaodai.container import build_container
     from miaodai.demo import print_report, seed_demo
+    from miaodai.demo_portfolio import print_portfolio, seed_portfolio
 
-    container = _container()
+    settings = get_settings()
+    if database is not None:
+        settings = settings.model_copy(update={"database_url": database})
+    container = build_container(settings)
     try:
-        report = seed_demo(container)
+        print_report(console, seed_demo(container))
+        if portfolio:
+            with console.status("replaying a year of demo loans (the end-of-day batch closes every date)…"):
+                replayed = seed_portfolio(container)
+            print_portfolio(console, replayed)
     finally:
         container.db.dispose()
-    print_report(console, report)
 
 
 @sandbox_app.command("sms")

@@ -1,17 +1,19 @@
 """``miaodai demo seed``: something to look at on a new install.
 
-Creates, in one transaction and only what is missing: a demo loan product, two demo staff
-accounts whose generated passwords and TOTP secrets are returned once (for the console to print;
-they are never stored in plaintext nor logged), and three demo borrowers who have finished
-onboarding (verified identity, all four consents), two of them with a credit line and a bound
-debit card.
+Creates, in one transaction and only what is missing: a demo loan product, one demo staff account per role
+(:data:`DEMO_STAFF`) whose generated passwords and TOTP secrets are returned once (for the console to print;
+they are never stored in plaintext nor logged), and three demo borrowers who have finished onboarding
+(verified identity, all four consents), two of them with a credit line and a bound debit card. The
+command then adds a year of loans (:mod:`miaodai.demo_portfolio`) for the console's queues and charts.
 
-The staff pair can walk through the console's maker-checker steps: ``demo.reviewer``
-(risk_reviewer) works the credit review queue and proposes manual lines; ``demo.admin`` manages
-staff and reads the audit trail (admin) and, as the demo's risk_manager, opens the same queue and
-approves the reviewer's overrides and proposals. A demo admin created before it had the
-risk_manager role is given it (and the grant audited).
-Every created thing writes its audit entry. Running it again changes nothing.
+``demo.reviewer`` (risk_reviewer) works the credit review queue and proposes manual lines; ``demo.admin``
+manages staff and reads the audit trail (admin) and, as the demo's first risk_manager, opens the same queue
+and approves the reviewer's overrides and proposals. Every other role has its own ``demo.<role>`` account
+(``demo.risk_manager``, ``demo.customer_service``, ``demo.finance``, ``demo.collections``,
+``demo.compliance``, ``demo.auditor``), so each desk of the console can be shown by the role that works it
+and every maker-checker step by two different people. A demo admin created before it had the risk_manager
+role is given it (and the grant audited). Every created thing writes its audit entry. Running it again
+changes nothing.
 
 The borrowers' data is synthetic: valid-checksum resident ID numbers and phone numbers
 outside the sandbox's special test values, so they log in through the sandbox SMS.
@@ -49,6 +51,7 @@ from miaodai.identity.models import (
     StaffRoleGrant,
     StaffUser,
 )
+from miaodai.identity.rbac import ROLES, Role
 from miaodai.identity.read_models import name_index
 from miaodai.loans import line_service
 from miaodai.loans.models import LoanProduct
@@ -64,6 +67,32 @@ ADMIN_ROLES = ("admin", "risk_manager")
 REVIEWER_USERNAME = "demo.reviewer"
 REVIEWER_ROLES = ("risk_reviewer",)
 CONSENT_VERSION = "1.0"
+
+
+@dataclass(frozen=True)
+class DemoStaff:
+    username: str
+    roles: tuple[str, ...]
+
+    @property
+    def display_name(self) -> str:
+        main = ROLES[Role(self.roles[0])].name
+        return f"演示{main['zh_CN']} Demo {main['en'].lower()}"
+
+    @property
+    def title(self) -> str:
+        """What the credentials panel is headed with."""
+        return f"{self.display_name} ({', '.join(self.roles)})"
+
+
+# The admin and the reviewer the demo always had, then one account for each other role (a role added to
+# roles.toml gets its demo account too).
+DEMO_STAFF = (
+    DemoStaff(ADMIN_USERNAME, ADMIN_ROLES),
+    DemoStaff(REVIEWER_USERNAME, REVIEWER_ROLES),
+    *(DemoStaff(f"demo.{role.value}", (role.value,)) for role in Role
+      if role.value not in (*ADMIN_ROLES[:1], *REVIEWER_ROLES)),
+)
 
 
 @dataclass(frozen=True)
@@ -98,15 +127,22 @@ DEMO_BORROWERS = (
 @dataclass
 class SeedReport:
     product_created: bool = False
-    admin: staff_service.NewStaff | None = None
-    reviewer: staff_service.NewStaff | None = None
+    staff: dict[str, staff_service.NewStaff] = field(default_factory=dict)  # username: the new account
     roles_granted: list[str] = field(default_factory=list)  # "username:role" given to an existing account
     borrowers_created: list[DemoBorrower] = field(default_factory=list)
 
     @property
+    def admin(self) -> staff_service.NewStaff | None:
+        return self.staff.get(ADMIN_USERNAME)
+
+    @property
+    def reviewer(self) -> staff_service.NewStaff | None:
+        return self.staff.get(REVIEWER_USERNAME)
+
+    @property
     def changed(self) -> bool:
-        return (self.product_created or self.admin is not None or self.reviewer is not None
-                or bool(self.roles_granted) or bool(self.borrowers_created))
+        return (self.product_created or bool(self.staff) or bool(self.roles_granted)
+                or bool(self.borrowers_created))
 
 
 def seed_demo(container: Container) -> SeedReport:
@@ -114,10 +150,11 @@ def seed_demo(container: Container) -> SeedReport:
     with container.db.transaction() as session:
         now = container.clock.now()
         report.product_created = _ensure_product(session, container, now)
-        report.admin = _ensure_staff(session, container, ADMIN_USERNAME, "演示管理员 Demo admin", ADMIN_ROLES,
-                                     report)
-        report.reviewer = _ensure_staff(session, container, REVIEWER_USERNAME, "演示审核员 Demo reviewer",
-                                        REVIEWER_ROLES, report)
+        for demo_staff in DEMO_STAFF:
+            created = _ensure_staff(session, container, demo_staff.username, demo_staff.display_name,
+                                    demo_staff.roles, report)
+            if created is not None:
+                report.staff[demo_staff.username] = created
         for demo in DEMO_BORROWERS:
             borrower_id = _ensure_borrower(session, container, demo, now)
             if borrower_id is not None:
@@ -238,10 +275,10 @@ def print_report(console: Console, report: SeedReport) -> None:
             f"created demo loan product {PRODUCT_CODE}: ¥500–¥50,000, 3/6/12 months or up to 30 days, "
             "7.2%–18% a year + 0.1%/month service fee, every repayment method"
         )
-    if report.admin is not None:
-        console.print(credentials_panel(report.admin, "Demo admin 演示管理员 (admin, risk_manager)"))
-    if report.reviewer is not None:
-        console.print(credentials_panel(report.reviewer, "Demo reviewer 演示审核员 (risk_reviewer)"))
+    for demo_staff in DEMO_STAFF:
+        new_account = report.staff.get(demo_staff.username)
+        if new_account is not None:
+            console.print(credentials_panel(new_account, demo_staff.title))
     for granted in report.roles_granted:
         username, role = granted.split(":", 1)
         console.print(f"granted the role {role} to the existing staff account {username}")

@@ -1,4 +1,6 @@
-"""`miaodai demo seed`: a product, an admin and a reviewer who can log in, and three onboarded borrowers — once."""
+"""`miaodai demo seed`: a product, a staff account per role that can log in, and three onboarded borrowers — once.
+
+The year of demo loans the command adds after them is tested in test_demo_portfolio.py (here: ``--no-portfolio``)."""
 
 from __future__ import annotations
 
@@ -14,10 +16,11 @@ from sqlalchemy import func, select
 from stdnum.cn import ric
 
 from miaodai.core.audit import AuditEntry
-from miaodai.demo import ADMIN_USERNAME, DEMO_BORROWERS, PRODUCT_CODE, REVIEWER_USERNAME, seed_demo
+from miaodai.demo import ADMIN_USERNAME, DEMO_BORROWERS, DEMO_STAFF, PRODUCT_CODE, REVIEWER_USERNAME, seed_demo
 from miaodai.identity import staff_service
 from miaodai.identity.models import Borrower, Consent, ConsentKind, KycIdentity, KycStatus, StaffRoleGrant, StaffUser
 from miaodai.identity.phone import parse_mainland_mobile
+from miaodai.identity.rbac import Role
 from miaodai.loans.models import CreditLine, LoanProduct
 from miaodai.loans.schedule import RepaymentMethod
 from miaodai.payments.models import PaymentMethod
@@ -71,8 +74,8 @@ def test_the_seed_creates_a_product_an_admin_and_onboarded_borrowers(container):
             assert sorted(in_force) == sorted(ConsentKind) and all(
                 v == "1.0" for v in session.execute(select(Consent.version)).scalars()
             )
-    # product + admin + reviewer + 3 × (registered, verified, 4 consents) + 2 credit lines + 2 bound cards
-    assert count(container, AuditEntry) == 1 + 2 + 3 * 6 + 2 + 2
+    # product + a staff account per demo account + 3 × (registered, verified, 4 consents) + 2 lines + 2 cards
+    assert count(container, AuditEntry) == 1 + len(DEMO_STAFF) + 3 * 6 + 2 + 2
     with container.db.transaction() as session:
         lines = session.execute(select(CreditLine.limit_fen, CreditLine.available_fen).order_by(CreditLine.id)).all()
         cards = session.execute(select(PaymentMethod.bank_code, PaymentMethod.is_default, PaymentMethod.number_enc)
@@ -95,7 +98,7 @@ def test_the_printed_admin_credentials_log_in_once_and_are_not_stored_or_logged(
     client, container, settings, clock, caplog, backend
 ):
     caplog.set_level(logging.DEBUG)
-    first = run_cli(settings, "demo", "seed")
+    first = run_cli(settings, "demo", "seed", "--no-portfolio")
     assert first.exit_code == 0, first.output
     password = re.search(r"password\s+(\S+)", first.output).group(1)
     secret = re.search(r"TOTP secret\s+([A-Z2-7]+)", first.output).group(1)
@@ -110,7 +113,7 @@ def test_the_printed_admin_credentials_log_in_once_and_are_not_stored_or_logged(
     assert response.status_code == 200, response.json()
     assert sorted(response.json()["staff"]["roles"]) == ["admin", "risk_manager"]
 
-    second = run_cli(settings, "demo", "seed")
+    second = run_cli(settings, "demo", "seed", "--no-portfolio")
     assert "nothing changed" in second.output and password not in second.output and secret not in second.output
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert password not in logged and secret not in logged
@@ -148,11 +151,35 @@ def _printed_credentials(output: str) -> dict[str, tuple[str, str]]:
     return {user: (password, secret) for user, password, secret in zip(usernames, passwords, secrets, strict=True)}
 
 
-def test_the_demo_admin_and_the_demo_reviewer_open_the_credit_review_queue(client, settings, clock):
-    seeded = run_cli(settings, "demo", "seed")
+def test_every_role_has_a_demo_account_that_logs_in_with_the_printed_password_and_totp(client, settings, clock):
+    seeded = run_cli(settings, "demo", "seed", "--no-portfolio")
     assert seeded.exit_code == 0, seeded.output
     printed = _printed_credentials(seeded.output)
-    assert set(printed) == {ADMIN_USERNAME, REVIEWER_USERNAME}
+    assert set(printed) == {staff.username for staff in DEMO_STAFF}
+    # The accounts the demo always had keep their names and roles; every other role has its own account.
+    expected = {ADMIN_USERNAME: ["admin", "risk_manager"], REVIEWER_USERNAME: ["risk_reviewer"],
+                **{f"demo.{role.value}": [role.value] for role in Role if role.value not in ("admin", "risk_reviewer")}}
+    assert {staff.username: sorted(staff.roles) for staff in DEMO_STAFF} == expected
+    held: set[str] = set()
+    for username, roles in expected.items():
+        password, secret = printed[username]
+        login = client.post("/v1/staff/login", json={
+            "username": username, "password": password, "totp_code": pyotp.TOTP(secret).at(clock.now()),
+        })
+        assert login.status_code == 200, (username, login.json())
+        assert sorted(login.json()["staff"]["roles"]) == roles
+        held.update(roles)
+        me = client.get("/v1/staff/me", headers={"Authorization": f"Bearer {login.json()['token']}"})
+        assert me.status_code == 200 and me.json()["username"] == username, me.json()
+    assert held == {role.value for role in Role}
+    again = run_cli(settings, "demo", "seed", "--no-portfolio")
+    assert "nothing changed" in again.output and _printed_credentials(again.output) == {}
+
+
+def test_the_demo_admin_and_the_demo_reviewer_open_the_credit_review_queue(client, settings, clock):
+    seeded = run_cli(settings, "demo", "seed", "--no-portfolio")
+    assert seeded.exit_code == 0, seeded.output
+    printed = _printed_credentials(seeded.output)
     for username, expected_roles in ((ADMIN_USERNAME, ["admin", "risk_manager"]),
                                      (REVIEWER_USERNAME, ["risk_reviewer"])):
         password, secret = printed[username]
