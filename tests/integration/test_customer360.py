@@ -71,12 +71,19 @@ def test_a_name_verified_through_the_api_is_found_by_name(client, container, clo
     assert _found(client, staff, "name", "张三") == []
 
 
-def test_search_answers_masked_and_refuses_text_that_is_not_the_kind(client, book):
+def test_search_answers_masked_and_refuses_text_that_is_not_the_kind(client, container, book, captured_logs):
     response = client.get(SEARCH, params={"kind": "phone", "q": "13800138001"}, headers=book["staff"])
     hit = response.json()["hits"][0]
     assert hit["masked"] == {"phone": "138****8001", "name": "王**", "id_number": "110101********1233"}
     for secret in (DEMO.name, DEMO.id_number, "13800138001"):
         assert secret not in response.text
+    for kind, q in (("name", DEMO.name), ("id_number", DEMO.id_number), ("name", "李四光")):
+        assert client.get(SEARCH, params={"kind": kind, "q": q}, headers=book["staff"]).status_code == 200
+    # What was searched for reaches neither the logs nor the audit entries of the searches.
+    searches = _entries(container, "customer.searched")
+    assert [json.loads(e.body)["details"]["kind"] for e in searches] == ["phone", "name", "id_number", "name"]
+    for secret in (DEMO.name, DEMO.id_number, "13800138001", "李四光"):
+        assert secret not in captured_logs.getvalue() and all(secret not in e.body for e in searches)
     for kind, q in (("phone", "12345"), ("id_number", "11010119900307"), ("loan", "LN-1"), ("card", "6222")):
         problem = assert_problem(client.get(SEARCH, params={"kind": kind, "q": q}, headers=book["staff"]),
                                  422, "CUSTOMER_QUERY_INVALID")
