@@ -88,7 +88,7 @@ def percentiles(counts: Iterable[tuple[float, int]], qs: Sequence[float]) -> lis
     total = sum(n for _, n in ordered)
     if not total:
         return [None] * len(qs)
-    ranks = [max(1, math.ceil(Fraction(str(q)) * total)) for q in qs]  # exact: 0.99 × 100 is 99
+    ranks = [max(1, math.ceil(Fraction(str(q)) * total)) for q in qs]  # exact: 0.07 × 100 is 7, not 7.000…1
     found: list[float | None] = [None] * len(qs)
     seen = 0
     for value, n in ordered:
