@@ -68,8 +68,10 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     _mount_operational_routes(app, container)
     _mount_domain_routers(app, container)
     from miaodai import web  # the borrower's mobile web app at /app
+    from miaodai.web import console  # the staff console at /console
 
     web.install(app)
+    console.install(app)
     api_docs.install(app)
     openapi.install(app)  # what clients send and get back: bearer, Idempotency-Key, problem codes
     return app
@@ -86,6 +88,7 @@ def _mount_domain_routers(app: FastAPI, container: Container) -> None:
     from miaodai.backoffice.api_approvals import router as approvals_router
     from miaodai.backoffice.api_customers import borrower_router as data_access_router
     from miaodai.backoffice.api_customers import router as customers_router
+    from miaodai.backoffice.api_staff_accounts import router as staff_accounts_router
     from miaodai.credit.api import router as credit_router
     from miaodai.credit.api_policy import router as policy_router
     from miaodai.credit.api_review import router as review_router
@@ -106,6 +109,7 @@ def _mount_domain_routers(app: FastAPI, container: Container) -> None:
                    data_access_router, staff_router, review_router, policy_router, recon_router, customers_router):
         app.include_router(router)
     app.include_router(approvals_router)  # the back office's maker-checker inbox and servicing actions (staff)
+    app.include_router(staff_accounts_router)  # staff accounts, changed through the same inbox
     if container.settings.sandbox:
         # Sandbox-only: these routes must not exist at all when the sandbox is off.
         from miaodai.sandbox.api import router as sandbox_router

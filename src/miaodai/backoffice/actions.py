@@ -20,6 +20,7 @@ from typing import Annotated, Any, Protocol
 from fastapi import Depends
 from sqlalchemy.orm import Session
 
+from miaodai.backoffice import staff_actions
 from miaodai.backoffice.approval_models import ApprovalRequest
 from miaodai.backoffice.errors import BackofficeErrors
 from miaodai.core.errors import DomainError
@@ -62,6 +63,14 @@ class ActionKind(StrEnum):
     LINE_UNFREEZE = "line_unfreeze"
     LINE_LIMIT = "line_limit"
     ACCOUNT_CLOSURE = "account_closure"
+    # Staff accounts (identity.staff_admin; backoffice.staff_actions).
+    STAFF_CREATE = "staff_create"
+    STAFF_DISABLE = "staff_disable"
+    STAFF_ENABLE = "staff_enable"
+    STAFF_RESET_PASSWORD = "staff_reset_password"  # noqa: S105 - an action's name, not a secret
+    STAFF_RESET_TOTP = "staff_reset_totp"
+    STAFF_GRANT_ROLE = "staff_grant_role"
+    STAFF_REVOKE_ROLE = "staff_revoke_role"
 
 
 @dataclass(frozen=True)
@@ -82,6 +91,8 @@ class Executed:
 
     result: dict[str, Any]
     after_commit: Callable[[], Any] | None = field(default=None, compare=False)
+    # Shown to the checker once and never stored (a new staff account's one-time password).
+    once: dict[str, str] = field(default_factory=dict, compare=False)
 
 
 PreviewFn = Callable[[Session, ServicingPorts, dict[str, Any]], Preview]
@@ -257,6 +268,31 @@ def _closure(session: Session, ports: ServicingPorts, request: ApprovalRequest, 
     return Executed({"borrower_id": borrower_id, "lines_closed": lines, "sessions_revoked": revoked})
 
 
+# -- staff accounts ----------------------------------------------------------------------------------------
+
+
+def _staff_preview(preview: staff_actions.PreviewOf) -> PreviewFn:
+    def adapted(session: Session, ports: ServicingPorts, params: dict[str, Any]) -> Preview:
+        subject, before, after, clean = preview(session, params)
+        return Preview(subject, before, after, clean)
+
+    return adapted
+
+
+def _staff_execute(execute: staff_actions.ExecuteOf) -> ExecuteFn:
+    def adapted(session: Session, ports: ServicingPorts, request: ApprovalRequest, actor: str) -> Executed:
+        result, once = execute(session, ports, request, actor)
+        return Executed(result, once=once)
+
+    return adapted
+
+
+def _staff_change(kind: ActionKind, change: str, name_zh: str, name_en: str) -> Action:
+    return Action(kind, Permission.STAFF_MANAGE, Permission.STAFF_APPROVE, name_zh, name_en,
+                  _staff_preview(staff_actions.change_preview(change)),
+                  _staff_execute(staff_actions.change_execute(change)))
+
+
 P = Permission
 ACTIONS: dict[ActionKind, Action] = {action.kind: action for action in (
     Action(ActionKind.REFUND, P.PAYMENT_REFUND, P.PAYMENT_REFUND, "退还溢缴款", "Refund of held money",
@@ -275,4 +311,12 @@ ACTIONS: dict[ActionKind, Action] = {action.kind: action for action in (
            _limit_preview, _limit),
     Action(ActionKind.ACCOUNT_CLOSURE, P.SERVICING_PROPOSE, P.SERVICING_APPROVE, "销户", "Close the account",
            _closure_preview, _closure),
+    Action(ActionKind.STAFF_CREATE, P.STAFF_MANAGE, P.STAFF_APPROVE, "新建员工账户", "Create a staff account",
+           _staff_preview(staff_actions.create_preview), _staff_execute(staff_actions.create_execute)),
+    _staff_change(ActionKind.STAFF_DISABLE, "disable", "停用员工账户", "Disable a staff account"),
+    _staff_change(ActionKind.STAFF_ENABLE, "enable", "启用员工账户", "Re-enable a staff account"),
+    _staff_change(ActionKind.STAFF_RESET_PASSWORD, "reset_password", "重置员工密码", "Reset a staff password"),
+    _staff_change(ActionKind.STAFF_RESET_TOTP, "reset_totp", "重置身份验证器", "Reset a staff authenticator"),
+    _staff_change(ActionKind.STAFF_GRANT_ROLE, "grant_role", "授予角色", "Grant a role"),
+    _staff_change(ActionKind.STAFF_REVOKE_ROLE, "revoke_role", "撤销角色", "Revoke a role"),
 )}

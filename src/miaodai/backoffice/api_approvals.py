@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from miaodai.backoffice import approvals
@@ -82,6 +82,9 @@ class ApprovalView(BaseModel):
     decided_at: datetime | None
     result: dict[str, Any] | None = Field(description="What approving it did (ids, amounts)")
     error_code: str | None
+    shown_once: dict[str, str] | None = Field(
+        default=None, description="Only in the answer to the approval that ran it: what the checker hands on and "
+                                  "is never shown again (a new staff account's or a reset's one-time password)")
 
 
 def approval_view(request: ApprovalRequest) -> ApprovalView:
@@ -192,9 +195,14 @@ class RejectBody(BaseModel):
 
 @router.post("/v1/staff/approvals/{approval_id}/approve",
              summary="Approve another staff member's request: the action runs now (checker; never the maker)")
-def approve(approval_id: RowId, staff: AnyChecker, ports: ServicingPortsDep,
+def approve(approval_id: RowId, staff: AnyChecker, ports: ServicingPortsDep, response: Response,
             body: ApproveBody = ApproveBody()) -> ApprovalView:
-    return approval_view(approvals.approve(ports, staff, approval_id, reason=body.reason))
+    request, once = approvals.approve_showing_once(ports, staff, approval_id, reason=body.reason)
+    view = approval_view(request)
+    if not once:
+        return view
+    response.headers.update({"Cache-Control": "no-store", "Pragma": "no-cache"})  # a secret, once
+    return view.model_copy(update={"shown_once": once})
 
 
 @router.post("/v1/staff/approvals/{approval_id}/reject", summary="Reject a request, with a reason (checker)")

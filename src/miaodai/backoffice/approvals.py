@@ -32,6 +32,7 @@ from miaodai.backoffice.approval_models import ApprovalRequest, ApprovalState
 from miaodai.backoffice.errors import BackofficeErrors
 from miaodai.core.errors import DomainError
 from miaodai.identity import rbac
+from miaodai.identity.staff_errors import StaffErrors
 from miaodai.identity.staff_service import StaffContext
 
 
@@ -79,6 +80,8 @@ def propose(ports: ServicingPorts, staff: StaffContext, kind: ActionKind, params
                     raise DomainError(BackofficeErrors.APPROVAL_KEY_REUSED)
                 return made
         shown = action.preview(session, ports, params)
+        if shown.subject == staff.actor:
+            raise DomainError(StaffErrors.NOT_ON_ONESELF)
         waiting = session.execute(select(ApprovalRequest.id).where(
             ApprovalRequest.kind == kind.value, ApprovalRequest.subject == shown.subject,
             ApprovalRequest.state == ApprovalState.PENDING).limit(1)).scalar_one_or_none()
@@ -111,6 +114,13 @@ def _locked(session: Session, approval_id: int) -> ApprovalRequest:
 
 
 def approve(ports: ServicingPorts, staff: StaffContext, approval_id: int, *, reason: str = "") -> ApprovalRequest:
+    return approve_showing_once(ports, staff, approval_id, reason=reason)[0]
+
+
+def approve_showing_once(ports: ServicingPorts, staff: StaffContext, approval_id: int, *, reason: str = ""
+                         ) -> tuple[ApprovalRequest, dict[str, str]]:
+    """:func:`approve`, and what the action hands the checker once (a new staff account's one-time password:
+    never stored, so a retried approval does not show it again)."""
     executed: Executed | None = None
     with ports.db.transaction() as session:
         request = _locked(session, approval_id)
@@ -118,9 +128,11 @@ def approve(ports: ServicingPorts, staff: StaffContext, approval_id: int, *, rea
         _require(staff, action.approve_permission)
         if request.maker_id == staff.staff_id:
             raise DomainError(BackofficeErrors.APPROVAL_OWN_REQUEST)
+        if request.subject == staff.actor:
+            raise DomainError(StaffErrors.NOT_ON_ONESELF)
         if request.state is not ApprovalState.PENDING:
             if request.state in (ApprovalState.APPROVED, ApprovalState.FAILED) and request.checker_id == staff.staff_id:
-                return request  # this checker's approval again (a retry): as it was decided
+                return request, {}  # this checker's approval again (a retry): as it was decided
             raise DomainError(BackofficeErrors.APPROVAL_NOT_PENDING, params={"state": request.state.value})
         try:
             with session.begin_nested():  # a refusal now leaves nothing of the action behind
@@ -137,7 +149,7 @@ def approve(ports: ServicingPorts, staff: StaffContext, approval_id: int, *, rea
                                     "result": executed.result if executed else None})
     if executed is not None and executed.after_commit is not None:
         executed.after_commit()
-    return request
+    return request, dict(executed.once) if executed is not None and request.state is ApprovalState.APPROVED else {}
 
 
 def reject(ports: ServicingPorts, staff: StaffContext, approval_id: int, *, reason: str) -> ApprovalRequest:
