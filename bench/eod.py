@@ -153,7 +153,8 @@ def main() -> dict[str, Any]:
     from miaodai.migrate import upgrade
     from miaodai.testing.pgserver import running_postgres
 
-    day = date(2026, 11, 20)
+    # BENCH_EOD_DAY: the business date closed; a month's last day adds the month-end snapshot to the batch.
+    day = date.fromisoformat(os.environ.get("BENCH_EOD_DAY", "2026-11-20"))
     clock = FixedClock(datetime.combine(day + timedelta(days=1), clock_time(1, 0), tzinfo=BUSINESS_TZ))
     workdir = Path(tempfile.mkdtemp(prefix="miaodai-bench-eod-"))
     try:
