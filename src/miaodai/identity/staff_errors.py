@@ -117,3 +117,18 @@ class StaffErrors:
         "该账户已是此状态（{what}）。", "The account is already so ({what}).",
         "请刷新员工列表后再操作。", "Reload the staff directory and try again.",
     )
+    REASON_REQUIRED = ErrorSpec(
+        "STAFF_REASON_REQUIRED", 422, "A reason is required",
+        "请说明理由（至少 {min_length} 个字符）。", "Say why (at least {min_length} characters).",
+        "写明工单号或原因，审批人将据此判断。", "Give the ticket or the cause: the approver decides on it.",
+    )
+    ROLE_REQUIRED = ErrorSpec(
+        "STAFF_ROLE_REQUIRED", 422, "At least one role",
+        "新账户至少需要一个角色。", "A new account needs at least one role.",
+        "请勾选该员工工作所需的角色。", "Tick the roles the person's work needs.",
+    )
+    UNKNOWN_CHANGE = ErrorSpec(
+        "STAFF_UNKNOWN_CHANGE", 422, "Unknown change",
+        "未知的账户变更：{change}。", "Unknown account change: {change}.",
+        "请从页面给出的选项中选择。", "Choose one of the changes the page offers.",
+    )
