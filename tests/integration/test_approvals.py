@@ -127,6 +127,23 @@ def test_the_maker_cannot_approve_their_own_request_in_the_service_or_the_databa
     assert line_of(client, borrower)["status"] == "active"
 
 
+def test_a_retried_proposal_finds_the_request_it_made_and_its_key_is_for_that_proposal_only(
+        client, clock, container, fast_staff_hasher, borrower):
+    _, maker = staff(client, container, clock, "fin-a", ("finance",))
+    line = line_of(client, borrower)
+    first = approvals.propose(container, maker, ActionKind.LINE_FREEZE, {"line_id": line["id"]}, reason="fraud?",
+                              request_key="k-1")
+    again = approvals.propose(container, maker, ActionKind.LINE_FREEZE, {"line_id": line["id"]}, reason="fraud?",
+                              request_key="k-1")
+    assert again.id == first.id
+    with pytest.raises(DomainError) as reused:
+        approvals.propose(container, maker, ActionKind.LINE_LIMIT, {"line_id": line["id"], "limit_fen": 1_000_000},
+                          reason="other", request_key="k-1")
+    assert reused.value.code == "APPROVAL_KEY_REUSED"
+    with container.db.transaction() as session:
+        assert session.execute(select(ApprovalRequest.id)).scalars().all() == [first.id]
+
+
 # -- a loan with penalty interest and a late fee --------------------------------------------------------------
 
 
