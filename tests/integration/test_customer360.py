@@ -239,3 +239,20 @@ def test_reveals_are_capped_per_staff_member_by_hour_and_by_day(client, containe
     refused = _entries(container, reveals.REFUSED)
     assert [json.loads(e.body)["details"]["refusal"] for e in refused] == ["REVEAL_LIMIT", "REVEAL_LIMIT"]
     assert all(DEMO.id_number not in e.body for e in refused)
+
+
+def test_the_backfill_indexes_names_verified_before_the_name_index(client, container, settings, book):
+    from sqlalchemy import update
+
+    from miaodai.identity.models import KycIdentity
+    from tests.cli_support import run_cli
+
+    with container.db.transaction() as session:  # as rows verified before migration 0016 are
+        session.execute(update(KycIdentity).values(name_bidx=None))
+    assert _found(client, book["staff"], "name", DEMO.name) == []
+    result = run_cli(settings, "customers", "backfill-index", "--batch", "2")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output.strip().splitlines()[-1]) == {"indexed": len(DEMO_BORROWERS)}
+    assert DEMO.name not in result.output
+    assert _found(client, book["staff"], "name", DEMO.name) == [book["borrower"]["borrower_id"]]
+    assert json.loads(run_cli(settings, "customers", "backfill-index").output) == {"indexed": 0}

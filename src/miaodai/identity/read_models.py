@@ -136,9 +136,9 @@ class BorrowerRow:
 
 
 _BORROWER_ROWS = select(
-    Borrower.id.label("borrower_id"), Borrower.status, Borrower.kyc_status, Borrower.created_at, Borrower.phone_enc, KycIdentity.name_enc,
-    KycIdentity.id_number_enc, KycIdentity.birth_date, KycIdentity.gender, KycIdentity.region_code,
-    KycIdentity.carrier_verified_at, KycIdentity.face_verified_at,
+    Borrower.id.label("borrower_id"), Borrower.status, Borrower.kyc_status, Borrower.created_at, Borrower.phone_enc,
+    KycIdentity.name_enc, KycIdentity.id_number_enc, KycIdentity.birth_date, KycIdentity.gender,
+    KycIdentity.region_code, KycIdentity.carrier_verified_at, KycIdentity.face_verified_at,
 ).outerjoin(KycIdentity, KycIdentity.borrower_id == Borrower.id)
 
 
@@ -272,9 +272,10 @@ def sealed_field(session: Session, borrower_id: int, field: str) -> tuple[str, s
 
 def missing_name_index(session: Session, *, after_id: int, limit: int) -> list[tuple[int, str]]:
     """Identities verified before names had a blind index: (id, name_enc) by ascending id, for the backfill."""
-    return list(session.execute(
+    rows = session.execute(
         select(KycIdentity.id, KycIdentity.name_enc).where(KycIdentity.name_bidx.is_(None), KycIdentity.id > after_id)
-        .order_by(KycIdentity.id).limit(limit)).tuples())
+        .order_by(KycIdentity.id).limit(limit))
+    return [(identity_id, name_enc) for identity_id, name_enc in rows]
 
 
 def set_name_index(session: Session, identity_id: int, bidx: str) -> None:
