@@ -156,3 +156,26 @@ def test_english_page(client, container, clock, book):
     web = console_as(client, container, clock, "cs.agent", ("customer_service",))
     page = web.get(f"/console/customers/{book['borrower_id']}", params={"lang": "en"})
     assert page.status_code == 200 and "Identity and KYC" in page.text and "Audit trail" in page.text
+
+
+def test_a_declined_application_shows_reasons_rules_score_and_model(client, container, clock):
+    from miaodai.demo import seed_demo
+    from tests.credit_support import applicant, apply
+
+    seed_demo(container)  # the product
+    who = applicant(client, "13912345678", "110101199003089038", name="张三")  # currently overdue at the bureau
+    decided = apply(client, who)
+    assert decided.status_code == 201 and decided.json()["decision"] == "declined", decided.text
+    web = console_as(client, container, clock, "cs.agent", ("customer_service",))
+    found = web.get("/console/customers", params={"kind": "name", "q": "张三"})
+    assert found.status_code == 303
+    page = web.get(found.headers["location"])
+    assert page.status_code == 200, page.text
+    application = decided.json()
+    block = page.text[page.text.index(f'data-testid="application-{application["id"]}"'):]
+    block = block[:block.index("</article>")]
+    assert "CREDIT_BUREAU_CURRENT_OVERDUE" in block and "已拒绝" in block
+    assert 'data-testid="rules-' in block and "bureau_current_overdue" in block.lower()
+    assert "<code>" in block and "张三" not in page.text and "110101199003089038" not in page.text
+    checks = page.text[page.text.index('data-testid="kyc-checks"'):]
+    assert checks.count("通过") >= 2  # the carrier's check and the face's, each passed
