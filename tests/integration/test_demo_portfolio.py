@@ -19,7 +19,7 @@ from miaodai.core.audit import AuditEntry, verify_chain
 from miaodai.core.clock import BUSINESS_TZ, FixedClock, business_date
 from miaodai.core.db import Database
 from miaodai.demo import seed_demo
-from miaodai.demo_portfolio import WRITE_OFF_MANAGER, Fate, plan, seed_portfolio
+from miaodai.demo_portfolio import APPLICANTS_PER_MONTH, WRITE_OFF_MANAGER, Fate, plan, seed_portfolio
 from miaodai.identity import staff_service
 from miaodai.identity.models import StaffUser
 from miaodai.ledger.service import check_book, trial_balance
@@ -52,7 +52,7 @@ def test_the_plan_is_the_same_for_the_same_seed_and_day_and_covers_every_fate():
     assert first != plan(today, earliest, seed=20)
     assert len({a.applies_on.strftime("%Y-%m") for a in first}) == 12
     assert {a.fate for a in first} == set(Fate)
-    assert len({a.phone for a in first}) == len({a.id_number for a in first}) == len(first) == 12 * 16
+    assert len({a.phone for a in first}) == len({a.id_number for a in first}) == len(first) == 12 * APPLICANTS_PER_MONTH
     assert all(earliest <= a.applies_on < today for a in first)
 
 
