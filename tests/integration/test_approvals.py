@@ -64,6 +64,11 @@ def test_a_freeze_is_proposed_with_its_figures_and_runs_only_when_another_approv
     assert shown.status_code == 200, shown.text
     assert (shown.json()["before"]["status"], shown.json()["after"]["status"]) == ("active", "frozen")
 
+    assert_problem(client.post("/v1/staff/approvals/preview", json={"kind": "line_freeze", "loan_id": 1},
+                               headers=agent), 422, "APPROVAL_PARAMS_INVALID")
+    assert_problem(client.post("/v1/staff/approvals/preview", json={"kind": "staff_disable", "line_id": 1},
+                               headers=agent), 422, "APPROVAL_PARAMS_INVALID")  # its own form, no preview here
+
     proposed = client.post(f"/v1/staff/credit-lines/{line['id']}/freeze", json={"reason": "borrower lost phone"},
                            headers=agent)
     assert proposed.status_code == 202, proposed.text

@@ -150,6 +150,8 @@ _PARAMS: dict[ActionKind, tuple[tuple[str, bool], ...]] = {  # (name, required)
 
 
 def _params_of(body: PreviewBody) -> dict[str, Any]:
+    if body.kind not in _PARAMS:  # a kind with a form of its own (a staff-account change): no preview here
+        raise DomainError(BackofficeErrors.APPROVAL_PARAMS_INVALID, params={"fields": "kind", "kind": body.kind.value})
     wanted = dict(_PARAMS[body.kind])
     given = body.model_dump(exclude={"kind"}, exclude_none=True)
     missing = [name for name, required in wanted.items() if required and name not in given]
