@@ -24,6 +24,7 @@ from miaodai.identity.staff_service import StaffContext
 from miaodai.ledger.accounts import Account
 from miaodai.ledger.models import JournalEntry
 from miaodai.ledger.service import loan_subledger
+from miaodai.loans import servicing
 from miaodai.loans.models import CreditLine, LoanInstallment
 from tests.helpers import assert_problem, device_headers, latest_code, login, request_code, staff_headers
 from tests.loan_support import PHONE, active_loan, assert_book_sound, close_through, demo_borrower, repay
@@ -195,6 +196,10 @@ def test_a_waiver_takes_exactly_the_amount_off_what_is_owed_and_the_book(client,
     approved = client.post(f"/v1/staff/approvals/{proposed.json()['id']}/approve", json={}, headers=checker)
     assert approved.status_code == 200 and approved.json()["state"] == "approved", approved.text
 
+    assert unpaid_penalty(container, loan_id) == 1
+    with container.db.transaction() as session:  # the same waiver again (its key): nothing changes
+        servicing.waive_penalty_in(session, container, loan_id, amount, key=f"approval:{proposed.json()['id']}",
+                                   actor="staff:test", reason="again")
     assert unpaid_penalty(container, loan_id) == 1
     with container.db.transaction() as session:
         owed_after = loan_subledger(session, loan_id)

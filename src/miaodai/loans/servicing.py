@@ -25,6 +25,7 @@ from miaodai.core.errors import DomainError
 from miaodai.core.money import Money
 from miaodai.core.ports import Platform
 from miaodai.ledger.accounts import Account
+from miaodai.ledger.models import JournalEntry
 from miaodai.ledger.service import Leg, post
 from miaodai.loans.errors import LoanErrors
 from miaodai.loans.loan_service import installments_of
@@ -87,10 +88,15 @@ def waive_penalty_in(session: Session, ports: Platform, loan_id: int, amount_fen
     compensating journal entry (posted once under ``key``: the same key again changes nothing)."""
     now = ports.clock.now()
     today = business_date(now)
-    loan, rows, unpaid = _waivable(session, lock_loan(session, loan_id), loan_id)  # the loans locking protocol
+    locked = lock_loan(session, loan_id)  # the loans locking protocol: before reading what changes
+    entry_key = f"loan:{loan_id}:waiver:{key}"
+    if locked is not None and session.execute(select(JournalEntry.id).where(
+            JournalEntry.idempotency_key == entry_key)).first() is not None:
+        return WaiverFigures(loan_id, amount_fen, {}, {})  # waived under this key before: nothing changes
+    loan, rows, unpaid = _waivable(session, locked, loan_id)
     amount = _checked_amount(amount_fen, unpaid)
     owed = _owed(rows)
-    result = post(session, kind="penalty_waiver", idempotency_key=f"loan:{loan.id}:waiver:{key}",
+    result = post(session, kind="penalty_waiver", idempotency_key=entry_key,
                   business_date=today, now=now, loan_id=loan.id,
                   legs=[Leg(Account.PENALTY_INCOME, amount, loan_id=loan.id),
                         Leg(Account.PENALTY_RECEIVABLE, -amount, loan_id=loan.id)],
