@@ -292,7 +292,7 @@ def demo_seed(
         settings = settings.model_copy(update={"database_url": database})
     container = build_container(settings)
     try:
-        print_report(console, seed_demo(container))
+        print_report(console, seed_demo(container, every_role=True))
         if portfolio:
             with console.status("replaying a year of demo loans (the end-of-day batch closes every date)…"):
                 replayed = seed_portfolio(container)

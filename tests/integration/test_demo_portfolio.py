@@ -58,7 +58,7 @@ def test_the_plan_is_the_same_for_the_same_seed_and_day_and_covers_every_fate():
 
 def test_a_year_of_demo_loans_through_the_real_services(demo_now):
     container = demo_now
-    seed_demo(container)  # the product, the demo staff (the risk manager writes loans off) and demo borrowers
+    seed_demo(container, every_role=True)  # the product, the demo staff (the risk manager writes off), borrowers
     report = seed_portfolio(container, applicants_per_month=PER_MONTH)
     assert not report.skipped
     today = business_date(NOW)

@@ -46,7 +46,7 @@ def test_demo_data_is_synthetic_but_valid():
 
 
 def test_the_seed_creates_a_product_an_admin_and_onboarded_borrowers(container):
-    report = seed_demo(container)
+    report = seed_demo(container, every_role=True)
     assert report.product_created and report.admin is not None and len(report.borrowers_created) == 3
     assert report.reviewer is not None and report.roles_granted == []
     vault = container.vault
@@ -87,9 +87,9 @@ def test_the_seed_creates_a_product_an_admin_and_onboarded_borrowers(container):
 
 
 def test_a_second_run_changes_nothing(container):
-    seed_demo(container)
+    seed_demo(container, every_role=True)
     before = {model: count(container, model) for model in (LoanProduct, StaffUser, Borrower, Consent, AuditEntry)}
-    again = seed_demo(container)
+    again = seed_demo(container, every_role=True)
     assert not again.changed and again.admin is None and again.reviewer is None
     assert {model: count(container, model) for model in before} == before
 
