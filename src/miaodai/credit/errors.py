@@ -79,6 +79,11 @@ class CreditErrors:
         "CREDIT_REVIEW_LIMIT_INVALID", 422, "Approved limit invalid",
         "批准额度需在 {min_yuan} 元至 {max_yuan} 元之间。", "The approved limit must be between {min_yuan} and {max_yuan} yuan.",
     )
+    REVIEW_REASON_MISSING = ErrorSpec(
+        "CREDIT_REVIEW_REASON_MISSING", 422, "A decision needs a written reason",
+        "请写明理由（{min_chars} 至 {max_chars} 个字）。", "Write the reason ({min_chars} to {max_chars} characters).",
+        "理由会与审核单一起保存并记入审计链。", "It is kept with the case and in the audit chain.",
+    )
     RULESET_INVALID = ErrorSpec(
         "CREDIT_RULESET_INVALID", 422, "Ruleset invalid",
         "规则集格式有误：{problem}。", "The ruleset is invalid: {problem}.",

@@ -41,6 +41,12 @@ class ReconErrors:
         "没有找到该对账差异。", "There is no such reconciliation exception.",
         "请通过 GET /v1/staff/recon/exceptions 查看差异队列。", "See the queue at GET /v1/staff/recon/exceptions.",
     )
+    RESOLUTION_MISSING = ErrorSpec(
+        "RECON_RESOLUTION_MISSING", 422, "A resolution needs a written note",
+        "请写明核实结果与处理方式（{min_chars} 至 {max_chars} 个字）。",
+        "Write what was found and done ({min_chars} to {max_chars} characters).",
+        "说明会与该差异一起保存并记入审计链。", "It is kept with the exception and in the audit chain.",
+    )
     EXCEPTION_ALREADY_RESOLVED = ErrorSpec(
         "RECON_EXCEPTION_ALREADY_RESOLVED", 409, "Already resolved with another note",
         "该对账差异已于 {resolved_at} 由 {resolved_by} 处理，处理说明与本次不同。",
