@@ -87,6 +87,7 @@ def test_every_role_gets_exactly_what_roles_toml_grants(client, container, clock
 
     def fresh_session():
         clock.advance(timedelta(seconds=31))  # a TOTP code is good once
+        web.cookies.clear()
         assert sign_in(web, clock, staff.username, staff.totp_secret).status_code == 303
 
     fresh_session()

@@ -149,20 +149,27 @@ PUBLIC = PublicPage()
 class MenuItem:
     path: str
     label: str  # an English message id
-    permission: str | None  # None: every staff member
+    permission: str | tuple[str, ...] | None  # None: every staff member; a tuple: any of them
 
 
 # Every desk of the console, in the order of the menu; a desk's page module adds its item with `menu_item`.
 MENU: list[MenuItem] = []
 
 
-def menu_item(path: str, label: str, permission: str | None) -> None:
+def menu_item(path: str, label: str, permission: str | tuple[str, ...] | None) -> None:
     if all(item.path != path for item in MENU):
         MENU.append(MenuItem(path, label, permission))
 
 
+def _grants(staff: StaffContext, permission: str | tuple[str, ...] | None) -> bool:
+    if permission is None:
+        return True
+    wanted = (permission,) if isinstance(permission, str) else permission
+    return any(rbac.is_allowed(staff.roles, p) for p in wanted)
+
+
 def menu_for(staff: StaffContext) -> list[MenuItem]:
-    return [item for item in MENU if item.permission is None or rbac.is_allowed(staff.roles, item.permission)]
+    return [item for item in MENU if _grants(staff, item.permission)]
 
 
 # -- cookies and CSRF ----------------------------------------------------------------------------------
