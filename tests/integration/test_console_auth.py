@@ -124,3 +124,13 @@ def test_the_login_history_shows_failures_at_my_username(client, container, cloc
     assert sign_in(web, clock, "hist.one", staff.totp_secret).status_code == 303
     history = web.get("/console/me").text
     assert "登录失败" in history and "登录成功" in history
+
+
+def test_a_bad_form_or_an_unknown_address_is_a_console_page_not_json(client, container, clock):
+    web = console_as(client, container, clock, "bad.form", ("auditor",))
+    missing = post_form(web, "/console/me/sessions/not-a-number/end", page="/console/me")
+    assert missing.status_code == 422 and missing.headers["content-type"].startswith("text/html")
+    assert "data-code=\"VALIDATION_FAILED\"" in missing.text
+    unknown = web.get("/console/no-such-desk")
+    assert unknown.status_code == 404 and 'data-code="NOT_FOUND"' in unknown.text
+    assert client.get("/v1/no-such-route").headers["content-type"].startswith("application/problem+json")
