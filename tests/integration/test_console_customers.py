@@ -61,6 +61,8 @@ def test_a_miss_says_nothing_found_and_bad_text_says_why(client, container, cloc
     assert unknown.status_code == 422 and 'data-code="VALIDATION_FAILED"' in unknown.text
     form = web.get("/console/customers")
     assert form.status_code == 200 and 'data-testid="customer-search"' in form.text
+    for secret in SECRETS:  # the examples are shapes, not the demo borrower's values
+        assert secret not in form.text and secret not in miss.text, secret
 
 
 def test_the_page_shows_the_whole_picture_masked(client, container, clock, book):

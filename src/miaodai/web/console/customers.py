@@ -52,9 +52,10 @@ KIND_LABELS = {
     searching.SearchKind.NAME: _("Full name"), searching.SearchKind.LOAN: _("Loan number"),
     searching.SearchKind.CONTRACT: _("Contract number"), searching.SearchKind.CARD: _("Card (first 6 + last 4)"),
 }
+# What each kind looks like: shapes, never a real customer's values (the demo borrowers are customers too).
 KIND_HINTS = {
-    searching.SearchKind.PHONE: "13800138001", searching.SearchKind.ID_NUMBER: "110101199003071233",
-    searching.SearchKind.NAME: "王小明", searching.SearchKind.LOAN: "MD20261207A1B2C3D4",
+    searching.SearchKind.PHONE: "+86 138 0000 0000", searching.SearchKind.ID_NUMBER: _("all 18 characters"),
+    searching.SearchKind.NAME: _("the whole name"), searching.SearchKind.LOAN: "MD20261207A1B2C3D4",
     searching.SearchKind.CONTRACT: "MD20261207A1B2C3D4", searching.SearchKind.CARD: "622202****1007",
 }
 
