@@ -22,6 +22,9 @@ def test_a_freeze_is_proposed_from_its_figures_and_runs_when_another_approves(cl
     line_id = _line_id(client, borrower)
     maker = console_as(client, container, clock, "cs.maker", ("customer_service",))
     checker = console_as(client, container, clock, "rm.checker", ("risk_manager",))
+    borrower_id = client.get("/v1/me", headers=borrower["headers"]).json()["borrower_id"]
+    customer = maker.get(f"/console/customers/{borrower_id}")
+    assert f'href="/console/servicing?kind=line_freeze&line_id={line_id}"' in customer.text  # offered there
     shown = maker.get(f"/console/servicing?kind=line_freeze&line_id={line_id}")
     assert shown.status_code == 200 and 'data-testid="figures"' in shown.text
     assert re.search(r"<code>status</code></td>\s*<td class=\"num\">active</td>\s*<td class=\"num\">frozen</td>",

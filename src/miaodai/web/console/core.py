@@ -248,6 +248,7 @@ def render(request: Request, template: str, *, status: int = 200, error: DomainE
         csrf_token=csrf_token(request), switch_url=f"{path}?{urlencode({**query, 'lang': other})}",
         switch_label="English" if other == "en" else "中文", error=problem(request, error) if error else None,
         prefix=PREFIX, staff=staff, menu=menu_for(staff) if staff else [],
+        may=lambda permission: staff is not None and rbac.is_allowed(staff.roles, permission),
         role_names=[rbac.ROLES[rbac.Role(r)].name[locale] for r in sorted(staff.roles) if rbac.is_known_role(r)]
         if staff else [], **context)
     return finish(request, HTMLResponse(html, status_code=error.spec.status if error and status == 200 else status))
