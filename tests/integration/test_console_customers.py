@@ -19,6 +19,7 @@ DEMO = DEMO_BORROWERS[0]  # 王小明, +8613800138001, 110101199003071233, a lin
 PHONE = "13800138001"
 REASON = {"reason_kind": "customer_request", "reason": "来电核实身份，工单 CS-20261207-0042"}
 SECRETS = (DEMO.name, DEMO.id_number, PHONE)
+SEARCH = "/console/customers"
 
 
 @pytest.fixture
@@ -44,20 +45,24 @@ def test_every_kind_of_search_finds_the_borrower_and_opens_the_page(client, cont
     for kind, q in (("phone", "+86 138-0013-8001"), ("id_number", DEMO.id_number.lower()), ("name", "王 小明"),
                     ("loan", loan_no.lower()), ("contract", book["loan"]["contract"]["contract_no"]),
                     ("card", f"{card[:6]}****{card[-4:]}")):
-        answer = web.get("/console/customers", params={"kind": kind, "q": q})
+        answer = post_form(web, "/console/customers", {"kind": kind, "q": q}, page=SEARCH)
         assert answer.status_code == 303, (kind, answer.text)
         assert answer.headers["location"] == f"/console/customers/{me}", kind
+    # The search is a post: what was typed never rides in a URL (history, logs); a GET only shows the form.
+    typed_in_url = web.get(SEARCH, params={"kind": "phone", "q": PHONE})
+    assert typed_in_url.status_code == 200 and 'data-testid="search-results"' not in typed_in_url.text
+    assert '<form method="post" action="/console/customers"' in typed_in_url.text
 
 
 def test_a_miss_says_nothing_found_and_bad_text_says_why(client, container, clock, book):
     web = console_as(client, container, clock, "cs.agent", ("customer_service",))
-    miss = web.get("/console/customers", params={"kind": "phone", "q": "13800138009"})
+    miss = post_form(web, "/console/customers", {"kind": "phone", "q": "13800138009"}, page=SEARCH)
     assert miss.status_code == 200
     assert 'data-testid="search-nothing"' in miss.text and "没有找到符合条件的客户" in miss.text
-    bad = web.get("/console/customers", params={"kind": "id_number", "q": "1101"})
+    bad = post_form(web, "/console/customers", {"kind": "id_number", "q": "1101"}, page=SEARCH)
     assert bad.status_code == 422 and 'data-code="CUSTOMER_QUERY_INVALID"' in bad.text
     assert "请输入 18 位身份证号" in bad.text
-    unknown = web.get("/console/customers", params={"kind": "shoe_size", "q": "42"})
+    unknown = post_form(web, "/console/customers", {"kind": "shoe_size", "q": "42"}, page=SEARCH)
     assert unknown.status_code == 422 and 'data-code="VALIDATION_FAILED"' in unknown.text
     form = web.get("/console/customers")
     assert form.status_code == 200 and 'data-testid="customer-search"' in form.text
@@ -143,7 +148,7 @@ def test_a_role_without_reveal_reads_masked_and_cannot_reveal(client, container,
 
 def test_a_role_without_borrower_read_cannot_search(client, container, clock, book):
     web = console_as(client, container, clock, "fin", ("finance",))
-    assert web.get("/console/customers", params={"kind": "phone", "q": PHONE}).status_code == 403
+    assert post_form(web, "/console/customers", {"kind": "phone", "q": PHONE}).status_code == 403
     assert web.get(f"/console/customers/{book['borrower_id']}").status_code == 403
     assert 'href="/console/customers"' not in web.get("/console").text  # not in the menu either
 
@@ -169,7 +174,7 @@ def test_a_declined_application_shows_reasons_rules_score_and_model(client, cont
     decided = apply(client, who)
     assert decided.status_code == 201 and decided.json()["decision"] == "declined", decided.text
     web = console_as(client, container, clock, "cs.agent", ("customer_service",))
-    found = web.get("/console/customers", params={"kind": "name", "q": "张三"})
+    found = post_form(web, "/console/customers", {"kind": "name", "q": "张三"}, page=SEARCH)
     assert found.status_code == 303
     page = web.get(found.headers["location"])
     assert page.status_code == 200, page.text

@@ -110,23 +110,36 @@ def _field_words(locale: str) -> dict[str, str]:
 
 
 @router.get("/customers", response_class=HTMLResponse)
-def find(request: Request, staff: Reader, kind: str = "", q: str = "") -> Response:
-    """The search form; with ``kind`` and ``q``, the masked hits (one hit opens that borrower's page)."""
+def search_form(request: Request, staff: Reader) -> HTMLResponse:
+    """The search form (kind + text)."""
+    return _search_page(request, staff, kind=searching.SearchKind.PHONE.value, q="")
+
+
+@router.post("/customers", response_class=HTMLResponse)
+def find(request: Request, staff: Reader, kind: Text = "", q: Text = "") -> Response:
+    """The masked hits; one hit opens that borrower's page. A post, so what was typed (a phone, an ID number, a
+    name) stays out of URLs, the browser's history and access logs."""
     found: searching.SearchResult | None = None
     error: DomainError | None = None
+    if not q.strip():
+        return _search_page(request, staff, kind=kind, q="")
+    try:
+        if kind not in searching.SearchKind._value2member_map_:
+            raise DomainError(Errors.VALIDATION_FAILED, params={"fields": "kind"})
+        found = searching.search(container_of(request), staff, q[:searching.MAX_QUERY_CHARS],
+                                 searching.SearchKind(kind))
+    except DomainError as refused:
+        error = refused
+    if found is not None and len(found.hits) == 1:
+        return redirect(request, f"{PREFIX}/customers/{found.hits[0].borrower_id}")
+    return _search_page(request, staff, kind=kind, q=q, found=found, error=error)
+
+
+def _search_page(request: Request, staff: StaffContext, *, kind: str, q: str,
+                 found: searching.SearchResult | None = None, error: DomainError | None = None) -> HTMLResponse:
     chosen = kind if kind in searching.SearchKind._value2member_map_ else searching.SearchKind.PHONE.value
-    if q.strip():
-        try:
-            if kind not in searching.SearchKind._value2member_map_:
-                raise DomainError(Errors.VALIDATION_FAILED, params={"fields": "kind"})
-            found = searching.search(container_of(request), staff, q[:searching.MAX_QUERY_CHARS],
-                                     searching.SearchKind(kind))
-        except DomainError as refused:
-            error = refused
-        if found is not None and len(found.hits) == 1:
-            return redirect(request, f"{PREFIX}/customers/{found.hits[0].borrower_id}")
     return render(request, "console/customers.html", staff=staff, error=error, found=found, kind=chosen,
-                  q=q[:200], kinds=KIND_LABELS, hints=KIND_HINTS, words=_words(request))
+                  q=q[:searching.MAX_QUERY_CHARS], kinds=KIND_LABELS, hints=KIND_HINTS, words=_words(request))
 
 
 def _words(request: Request) -> Any:
