@@ -186,7 +186,7 @@ BUREAU_LABELS = {
     "bureau_inquiries_3m": _("Lender inquiries, 3 months"), "bureau_inquiries_6m": _("Lender inquiries, 6 months"),
     "bureau_worst_overdue_days_24m": _("Worst days overdue, 24 months"),
     "bureau_months_since_last_overdue": _("Months since last overdue"),
-    "bureau_total_balance_yuan": _("Total balance (yuan)"), "debt_to_income": _("Debt payments to income"),
+    "bureau_total_balance_yuan": _("Balances owed"), "debt_to_income": _("Debt payments to income"),
 }
 FINDING_LABELS = {"decline": _("Decline"), "refer": _("Refer"), "approve": _("Pass"), "pass": _("Pass")}
 
