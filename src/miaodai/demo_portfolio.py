@@ -16,10 +16,13 @@ channel and settled by its signed callback. Then time passes, day by day:
 * every night the end-of-day batch closes the date (penalties, accrual, due dates, buckets, reminders,
   instructions) and the audit chain is sealed.
 
-**Every date is closed.** The batch refuses to skip a date and its penalty and accrual steps charge one day per
-run, so it runs for each of the ~370 dates; on a book of a few hundred loans a date costs milliseconds. The only
-shortcut is in the outside world: the sandbox parties answer without their simulated latency
-(``MIAODAI_SANDBOX_LATENCY_SECONDS`` is 0 for the seed, as in the benchmarks).
+**Every date is closed.** The batch cannot catch up: it refuses a date out of order (``EOD_OUT_OF_ORDER``) and its
+penalty and accrual steps charge one day per run, so skipping quiet dates would leave the book short of penalty
+interest and accrual. It runs for each of the ~340 dates (about 0.07 s of CPU a date on this book). The
+shortcuts are outside the lender: the sandbox parties answer without their simulated latency
+(``MIAODAI_SANDBOX_LATENCY_SECONDS`` is 0 for the seed, as in the benchmarks), the payments worker's pass runs
+once each morning (callbacks are delivered right after each action), and the size: about 110 applicants, each
+onboarding costing about 0.3 s of CPU, with most of them borrowing again (a repeat loan costs half as much).
 
 Fates are drawn from :data:`PORTFOLIO_SEED`, so two seeds of the same day build the same book. The consent
 documents came into force on 2026-01-01: months before the first date they were in force are left out (a run

@@ -89,11 +89,13 @@ def test_a_year_of_demo_loans_through_the_real_services(demo_now):
         dates = list(session.execute(select(EodRun.business_date).order_by(EodRun.business_date)).scalars())
         assert dates[-1] == today - timedelta(days=1) and len(dates) == (dates[-1] - dates[0]).days + 1
         assert dates[0] == min(row.start_date for row in loans)
-        # Written off by the demo risk manager, never before M3+.
+        # Written off by the demo risk manager (the service refuses before M3+), each with its audit entry.
         manager = session.scalar(select(StaffUser.id).where(StaffUser.username == WRITE_OFF_MANAGER))
-        write_offs = session.execute(select(AuditEntry.actor, AuditEntry.details).where(
+        write_offs = session.execute(select(AuditEntry.actor, AuditEntry.subject).where(
             AuditEntry.action == "loan.write_off")).all()
-        assert write_offs and all(actor == f"staff:{manager}" for actor, _ in write_offs)
+        assert write_offs and {actor for actor, _ in write_offs} == {f"staff:{manager}"}
+        assert {subject for _, subject in write_offs} == {f"loan:{row.id}" for row in loans
+                                                         if row.status.value == "written_off"}
 
         # The book balances, and every loan's sub-ledger equals its installments.
         assert trial_balance(session).balanced
