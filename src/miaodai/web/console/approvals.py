@@ -60,8 +60,8 @@ SOURCE_LABELS = {
     Source.CREDIT_LINE_PROPOSAL: _("Manual credit line"), Source.REVIEW_OVERRIDE: _("Review override"),
     Source.RULESET: _("Credit ruleset"), Source.MODEL_PROMOTION: _("Model promotion"),
 }
-STATE_LABELS = {ApprovalState.PENDING: _("Pending"), ApprovalState.APPROVED: _("Approved"),
-                ApprovalState.REJECTED: _("Rejected"), ApprovalState.FAILED: _("Failed")}
+STATE_LABELS = {ApprovalState.PENDING: _("Awaiting a second person"), ApprovalState.APPROVED: _("Approved and done"),
+                ApprovalState.REJECTED: _("Rejected by the checker"), ApprovalState.FAILED: _("Approved, not possible")}
 NOTICES = {
     "proposed": _("Proposed: it waits in the inbox for a second person."),
     "rejected": _("Rejected: nothing changed."),
