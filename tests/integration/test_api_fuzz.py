@@ -25,6 +25,10 @@ from hypothesis import HealthCheck, given, settings
 
 from miaodai.core.http import PROBLEM_JSON
 from miaodai.identity.rbac import Role
+from tests.console_support import add_staff as add_console_staff
+from tests.console_support import browser as console_browser
+from tests.console_support import csrf as console_csrf
+from tests.console_support import sign_in as console_sign_in
 from tests.helpers import login, staff_headers
 
 EXAMPLES_PER_OPERATION = 25
@@ -78,7 +82,9 @@ def test_no_operation_answers_with_a_server_error(client, fast_staff_hasher):
 NUL_TEXT = "x\x00y"
 BAD_IDS = ("0", "-1", str(2**63), "99999999999999999999999")
 # Routes that end the borrower's session whatever they are sent would leave the sweep unauthenticated.
-SESSION_ENDERS = SESSION_ENDING | {("POST", "/app/logout"), ("POST", "/app/sessions/{session_id}/logout")}
+SESSION_ENDERS = SESSION_ENDING | {("POST", "/app/logout"), ("POST", "/app/sessions/{session_id}/logout"),
+                                   ("POST", "/console/logout"), ("POST", "/console/me/logout-everywhere"),
+                                   ("POST", "/console/me/sessions/{session_id}/end")}
 NOT_SWEPT = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/metrics"}
 CSRF = "fuzz-csrf-token-0123456789"
 
@@ -204,6 +210,13 @@ def test_no_route_answers_nul_or_an_id_out_of_range_with_a_server_error(client, 
     # The form token the pages hand out for this session and nonce (however it is derived from them).
     page = client.get("/app", headers={"Cookie": web_cookies})
     form_token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    # The staff console, signed in as one member holding every role: its pages are swept like the app's.
+    console_staff = add_console_staff(container, "fuzz.console", tuple(role.value for role in Role))
+    console = console_browser(client)
+    clock.advance(timedelta(seconds=31))
+    assert console_sign_in(console, clock, "fuzz.console", console_staff.totp_secret).status_code == 303
+    console_cookies = "; ".join(f"{name}={value}" for name, value in console.cookies.items())
+    console_token = console_csrf(console.get("/console"))
     routes = [ctx for ctx in iter_route_contexts(client.app.routes)
               if isinstance(ctx.original_route, APIRoute) and ctx.path not in NOT_SWEPT]
     assert len(routes) > 100, "the sweep lost its routes"
@@ -221,6 +234,10 @@ def test_no_route_answers_nul_or_an_id_out_of_range_with_a_server_error(client, 
                     headers = {"Cookie": web_cookies, "X-Device-Id": borrower["headers"]["X-Device-Id"]}
                     if method != "GET":
                         form = {**form, "csrf_token": form_token}
+                elif path.startswith("/console"):
+                    headers = {"Cookie": console_cookies}
+                    if method != "GET":
+                        form = {**form, "csrf_token": console_token}
                 if method == "GET":
                     response = client.request(method, path, params=query, headers=headers, follow_redirects=False)
                 elif form and body is None:
