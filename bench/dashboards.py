@@ -151,7 +151,7 @@ def build_book(container: Any, loans: int) -> dict[str, Any]:
             reasons, score_reasons, snapshot_enc, timings, status, decision_ms, reason_code, decided_at)
         SELECT :borrower, :product, d.at, d.day, {decision.format(review='review')}, 'bench', 'x', :model, 'x',
             480 + (g.g * 31) % 200, 0.05, 'B', 'ok', '[]', '[]', '[]', 'x', '{{}}',
-            {decision.format(review='in_review')}, 5 + (g.g * 7919) % 300,
+            {decision.format(review='in_review')}, 5 + (g.g % 1000) * 7919 % 300,
             CASE WHEN g.g % 10 BETWEEN 6 AND 8 THEN CASE (g.g / 10) % 7 {reason} END END, d.at
         FROM {g} JOIN bench_days d ON d.n = g.g % 365
     """)
