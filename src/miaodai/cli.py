@@ -277,7 +277,7 @@ def staff_create(
 @demo_app.command("seed")
 def demo_seed(
     portfolio: bool = typer.Option(True, "--portfolio/--no-portfolio",
-                                   help="Also replay a year of demo loans for the console (about a minute)."),
+                                   help="Also replay a year of demo loans (minutes; prints its CPU seconds)."),
     database: str | None = typer.Option(None, help="A database URL instead of MIAODAI_DATABASE_URL."),
 ) -> None:
     """Create a demo loan product, one demo staff account per role (credentials printed once) and three
