@@ -12,7 +12,7 @@ import sqlite3
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 
 from miaodai.core import audit as audit_module
 from miaodai.core.audit import AuditEntry, seal_pending, verify_chain
@@ -287,3 +287,30 @@ def test_a_role_without_audit_read_is_refused_everywhere(client, container, cloc
     with container.db.transaction() as session:
         assert session.scalar(select(AuditEntry.id).where(AuditEntry.action.in_(
             ["audit.exported", "audit.chain_verified"]))) is None
+
+
+def test_a_common_action_prefix_finds_the_same_entries_by_the_time_index(container, clock, log, monkeypatch):
+    """On SQLite a prefix of many entries is read through the time index instead (staff_audit.PREFIX_PROBE)."""
+    from miaodai.identity import staff_audit
+
+    prefixes = ("staff.", "loan.write_", "pii.", "loan.", "nothing.")
+    rare = {p: [e.id for e in audit_search(container.db, AuditFilter(action_prefix=p), limit=50).entries]
+            for p in prefixes}
+    monkeypatch.setattr(staff_audit, "PREFIX_PROBE", 1)
+    statements = []
+
+    def seen(_conn, _cursor, statement, *_rest):
+        statements.append(statement)
+
+    event.listen(container.db.autocommit_engine, "before_cursor_execute", seen)
+    try:
+        for prefix in prefixes:
+            common = audit_search(container.db, AuditFilter(action_prefix=prefix), limit=50).entries
+            assert [e.id for e in common] == rare[prefix] == ids_where(container, AuditEntry.action.startswith(
+                prefix, autoescape=True)), prefix
+    finally:
+        event.remove(container.db.autocommit_engine, "before_cursor_execute", seen)
+    if container.db.dialect == "sqlite":  # the index on action is hidden from the page's query when common
+        pages = [sql for sql in statements if "ORDER BY" in sql]
+        assert sum("audit_entries.action || " in sql for sql in pages) == 4  # not for nothing.: it is rare
+    assert rare["loan.write_"] == [log["eod"]]
