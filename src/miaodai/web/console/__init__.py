@@ -18,7 +18,7 @@ from miaodai.core.errors import DomainError, Errors
 from miaodai.web.console import core
 
 # Each desk module has a `router`; importing it adds its menu item.
-DESKS = ("home", "customers", "reviews", "recon", "audit", "approvals", "staff", "auth")
+DESKS = ("home", "customers", "reviews", "recon", "audit", "approvals", "dashboards", "staff", "auth")
 
 
 def install(app: FastAPI) -> None:
