@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 from starlette.requests import Request
 
+from miaodai.backoffice.customer_errors import CustomerErrors
+from miaodai.backoffice.errors import BackofficeErrors
 from miaodai.core.errors import DomainError, ErrorSpec
 from miaodai.error_catalog import CATALOGS, all_specs, specs_of
 from miaodai.identity.staff_errors import StaffErrors
@@ -43,6 +45,8 @@ NOT_ON_A_PAGE_CATALOGS = {
     LedgerErrors: "postings are made by the services with amounts and keys they compute; a ledger refusal "
                   "is a bug, answered as a 500 and never shown as a page's refusal",
     ReconErrors: "reconciliation is run by operations through the staff API",
+    BackofficeErrors: "maker-checker requests are proposed and decided by staff, in the console or the staff API",
+    CustomerErrors: "the customer 360 is searched and revealed by staff, in the console or the staff API",
 }
 NOT_ON_A_PAGE = {
     "MALFORMED_JSON": "the API's JSON body parser (core/http.py); the app's pages post forms",
@@ -56,6 +60,7 @@ NOT_ON_A_PAGE = {
     "LOAN_PRODUCT_INVALID": "staff define products (loans/products.py through the staff API)",
     "LOAN_PRODUCT_ABOVE_CAP": "staff define products (loans/products.py through the staff API)",
     "LOAN_PROPOSAL_DECIDED": "staff decide credit-line proposals",
+    "LOAN_LINE_STATUS_WRONG": "staff freeze and unfreeze lines (loans/servicing.py, through the maker-checker desk)",
     "LOAN_PAYOUT_RESULT_UNEXPECTED": "the payout worker applies the channel's results; operations resolve this",
     "CREDIT_CASE_CLOSED": "the staff review queue",
     "CREDIT_CASE_NOT_AWAITING_SECOND": "the staff review queue",

@@ -12,8 +12,8 @@ from miaodai.core.errors import ErrorSpec
 class CustomerErrors:
     QUERY_INVALID = ErrorSpec(
         "CUSTOMER_QUERY_INVALID", 422, "The search text does not read as that kind",
-        "搜索内容不是有效的{kind_zh}。", "The search text is not a valid {kind_en}.",
-        "{hint_zh}", "{hint_en}",
+        "搜索内容与所选的查询方式（{kind}）不符。", "The search text does not read as the chosen kind ({kind}).",
+        "请按该方式的格式输入，例如 {example}。", "Type it the way that kind reads, for example {example}.",
     )
     NOT_FOUND = ErrorSpec(
         "CUSTOMER_NOT_FOUND", 404, "Customer not found",
@@ -29,14 +29,14 @@ class CustomerErrors:
     )
     REVEAL_VALUE_ABSENT = ErrorSpec(
         "REVEAL_VALUE_ABSENT", 404, "Nothing to reveal",
-        "该客户没有可查看的{field_zh}。", "This customer has no {field_en} to reveal.",
+        "该客户没有可查看的此项信息（{field}）。", "This customer has no such value to reveal ({field}).",
         "客户完成实名认证或绑卡后才有这些信息；银行卡须指明客户名下的卡。",
         "Names and ID numbers exist after real-name verification; a card must be one of this customer's cards.",
     )
     REVEAL_LIMIT = ErrorSpec(
         "REVEAL_LIMIT", 429, "Too many reveals",
-        "您在本{window_zh}查看完整个人信息的次数已达上限（{cap} 次）。",
-        "You have reached the limit of {cap} reveals this {window_en}.",
+        "您在本{_window_zh}查看完整个人信息的次数已达上限（{cap} 次）。",
+        "You have reached the limit of {cap} reveals this {_window_en}.",
         "请于 {resets_at} 之后再试；如确有需要请联系合规专员。",
         "Try again after {resets_at}; if you need more, ask a compliance officer.",
     )

@@ -106,7 +106,7 @@ def _checked_reason(reason: RevealReason) -> RevealReason:
 def _limit_error(span: counters.Span, cap: int, resets_at: datetime) -> DomainError:
     zh, en = ("小时", "hour") if span is counters.Span.HOUR else ("天", "day")
     return DomainError(CustomerErrors.REVEAL_LIMIT, params={
-        "window_zh": zh, "window_en": en, "cap": cap, "resets_at": resets_at.isoformat()})
+        "_window_zh": zh, "_window_en": en, "cap": cap, "resets_at": resets_at.isoformat()})
 
 
 def reveal(ports: Platform, staff: StaffContext, borrower_id: int, field: RevealField, reason: RevealReason,
@@ -148,7 +148,8 @@ def reveal(ports: Platform, staff: StaffContext, borrower_id: int, field: Reveal
                       if field is RevealField.CARD_NUMBER else sealed_field(session, borrower_id, field.value))
             if sealed is None:
                 zh, en = FIELD_WORDS[field]
-                raise DomainError(CustomerErrors.REVEAL_VALUE_ABSENT, params={"field_zh": zh, "field_en": en})
+                raise DomainError(CustomerErrors.REVEAL_VALUE_ABSENT, params={"field": field.value, "field_zh": zh,
+                                                                              "field_en": en})
             value = ports.vault.decrypt(*sealed)
             entry = ports.audit.record(session, actor=staff.actor, action=REVEALED, subject=subject, details=details)
             session.flush()

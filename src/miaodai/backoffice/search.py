@@ -112,10 +112,17 @@ def masked_identity(vault: Vault, row: BorrowerRow) -> MaskedIdentity:
     )
 
 
+# What a kind's text looks like, the same in both languages (the refusal's example).
+_EXAMPLES = {SearchKind.PHONE: "13800138001", SearchKind.ID_NUMBER: "110101199003070054", SearchKind.NAME: "王小明",
+             SearchKind.LOAN: "MD20261207A1B2C3D4", SearchKind.CONTRACT: "MD20261207A1B2C3D4",
+             SearchKind.CARD: "622202****1007"}
+
+
 def _refuse(kind: SearchKind) -> DomainError:
     zh, en, hint_zh, hint_en = _KIND_WORDS[kind]
     return DomainError(CustomerErrors.QUERY_INVALID, params={
-        "kind": kind.value, "kind_zh": zh, "kind_en": en, "hint_zh": hint_zh, "hint_en": hint_en})
+        "kind": kind.value, "example": _EXAMPLES[kind], "kind_zh": zh, "kind_en": en, "hint_zh": hint_zh,
+        "hint_en": hint_en})
 
 
 @dataclass(frozen=True)

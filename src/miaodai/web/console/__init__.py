@@ -7,6 +7,8 @@ member, the permission each route needs, the menu, CSRF, rendering); each desk i
 from __future__ import annotations
 
 import importlib
+import inspect
+from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -44,6 +46,13 @@ def install(app: FastAPI) -> None:
     _problems_as_pages(app)
 
 
+async def _answer(handler: Callable[[Request, Exception], Response | Awaitable[Response]], request: Request,
+                  exc: Exception) -> Response:
+    """The API's own answer to ``exc`` (its handlers are coroutines; Starlette allows plain functions too)."""
+    answer = handler(request, exc)
+    return await answer if inspect.isawaitable(answer) else answer
+
+
 def _problems_as_pages(app: FastAPI) -> None:
     """On a console page, a refusal the route did not catch (a form missing a field, an unknown id, a domain
     error) is a console page with the problem's message and what to do, in the page's language — the API's
@@ -56,20 +65,20 @@ def _problems_as_pages(app: FastAPI) -> None:
 
     async def validation(request: Request, exc: RequestValidationError) -> Response:
         if not on_console(request):
-            return await api_handlers[RequestValidationError](request, exc)  # type: ignore[no-any-return]
+            return await _answer(api_handlers[RequestValidationError], request, exc)
         fields = sorted({str(e.get("loc", ("",))[-1]) for e in exc.errors()})
         error = DomainError(Errors.VALIDATION_FAILED, params={"fields": ", ".join(fields)})
         return core.render(request, "console/problem.html", error=error)
 
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if not on_console(request) or exc.status_code not in (404, 405):
-            return await api_handlers[StarletteHTTPException](request, exc)  # type: ignore[no-any-return]
+            return await _answer(api_handlers[StarletteHTTPException], request, exc)
         error = DomainError(Errors.NOT_FOUND if exc.status_code == 404 else Errors.METHOD_NOT_ALLOWED)
         return core.render(request, "console/problem.html", error=error)
 
     async def domain_error(request: Request, exc: DomainError) -> Response:
         if not on_console(request):
-            return await api_handlers[DomainError](request, exc)  # type: ignore[no-any-return]
+            return await _answer(api_handlers[DomainError], request, exc)
         return core.render(request, "console/problem.html", error=exc)
 
     app.add_exception_handler(RequestValidationError, validation)  # type: ignore[arg-type]
