@@ -134,3 +134,16 @@ def test_a_bad_form_or_an_unknown_address_is_a_console_page_not_json(client, con
     unknown = web.get("/console/no-such-desk")
     assert unknown.status_code == 404 and 'data-code="NOT_FOUND"' in unknown.text
     assert client.get("/v1/no-such-route").headers["content-type"].startswith("application/problem+json")
+
+
+def test_a_console_form_needs_its_own_sessions_token_and_our_origin(client, container, clock):
+    web = console_as(client, container, clock, "csrf.one", ("auditor",))
+    other = console_as(client, container, clock, "csrf.two", ("auditor",))
+    foreign = csrf(other.get("/console"))  # a real token, of another staff member's session
+    for answer in (web.post("/console/me/logout-everywhere", data={}),
+                   web.post("/console/me/logout-everywhere", data={"csrf_token": foreign}),
+                   web.post("/console/me/logout-everywhere", data={"csrf_token": csrf(web.get("/console"))},
+                            headers={"Origin": "https://evil.example"})):
+        assert answer.status_code == 403 and "表单已过期" in answer.text
+    assert web.get("/console").status_code == 200  # nothing was done: still signed in
+    assert post_form(web, "/console/me/logout-everywhere", page="/console/me").status_code == 303

@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Callable
 from datetime import datetime
 from functools import cache
 from typing import Annotated, Any
@@ -151,18 +152,27 @@ class CsrfRejected(Exception):
     """A form post without the page's token: from another site, or from a page too old to trust."""
 
 
-async def csrf_protect(request: Request) -> None:
-    if request.method in ("GET", "HEAD", "OPTIONS"):
-        return
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+async def form_token_verifies(request: Request, nonce: str | None, expected: Callable[[str], str]) -> bool:
+    """Whether a form post came from our own pages (``Origin``/``Referer``) with the token ``expected(nonce)`` —
+    the check of the borrower's app and of the staff console, each with its own nonce cookie and session."""
     if not from_our_pages(request):
-        raise CsrfRejected
+        return False
     form = await request.form()
-    sent, nonce = form.get(CSRF_FIELD), request.cookies.get(CSRF_COOKIE)
+    sent = form.get(CSRF_FIELD)
     if not isinstance(sent, str) or not nonce:
-        raise CsrfRejected
-    expected = csrf_token_for(get_container(request).settings.session_pepper, nonce,
-                              request.cookies.get(SESSION_COOKIE, ""))
-    if not hmac.compare_digest(sent.encode(), expected.encode()):
+        return False
+    return hmac.compare_digest(sent.encode(), expected(nonce).encode())
+
+
+async def csrf_protect(request: Request) -> None:
+    if request.method in SAFE_METHODS:
+        return
+    pepper, session_token = get_container(request).settings.session_pepper, request.cookies.get(SESSION_COOKIE, "")
+    if not await form_token_verifies(request, request.cookies.get(CSRF_COOKIE),
+                                     lambda nonce: csrf_token_for(pepper, nonce, session_token)):
         raise CsrfRejected
 
 

@@ -20,7 +20,6 @@ calling the same services as ``/v1/staff``. Security, in one place:
 
 from __future__ import annotations
 
-import hmac
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -37,11 +36,12 @@ from miaodai.web import i18n, page_words
 from miaodai.web.core import (
     CSRF_FIELD,
     LANG_COOKIE,
+    SAFE_METHODS,
     SECURITY_HEADERS,
     YEAR,
     csrf_token_for,
     environment,
-    from_our_pages,
+    form_token_verifies,
     get_container,
     locale_of,
     short_lang,
@@ -197,17 +197,11 @@ def csrf_token(request: Request) -> str:
 
 
 async def csrf_protect(request: Request) -> None:
-    if request.method in ("GET", "HEAD", "OPTIONS"):
+    if request.method in SAFE_METHODS:
         return
-    if not from_our_pages(request):
-        raise CsrfRejected
-    form = await request.form()
-    sent, nonce = form.get(CSRF_FIELD), request.cookies.get(CSRF_COOKIE)
-    if not isinstance(sent, str) or not nonce:
-        raise CsrfRejected
-    expected = csrf_token_for(get_container(request).settings.session_pepper, "console\x00" + nonce,
-                              _session_binding(request))
-    if not hmac.compare_digest(sent.encode(), expected.encode()):
+    pepper, binding = get_container(request).settings.session_pepper, _session_binding(request)
+    if not await form_token_verifies(request, request.cookies.get(CSRF_COOKIE),
+                                     lambda nonce: csrf_token_for(pepper, "console\x00" + nonce, binding)):
         raise CsrfRejected
 
 
