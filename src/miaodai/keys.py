@@ -36,6 +36,7 @@ from miaodai.identity.models import (
     STAFF_TOTP_FIELD,
     Borrower,
     KycIdentity,
+    StaffSession,
     StaffUser,
 )
 from miaodai.loans.models import CONTRACT_DOCUMENT_FIELD, LoanContract
@@ -68,6 +69,8 @@ ENCRYPTED_COLUMNS: tuple[EncryptedColumn, ...] = (
     EncryptedColumn(KycIdentity, "name_enc", KYC_NAME_FIELD),
     EncryptedColumn(KycIdentity, "id_number_enc", KYC_ID_NUMBER_FIELD),
     EncryptedColumn(StaffUser, "totp_secret_enc", STAFF_TOTP_FIELD),
+    # A first sign-in's TOTP secret while it is being enrolled (the same field: it moves to the account as is).
+    EncryptedColumn(StaffSession, "setup_totp_secret_enc", STAFF_TOTP_FIELD),
     EncryptedColumn(SandboxMessage, "text_enc", MESSAGE_TEXT_FIELD),
     EncryptedColumn(LoanContract, "document_enc", CONTRACT_DOCUMENT_FIELD),
     EncryptedColumn(CreditApplication, "snapshot_enc", SNAPSHOT_FIELD),

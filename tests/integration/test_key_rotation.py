@@ -115,7 +115,8 @@ def test_rotation_re_encrypts_everything_and_the_old_key_can_retire(container, s
     assert new_key != old_key and load_keyring(path, create=False).active_key_id == new_key
     assert report.rewrapped == {
         "borrowers.phone_enc": 3, "kyc_identities.name_enc": 3, "kyc_identities.id_number_enc": 3,
-        "staff_users.totp_secret_enc": 2, "sandbox_messages.text_enc": 1, "loan_contracts.document_enc": 0,
+        "staff_users.totp_secret_enc": 2, "staff_sessions.setup_totp_secret_enc": 0, "sandbox_messages.text_enc": 1,
+        "loan_contracts.document_enc": 0,
         "credit_applications.snapshot_enc": 0, "payment_methods.number_enc": 3,
         "payment_methods.reserved_phone_enc": 3, "payment_card_bindings.number_enc": 1,
         "payment_card_bindings.reserved_phone_enc": 1,
