@@ -169,6 +169,11 @@ const audit = (lang) => {
 const focused = () => {
   const el = document.activeElement;
   if (!el || el === document.body) return null;
+  // Tab moving on inside a frame (the contract's scroller, then its links) leaves the frame the active element:
+  // that is not the round coming back, which only a different element focused in between can show.
+  const last = window.a11yLastFocused;
+  window.a11yLastFocused = el;
+  if (el.tagName === 'IFRAME' && el === last) return null;
   if (el.dataset.a11ySeen) return {again: true};
   el.dataset.a11ySeen = '1';
   const result = {desc: describe(el), main: el.hasAttribute('data-a11y-main'), problems: []};
