@@ -35,6 +35,7 @@ from miaodai.credit.read_models import ApplicationPicture, applications_picture
 from miaodai.identity.models import BorrowerStatus, KycStatus
 from miaodai.identity.read_models import IdentityPicture, identity_picture
 from miaodai.identity.staff_audit import entry_details
+from miaodai.identity.staff_service import StaffContext
 from miaodai.loans.read_models import LoanPicture, LoansPicture, loans_picture
 from miaodai.payments import bins
 from miaodai.payments.models import PaymentMethodKind
@@ -359,9 +360,17 @@ class Customer360:
 # -- composing --------------------------------------------------------------------------------------------
 
 
-def customer360(ports: Platform, borrower_id: int) -> Customer360:
+VIEWED = "customer.viewed"  # the audit action of opening a borrower's picture
+
+
+def customer360(ports: Platform, borrower_id: int, *, viewer: StaffContext, via: str) -> Customer360:
     """The borrower's whole picture, masked (``CUSTOMER_NOT_FOUND`` when there is no such borrower). The caller
-    checks ``borrower.read``."""
+    checks ``borrower.read``.
+
+    Opening it is audited in the same transaction, as searches and reveals are: ``customer.viewed`` by the
+    viewer (``staff:<id>``) about ``borrower:<id>``, with the viewer's roles and ``via`` (``console`` or
+    ``api``) — who, whose and when, never what was shown. The trail on the picture is read before this view's
+    entry is written."""
     with ports.db.transaction() as session:
         identity = identity_picture(session, borrower_id)
         if identity is None:
@@ -370,6 +379,8 @@ def customer360(ports: Platform, borrower_id: int) -> Customer360:
         loans = loans_picture(session, borrower_id)
         payments = payments_picture(session, borrower_id)
         trail = _audit_trail(session, borrower_id, loans, credit, payments)
+        ports.audit.record(session, actor=viewer.actor, action=VIEWED, subject=f"borrower:{borrower_id}",
+                           details={"roles": sorted(viewer.roles), "via": via})
     now = ports.clock.now()
     today = business_date(now)
     row = identity.borrower
