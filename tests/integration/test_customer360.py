@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from typing import get_type_hints
 
 import pytest
 from sqlalchemy import event, select
 
 from miaodai.backoffice import reveal as reveals
-from miaodai.backoffice.customer360 import customer360
+from miaodai.backoffice.customer360 import IdentitySection, customer360
 from miaodai.core.audit import AuditEntry
 from miaodai.demo import DEMO_BORROWERS
-from miaodai.identity.models import StaffUser
+from miaodai.identity.models import ConsentKind, StaffUser
+from miaodai.identity.read_models import ConsentRow, DeviceRow, FlagRow, KycAttemptRow, SessionRow
 from miaodai.identity.staff_service import StaffContext
 from tests.helpers import assert_problem, staff_headers
 from tests.loan_support import active_loan, demo_borrower
@@ -180,6 +182,21 @@ def test_opening_a_customer_is_audited_who_whose_and_when_without_their_data(cli
     # The second view's picture lists the first view in the borrower's trail, not itself.
     shown = [e for e in second["audit_trail"] if e["action"] == "customer.viewed"]
     assert [e["entry_id"] for e in shown] == [viewed[0].id]
+
+
+def test_the_360_hands_on_identitys_own_rows(client, container, clock, book):
+    me = book["borrower"]["borrower_id"]
+    picture = customer360(container, me, viewer=VIEWER, via="api")
+    assert picture.consents and {type(c) for c in picture.consents} == {ConsentRow}
+    assert all(isinstance(c.kind, ConsentKind) for c in picture.consents)
+    assert picture.devices and {type(d) for d in picture.devices} == {DeviceRow}
+    assert picture.sessions and {type(s) for s in picture.sessions} == {SessionRow}
+    hints = get_type_hints(IdentitySection)  # (the demo borrower was seeded verified: no check, no flag rows)
+    assert (hints["checks"], hints["flags"]) == (list[KycAttemptRow], list[FlagRow])
+    assert {s.state for s in picture.sessions} == {"active"}
+    clock.advance(timedelta(days=400))  # every session has ended since
+    later = customer360(container, me, viewer=VIEWER, via="api")
+    assert {s.state for s in later.sessions} == {"expired"}
 
 
 def _entries(container, action: str) -> list[AuditEntry]:
