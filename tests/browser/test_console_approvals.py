@@ -87,3 +87,31 @@ def test_a_servicing_action_and_a_staff_account_each_need_a_second_person(browse
         snap(page, f"staff-03-directory-{backend}")
     finally:
         context.close()
+
+
+def test_the_maker_withdraws_their_own_request_and_it_leaves_the_inbox(browser: Browser, live_server, client,
+                                                                      container, clock, backend):
+    borrower = demo_borrower(client, container)
+    line_id = client.get("/v1/credit-lines", headers=borrower["headers"]).json()[0]["id"]
+    maker = add_staff(container, "cs.maker", ("customer_service",))
+    context = desk(browser)
+    page = context.new_page()
+    try:
+        sign_in(page, live_server, clock, "cs.maker", PASSWORD, maker.totp_secret)
+        page.goto(f"{live_server}/console/servicing?kind=line_freeze&line_id={line_id}")
+        page.get_by_label("理由").fill("客户来电：手机丢失，申请冻结")
+        page.get_by_test_id("propose").click()
+        expect(page.get_by_test_id("withdraw-form")).to_be_visible()
+        page.get_by_label("撤回原因").fill("客户已找回手机")
+        page.get_by_test_id("withdraw").click()
+        expect(page.get_by_test_id("notice")).to_contain_text("已撤回")
+        expect(page.get_by_test_id("state")).to_have_text("已由提出人撤回")
+        expect(page.get_by_test_id("withdrawn")).to_contain_text("客户已找回手机")
+        expect(page.get_by_test_id("withdraw-form")).to_have_count(0)
+        snap(page, f"approvals-06-withdrawn-{backend}")
+        page.get_by_test_id("menu-approvals").click()
+        page.get_by_test_id("tab-mine").click()
+        expect(page.get_by_test_id("inbox-empty")).to_be_visible()
+        assert client.get("/v1/credit-lines", headers=borrower["headers"]).json()[0]["status"] == "active"
+    finally:
+        context.close()

@@ -81,3 +81,33 @@ def test_a_missing_figure_or_an_unknown_kind_is_a_clear_refusal(client, containe
     bare = post_form(web, "/console/servicing", {"kind": "line_limit", "line_id": "1", "reason": "more room"},
                      page="/console/approvals")
     assert 'data-code="VALIDATION_FAILED"' in bare.text
+
+
+def test_the_maker_withdraws_their_own_request_from_its_page_and_no_one_else_can(client, container, clock):
+    borrower = demo_borrower(client, container)
+    line_id = _line_id(client, borrower)
+    maker = console_as(client, container, clock, "cs.maker", ("customer_service",))
+    other = console_as(client, container, clock, "cs.other", ("customer_service",))
+    checker = console_as(client, container, clock, "rm.checker", ("risk_manager",))
+    proposed = post_form(maker, "/console/servicing", {"kind": "line_freeze", "line_id": line_id,
+                                                       "reason": "borrower reported a lost phone"},
+                         page="/console/approvals")
+    page = proposed.headers["location"].split("?")[0]
+    assert 'data-testid="withdraw-form"' in maker.get(page).text
+    assert 'data-testid="withdraw-form"' not in other.get(page).text
+    assert 'data-testid="withdraw-form"' not in checker.get(page).text
+    forced = post_form(other, f"{page}/withdraw", {"reason": "not mine to take back"}, page=page)
+    assert forced.status_code == 403 and 'data-code="APPROVAL_NOT_MAKER"' in forced.text
+    no_reason = post_form(maker, f"{page}/withdraw", {"reason": " "}, page=page)
+    assert 'data-code="STAFF_REASON_REQUIRED"' in no_reason.text
+
+    withdrawn = post_form(maker, f"{page}/withdraw", {"reason": "the phone was found"}, page=page)
+    assert withdrawn.status_code == 303 and withdrawn.headers["location"].endswith("?done=withdrawn")
+    shown = maker.get(withdrawn.headers["location"])
+    assert 'data-testid="withdrawn"' in shown.text and "the phone was found" in shown.text
+    assert "已由提出人撤回" in shown.text and 'data-testid="withdraw-form"' not in shown.text
+    assert 'data-testid="approve-form"' not in checker.get(page).text
+    late = post_form(checker, f"{page}/approve", page=page)
+    assert late.status_code == 409 and 'data-code="APPROVAL_NOT_PENDING"' in late.text
+    assert 'data-testid="inbox-empty"' in checker.get("/console/approvals").text
+    assert client.get("/v1/credit-lines", headers=borrower["headers"]).json()[0]["status"] == "active"

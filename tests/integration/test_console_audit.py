@@ -18,7 +18,7 @@ from miaodai.core import audit as audit_module
 from miaodai.core.audit import AuditEntry, seal_pending, verify_chain
 from miaodai.core.clock import BUSINESS_TZ
 from miaodai.identity.staff_audit import AuditFilter, audit_search
-from tests.console_support import console_as, post_form
+from tests.console_support import add_staff, console_as, post_form
 from tests.loan_support import active_loan, demo_borrower
 
 pytestmark = pytest.mark.usefixtures("fast_staff_hasher")
@@ -314,3 +314,61 @@ def test_a_common_action_prefix_finds_the_same_entries_by_the_time_index(contain
         pages = [sql for sql in statements if "ORDER BY" in sql]
         assert sum("audit_entries.action || " in sql for sql in pages) == 4  # not for nothing.: it is rare
     assert rare["loan.write_"] == [log["eod"]]
+
+
+def _statements_of(container, fetch):
+    """(the answer, how many statements the database ran for it)."""
+    count = 0
+
+    def counted(*_args) -> None:
+        nonlocal count
+        count += 1
+
+    event.listen(container.db.engine, "before_cursor_execute", counted)
+    try:
+        answer = fetch()
+    finally:
+        event.remove(container.db.engine, "before_cursor_execute", counted)
+    return answer, count
+
+
+def _actor_cell(page, entry_id) -> str:
+    row = re.search(rf'<tr data-entry-id="{entry_id}">(.*?)</tr>', page.text, re.DOTALL).group(1)
+    return re.findall(r"<td[^>]*>(.*?)</td>", row, re.DOTALL)[2]
+
+
+def test_a_customer_page_opened_in_the_console_is_in_the_audit_log_under_the_viewers_name(client, container,
+                                                                                           clock):
+    borrower = demo_borrower(client, container)
+    me = borrower["borrower_id"]
+    agent = console_as(client, container, clock, "cs.viewer", ("customer_service",))
+    assert agent.get(f"/console/customers/{me}").status_code == 200
+    web = console_as(client, container, clock, "au.names", ("auditor",))
+    page = web.get(AUDIT, params={"borrower": str(me), "action": "customer.viewed"})
+    [entry_id] = shown(page)
+    with container.db.transaction() as session:
+        entry = session.get(AuditEntry, entry_id)
+    assert entry.subject == f"borrower:{me}" and json.loads(entry.body)["details"]["via"] == "console"
+    cell = _actor_cell(page, entry_id)
+    assert "Cs.Viewer" in cell and "cs.viewer" in cell  # the display name and the username
+    assert f"<code class=\"muted\">{entry.actor}</code>" in cell  # and the raw actor, still there
+    detail = web.get(f"{AUDIT}/entries/{entry_id}")
+    assert 'data-testid="actor-name"' in detail.text and "Cs.Viewer" in detail.text and entry.actor in detail.text
+
+
+def test_the_audit_page_names_its_staff_actors_in_one_statement_however_many(client, container, clock):
+    web = console_as(client, container, clock, "au.count", ("auditor",))
+    clock.advance(timedelta(minutes=1))
+    record(container, actor="staff:1", action="test.named")  # the seeded administrator
+    record(container, actor="staff:999999", action="test.named")  # no such account: shown as it is
+    record(container, actor="eod", action="test.named")
+    web.get(AUDIT)  # the session's activity, noted once (the clock stands still from here)
+    one, few = _statements_of(container, lambda: web.get(AUDIT, params={"action": "test.named"}))
+    assert 'data-testid="actor-name"' in one.text
+    assert "<code>staff:999999</code>" in one.text and "<code>eod</code>" in one.text
+    for n in range(5):
+        record(container, actor=f"staff:{add_staff(container, f'au.more{n}', ('auditor',)).staff_id}",
+               action="test.named")
+    six, many = _statements_of(container, lambda: web.get(AUDIT, params={"action": "test.named"}))
+    assert six.text.count('data-testid="actor-name"') == 6
+    assert many == few  # one statement for the names, not one per row

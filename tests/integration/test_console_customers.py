@@ -84,6 +84,7 @@ def test_the_page_shows_the_whole_picture_masked(client, container, clock, book)
         assert f'href="#{section}"' in page.text and f'id="{section}"' in page.text, section
     assert book["loan"]["loan_no"] in page.text and "¥10,000.00" in page.text  # the loan, in yuan
     assert 'data-testid="reveal-full_name"' in page.text  # customer service may reveal
+    assert '<span class="muted">privacy_policy</span>' in page.text  # a consent's kind, by its stored name
 
 
 def test_a_reveal_with_a_reason_shows_the_value_once_and_is_audited(client, container, clock, book):
@@ -186,3 +187,4 @@ def test_a_declined_application_shows_reasons_rules_score_and_model(client, cont
     assert "<code>" in block and "张三" not in page.text and "110101199003089038" not in page.text
     checks = page.text[page.text.index('data-testid="kyc-checks"'):]
     assert checks.count("通过") >= 2  # the carrier's check and the face's, each passed
+    assert checks[:checks.index("</table>")].count("年") >= 2  # each with its time (identity's own row)

@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from typing import get_type_hints
 
 import pytest
 from sqlalchemy import event, select
 
 from miaodai.backoffice import reveal as reveals
-from miaodai.backoffice.customer360 import customer360
+from miaodai.backoffice.customer360 import IdentitySection, customer360
 from miaodai.core.audit import AuditEntry
 from miaodai.demo import DEMO_BORROWERS
+from miaodai.identity.models import ConsentKind, StaffUser
+from miaodai.identity.read_models import ConsentRow, DeviceRow, FlagRow, KycAttemptRow, SessionRow
+from miaodai.identity.staff_service import StaffContext
 from tests.helpers import assert_problem, staff_headers
 from tests.loan_support import active_loan, demo_borrower
 
@@ -21,6 +25,7 @@ OTHER = DEMO_BORROWERS[1]
 SEARCH = "/v1/staff/customers"
 DENIED = "STAFF_PERMISSION_DENIED"
 REASON = {"reason_kind": "customer_request", "reason": "来电核实身份，工单 CS-20261207-0042"}
+VIEWER = StaffContext(1, "admin", "Admin", frozenset({"customer_service"}), 0)  # the seeded first staff account
 
 
 @pytest.fixture
@@ -137,7 +142,7 @@ def _statements(container, borrower_id: int) -> int:
 
     event.listen(container.db.engine, "before_cursor_execute", counted)
     try:
-        customer360(container, borrower_id)
+        customer360(container, borrower_id, viewer=VIEWER, via="api")
     finally:
         event.remove(container.db.engine, "before_cursor_execute", counted)
     return count
@@ -150,9 +155,48 @@ def test_the_360_reads_in_a_fixed_number_of_statements(client, container, clock,
     client.post(f"/sandbox/loans/{book['loan']['id']}/repayments", json={"amount_fen": 10_000},
                 headers={"Idempotency-Key": "repay-1"})
     two_loans = _statements(container, me)
-    assert len(customer360(container, me).loans) == 2
+    assert len(customer360(container, me, viewer=VIEWER, via="api").loans) == 2
     assert two_loans == one_loan  # no statement per loan, order or entry
     assert one_loan <= 25
+
+
+def test_opening_a_customer_is_audited_who_whose_and_when_without_their_data(client, container, clock, book):
+    me = book["borrower"]["borrower_id"]
+    [other] = _found(client, book["staff"], "phone", OTHER.phone)
+    with container.db.transaction() as session:
+        staff_id = session.scalars(select(StaffUser.id).where(StaffUser.username == "cs.agent")).one()
+    assert client.get(f"{SEARCH}/{me}", headers=book["staff"]).status_code == 200
+    clock.advance(timedelta(minutes=3))
+    second = client.get(f"{SEARCH}/{me}", headers=book["staff"]).json()
+    assert client.get(f"{SEARCH}/{other}", headers=book["staff"]).status_code == 200
+    assert_problem(client.get(f"{SEARCH}/999999", headers=book["staff"]), 404, "CUSTOMER_NOT_FOUND")
+
+    viewed = _entries(container, "customer.viewed")
+    assert [(e.actor, e.subject) for e in viewed] == [
+        (f"staff:{staff_id}", f"borrower:{me}"), (f"staff:{staff_id}", f"borrower:{me}"),
+        (f"staff:{staff_id}", f"borrower:{other}")]  # the miss is not a view of anyone
+    assert viewed[1].occurred_at - viewed[0].occurred_at == timedelta(minutes=3)
+    assert json.loads(viewed[0].body)["details"] == {"roles": ["customer_service"], "via": "api"}
+    for entry in viewed:  # nothing of what was shown
+        assert all(value not in entry.body for value in (DEMO.phone, DEMO.id_number, DEMO.name, "138****8001"))
+    # The second view's picture lists the first view in the borrower's trail, not itself.
+    shown = [e for e in second["audit_trail"] if e["action"] == "customer.viewed"]
+    assert [e["entry_id"] for e in shown] == [viewed[0].id]
+
+
+def test_the_360_hands_on_identitys_own_rows(client, container, clock, book):
+    me = book["borrower"]["borrower_id"]
+    picture = customer360(container, me, viewer=VIEWER, via="api")
+    assert picture.consents and {type(c) for c in picture.consents} == {ConsentRow}
+    assert all(isinstance(c.kind, ConsentKind) for c in picture.consents)
+    assert picture.devices and {type(d) for d in picture.devices} == {DeviceRow}
+    assert picture.sessions and {type(s) for s in picture.sessions} == {SessionRow}
+    hints = get_type_hints(IdentitySection)  # (the demo borrower was seeded verified: no check, no flag rows)
+    assert (hints["checks"], hints["flags"]) == (list[KycAttemptRow], list[FlagRow])
+    assert {s.state for s in picture.sessions} == {"active"}
+    clock.advance(timedelta(days=400))  # every session has ended since
+    later = customer360(container, me, viewer=VIEWER, via="api")
+    assert {s.state for s in later.sessions} == {"expired"}
 
 
 def _entries(container, action: str) -> list[AuditEntry]:

@@ -34,6 +34,8 @@ from sqlalchemy import create_engine, event, func, select, text
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
+from miaodai.backoffice import approvals
+from miaodai.backoffice.actions import ActionKind
 from miaodai.container import Container, build_container
 from miaodai.core.audit import AuditEntry
 from miaodai.core.clock import BUSINESS_TZ, FixedClock, business_date
@@ -41,7 +43,9 @@ from miaodai.core.db import Database
 from miaodai.core.errors import DomainError
 from miaodai.core.settings import Environment, Settings
 from miaodai.demo import seed_demo
-from miaodai.ledger.book import check_book, trial_balance
+from miaodai.identity.staff_service import StaffContext
+from miaodai.ledger.accounts import Account
+from miaodai.ledger.book import check_book, loan_subledger, trial_balance
 from miaodai.ledger.models import JournalEntry, JournalLeg
 from miaodai.loans import eod, line_service, loan_service, repayment_service
 from miaodai.loans.accounting import mismatched_loans
@@ -57,6 +61,7 @@ from miaodai.loans.write_off import write_off
 from miaodai.payments import collections, orders
 from miaodai.payments.channel import ChannelAnswer, ChannelStatus, OrderKind
 from miaodai.payments.models import PaymentMethod, PaymentOrder
+from tests.console_support import add_staff
 
 PINNED_FIXTURES = ("backend",)
 
@@ -495,3 +500,72 @@ def test_a_step_resumed_after_a_crash_says_so(case, book, monkeypatch):
     assert records["eod.fall_due"]["resumed"] is True
     assert "resumed" not in records["eod.accrue"] and "resumed" not in records["eod.apply_held"]
 
+
+
+# -- a penalty waiver (maker-checker) and the batch on the same loan ---------------------------------------------
+
+
+def _unpaid_penalties(container: Container, loan_id: int) -> list[tuple[int, int]]:
+    """(penalty charged, penalty paid) of each installment of the loan, by period."""
+    with container.db.transaction() as session:
+        return [(i.penalty_fen, i.penalty_paid_fen) for i in loan_service.installments_of(session, loan_id)]
+
+
+def _penalty_posted(container: Container, loan_id: int, kind: str) -> list[int]:
+    """The penalty receivable leg of each entry of ``kind`` posted for the loan on or after DAY."""
+    with container.db.transaction() as session:
+        return list(session.execute(
+            select(JournalLeg.amount_fen).join(JournalEntry, JournalEntry.id == JournalLeg.entry_id)
+            .where(JournalEntry.kind == kind, JournalEntry.loan_id == loan_id, JournalEntry.business_date >= DAY,
+                   JournalLeg.account == Account.PENALTY_RECEIVABLE.value).order_by(JournalLeg.id)).scalars())
+
+
+@pytest.mark.usefixtures("fast_staff_hasher")
+@pytest.mark.parametrize("first", ["batch", "online"])
+@pytest.mark.parametrize("step", STEPS)
+def test_a_penalty_waiver_and_the_batch_on_one_loan_never_interleave(case, book, holds, step, first):
+    """A waiver of all of W's unpaid penalty, proposed before the batch and approved while the batch charges
+    tonight's penalty (or any other step) on W: whichever goes first, the other waits for W's lock; the penalty
+    owed afterwards is exactly what was owed, plus what the batch charged tonight, less the waiver — charged once,
+    waived once, never below zero on any installment, and the sub-ledger says the same."""
+    maker = add_staff(case, "waiver.maker", ("customer_service",))
+    checker = add_staff(case, "waiver.checker", ("risk_manager",))
+    as_maker = StaffContext(maker.staff_id, maker.username, maker.username, frozenset({"customer_service"}), 0)
+    as_checker = StaffContext(checker.staff_id, checker.username, checker.username, frozenset({"risk_manager"}), 0)
+    owed_before = sum(charged - paid for charged, paid in _unpaid_penalties(case, book.w))
+    request = approvals.propose(case, as_maker, ActionKind.PENALTY_WAIVER, {"loan_id": book.w}, reason="hardship")
+    waived = request.params_dict["amount_fen"]
+    assert waived == owed_before > 0  # all of it, as it stood when proposed
+
+    online, first_held = (lambda: approvals.approve(case, as_checker, request.id, reason="seen")), Held()
+    holds.step = step
+    if first == "batch":
+        holds.commit = first_held
+        batch = Worker(lambda: run_eod(case, DAY)).start()
+        assert first_held.reached.wait(WAIT), "the batch never reached its step"
+        posting = Worker(online).start()
+    else:
+        holds.gate = gate = Held()
+        batch = Worker(lambda: run_eod(case, DAY)).start()
+        assert gate.reached.wait(WAIT), "the batch never reached its step"
+        posting = Worker(holds.online(first_held, online)).start()
+        assert first_held.reached.wait(WAIT), "the waiver never reached its commit"
+        gate.go.set()
+    blocked = _waiting_for_a_loan_lock(case)
+    first_held.go.set()
+    report, decided = batch.join(), posting.join()
+
+    assert not isinstance(decided, DomainError), decided
+    assert (decided.state.value, decided.error_code) == ("approved", None)
+    assert_sound(case)
+    assert blocked, f"the {'waiver' if first == 'batch' else 'batch'} did not wait for the loan's lock"
+    assert step in report.steps
+    charged_tonight = _penalty_posted(case, book.w, "penalty")
+    assert charged_tonight and all(amount > 0 for amount in charged_tonight)  # the batch charged W tonight
+    assert _penalty_posted(case, book.w, "penalty_waiver") == [-waived]  # waived once, by exactly its amount
+    rows = _unpaid_penalties(case, book.w)
+    assert all(charged >= paid >= 0 for charged, paid in rows), rows  # never below zero, never below what was paid
+    owed_after = sum(charged - paid for charged, paid in rows)
+    assert owed_after == owed_before + sum(charged_tonight) - waived  # no charge lost, none waived twice
+    with case.db.transaction() as session:
+        assert loan_subledger(session, book.w).penalty_fen == owed_after

@@ -70,8 +70,9 @@ class ApprovalView(BaseModel):
     name_zh: str
     name_en: str
     subject: str = Field(description="What it acts on: loan:12, repayment:7, credit_line:3, borrower:5")
-    state: str = Field(description="pending, approved, rejected, or failed (the action was no longer possible "
-                                   "when approved: error_code says why; nothing changed)")
+    state: str = Field(description="pending, approved, rejected, failed (the action was no longer possible "
+                                   "when approved: error_code says why; nothing changed), or withdrawn (by its "
+                                   "maker before anyone decided it; decision_reason is theirs, no checker)")
     params: dict[str, Any]
     figures: FiguresView = Field(description="Before and after, as computed when it was proposed")
     maker_id: int
@@ -210,6 +211,18 @@ def approve(approval_id: RowId, staff: AnyChecker, ports: ServicingPortsDep, res
 @router.post("/v1/staff/approvals/{approval_id}/reject", summary="Reject a request, with a reason (checker)")
 def reject(approval_id: RowId, body: RejectBody, staff: AnyChecker, ports: ServicingPortsDep) -> ApprovalView:
     return approval_view(approvals.reject(ports, staff, approval_id, reason=body.reason))
+
+
+class WithdrawBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Reason
+
+
+@router.post("/v1/staff/approvals/{approval_id}/withdraw",
+             summary="Withdraw your own request while it still waits, with a reason (the maker only)")
+def withdraw(approval_id: RowId, body: WithdrawBody, staff: AnyMaker, ports: ServicingPortsDep) -> ApprovalView:
+    return approval_view(approvals.withdraw(ports, staff, approval_id, reason=body.reason))
 
 
 # -- proposing -----------------------------------------------------------------------------------------------

@@ -42,9 +42,10 @@ def find_customers(
     return searching.search(ports, staff, q, kind)
 
 
-@router.get("/{borrower_id}", summary="One customer's whole picture, masked (customer 360)")
-def show_customer(_staff: Reader, ports: PlatformDep, borrower_id: RowId) -> c360.Customer360:
-    return c360.customer360(ports, borrower_id)
+@router.get("/{borrower_id}",
+            summary="One customer's whole picture, masked (customer 360); each view audited (customer.viewed)")
+def show_customer(staff: Reader, ports: PlatformDep, borrower_id: RowId) -> c360.Customer360:
+    return c360.customer360(ports, borrower_id, viewer=staff, via="api")
 
 
 class RevealBody(BaseModel):

@@ -3,7 +3,10 @@
 A request names its ``kind`` (:mod:`miaodai.backoffice.actions`), its ``subject`` (``loan:12``, ``repayment:7``,
 ``credit_line:3``, ``borrower:5``), the proposal's parameters and the before/after figures computed when it was
 proposed (both JSON), the maker and their reason. It goes ``pending`` → ``approved`` | ``rejected``, or ``failed``
-when the action, run at approval, is no longer possible (the refusal's code is kept in ``error_code``).
+when the action, run at approval, is no longer possible (the refusal's code is kept in ``error_code``), or
+``withdrawn`` by its maker while it still waits (their reason in ``decision_reason``, no checker). Every state but
+``pending`` is final. ``state`` is a VARCHAR with no CHECK of its values (as every enum column here), so a new
+state needs no migration.
 
 The maker never decides their own request: the service refuses it, and the CHECK ``four_eyes`` refuses a row
 whose checker is its maker whatever code wrote it (as credit's review overrides and rulesets do).
@@ -27,6 +30,7 @@ class ApprovalState(StrEnum):
     APPROVED = "approved"
     REJECTED = "rejected"
     FAILED = "failed"  # approved by a checker, but the action was no longer possible: nothing changed
+    WITHDRAWN = "withdrawn"  # taken back by its maker before anyone decided it: nothing changed
 
 
 class ApprovalRequest(Base):

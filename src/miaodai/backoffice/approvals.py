@@ -13,6 +13,10 @@ rejects, and approving executes the action in the same transaction.
   remains and the request is ``failed`` with the refusal's code. A checker retrying their own approval gets
   the request as it was decided.
 * **Reject** (:func:`reject`): a checker, with a reason.
+* **Withdraw** (:func:`withdraw`): the maker takes their own request back while it is still pending, with a
+  reason; nobody else may (``APPROVAL_NOT_MAKER``). It locks the row as approving does, so a withdrawal and an
+  approval at the same moment end in exactly one of the two: the later finds it decided
+  (``APPROVAL_NOT_PENDING``). ``withdrawn`` is final, has no checker, and nothing of the action ran.
 
 Each step writes an audit entry in its transaction.
 """
@@ -165,6 +169,24 @@ def reject(ports: ServicingPorts, staff: StaffContext, approval_id: int, *, reas
         ports.audit.record(session, actor=staff.actor, action="approval.rejected", subject=f"approval:{request.id}",
                            details={"kind": request.kind, "subject": request.subject, "maker_id": request.maker_id,
                                     "reason": reason})
+    return request
+
+
+def withdraw(ports: ServicingPorts, staff: StaffContext, approval_id: int, *, reason: str) -> ApprovalRequest:
+    """The maker takes their pending request back (nothing of it runs). Their retry gets it as withdrawn."""
+    with ports.db.transaction() as session:
+        request = _locked(session, approval_id)
+        _require(staff, ACTIONS[ActionKind(request.kind)].propose_permission)
+        if request.maker_id != staff.staff_id:
+            raise DomainError(BackofficeErrors.APPROVAL_NOT_MAKER)
+        if request.state is not ApprovalState.PENDING:
+            if request.state is ApprovalState.WITHDRAWN:
+                return request  # the maker's withdrawal again (a retry): as it was
+            raise DomainError(BackofficeErrors.APPROVAL_NOT_PENDING, params={"state": request.state.value})
+        request.state = ApprovalState.WITHDRAWN
+        request.decision_reason, request.decided_at = reason, ports.clock.now()  # no checker: the maker's own act
+        ports.audit.record(session, actor=staff.actor, action="approval.withdrawn", subject=f"approval:{request.id}",
+                           details={"kind": request.kind, "subject": request.subject, "reason": reason})
     return request
 
 

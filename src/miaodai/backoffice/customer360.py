@@ -33,8 +33,17 @@ from miaodai.core.logging import scrub
 from miaodai.core.ports import Platform
 from miaodai.credit.read_models import ApplicationPicture, applications_picture
 from miaodai.identity.models import BorrowerStatus, KycStatus
-from miaodai.identity.read_models import IdentityPicture, identity_picture
+from miaodai.identity.read_models import (
+    ConsentRow,
+    DeviceRow,
+    FlagRow,
+    IdentityPicture,
+    KycAttemptRow,
+    SessionRow,
+    identity_picture,
+)
 from miaodai.identity.staff_audit import entry_details
+from miaodai.identity.staff_service import StaffContext
 from miaodai.loans.read_models import LoanPicture, LoansPicture, loans_picture
 from miaodai.payments import bins
 from miaodai.payments.models import PaymentMethodKind
@@ -55,20 +64,6 @@ def _free_text(text: str | None) -> str | None:
 
 
 @dataclass(frozen=True)
-class KycCheck:
-    kind: str  # identity (name + ID + phone at the carrier) | face
-    outcome: str  # passed, or the refusal's code
-    at: datetime
-
-
-@dataclass(frozen=True)
-class IdentityFlagEntry:
-    kind: str
-    related_borrower_id: int | None
-    at: datetime
-
-
-@dataclass(frozen=True)
 class IdentitySection:
     masked: MaskedIdentity
     kyc_status: KycStatus
@@ -77,39 +72,8 @@ class IdentitySection:
     region_code: str | None  # the ID number's first six digits, shown in its mask too
     carrier_verified_at: datetime | None
     face_verified_at: datetime | None
-    checks: list[KycCheck]
-    flags: list[IdentityFlagEntry]
-
-
-@dataclass(frozen=True)
-class ConsentEntry:
-    kind: str
-    version: str
-    title_zh: str
-    title_en: str
-    granted_at: datetime
-    revoked_at: datetime | None
-    device_id: int | None
-
-
-@dataclass(frozen=True)
-class DeviceEntry:
-    device_id: int
-    label: str
-    trusted: bool
-    first_seen_at: datetime
-    last_seen_at: datetime
-
-
-@dataclass(frozen=True)
-class SessionEntry:
-    session_id: int
-    device_id: int
-    created_at: datetime
-    last_seen_at: datetime
-    expires_at: datetime
-    revoked_at: datetime | None
-    state: str  # active | expired | revoked
+    checks: list[KycAttemptRow]  # kind (identity | face), outcome (passed, or the refusal's code), created_at
+    flags: list[FlagRow]
 
 
 # -- credit -----------------------------------------------------------------------------------------------
@@ -342,9 +306,9 @@ class Customer360:
     status: BorrowerStatus
     registered_at: datetime
     identity: IdentitySection
-    consents: list[ConsentEntry]  # every grant, newest first, revoked ones too: the history
-    devices: list[DeviceEntry]
-    sessions: list[SessionEntry]
+    consents: list[ConsentRow]  # every grant, newest first, revoked ones too: the history
+    devices: list[DeviceRow]
+    sessions: list[SessionRow]
     applications: list[ApplicationEntry]
     lines: list[LineEntry]
     line_proposals: list[LineProposalEntry]
@@ -359,30 +323,34 @@ class Customer360:
 # -- composing --------------------------------------------------------------------------------------------
 
 
-def customer360(ports: Platform, borrower_id: int) -> Customer360:
+VIEWED = "customer.viewed"  # the audit action of opening a borrower's picture
+
+
+def customer360(ports: Platform, borrower_id: int, *, viewer: StaffContext, via: str) -> Customer360:
     """The borrower's whole picture, masked (``CUSTOMER_NOT_FOUND`` when there is no such borrower). The caller
-    checks ``borrower.read``."""
+    checks ``borrower.read``.
+
+    Opening it is audited in the same transaction, as searches and reveals are: ``customer.viewed`` by the
+    viewer (``staff:<id>``) about ``borrower:<id>``, with the viewer's roles and ``via`` (``console`` or
+    ``api``) — who, whose and when, never what was shown. The trail on the picture is read before this view's
+    entry is written."""
+    now = ports.clock.now()
     with ports.db.transaction() as session:
-        identity = identity_picture(session, borrower_id)
+        identity = identity_picture(session, borrower_id, now=now)
         if identity is None:
             raise DomainError(CustomerErrors.NOT_FOUND, params={"borrower_id": borrower_id})
         credit = applications_picture(session, borrower_id)
         loans = loans_picture(session, borrower_id)
         payments = payments_picture(session, borrower_id)
         trail = _audit_trail(session, borrower_id, loans, credit, payments)
-    now = ports.clock.now()
+        ports.audit.record(session, actor=viewer.actor, action=VIEWED, subject=f"borrower:{borrower_id}",
+                           details={"roles": sorted(viewer.roles), "via": via})
     today = business_date(now)
     row = identity.borrower
     return Customer360(
         borrower_id=row.borrower_id, status=row.status, registered_at=row.created_at,
         identity=_identity(ports, identity, today),
-        consents=[ConsentEntry(c.kind.value, c.version, c.title_zh, c.title_en, c.granted_at, c.revoked_at,
-                               c.device_id) for c in identity.consents],
-        devices=[DeviceEntry(d.device_id, d.label, d.trusted, d.first_seen_at, d.last_seen_at)
-                 for d in identity.devices],
-        sessions=[SessionEntry(s.session_id, s.device_id, s.created_at, s.last_seen_at, s.expires_at, s.revoked_at,
-                               "revoked" if s.revoked_at else "expired" if s.expires_at <= now else "active")
-                  for s in identity.sessions],
+        consents=identity.consents, devices=identity.devices, sessions=identity.sessions,
         applications=[_application(a) for a in credit],
         lines=[LineEntry(li.id, li.status.value, li.limit_fen, li.available_fen, Decimal(li.annual_rate).normalize(),
                          li.risk_grade, li.expires_on, li.source, li.created_at) for li in loans.lines],
@@ -408,8 +376,7 @@ def _identity(ports: Platform, identity: IdentityPicture, today: date) -> Identi
         masked=masked_identity(ports.vault, row), kyc_status=row.kyc_status, gender=row.gender, age=age,
         region_code=row.region_code, carrier_verified_at=row.carrier_verified_at,
         face_verified_at=row.face_verified_at,
-        checks=[KycCheck(a.kind.value, a.outcome, a.created_at) for a in identity.kyc_attempts],
-        flags=[IdentityFlagEntry(f.kind, f.related_borrower_id, f.created_at) for f in identity.flags],
+        checks=identity.kyc_attempts, flags=identity.flags,
     )
 
 

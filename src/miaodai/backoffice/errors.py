@@ -14,13 +14,18 @@ class BackofficeErrors:
     APPROVAL_OWN_REQUEST = ErrorSpec(
         "APPROVAL_OWN_REQUEST", 403, "Maker-checker: another staff member must approve",
         "您不能审批自己提出的事项（四眼原则）。", "You cannot approve a request you proposed yourself (four eyes).",
-        "请由另一位有审批权限的同事审批；如需撤回，请驳回该事项。",
-        "Ask another colleague who may approve it; to withdraw it, reject it.",
+        "请由另一位有审批权限的同事审批；如需撤回，请在该事项页面撤回。",
+        "Ask another colleague who may approve it; to take it back, withdraw it on its page.",
     )
     APPROVAL_NOT_PENDING = ErrorSpec(
         "APPROVAL_NOT_PENDING", 409, "Approval request already decided",
         "该事项已处理（状态：{state}）。", "This request has already been decided (state: {state}).",
         "请刷新页面查看处理结果。", "Refresh to see how it was decided.",
+    )
+    APPROVAL_NOT_MAKER = ErrorSpec(
+        "APPROVAL_NOT_MAKER", 403, "Only the maker may withdraw a request",
+        "只有提出该事项的人可以撤回它。", "Only the staff member who proposed this request may withdraw it.",
+        "如认为不应执行，请以审批人身份驳回并说明原因。", "If it should not be carried out, reject it as a checker, with a reason.",
     )
     APPROVAL_NOT_ALLOWED = ErrorSpec(
         "APPROVAL_NOT_ALLOWED", 403, "Not allowed for this kind of request",

@@ -192,6 +192,11 @@ class SessionRow:
     last_seen_at: datetime
     expires_at: datetime
     revoked_at: datetime | None
+    state: str  # active | expired | revoked, at the ``now`` the picture was read at
+
+
+def session_state(revoked_at: datetime | None, expires_at: datetime, now: datetime) -> str:
+    return "revoked" if revoked_at else "expired" if expires_at <= now else "active"
 
 
 @dataclass(frozen=True)
@@ -216,9 +221,10 @@ class IdentityPicture:
     codes_sent: list[CodeMessageRow]
 
 
-def identity_picture(session: Session, borrower_id: int, *, recent: int = 200) -> IdentityPicture | None:
+def identity_picture(session: Session, borrower_id: int, *, now: datetime,
+                     recent: int = 200) -> IdentityPicture | None:
     """Everything identity holds about one borrower, newest first, each list one statement (at most ``recent``
-    rows of the sent codes and sessions); None when there is no such borrower."""
+    rows of the sent codes and sessions; a session's state as of ``now``); None when there is no such borrower."""
     found = borrower_rows(session, [borrower_id])
     if not found:
         return None
@@ -248,7 +254,8 @@ def identity_picture(session: Session, borrower_id: int, *, recent: int = 200) -
     return IdentityPicture(
         borrower=found[0], kyc_attempts=[KycAttemptRow(*r) for r in attempts], flags=[FlagRow(*r) for r in flags],
         consents=[ConsentRow(*r) for r in consents], devices=[DeviceRow(*r) for r in devices],
-        sessions=[SessionRow(*r) for r in sessions], codes_sent=[CodeMessageRow(*r) for r in codes],
+        sessions=[SessionRow(*r, state=session_state(r.revoked_at, r.expires_at, now)) for r in sessions],
+        codes_sent=[CodeMessageRow(*r) for r in codes],
     )
 
 

@@ -9,7 +9,7 @@ entry's id, and every filter has an index ending in that order (migration 0019),
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from miaodai.core.audit import AuditEntry, AuditLog, ChainReport, verify_chain
 from miaodai.core.clock import Clock
 from miaodai.core.db import Database, dialect_of
+from miaodai.identity.models import StaffUser
 
 MAX_TEXT = 64  # actor, subject and action are VARCHAR(64)
 
@@ -157,6 +158,33 @@ def export_recorded(db: Database, audit: AuditLog, where: AuditFilter, *, actor:
         audit.record(session, actor=actor, action="audit.exported", subject="audit_chain",
                      details={**where.described(), "borrower_id": borrower_id, "format": form})
     return audit_entries(db, where)
+
+
+@dataclass(frozen=True)
+class StaffName:
+    """Who a ``staff:<id>`` actor is, as a page shows it beside the raw actor."""
+
+    staff_id: int
+    username: str
+    display_name: str
+
+
+STAFF_ACTOR = "staff:"
+
+
+def staff_names(db: Database, actors: Iterable[str]) -> dict[str, StaffName]:
+    """The staff members among ``actors`` (``staff:<id>``), keyed by that actor, in one statement however many
+    there are (none when no actor is a staff member). An id with no account (a hand-written entry) is left out."""
+    ids = {int(number) for actor in actors
+           if actor.startswith(STAFF_ACTOR) and (number := actor[len(STAFF_ACTOR):]).isascii() and number.isdigit()
+           and len(number) <= 18}
+    if not ids:
+        return {}
+    with db.autocommit() as session:
+        rows = session.execute(select(StaffUser.id, StaffUser.username, StaffUser.display_name)
+                               .where(StaffUser.id.in_(sorted(ids))))
+        return {f"{STAFF_ACTOR}{staff_id}": StaffName(staff_id, username, display_name)
+                for staff_id, username, display_name in rows}
 
 
 def entry_details(entry: AuditEntry) -> dict[str, Any] | None:

@@ -61,13 +61,15 @@ SOURCE_LABELS = {
     Source.RULESET: _("Credit ruleset"), Source.MODEL_PROMOTION: _("Model promotion"),
 }
 STATE_LABELS = {ApprovalState.PENDING: _("Awaiting a second person"), ApprovalState.APPROVED: _("Approved and done"),
-                ApprovalState.REJECTED: _("Rejected by the checker"), ApprovalState.FAILED: _("Approved, not possible")}
+                ApprovalState.REJECTED: _("Rejected by the checker"), ApprovalState.FAILED: _("Approved, not possible"),
+                ApprovalState.WITHDRAWN: _("Withdrawn by the maker")}
 NOTICES = {
     "proposed": _("Proposed: it waits in the inbox for a second person."),
     "rejected": _("Rejected: nothing changed."),
     "approved": _("Approved: it has been carried out."),
     "failed": _("Not carried out: it was no longer possible when approved; nothing changed."),
     "decided": _("Decided."),
+    "withdrawn": _("Withdrawn: nothing changed, and it no longer waits for anyone."),
 }
 
 
@@ -106,11 +108,14 @@ def request_page(request: Request, approval_id: RowId, staff: Staff, error: Doma
     action = ACTIONS[ActionKind(item.kind)]
     may_decide = (item.state is ApprovalState.PENDING and item.maker_id != staff.staff_id
                   and rbac.is_allowed(staff.roles, action.approve_permission) and item.subject != staff.actor)
+    may_withdraw = (item.state is ApprovalState.PENDING and item.maker_id == staff.staff_id
+                    and rbac.is_allowed(staff.roles, action.propose_permission))
     figures = item.figures_dict
     keys = sorted(set(figures.get("before", {})) | set(figures.get("after", {})))
     return render(request, "console/approval.html", staff=staff, error=error, item=item,
                   name=kind_name(request, item.kind), keys=keys, before=figures.get("before", {}),
-                  after=figures.get("after", {}), may_decide=may_decide, notice=_notice(request),
+                  after=figures.get("after", {}), may_decide=may_decide, may_withdraw=may_withdraw,
+                  notice=_notice(request),
                   state_label=gettext(request, STATE_LABELS[item.state]), shown_once=shown_once)
 
 
@@ -135,6 +140,16 @@ def reject(request: Request, approval_id: RowId, staff: Staff, reason: Reason = 
     except DomainError as error:
         return request_page(request, approval_id, staff, error=error)
     return redirect(request, f"{PREFIX}/approvals/{approval_id}?done=rejected")
+
+
+@router.post("/approvals/{approval_id}/withdraw", response_class=HTMLResponse)
+def withdraw(request: Request, approval_id: RowId, staff: Staff, reason: Reason = "") -> Response:
+    """The maker takes their own pending request back (the service refuses anyone else)."""
+    try:
+        approvals.withdraw(container_of(request), staff, approval_id, reason=_reason_ok(reason))
+    except DomainError as error:
+        return request_page(request, approval_id, staff, error=error)
+    return redirect(request, f"{PREFIX}/approvals/{approval_id}?done=withdrawn")
 
 
 # -- proposing a servicing action: its figures first ------------------------------------------------------

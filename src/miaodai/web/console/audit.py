@@ -37,6 +37,7 @@ from miaodai.identity.staff_audit import (
     audit_search,
     entry_details,
     export_recorded,
+    staff_names,
     verify_recorded,
 )
 from miaodai.identity.staff_service import StaffContext
@@ -182,7 +183,8 @@ def audit_log(request: Request, staff: Auditor, actor: TextQuery = "", borrower:
     next_url = f"{PREFIX}/audit?{search.query(before=page.next_before_id)}" if page.next_before_id else None
     first_url = f"{PREFIX}/audit?{search.query()}" if before else None
     return render(request, "console/audit.html", staff=staff, search=search, rows=_rows(page.entries),
-                  next_url=next_url, typed=search.typed, first_url=first_url)
+                  next_url=next_url, typed=search.typed, first_url=first_url,
+                  names=staff_names(db, {e.actor for e in page.entries}))
 
 
 @router.get("/audit/entries/{entry_id}", response_class=HTMLResponse)
@@ -191,7 +193,8 @@ def audit_entry_page(request: Request, staff: Auditor, entry_id: RowId) -> HTMLR
     if entry is None:
         return render(request, "console/audit_entry.html", staff=staff, status=404, entry=None, details=None,
                       error=DomainError(Errors.NOT_FOUND))
-    return render(request, "console/audit_entry.html", staff=staff, entry=entry, details=entry_details(entry))
+    return render(request, "console/audit_entry.html", staff=staff, entry=entry, details=entry_details(entry),
+                  names=staff_names(container_of(request).db, [entry.actor]))
 
 
 def _meaning(finding: ChainFinding | None) -> str | None:

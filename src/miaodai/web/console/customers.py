@@ -155,7 +155,7 @@ def _page(request: Request, staff: StaffContext, borrower_id: int, *, error: Dom
     """The borrower's page, read afresh (after a reveal its audit entry is in the trail)."""
     locale = locale_of(request)
     try:
-        picture = c360.customer360(container_of(request), borrower_id)
+        picture = c360.customer360(container_of(request), borrower_id, viewer=staff, via="console")
     except DomainError as missing:
         return render(request, "console/customer_missing.html", staff=staff, error=missing)
     response = render(
