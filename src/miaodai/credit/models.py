@@ -113,10 +113,9 @@ class CreditApplication(Base):
     __table_args__ = (
         Index("ix_credit_applications_device", "device_bidx", "application_date"),
         Index("ix_credit_applications_borrower_status", "borrower_id", "status", "application_date"),
-        # The origination dashboard: a range of days read from the index alone (the score distribution too:
-        # model_id and score).
+        # The origination dashboard: a range of days read from the index alone.
         Index("ix_credit_applications_dashboard", "application_date", "product_id", "decision", "reason_code",
-              "decision_ms", "model_id", "score"),
+              "decision_ms"),
     )
 
 
