@@ -15,16 +15,14 @@ reveals ``pii.revealed`` at 0.2 %, ``staff.`` logins and logouts at 3 %), 15 % b
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import statistics
-import tempfile
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
+
+from bench.harness import backend_container, each_backend
 
 ENTRIES = int(os.environ.get("BENCH_AUDIT_ENTRIES", "1000000"))
 RUNS = int(os.environ.get("BENCH_AUDIT_RUNS", "5"))
@@ -176,56 +174,29 @@ def export_week(container: Any) -> int:
     return sum(chunk.count("\n") for chunk in _csv(audit_entries(container.db, where))) - 1
 
 
-def bench_backend(backend: str, workdir: Path) -> dict[str, Any]:
-    from miaodai.container import build_container
+def bench_backend(backend: str) -> dict[str, Any]:
     from miaodai.core.audit import verify_chain
     from miaodai.core.clock import FixedClock
-    from miaodai.core.settings import Environment, Settings
-    from miaodai.migrate import upgrade
-    from miaodai.testing.pgserver import running_postgres
 
     clock = FixedClock(LAST + timedelta(hours=1))
-
-    def measure(url: str) -> dict[str, Any]:
-        upgrade(url)
-        settings = Settings(env=Environment.TEST, database_url=url, keyring_file=workdir / "keyring.json",
-                            contract_signing_key_file=workdir / "contract-signing-key.pem", sandbox=True,
-                            audit_sealer_enabled=False, log_level="WARNING", log_json=True)
-        container = build_container(settings, clock=clock)
-        try:
-            build_seconds, _, log = _timed(lambda: build_log(container, ENTRIES))
-            _analyze(container)
-            pages = time_searches(container)
-            verify_seconds, verify_cpu, report = _timed(
-                lambda: verify_chain(container.db, clock, unsealed_bound=timedelta(seconds=10)))
-            assert report.intact and report.sealed == ENTRIES, str(report.first_break)
-            export_seconds, export_cpu, exported = _timed(lambda: export_week(container))
-        finally:
-            container.db.dispose()
-        return {"bench": "audit", "backend": backend, **log, "build_seconds": build_seconds, "runs": RUNS,
-                "page_ms": pages, "slowest_page_ms": max(pages.values()), "target_ms": TARGET_MS,
-                "verify_seconds": verify_seconds, "verify_cpu_seconds": verify_cpu,
-                "verify_entries_per_cpu_second": round(ENTRIES / max(verify_cpu, 0.01)),
-                "export_week_rows": exported, "export_week_seconds": export_seconds,
-                "export_week_cpu_seconds": export_cpu}
-
-    if backend == "sqlite":
-        return measure(f"sqlite:///{workdir / 'bench.db'}")
-    with running_postgres(durable=True) as server:
-        return measure(server.create_database("miaodai"))
+    with backend_container(backend, clock, name="audit") as container:
+        build_seconds, _, log = _timed(lambda: build_log(container, ENTRIES))
+        _analyze(container)
+        pages = time_searches(container)
+        verify_seconds, verify_cpu, report = _timed(
+            lambda: verify_chain(container.db, clock, unsealed_bound=timedelta(seconds=10)))
+        assert report.intact and report.sealed == ENTRIES, str(report.first_break)
+        export_seconds, export_cpu, exported = _timed(lambda: export_week(container))
+    return {"bench": "audit", "backend": backend, **log, "build_seconds": build_seconds, "runs": RUNS,
+            "page_ms": pages, "slowest_page_ms": max(pages.values()), "target_ms": TARGET_MS,
+            "verify_seconds": verify_seconds, "verify_cpu_seconds": verify_cpu,
+            "verify_entries_per_cpu_second": round(ENTRIES / max(verify_cpu, 0.01)),
+            "export_week_rows": exported, "export_week_seconds": export_seconds,
+            "export_week_cpu_seconds": export_cpu}
 
 
 def main() -> list[dict[str, Any]]:
-    lines = []
-    for backend in BACKENDS:
-        workdir = Path(tempfile.mkdtemp(prefix=f"miaodai-bench-audit-{backend}-"))
-        try:
-            line = bench_backend(backend, workdir)
-        finally:
-            shutil.rmtree(workdir, ignore_errors=True)
-        print(json.dumps(line), flush=True)
-        lines.append(line)
-    return lines
+    return each_backend(BACKENDS, bench_backend)
 
 
 if __name__ == "__main__":

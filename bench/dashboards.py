@@ -27,17 +27,15 @@ the demo data (one borrower, line, product and card hold everything; the dashboa
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import statistics
-import tempfile
 import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock_time
-from pathlib import Path
 from typing import Any
+
+from bench.harness import backend_container, each_backend
 
 LOANS = int(os.environ.get("BENCH_DASHBOARD_LOANS", "1000000"))
 RUNS = int(os.environ.get("BENCH_DASHBOARD_RUNS", "5"))
@@ -49,7 +47,7 @@ REASONS = ("CREDIT_DTI_TOO_HIGH", "CREDIT_BUREAU_OVERDUE", "CREDIT_SCORE_LOW", "
            "CREDIT_PHONE_TENURE", "CREDIT_SHARED_DEVICE", "CREDIT_STUDENT")
 LAGS_MS = (200, 500, 800, 1500, 3000, 300, 400, 12000)  # callback lag by variant
 CHUNK = 50_000
-TARGET_SECONDS = 1.0
+TARGET_MS = 300.0  # "well under a second"
 
 
 def _helper_tables(metadata: Any) -> dict[str, Any]:
@@ -160,10 +158,10 @@ def build_book(container: Any, loans: int) -> dict[str, Any]:
                                          ("collection", "repayment", "BC", " AND l.id % 2 = 0")):
         run(f"""
             INSERT INTO payment_orders (order_no, business_key, kind, purpose, channel, borrower_id, loan_id,
-                attempt, payment_method_id, amount_fen, status, code, created_at, sent_at, finished_at,
+                product_id, attempt, payment_method_id, amount_fen, status, code, created_at, sent_at, finished_at,
                 settled_at, checks)
             SELECT '{prefix}' || l.id, 'loan:' || l.id || '-{kind}', '{kind}', '{purpose}', 'sandbox', :borrower,
-                l.id, 1, :method, l.principal_fen,
+                l.id, l.product_id, 1, :method, l.principal_fen,
                 CASE WHEN l.id % 1000 = 7 THEN 'failed' WHEN l.id % 5000 = 11 THEN 'processing' ELSE 'succeeded' END,
                 CASE WHEN l.id % 10000 = 11 THEN 'SYSTEMERROR' END, t.created, t.created,
                 CASE WHEN l.id % 5000 = 11 THEN NULL ELSE t.finished END,
@@ -295,60 +293,32 @@ def time_queries(container: Any, filters: Any) -> dict[str, float]:
     return figures
 
 
-def bench_backend(backend: str, workdir: Path) -> dict[str, Any]:
-    from miaodai.container import build_container
+def bench_backend(backend: str) -> dict[str, Any]:
+    from sqlalchemy import select
+
     from miaodai.core.charts import Filters
     from miaodai.core.clock import BUSINESS_TZ, FixedClock
-    from miaodai.core.settings import Environment, Settings
-    from miaodai.migrate import upgrade
-    from miaodai.testing.pgserver import running_postgres
+    from miaodai.loans.models import LoanProduct
 
     clock = FixedClock(datetime.combine(LAST_MONTH_END + timedelta(days=1), clock_time(1, 0), tzinfo=BUSINESS_TZ))
-
-    def measure(url: str) -> dict[str, Any]:
-        upgrade(url)
-        settings = Settings(env=Environment.TEST, database_url=url, keyring_file=workdir / "keyring.json",
-                            contract_signing_key_file=workdir / "contract-signing-key.pem", sandbox=True,
-                            audit_sealer_enabled=False, log_level="WARNING", log_json=True)
-        container = build_container(settings, clock=clock)
-        try:
-            started = time.perf_counter()
-            book = build_book(container, LOANS)
-            build_seconds = time.perf_counter() - started
-            snapshot_seconds, snapshot_rows = month_end_snapshot_seconds(container)
-            _analyze(container)
-            with container.db.transaction() as session:
-                from sqlalchemy import select
-
-                from miaodai.loans.models import LoanProduct
-
-                product_id = session.execute(select(LoanProduct.id)).scalars().first()
-            year = time_queries(container, Filters(FIRST_DAY, LAST_MONTH_END, product_id))
-            month = time_queries(container, Filters(LAST_MONTH_END - timedelta(days=29), LAST_MONTH_END, product_id))
-        finally:
-            container.db.dispose()
-        return {"bench": "dashboards", "backend": backend, **book, "build_seconds": round(build_seconds, 1),
-                "month_end_snapshot_seconds": round(snapshot_seconds, 2), "month_end_snapshot_loans": snapshot_rows,
-                "runs": RUNS, "year_ms": year, "last_30_days_ms": month,
-                "slowest_ms": max([*year.values(), *month.values()]), "target_ms": TARGET_SECONDS * 1000}
-
-    if backend == "sqlite":
-        return measure(f"sqlite:///{workdir / 'bench.db'}")
-    with running_postgres(durable=True) as server:
-        return measure(server.create_database("miaodai"))
+    with backend_container(backend, clock, name="dashboards") as container:
+        started = time.perf_counter()
+        book = build_book(container, LOANS)
+        build_seconds = time.perf_counter() - started
+        snapshot_seconds, snapshot_rows = month_end_snapshot_seconds(container)
+        _analyze(container)
+        with container.db.transaction() as session:
+            product_id = session.execute(select(LoanProduct.id)).scalars().first()
+        year = time_queries(container, Filters(FIRST_DAY, LAST_MONTH_END, product_id))
+        month = time_queries(container, Filters(LAST_MONTH_END - timedelta(days=29), LAST_MONTH_END, product_id))
+    return {"bench": "dashboards", "backend": backend, **book, "build_seconds": round(build_seconds, 1),
+            "month_end_snapshot_seconds": round(snapshot_seconds, 2), "month_end_snapshot_loans": snapshot_rows,
+            "runs": RUNS, "year_ms": year, "last_30_days_ms": month,
+            "slowest_ms": max([*year.values(), *month.values()]), "target_ms": TARGET_MS}
 
 
 def main() -> list[dict[str, Any]]:
-    lines = []
-    for backend in BACKENDS:
-        workdir = Path(tempfile.mkdtemp(prefix=f"miaodai-bench-dashboards-{backend}-"))
-        try:
-            line = bench_backend(backend, workdir)
-        finally:
-            shutil.rmtree(workdir, ignore_errors=True)
-        print(json.dumps(line), flush=True)
-        lines.append(line)
-    return lines
+    return each_backend(BACKENDS, bench_backend)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,6 @@
-"""Run a uvicorn server in a subprocess and drive it with a bounded async load from this process.
+"""Run a uvicorn server in a subprocess and drive it with a bounded async load from this process; and
+build the service's container on a fresh database of each backend (:func:`backend_container`), for the
+benchmarks that time SQL on a large book rather than requests.
 
 The load generator and the server share the machine's two cores, so every figure is
 reported beside a ceiling measured with the same generator against a trivial app in
@@ -9,14 +11,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
+import shutil
 import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import aiohttp
 import httpx  # only for the start-up probe
@@ -181,3 +188,48 @@ def run_paced(base: str, task: Task, *, rate: float, seconds: float = 10.0, firs
     users arrive), so latency at a given load is measured without coordinated omission. Task
     numbers start at ``first``."""
     return asyncio.run(_pace(base, task, rate=rate, seconds=seconds, first=first, max_ops=max_ops))
+
+
+# -- a container per backend --------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def backend_container(backend: str, clock: Any, *, name: str) -> Iterator[Any]:
+    """The service's container (sandbox providers, no audit sealer) on a fresh, migrated database:
+    ``sqlite`` (a file in a temporary directory) or ``postgresql`` (a durable server started for it). The
+    database, its server and the directory are gone afterwards."""
+    from miaodai.container import build_container
+    from miaodai.core.settings import Environment, Settings
+    from miaodai.migrate import upgrade
+    from miaodai.testing.pgserver import running_postgres
+
+    workdir = Path(tempfile.mkdtemp(prefix=f"miaodai-bench-{name}-{backend}-"))
+    try:
+        with contextlib.ExitStack() as stack:
+            if backend == "sqlite":
+                url = f"sqlite:///{workdir / 'bench.db'}"
+            elif backend == "postgresql":
+                url = stack.enter_context(running_postgres(durable=True)).create_database("miaodai")
+            else:
+                raise ValueError(f"unknown backend {backend!r}")
+            upgrade(url)
+            settings = Settings(env=Environment.TEST, database_url=url, keyring_file=workdir / "keyring.json",
+                                contract_signing_key_file=workdir / "contract-signing-key.pem", sandbox=True,
+                                audit_sealer_enabled=False, log_level="WARNING", log_json=True)
+            container = build_container(settings, clock=clock)
+            try:
+                yield container
+            finally:
+                container.db.dispose()
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def each_backend(backends: tuple[str, ...], bench: Callable[[str], dict[str, Any]]) -> list[dict[str, Any]]:
+    """``bench(backend)`` for each backend in turn, each figure printed as one JSON line as soon as it is known."""
+    lines = []
+    for backend in backends:
+        line = bench(backend)
+        print(json.dumps(line), flush=True)
+        lines.append(line)
+    return lines

@@ -39,7 +39,7 @@ def test_every_board_draws_its_charts_and_downloads_a_table(browser: Browser, li
         with page.expect_download() as download:
             page.get_by_test_id("csv-applications_by_day").click()
         text = download.value.path().read_text(encoding="utf-8-sig")
-        assert text.splitlines()[0].startswith("日期") and len(text.splitlines()) >= 2
+        assert text.splitlines()[0].startswith("day,applications,") and len(text.splitlines()) >= 2
         page.get_by_test_id("lang-switch").click()
         expect(page.get_by_role("heading", level=1)).to_contain_text("Origination")
         expect(page.locator(".chart[data-drawn='1'] canvas")).to_have_count(4)

@@ -14,6 +14,7 @@ import pytest
 from miaodai.demo import seed_demo
 from tests.console_support import console_as
 from tests.credit_support import applicant, apply
+from tests.loan_support import active_loan, demo_borrower
 
 pytestmark = pytest.mark.usefixtures("fast_staff_hasher")
 
@@ -54,7 +55,11 @@ def test_a_table_downloads_as_csv_with_the_filters_in_its_name(client, container
     assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/csv")
     assert f"-{day}-{day}.csv" in answer.headers["content-disposition"]
     rows = list(csv.reader(io.StringIO(answer.content.decode("utf-8-sig"))))
-    assert rows[0][0] == "日期" and len(rows) == 2 and rows[1][0] == day
+    # For analysis: the stable column keys whatever the reader's language, then the raw values.
+    assert rows[0] == ["day", "applications", "approved", "declined", "review", "approval_rate"]
+    assert len(rows) == 2 and rows[1][0] == day and rows[1][1] == "1"
+    english = web.get(f"/console/dashboards/origination/applications_by_day.csv?since={day}&until={day}&lang=en")
+    assert english.content == answer.content
     assert web.get("/console/dashboards/origination/nope.csv").status_code == 404
     backwards = web.get(f"/console/dashboards/origination?since={day}&until=2020-01-01")
     assert 'data-code="VALIDATION_FAILED"' in backwards.text
@@ -64,3 +69,23 @@ def test_a_collections_agent_does_not_see_the_dashboards(client, container, cloc
     web = console_as(client, container, clock, "col.agent", ("collections",))
     assert web.get("/console/dashboards").status_code == 403
     assert "/console/dashboards" not in web.get("/console").text
+
+
+def _table(page: str, panel: str) -> tuple[list[str], list[list[str]]]:
+    """A panel's table on the page: its headings and its rows of cell texts."""
+    section = page.split(f'data-testid="panel-{panel}"', 1)[1].split("</section>", 1)[0]
+    headings = [unescape(h) for h in re.findall(r"<th[^>]*>([^<]*)</th>", section)]
+    rows = [[unescape(c) for c in re.findall(r"<td[^>]*>([^<]*)</td>", row)]
+            for row in re.findall(r"<tr>(.*?)</tr>", section.split("<tbody>", 1)[1])]
+    return headings, rows
+
+
+def test_a_table_on_the_page_has_words_for_headings_and_amounts_in_yuan(client, container, clock):
+    active_loan(client, clock, demo_borrower(client, container), principal_fen=1_234_500)  # its payout order
+    web = console_as(client, container, clock, "rm.table", ("risk_manager",))
+    headings, rows = _table(web.get("/console/dashboards/money").text, "orders_by_state")
+    assert headings == ["类型", "状态", "订单时长", "订单数", "订单金额（元）"]
+    assert rows == [["代付（放款）", "成功", "已完成", "1", "¥12,345.00"]]
+    headings, rows = _table(web.get("/console/dashboards/money?lang=en").text, "orders_by_state")
+    assert headings == ["Kind", "State", "Age of the order", "Orders", "Order amount (yuan)"]
+    assert rows == [["Payouts", "Succeeded", "Final", "1", "¥12,345.00"]]

@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
+from alembic import command
 from sqlalchemy import insert, select
 
 from miaodai.core.charts import Filters
@@ -24,6 +25,7 @@ from miaodai.loans import portfolio
 from miaodai.loans.eod import _Batch
 from miaodai.loans.models import CreditLine, Loan, LoanMonthEnd, LoanMonthEndRoll, LoanProduct, Repayment
 from miaodai.loans.states import LoanStatus
+from miaodai.migrate import alembic_config
 from miaodai.payments import dashboards as money
 from miaodai.payments.models import (
     ChannelCallback,
@@ -315,7 +317,8 @@ def test_money_movement_figures(container: Any, clock: Any) -> None:
         with container.db.transaction() as session:
             session.execute(insert(PaymentOrder).values(
                 order_no=f"O{n}", business_key=f"k{n}", kind=kind, purpose="disbursement", channel="sandbox",
-                borrower_id=ids["borrower"], loan_id=loan, payment_method_id=ids["method"], amount_fen=fen,
+                borrower_id=ids["borrower"], loan_id=loan, product_id=ids["product"],
+                payment_method_id=ids["method"], amount_fen=fen,
                 status=OrderStatus(status), code=code, created_at=now - age, finished_at=finished, checks=checks))
         return f"O{n}"
 
@@ -380,3 +383,26 @@ def test_money_movement_figures(container: Any, clock: Any) -> None:
         {"name": "Missing on our side", "type": "bar", "data": [1], "stack": "total",
          "emphasis": {"focus": "series"}}]
     assert orders.to_csv().splitlines()[1] == "payout,in_flight,under_1m,1,30000"
+
+
+def test_an_order_carries_its_loans_product_and_the_migration_fills_the_ones_before(
+        client: Any, container: Any, clock: Any, database_url: str) -> None:
+    """The money-movement figures filter by the order's own product_id (no join to loans): the service writes
+    it with every order, and migration 0020 fills it for orders stored before it."""
+    loan = active_loan(client, clock, demo_borrower(client, container))
+    with container.db.transaction() as session:
+        product = session.get_one(Loan, loan["id"]).product_id
+        made = session.execute(select(PaymentOrder.product_id).where(PaymentOrder.loan_id == loan["id"])).all()
+    assert made == [(product,)]  # the payout, made by the service
+    day = clock.now().date()
+    with container.db.autocommit() as session:
+        counted = money.orders_by_state(session, Filters(day - timedelta(days=1), day + timedelta(days=1), product),
+                                        now=clock.now())
+    assert [(kind, state, n) for kind, state, _, n, _ in counted.rows] == [("payout", "succeeded", 1)]
+    container.db.dispose()
+    config = alembic_config(database_url)
+    command.downgrade(config, "0019")
+    command.upgrade(config, "head")
+    with container.db.transaction() as session:
+        filled = session.execute(select(PaymentOrder.product_id).where(PaymentOrder.loan_id == loan["id"])).all()
+    assert filled == [(product,)]

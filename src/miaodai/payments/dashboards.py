@@ -10,7 +10,8 @@ reconciliation exceptions, their tables and charts.
 * reconciliation exceptions still open, by channel and kind, with their amounts and the oldest's age.
 
 The date range selects orders by the Beijing day they were made, callbacks by the day they arrived, and
-exceptions by their business date; the product filters through the order's loan. Portable Core: the one
+exceptions by their business date; the product is the order's own ``product_id`` (its loan's, copied when
+the order is made: no join). Portable Core: the one
 date-time difference comes from the dialect layer (:class:`miaodai.core.db.milliseconds_between`).
 """
 
@@ -27,7 +28,6 @@ from sqlalchemy.orm import Session
 from miaodai.core.charts import Filters, Labels, Table, category_option, percentiles
 from miaodai.core.clock import BUSINESS_TZ
 from miaodai.core.db import milliseconds_between
-from miaodai.loans.models import Loan
 from miaodai.payments.channel import INDEFINITE_CODES
 from miaodai.payments.models import ChannelCallback, OrderStatus, PaymentOrder, ReconException, ReconExceptionStatus
 
@@ -97,7 +97,7 @@ def orders_by_state(session: Session, filters: Filters, *, now: datetime) -> Tab
     query = (select(PO.kind, _STATE, age, func.count(), func.coalesce(func.sum(PO.amount_fen), 0))
              .where(_range(PO.created_at, filters)).group_by(PO.kind, _STATE, age))
     if filters.product_id is not None:
-        query = query.join(Loan, Loan.id == PO.loan_id).where(Loan.product_id == filters.product_id)
+        query = query.where(PO.product_id == filters.product_id)
     ages = ["final", *(key for key, _ in AGES)]
     found = session.connection().execute(query)
     rows = sorted(((kind, state, a, int(n), int(fen)) for kind, state, a, n, fen in found),
@@ -152,7 +152,7 @@ def callback_lag(session: Session, filters: Filters) -> CallbackLag:
                     PO.finished_at.is_not(None))
              .group_by(step))
     if filters.product_id is not None:
-        query = query.join(Loan, Loan.id == PO.loan_id).where(Loan.product_id == filters.product_id)
+        query = query.where(PO.product_id == filters.product_id)
     counts = [(max(0, int(s)) * LAG_STEP_MS, int(n)) for s, n in session.connection().execute(query)]
     bands: dict[str, int] = defaultdict(int)
     for ms, n in counts:

@@ -90,9 +90,12 @@ def create_order(session: Session, ports: PaymentPorts, *, kind: OrderKind, purp
     it is sent after that transaction commits, or by :func:`recover` if the process dies first."""
     if amount_fen <= 0:
         raise ValueError("a payment order is a positive amount of fen")
+    # Every caller holds the loan already (locked): the session's identity map answers, no query.
+    loan = session.get(Loan, loan_id) if loan_id is not None else None
     order = PaymentOrder(
         order_no=new_order_no(now), business_key=business_key, kind=kind.value, purpose=purpose,
-        channel=ports.channel.name, borrower_id=borrower_id, loan_id=loan_id, attempt=attempt,
+        channel=ports.channel.name, borrower_id=borrower_id, loan_id=loan_id,
+        product_id=loan.product_id if loan is not None else None, attempt=attempt,
         payment_method_id=method.id, amount_fen=amount_fen, status=OrderStatus.CREATED, created_at=now,
         next_check_at=now, checks=0, repayment_purpose=repayment_purpose, prepayment_mode=prepayment_mode,
         instruction_id=instruction_id, note=note, request_key=request_key,

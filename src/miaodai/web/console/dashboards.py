@@ -1,6 +1,6 @@
 """The dashboards (仪表盘): origination, portfolio and money movement, each a page of Apache ECharts charts that a
 risk manager hovers and reads, filtered by a date range and a product, with the table behind each chart under it
-and as CSV.
+(headings from the catalog, amounts in yuan) and as CSV (column keys and raw values, for analysis).
 
 The figures are the domains' SQL aggregates (``credit.dashboards``, ``loans.portfolio``, ``payments.dashboards``:
 one GROUP BY each, measured on the 1,000,000-loan book by ``bench/dashboards.py``); each builds its ECharts option
@@ -26,6 +26,7 @@ from miaodai.credit import dashboards as origination
 from miaodai.identity.staff_service import StaffContext
 from miaodai.loans import portfolio, product_service
 from miaodai.payments import dashboards as money
+from miaodai.web import i18n
 from miaodai.web.console.core import (
     PREFIX,
     _,
@@ -48,6 +49,34 @@ DEFAULT_DAYS = 90
 MAX_DAYS = 366 * 3
 
 
+# The headings of the tables behind the charts (catalog message ids, by the tables' column keys). The page shows
+# these words, amounts in yuan, shares as per cent and coded values (kinds, states, buckets) in the reader's
+# language; the CSV keeps the keys and the raw values (see :func:`panel_csv`).
+HEADINGS: dict[str, str] = {
+    "day": _("Day"), "applications": _("Applications"), "approved": _("Approved applications"),
+    "declined": _("Declined applications"),
+    "review": _("Sent to review"), "approval_rate": _("Approval rate"), "reason_code": _("Reason code"),
+    "declines": _("Declines"), "decisions": _("Decisions timed"), "p50_ms": _("p50 (ms)"), "p99_ms": _("p99 (ms)"),
+    "bin": _("Score bin"), "upper": _("Upper bound"), "expected_share": _("Training share"),
+    "count": _("Applications scored"), "share": _("Actual share"),
+    "bucket": _("Days-past-due bucket"), "loans": _("Number of loans"),
+    "principal_outstanding_fen": _("Principal outstanding (yuan)"), "principal_share": _("Share of principal"),
+    "vintage": _("Disbursement month"), "months_on_book": _("Months on book"),
+    "bad_loans": _("Loans ever 30+ days past due"), "bad_share": _("Share ever 30+ days past due"),
+    "month_end": _("Month end"), "from_bucket": _("Bucket at the month end before"),
+    "to_bucket": _("Bucket at this month end"), "month": _("Month"), "early_repayments": _("Early repayments"),
+    "early_repaid_fen": _("Repaid early (yuan)"), "write_offs": _("Write-offs"),
+    "written_off_fen": _("Principal written off (yuan)"),
+    "kind": _("Kind"), "state": _("State"), "age": _("Age of the order"), "orders": _("Orders"),
+    "amount_fen": _("Order amount (yuan)"),
+    "band": _("Lag"), "callbacks": _("Callbacks"), "channel": _("Channel"), "exceptions": _("Exceptions"),
+    "our_amount_fen": _("Our amount (yuan)"), "channel_amount_fen": _("Channel's amount (yuan)"),
+    "oldest_hours": _("Oldest open (hours)"),
+}
+SHARES = frozenset({"approval_rate", "expected_share", "share", "principal_share", "bad_share"})
+CODED = frozenset({"kind", "state", "age", "band", "bucket", "from_bucket", "to_bucket"})
+
+
 @dataclass(frozen=True)
 class Panel:
     key: str
@@ -55,6 +84,26 @@ class Panel:
     option: dict[str, Any]
     labels: dict[str, str]
     note: str | None = None
+
+    def cells(self) -> list[list[tuple[str, bool]]]:
+        """The table's rows as the page shows them: (text, is it a number) per cell — amounts (``*_fen``) in
+        yuan, shares as per cent, coded values in the reader's words."""
+        return [[_shown(column, value, self.labels) for column, value in zip(self.table.columns, row, strict=True)]
+                for row in self.table.rows]
+
+
+def _shown(column: str, value: Any, labels: dict[str, str]) -> tuple[str, bool]:
+    if value is None:
+        return "—", False
+    if column.endswith("_fen"):
+        return i18n.yuan(int(value)), True
+    if column in SHARES:
+        return i18n.percent(str(value)), True
+    if column in CODED:
+        return labels.get(str(value), str(value)), False
+    if isinstance(value, date):
+        return value.isoformat(), False
+    return str(value), isinstance(value, int | float)
 
 
 Compute = Callable[[Session, Filters, Any, str], list[Panel]]
@@ -139,7 +188,7 @@ def board_page(request: Request, board: Board, staff: Reader, since: date | None
     query = f"since={filters.since.isoformat()}&until={filters.until.isoformat()}" + (
         f"&product_id={product_id}" if product_id else "")
     return render(request, "console/dashboards.html", staff=staff, board=board, boards=BOARDS, panels=panels,
-                  filters=filters, products=products, query=query)
+                  headings=HEADINGS, filters=filters, products=products, query=query)
 
 
 @router.get("/dashboards/{board}/{panel}.csv")
@@ -149,7 +198,10 @@ def panel_csv(request: Request, board: Board, panel: str, staff: Reader, since: 
     found = next((p for p in _panels(request, board, filters) if p.key == panel), None)
     if found is None:
         raise DomainError(Errors.NOT_FOUND)
+    # For analysis, not reading: one header row of the stable column keys (``amount_fen``, the same in every
+    # language, so a script or a pivot table reads any staff member's download) and the raw values (amounts
+    # in whole fen, exact; dates ISO; states and buckets as their codes). The page is where words and yuan are.
     name = f"miaodai-{board}-{panel}-{filters.since.isoformat()}-{filters.until.isoformat()}.csv"
-    response = Response("\ufeff" + found.table.to_csv(found.labels), media_type="text/csv; charset=utf-8",
+    response = Response("\ufeff" + found.table.to_csv(), media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": f'attachment; filename="{name}"'})
     return finish(request, response)
