@@ -12,9 +12,9 @@ and approves the reviewer's overrides and proposals. Every other role has its ow
 (``demo.risk_manager``, ``demo.customer_service``, ``demo.finance``, ``demo.collections``,
 ``demo.compliance``, ``demo.auditor``), so each desk of the console can be shown by the role that works it
 and every maker-checker step by two different people; ``demo.admin2``, a second administrator, approves the
-staff-account changes ``demo.admin`` proposes (and the other way round). A demo admin created before it had the risk_manager
-role is given it (and the grant audited). Every created thing writes its audit entry. Running it again
-changes nothing.
+staff-account changes ``demo.admin`` proposes (and the other way round). A demo admin created before it had
+the risk_manager role is given it (and the grant audited). Every created thing writes its audit entry.
+Running it again changes nothing.
 
 The borrowers' data is synthetic: valid-checksum resident ID numbers and phone numbers
 outside the sandbox's special test values, so they log in through the sandbox SMS.
