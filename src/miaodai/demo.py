@@ -11,9 +11,10 @@ manages staff and reads the audit trail (admin) and, as the demo's first risk_ma
 and approves the reviewer's overrides and proposals. Every other role has its own ``demo.<role>`` account
 (``demo.risk_manager``, ``demo.customer_service``, ``demo.finance``, ``demo.collections``,
 ``demo.compliance``, ``demo.auditor``), so each desk of the console can be shown by the role that works it
-and every maker-checker step by two different people. A demo admin created before it had the risk_manager
-role is given it (and the grant audited). Every created thing writes its audit entry. Running it again
-changes nothing.
+and every maker-checker step by two different people; ``demo.admin2``, a second administrator, approves the
+staff-account changes ``demo.admin`` proposes (and the other way round). A demo admin created before it had
+the risk_manager role is given it (and the grant audited). Every created thing writes its audit entry.
+Running it again changes nothing.
 
 The borrowers' data is synthetic: valid-checksum resident ID numbers and phone numbers
 outside the sandbox's special test values, so they log in through the sandbox SMS.
@@ -73,10 +74,13 @@ CONSENT_VERSION = "1.0"
 class DemoStaff:
     username: str
     roles: tuple[str, ...]
+    second: bool = False  # a second account of its role (a staff-account change needs another admin)
 
     @property
     def display_name(self) -> str:
         main = ROLES[Role(self.roles[0])].name
+        if self.second:
+            return f"演示{main['zh_CN']}二 Demo second {main['en'].lower()}"
         return f"演示{main['zh_CN']} Demo {main['en'].lower()}"
 
     @property
@@ -85,13 +89,17 @@ class DemoStaff:
         return f"{self.display_name} ({', '.join(self.roles)})"
 
 
+SECOND_ADMIN_USERNAME = "demo.admin2"
+
 # The admin and the reviewer the demo always had, then one account for each other role (a role added to
-# roles.toml gets its demo account too).
+# roles.toml gets its demo account too), and a second administrator: a change to a staff account is
+# four-eyes and never approved by its maker, so the demo needs two admins to show one.
 DEMO_STAFF = (
     DemoStaff(ADMIN_USERNAME, ADMIN_ROLES),
     DemoStaff(REVIEWER_USERNAME, REVIEWER_ROLES),
     *(DemoStaff(f"demo.{role.value}", (role.value,)) for role in Role
       if role.value not in (*ADMIN_ROLES[:1], *REVIEWER_ROLES)),
+    DemoStaff(SECOND_ADMIN_USERNAME, ("admin",), second=True),
 )
 
 

@@ -12,9 +12,10 @@ from sqlalchemy import func, select
 from miaodai.ledger.models import JournalEntry
 from miaodai.loans.models import CollectionInstruction, Loan, LoanInstallment, Repayment
 from miaodai.payments import collections, orders, settlement
+from miaodai.payments.bins import sandbox_number
 from miaodai.payments.models import PaymentOrder
 from miaodai.sandbox.channel import ACCOUNT_INSUFFICIENT_FUNDS, ACCOUNT_LIMITED_BALANCE, LIMITED_BALANCE_FEN
-from tests.helpers import assert_problem, login, staff_headers
+from tests.helpers import assert_problem, login, staff_headers, step_up
 from tests.loan_support import PHONE, active_loan, assert_book_sound, close_through, demo_borrower
 from tests.payment_support import bind_card, bind_wallet, channel_time_passes
 
@@ -200,6 +201,43 @@ def test_auto_debit_tries_smaller_amounts_after_insufficient_funds(client, conta
     final = _instruction(container, instruction.id)
     assert (final.status, final.collected_fen, collected) == ("failed", due // 4, due // 4)
     assert container.channel.card_balance_fen(ACCOUNT_LIMITED_BALANCE) == LIMITED_BALANCE_FEN - due // 4
+    assert_book_sound(container)
+
+
+def test_instructions_with_no_method_to_debit_end_in_one_update(client, container, clock, monkeypatch):
+    """A defaulter whose salary went to a card without auto-debit: every morning an instruction per unpaid
+    installment, all ended NO_AUTO_DEBIT_METHOD by one UPDATE, none by a transaction and a loan lock apiece."""
+    borrower = demo_borrower(client, container)
+    loan = active_loan(client, clock, borrower, principal_fen=300_000)
+    with container.db.transaction() as session:
+        second = session.execute(select(LoanInstallment).where(
+            LoanInstallment.loan_id == loan["id"], LoanInstallment.period == 2)).scalar_one()
+    close_through(container, clock, second.due_date - timedelta(days=1))  # the first one unpaid: two due today
+    borrower = login(client, PHONE)
+    step_up(client, clock, borrower, PHONE)
+    old = [m["id"] for m in client.get("/v1/payment-methods", headers=borrower["headers"]).json()]
+    zheshang = _use_card(client, borrower, sandbox_number("621019", 19, "5"))  # the bank offers no auto-debit
+    assert zheshang["auto_debit"] is False
+    for method_id in old:
+        assert client.delete(f"/v1/payment-methods/{method_id}", headers=borrower["headers"]).status_code == 200
+    with container.db.transaction() as session:
+        due = session.execute(select(CollectionInstruction.id).where(
+            CollectionInstruction.loan_id == loan["id"], CollectionInstruction.business_date == second.due_date,
+            CollectionInstruction.status == "pending")).scalars().all()
+    assert len(due) == 2
+
+    one_by_one = []
+    started = collections._start_attempt
+    monkeypatch.setattr(collections, "_start_attempt",
+                        lambda *args: one_by_one.append(args[1]) or started(*args))
+    assert collections.run_auto_debit(container) == {"debits": 0, "settled_without_debit": 2, "waiting": 0}
+    assert one_by_one == []
+    assert {(_instruction(container, i).status, _instruction(container, i).last_code) for i in due} == {
+        ("failed", "NO_AUTO_DEBIT_METHOD")}
+    with container.db.transaction() as session:
+        assert session.scalar(select(func.count()).select_from(PaymentOrder).where(
+            PaymentOrder.purpose == "auto_debit")) == 0
+    assert collections.run_auto_debit(container) == {"debits": 0, "settled_without_debit": 0, "waiting": 0}
     assert_book_sound(container)
 
 

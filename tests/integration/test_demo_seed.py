@@ -158,7 +158,8 @@ def test_every_role_has_a_demo_account_that_logs_in_with_the_printed_password_an
     assert set(printed) == {staff.username for staff in DEMO_STAFF}
     # The accounts the demo always had keep their names and roles; every other role has its own account.
     expected = {ADMIN_USERNAME: ["admin", "risk_manager"], REVIEWER_USERNAME: ["risk_reviewer"],
-                **{f"demo.{role.value}": [role.value] for role in Role if role.value not in ("admin", "risk_reviewer")}}
+                **{f"demo.{role.value}": [role.value] for role in Role if role.value not in ("admin", "risk_reviewer")},
+                "demo.admin2": ["admin"]}  # a second admin: staff-account changes are four-eyes
     assert {staff.username: sorted(staff.roles) for staff in DEMO_STAFF} == expected
     held: set[str] = set()
     for username, roles in expected.items():

@@ -99,3 +99,13 @@ def test_without_the_sandbox_a_real_adapter_must_be_configured(tmp_path):
         container.carrier.verify("张三", ID_NUMBER, "+8613800138000")
     with pytest.raises(ProviderNotConfigured, match="FaceLiveness"):
         container.face.check("x", ID_NUMBER)
+
+
+def test_a_sandbox_without_latency_does_not_give_the_processor_away(monkeypatch):
+    """``sleep(0)`` yields the processor (milliseconds each on a busy machine): the default wait skips it."""
+    slept: list[float] = []
+    monkeypatch.setattr("miaodai.core.providers.time.sleep", slept.append)
+    SandboxCarrierVerifier(timeout_seconds=3.0, latency_seconds=0.0).verify("张三", ID_NUMBER, "+8613800138000")
+    assert slept == []
+    SandboxCarrierVerifier(timeout_seconds=3.0, latency_seconds=0.2).verify("张三", ID_NUMBER, "+8613800138000")
+    assert slept == [0.2]

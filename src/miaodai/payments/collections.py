@@ -32,10 +32,11 @@ from __future__ import annotations
 import hashlib
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from miaodai.core.clock import BUSINESS_TZ, business_date
+from miaodai.core.db import rows_changed, table_of
 from miaodai.core.errors import DomainError
 from miaodai.core.money import Money
 from miaodai.ledger.accounts import Account
@@ -44,7 +45,7 @@ from miaodai.ledger.service import post
 from miaodai.loans import loan_service, repayment_service
 from miaodai.loans.errors import LoanErrors
 from miaodai.loans.locking import lock_loan
-from miaodai.loans.models import CollectionInstruction, Loan
+from miaodai.loans.models import CollectionInstruction, Loan, LoanInstallment
 from miaodai.loans.repayment_math import PrepaymentMode
 from miaodai.loans.repayment_service import Purpose
 from miaodai.loans.states import ON_BOOK
@@ -159,6 +160,7 @@ def run_auto_debit(ports: PaymentPorts, *, now: datetime | None = None, limit: i
     Safe to run from any number of workers (each instruction is claimed under its loan's row lock)."""
     now = now or ports.clock.now()
     today = business_date(now)
+    counts = {"debits": 0, "settled_without_debit": _fail_without_method(ports, today, now), "waiting": 0}
     with ports.db.autocommit() as session:
         due = session.execute(
             select(CollectionInstruction.id).where(
@@ -167,13 +169,49 @@ def run_auto_debit(ports: PaymentPorts, *, now: datetime | None = None, limit: i
                 (CollectionInstruction.next_attempt_at.is_(None)) | (CollectionInstruction.next_attempt_at <= now))
             .order_by(CollectionInstruction.id).limit(limit)
         ).scalars().all()
-    counts = {"debits": 0, "settled_without_debit": 0, "waiting": 0}
     for instruction_id in due:
         outcome, order_id = _start_attempt(ports, instruction_id, now)
         counts[outcome] += 1
         if order_id is not None:
             orders.send(ports, order_id)
     return counts
+
+
+def _fail_without_method(ports: PaymentPorts, today: date, now: datetime) -> int:
+    """Today's due instructions of borrowers with no method that allows auto-debit, ended
+    ``NO_AUTO_DEBIT_METHOD`` by one UPDATE: the outcome :func:`_start_attempt` gives each of them, without a
+    transaction and a loan lock apiece (a defaulter whose salary went to a card the lender cannot debit has
+    an instruction per unpaid installment every day, the bulk of a book's instructions).
+
+    Only the rows :func:`_start_attempt` would end that way: before the day's cut-off, something still to
+    collect on the instruction and owed on its loan today (what is due less what the loan holds), no
+    collection at the channel for the loan (that one waits), and no active auto-debit method. Nothing moves
+    money here, so no loan is locked (as for the batch's instructions); a row another worker took meanwhile
+    is no longer ``pending`` and is left alone (the condition is checked again on the row itself)."""
+    if now.astimezone(BUSINESS_TZ).time() >= DAY_CUTOFF:
+        return 0
+    instructions, loans, items = (table_of(CollectionInstruction), table_of(Loan), table_of(LoanInstallment))
+    methods, debits = table_of(PaymentMethod), table_of(PaymentOrder)
+    unpaid = (items.c.principal_fen + items.c.interest_fen + items.c.fee_fen + items.c.penalty_fen
+              - items.c.principal_paid_fen - items.c.interest_paid_fen - items.c.fee_paid_fen
+              - items.c.penalty_paid_fen)
+    owed = (select(func.coalesce(func.sum(unpaid), 0)).where(items.c.loan_id == loans.c.id, items.c.due_date <= today)
+            .scalar_subquery())
+    can_debit = select(methods.c.id).where(
+        methods.c.borrower_id == loans.c.borrower_id, methods.c.status == PaymentMethodStatus.ACTIVE,
+        methods.c.auto_debit.is_(True)).exists()
+    collecting = select(debits.c.id).where(
+        debits.c.loan_id == loans.c.id, debits.c.kind == OrderKind.COLLECTION.value,
+        debits.c.status.in_((OrderStatus.CREATED, OrderStatus.PROCESSING))).exists()
+    pending = ((instructions.c.business_date == today) & (instructions.c.status == InstructionStatus.PENDING)
+               & (instructions.c.next_attempt_at.is_(None) | (instructions.c.next_attempt_at <= now)))
+    hopeless = select(instructions.c.id).join(loans, loans.c.id == instructions.c.loan_id).where(
+        pending, instructions.c.amount_fen > instructions.c.collected_fen, loans.c.status.in_(ON_BOOK),
+        owed > loans.c.overpayment_fen, ~collecting, ~can_debit)
+    with ports.db.transaction() as session:
+        return rows_changed(session.execute(
+            update(instructions).where(instructions.c.id.in_(hopeless), pending)
+            .values(status=InstructionStatus.FAILED, last_code="NO_AUTO_DEBIT_METHOD")))
 
 
 def _start_attempt(ports: PaymentPorts, instruction_id: int, now: datetime) -> tuple[str, int | None]:

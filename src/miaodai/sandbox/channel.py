@@ -23,7 +23,6 @@ import hmac
 import io
 import json
 import re
-import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Executor
 from contextlib import contextmanager
@@ -53,7 +52,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from stdnum import luhn
 
 from miaodai.core.clock import BUSINESS_TZ, Clock, start_of_business_day
-from miaodai.core.providers import SandboxParty
+from miaodai.core.providers import SandboxParty, wait
 from miaodai.payments.channel import (
     CODE_ACCEPTED,
     CODE_ORDER_CONFLICT,
@@ -228,7 +227,7 @@ class SandboxChannel(SandboxParty):
 
     def __init__(
         self, name: str, store_path: Path, secret: bytes, clock: Clock, *, latency_seconds: float = 0,
-        timeout_seconds: float = 10, sleep: Callable[[float], None] = time.sleep, settle_seconds: float = 2,
+        timeout_seconds: float = 10, sleep: Callable[[float], None] = wait, settle_seconds: float = 2,
     ) -> None:
         super().__init__(timeout_seconds=timeout_seconds, latency_seconds=latency_seconds, sleep=sleep)
         self.name = name
