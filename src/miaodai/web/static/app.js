@@ -38,6 +38,27 @@ document.querySelectorAll("form[data-live]").forEach((form) => {
   form.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(refresh, 300); });
 });
 
+// A card number groups in fours as it is typed (6222 0288 0000 0000 021), as on the card, with the caret kept
+// after the same digit; a pasted number is grouped too. Anything but digits, spaces and hyphens is left as typed
+// for the server to explain. The server reads the number without its spaces.
+document.querySelectorAll("input[data-group-digits]").forEach((input) => {
+  const size = parseInt(input.dataset.groupDigits, 10) || 4;
+  const group = () => {
+    const typed = input.value.normalize("NFKC");
+    if (!/^[\d\s-]*$/.test(typed)) return;
+    const caret = input.selectionStart ?? typed.length;
+    const digitsBefore = typed.slice(0, caret).replace(/\D/g, "").length;
+    const grouped = typed.replace(/\D/g, "").replace(new RegExp(`(\\d{${size}})(?=\\d)`, "g"), "$1 ");
+    if (grouped === input.value) return;
+    input.value = grouped;
+    let at = 0;
+    for (let seen = 0; at < grouped.length && seen < digitsBefore; at += 1) if (grouped[at] !== " ") seen += 1;
+    input.setSelectionRange(at, at);
+  };
+  input.addEventListener("input", group);
+  group();
+});
+
 // Bank detection while a card number is typed (input[data-bank-lookup]): only the first 6 digits, then the
 // first 10, are sent — the BIN, never the whole number — and the bank and card type are shown beside the
 // field. The server's check when the form is sent is what counts; this only says it sooner.
