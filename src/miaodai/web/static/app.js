@@ -150,3 +150,37 @@ document.querySelectorAll("input[data-resident-id]").forEach((input) => {
     input.focus();
   });
 });
+
+// A form that is sent shows it is busy until the next page comes: its submit button turns into a spinner with the
+// form's data-wait text (what it waits for and how long that usually takes, for an outside party), and a second
+// tap sends nothing. The button is not disabled (a disabled submitter's name and value would be left out of what
+// is sent); later submits are refused instead. Coming back to the page (the browser's Back) makes it ready again.
+// Money-moving forms carry their own idempotency key as well: the server never acts twice on one.
+document.addEventListener("submit", (event) => {
+  const form = event.target;
+  if (event.defaultPrevented || form.method.toLowerCase() !== "post") return;
+  if (form.dataset.busy) { event.preventDefault(); return; }
+  form.dataset.busy = "1";
+  form.setAttribute("aria-busy", "true");
+  const button = event.submitter || form.querySelector("button[type=submit], button:not([type])");
+  if (button) {
+    button.classList.add("is-busy");
+    button.setAttribute("aria-disabled", "true");
+  }
+  if (form.dataset.wait) {
+    const note = document.createElement("p");
+    note.className = "waiting";
+    note.setAttribute("role", "status");
+    note.textContent = form.dataset.wait;
+    (button || form.lastElementChild).after(note);
+  }
+});
+window.addEventListener("pageshow", (event) => {
+  if (!event.persisted) return;
+  document.querySelectorAll("form[data-busy]").forEach((form) => {
+    delete form.dataset.busy;
+    form.removeAttribute("aria-busy");
+    form.querySelectorAll(".is-busy").forEach((b) => { b.classList.remove("is-busy"); b.removeAttribute("aria-disabled"); });
+    form.querySelectorAll(".waiting").forEach((n) => n.remove());
+  });
+});
