@@ -153,6 +153,23 @@ const audit = (lang) => {
   const wanted = lang === 'zh' ? 'zh-CN' : 'en';
   const actual = document.documentElement.lang;
   if (actual !== wanted) say('html[lang] is not ' + wanted, document, JSON.stringify(actual));
+  if (lang === 'zh') {
+    // A Chinese page speaks Chinese (3.1.2): no machine code (CARD_FROZEN), English name or word in its text,
+    // except where a part is marked as another language (the switch to English, the brand's Latin name) and
+    // the few Latin words Chinese apps use as they are.
+    const latin = /[A-Za-z][A-Za-z0-9]*(?:[_ '-][A-Za-z][A-Za-z0-9]*)*/g;
+    const allowed = new Set(['App', 'APP', 'PDF', 'Cookie', 'ID', 'H5', 'SHA', 'MB', 'KB']);
+    for (const el of document.body.querySelectorAll('*')) {
+      if (['SCRIPT', 'STYLE'].includes(el.tagName) || !shown(el)) continue;
+      const part = el.closest('[lang]');
+      if ((part && !part.lang.startsWith('zh')) || el.closest('[translate=no]')) continue;  // a name, as it is
+      const own = [...el.childNodes].filter((n) => n.nodeType === 3).map((n) => n.textContent).join(' ');
+      const identifier = (w) => /^[A-Z0-9]*[0-9][A-Z0-9]*$/.test(w) || /^[0-9a-f]{16,}$/.test(w);  // a loan number
+      const words = [...own.matchAll(latin)].map((m) => m[0])
+        .filter((w) => !allowed.has(w) && w.length > 1 && !identifier(w));
+      if (words.length) say('English or a machine code on a Chinese page (3.1.2)', el, words.join(', '));
+    }
+  }
   const h1s = document.querySelectorAll('h1').length;
   if (h1s !== 1) say('not exactly one h1', document, `${h1s}`);
 

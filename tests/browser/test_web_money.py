@@ -49,7 +49,8 @@ def test_bind_draw_sign_and_follow_the_payout_on_a_phone(browser: Browser, live_
 
         # A card of a bank we do not pay out to: named as it is typed, then explained with the alternatives.
         page.get_by_role("link", name="绑定储蓄卡").click()
-        type_card(page, UNSUPPORTED_BANK)
+        type_card(page, UNSUPPORTED_BANK.replace(" ", ""))  # typed without spaces, grouped in fours as typed
+        expect(page.get_by_label("银行卡号")).to_have_value(UNSUPPORTED_BANK)
         expect(page.get_by_test_id("bank")).to_contain_text("北京农村商业银行 储蓄卡")
         expect(page.get_by_test_id("bank")).to_have_attribute("data-state", "bad")
         page.get_by_role("button", name="获取银行验证码").click()

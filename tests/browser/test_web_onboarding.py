@@ -100,20 +100,28 @@ def test_id_typos_and_a_name_id_mismatch_are_explained(browser: Browser, live_se
         sign_up(page, client, live_server, CARRIER_MISMATCH_PHONE)
         page.goto(f"{live_server}/app/verify")
         agree_in_place(page)
-        verify(page, "110101199003070012")  # one digit off: the check digit says so
-        alert = page.get_by_role("alert")
-        expect(alert).to_have_attribute("data-code", "KYC_ID_BAD_CHECKSUM")
-        expect(alert).to_contain_text("请对照身份证核对号码后重新输入")
+        sent = []
+        page.on("request", lambda request: sent.append(request.url) if request.method == "POST" else None)
+        verify(page, "110101199003070012")  # one digit off: the check digit says so, as typed, before any send
+        typo = page.get_by_test_id("id-typo")
+        expect(typo).to_have_text("身份证号码校验位不正确，可能有输入错误。")
+        expect(page.get_by_label("身份证号码")).to_have_attribute("aria-invalid", "true")
         expect(page.get_by_label("身份证号码")).to_have_value("110101199003070012")  # kept, to correct
-        expect(page.get_by_test_id("attempts")).to_contain_text("今日还可尝试 4 次")
+        expect(page.get_by_test_id("attempts")).to_contain_text("今日还可尝试 5 次")
+        assert sent == []  # nothing was sent, no attempt used
+        verify(page, "110101199002300014")  # 30 February
+        expect(typo).to_have_text("身份证号码中的出生日期（第 7–14 位）不是有效日期。")
         snap(page, f"verify-{backend}-01-bad-checksum")
+        page.get_by_label("身份证号码").fill("110101199003070011")
+        expect(typo).to_be_hidden()  # corrected: the message goes as the typo does
         verify(page, "110101199003070011")
+        alert = page.get_by_role("alert")
         expect(alert).to_have_attribute("data-code", "KYC_CARRIER_NAME_ID_MISMATCH")
         expect(alert).to_contain_text("姓名与身份证号码不一致")
         expect(alert).to_contain_text("同音字")
         snap(page, f"verify-{backend}-02-name-id-mismatch")
         page.get_by_test_id("lang-switch").click()
-        expect(page.get_by_test_id("attempts")).to_have_text("3 of 5 attempts left today.")
+        expect(page.get_by_test_id("attempts")).to_have_text("4 of 5 attempts left today.")
         snap(page, f"verify-{backend}-03-en")
     finally:
         context.close()

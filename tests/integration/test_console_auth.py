@@ -128,9 +128,11 @@ def test_the_login_history_shows_failures_at_my_username(client, container, cloc
 
 def test_a_bad_form_or_an_unknown_address_is_a_console_page_not_json(client, container, clock):
     web = console_as(client, container, clock, "bad.form", ("auditor",))
-    missing = post_form(web, "/console/me/sessions/not-a-number/end", page="/console/me")
-    assert missing.status_code == 422 and missing.headers["content-type"].startswith("text/html")
-    assert "data-code=\"VALIDATION_FAILED\"" in missing.text
+    missing = post_form(web, "/console/me/sessions/not-a-number/end", page="/console/me")  # names no session
+    assert missing.status_code == 404 and missing.headers["content-type"].startswith("text/html")
+    assert "data-code=\"NOT_FOUND\"" in missing.text
+    bad = web.get("/console/dashboards/origination", params={"product_id": "x"})  # a filter that is not one
+    assert bad.status_code == 422 and 'data-code="VALIDATION_FAILED"' in bad.text
     unknown = web.get("/console/no-such-desk")
     assert unknown.status_code == 404 and 'data-code="NOT_FOUND"' in unknown.text
     assert client.get("/v1/no-such-route").headers["content-type"].startswith("application/problem+json")

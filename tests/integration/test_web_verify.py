@@ -21,6 +21,7 @@ from tests.integration.test_web_login import csrf, log_in
 from tests.integration.test_web_login import web as web  # noqa: PLC0414 (the fixture, by its name)
 
 PHONE = "13700137101"
+CARRIER_SAYS_MISMATCH = "13900000021"  # the sandbox carrier: name and ID number do not match (docs/sandbox.md)
 ID_NUMBER = "110101199003070011"
 NAME = "张三"
 CARRIER_CONSENTS = ("privacy_policy", "user_agreement", "carrier_data")
@@ -140,7 +141,7 @@ def test_each_typing_refusal_is_explained_and_the_form_kept_to_correct(web, name
     assert page.status_code == 422 and code_of(page) == code
     assert re.search(r'class="problem-message">[^<]+<', page.text) and 'class="problem-action">' in page.text
     assert f'value="{name}"' in page.text and f'value="{id_number}"' in page.text  # to correct, not retype
-    assert re.search(r'data-testid="attempts">今日还可尝试 4 次', page.text)
+    assert re.search(r'data-testid="attempts">今日还可尝试 5 次', page.text)  # nobody was asked: no attempt used
 
 
 @pytest.mark.parametrize(("phone", "code", "status", "kept"), [
@@ -186,13 +187,16 @@ def test_each_face_outcome_says_what_to_do_and_the_step_stays_open(web, token, c
 
 
 def test_too_many_attempts_say_when_to_come_back(web, clock):
-    ready(web)
+    ready(web, CARRIER_SAYS_MISMATCH)
     for _ in range(5):
-        assert code_of(submit_identity(web, NAME, "110101199003070012")) == "KYC_ID_BAD_CHECKSUM"
+        assert code_of(submit_identity(web)) == "KYC_CARRIER_NAME_ID_MISMATCH"
     page = submit_identity(web)
     assert page.status_code == 429 and code_of(page) == "KYC_IDENTITY_ATTEMPTS_EXHAUSTED"
     assert "2026-11-23 00:00" in page.text and "今日还可尝试 0 次" in page.text
-    clock.advance(timedelta(days=1))  # a new Beijing day
+    clock.advance(timedelta(days=1))  # a new Beijing day: the carrier is asked again
+    assert code_of(submit_identity(web)) == "KYC_CARRIER_NAME_ID_MISMATCH"
+    web.cookies.clear()  # another borrower, in a fresh browser, whose carrier check passes: the face limit
+    ready(web)
     assert submit_identity(web).status_code == 303
     for _ in range(5):
         assert code_of(submit_face(web, "sandbox-face-mismatch")) == "KYC_FACE_MISMATCH"

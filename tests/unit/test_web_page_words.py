@@ -80,9 +80,25 @@ def placeholders_of(spec: ErrorSpec) -> set[str]:
     return placeholders(spec.message_zh, spec.message_en, spec.action_zh, spec.action_en)
 
 
+def comes_back_later(spec: ErrorSpec) -> bool:
+    """A "try again later" refusal: made by ``retry_later``, it also carries the seconds and the instant."""
+    return bool(placeholders_of(spec) & {"retry_at_local", "locked_until_local"})
+
+
 def refusal(spec: ErrorSpec) -> DomainError:
     """The refusal with each parameter standing for itself (``<status>``), so a machine value shows."""
-    return DomainError(spec, params={name: f"<{name}>" for name in placeholders_of(spec)})
+    params: dict[str, object] = {name: f"<{name}>" for name in placeholders_of(spec)}
+    if comes_back_later(spec):
+        params |= {"retry_after_seconds": 16, "retry_at": "2026-12-07T12:00:16+00:00"}
+    return DomainError(spec, params=params)
+
+
+def page_params(spec: ErrorSpec, locale: str) -> dict[str, object]:
+    """What the app's words may use: the refusal's parameters, and ``wait`` for one that says when to come back."""
+    params = dict(refusal(spec).params)
+    if comes_back_later(spec):
+        params["wait"] = page_words.wait_words(params, locale)
+    return params
 
 
 def test_every_page_registers_its_words_under_its_own_module():
@@ -98,7 +114,7 @@ def test_each_registered_word_renders_in_both_languages_with_the_refusals_own_pa
         spec = SPECS[code]
         assert words.message or words.action, code
         for message_id in filter(None, words):
-            assert placeholders(message_id) <= placeholders_of(spec), (page, code, message_id)
+            assert placeholders(message_id) <= set(page_params(spec, "en")), (page, code, message_id)
             for locale in i18n.LOCALES:
                 translated = i18n.translations(locale).gettext(message_id)
                 assert translated.strip(), (locale, message_id)
@@ -110,7 +126,7 @@ def test_each_registered_word_renders_in_both_languages_with_the_refusals_own_pa
                 assert re.search(r"[\u4e00-\u9fff]", text), (page, code, text)  # Chinese, not the English id
         for (text, message_id) in ((en[0], words.message), (en[1], words.action)):
             if message_id:
-                assert text == message_id.format(**refusal(spec).params), (page, code)
+                assert text == message_id.format(**page_params(spec, "en")), (page, code)
 
 
 @pytest.mark.parametrize("locale", i18n.LOCALES)
@@ -175,3 +191,36 @@ def test_the_page_answering_the_request_words_the_refusal_then_any_page_then_the
 def test_a_page_registers_its_words_once():
     with pytest.raises(ValueError, match="registered twice"):
         page_words.register("miaodai.web.loans", {})
+
+
+@pytest.mark.parametrize(("seconds", "retry_at", "zh", "en"), [
+    (1, "2026-12-07T12:00:01+00:00", "1秒后", "in 1 second"),
+    (16, "2026-12-07T12:00:16+00:00", "16秒后", "in 16 seconds"),
+    (59, "2026-12-07T12:00:59+00:00", "59秒后", "in 59 seconds"),
+    (60, "2026-12-07T12:01:00+00:00", "1分钟后", "in 1 minute"),
+    (61, "2026-12-07T12:01:01+00:00", "2分钟后", "in 2 minutes"),  # rounded up: never sooner than it is
+    (3599, "2026-12-07T12:59:59+00:00", "60分钟后", "in 60 minutes"),
+    # an hour or more: the clock time in Beijing (UTC+8), today or tomorrow by Beijing's date
+    (3600, "2026-12-07T13:00:00+00:00", "今天21:00之后", "after 21:00 today"),
+    (7200, "2026-12-07T16:30:00+00:00", "明天00:30之后", "after 00:30 tomorrow"),  # 22:30 → 00:30 next day
+    (86400 * 2, "2026-12-09T01:00:00+00:00", "12月9日09:00之后", "after 09:00 on 9 December"),
+])
+def test_when_to_come_back_is_said_as_a_phone_says_it(seconds, retry_at, zh, en):
+    params = {"retry_after_seconds": seconds, "retry_at": retry_at, "retry_at_local": "2026-12-07 20:00:16"}
+    assert page_words.wait_words(params, "zh_CN") == zh
+    assert page_words.wait_words(params, "en") == en
+    assert page_words.wait_words({"limit": 5}, "en") is None  # any other refusal
+
+
+def test_a_lockout_on_a_page_says_16_seconds_not_a_timestamp():
+    from datetime import UTC, datetime, timedelta
+
+    from miaodai.identity.login_errors import LoginErrors, retry_later
+
+    now = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
+    cooldown = retry_later(LoginErrors.OTP_RESEND_COOLDOWN, now=now, retry_at=now + timedelta(seconds=16))
+    zh = core.problem(_request(None, "zh"), cooldown)
+    assert "16秒后" in zh["message"] and "2026-12-07" not in str(zh) and "北京时间" not in str(zh)
+    en = core.problem(_request(None, "en"), cooldown)
+    assert en["message"] == "A code was sent moments ago; you can ask for another in 16 seconds."
+    assert cooldown.message_zh.count("2026-12-07 20:00:16") == 1  # the API keeps its exact instant

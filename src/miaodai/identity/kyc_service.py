@@ -6,7 +6,10 @@ carrier call of up to ``provider_timeout_seconds`` would stall every other write
 
 1. *Open*: lock the borrower row, check the state, the daily limit and the consents,
    validate what was typed, and write the ``KycAttempt`` as ``pending`` (so parallel
-   requests count against the limit). A refusal here commits the attempt with its code.
+   requests count against the limit). What is typed is checked first and a typo (the ID
+   number's checksum or birth date, the name's characters) or an age outside the policy is
+   refused without an attempt: nobody was asked, so nothing is used up. Any other refusal
+   here (the ID number on another account) commits the attempt with its code.
 2. Call the provider, outside any transaction.
 3. *Close*: write the attempt's outcome and, on success, the verified identity.
 
@@ -215,12 +218,14 @@ def _open_identity(ports: IdentityPorts, auth: AuthContext, name: str, id_number
             raise DomainError(KycErrors.ALREADY_VERIFIED)
         _ensure_attempts_left(ports, session, borrower.id, KycAttemptKind.IDENTITY)
         require_consents(session, borrower.id, CARRIER_CHECK_CONSENTS, now=now)
-        attempt = _new_attempt(session, borrower.id, KycAttemptKind.IDENTITY, now)
         claim = check_claim(ports, name, id_number, business_date(now))
+        if isinstance(claim, Refusal):  # a typo (checksum, birth date) or an age, seen before anyone is asked:
+            left = _limit(ports, KycAttemptKind.IDENTITY) - attempts_used(  # not an attempt; nothing is written
+                session, borrower.id, KycAttemptKind.IDENTITY, now)
+            raise DomainError(claim.spec, params={**claim.params, "attempts_remaining": left})
+        attempt = _new_attempt(session, borrower.id, KycAttemptKind.IDENTITY, now)
         opened: _OpenIdentity | DomainError
-        if isinstance(claim, Refusal):
-            opened = _refuse(ports, session, auth, attempt, claim)
-        elif (owner := _owner_of(ports, session, claim[1].number)) is not None and owner != borrower.id:
+        if (owner := _owner_of(ports, session, claim[1].number)) is not None and owner != borrower.id:
             opened = _refuse_duplicate(ports, session, auth, attempt, owner)
         else:
             phone = ports.vault.decrypt(borrower.phone_enc, PHONE_FIELD)

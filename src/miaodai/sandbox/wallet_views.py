@@ -29,7 +29,7 @@ class SigningPageView(BaseModel):
     wallet: str
     wallet_zh: str
     wallet_en: str
-    merchant: str = "秒贷 Miaodai"
+    merchant: str = "秒贷"
     agreement_zh: str = "秒贷借款放款及自动还款代扣协议"
     agreement_en: str = "Miaodai loan payout and automatic repayment withholding agreement"
     decisions: list[str] = [d.value for d in Decision]

@@ -1,8 +1,9 @@
 """The borrower's mobile web app (H5) at ``/app``: server-rendered pages on the API's own app.
 
-:func:`install` mounts every page module's router, the static files and the two exceptions pages
-raise (sign in first; a form without its CSRF token). Page modules are small and one per part of the
-journey (``public``, ``login``, …); what they share is :mod:`miaodai.web.core`.
+:func:`install` mounts every page module's router, the static files, the two exceptions pages raise (sign in
+first; a form without its CSRF token), and the app's own page for any other refusal no page caught (a mistyped
+address among them). Page modules are small and one per part of the journey (``public``, ``login``, …); what
+they share is :mod:`miaodai.web.core`.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from miaodai.web import core, stepup
+from miaodai.web import core, problem_pages, stepup
 
 PAGE_MODULES = ("public", "login", "stepup", "verify", "consents", "credit", "methods", "draw", "payout", "loans")
 
@@ -34,6 +35,9 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(core.CsrfRejected)
     async def csrf_rejected(request: Request, _exc: core.CsrfRejected) -> Response:
         return core.render(request, "expired.html", status=403)
+
+    # a mistyped address, or a refusal no page caught, is the app's own page in the app's words, not JSON
+    problem_pages.install(app, core.PREFIX, lambda request, error: core.render(request, "problem.html", error=error))
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:

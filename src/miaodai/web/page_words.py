@@ -20,9 +20,11 @@ page can show would still read like the API (an endpoint, ``*_fen``, a header, a
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from miaodai.contracts.errors import ContractErrors
+from miaodai.core.clock import BUSINESS_TZ, as_utc
 from miaodai.core.errors import DomainError, Errors
 from miaodai.credit.errors import CreditErrors
 from miaodai.identity.consent_errors import ConsentErrors
@@ -72,16 +74,41 @@ def words_for(page: str | None, code: str) -> Words:
                  action=(own and own.action) or (shared and shared.action) or None)
 
 
+def wait_words(params: Mapping[str, object], locale: str) -> str | None:
+    """When a refusal that says "try again later" (``retry_after_seconds`` and ``retry_at``, from
+    :func:`miaodai.identity.login_errors.retry_later`) lets the borrower come back, as a phone says it: "16秒后",
+    "5分钟后", "今天21:15之后" — not a full timestamp. ``None`` for any other refusal."""
+    seconds, retry_at = params.get("retry_after_seconds"), params.get("retry_at")
+    if not isinstance(seconds, int) or not isinstance(retry_at, str):
+        return None
+    zh = locale == "zh_CN"
+    if seconds < 60:
+        return f"{seconds}秒后" if zh else f"in {seconds} second{'s' if seconds != 1 else ''}"
+    if seconds < 3600:
+        minutes = -(-seconds // 60)  # never sooner than it is
+        return f"{minutes}分钟后" if zh else f"in {minutes} minute{'s' if minutes != 1 else ''}"
+    at = as_utc(datetime.fromisoformat(retry_at)).astimezone(BUSINESS_TZ)
+    days = (at.date() - (at - timedelta(seconds=seconds)).date()).days
+    clock = at.strftime("%H:%M")
+    if days == 0:
+        return f"今天{clock}之后" if zh else f"after {clock} today"
+    if days == 1:
+        return f"明天{clock}之后" if zh else f"after {clock} tomorrow"
+    return f"{at.month}月{at.day}日{clock}之后" if zh else f"after {clock} on {at.day} {at:%B}"
+
+
 def shown(error: DomainError, page: str | None, locale: str) -> tuple[str, str | None]:
     """The refusal's message and what to do as ``page`` shows them in ``locale``."""
     words = words_for(page, error.code)
     body = error.problem()
     zh = locale == "zh_CN"
     translate = i18n.translations(locale).gettext
-    message = translate(words.message).format(**error.params) if words.message else (
+    wait = wait_words(error.params, locale)
+    params = {**error.params, "wait": wait} if wait else error.params
+    message = translate(words.message).format(**params) if words.message else (
         error.message_zh if zh else error.message_en)
     if words.action:
-        action = translate(words.action).format(**error.params)
+        action = translate(words.action).format(**params)
     else:
         action = (body.get("action") or {}).get("zh" if zh else "en") or None
     return message, action
@@ -94,7 +121,10 @@ ANY_PAGE_WORDS = register(ANY_PAGE, {
     Errors.VALIDATION_FAILED.code: (
         _("Something on the form was not filled in as expected."),
         _("Check the form and choose one of the options offered.")),
-    Errors.NOT_FOUND.code: (_("We could not find what you asked for."), None),
+    Errors.NOT_FOUND.code: (_("We could not find what you asked for."),
+                            _("Check the address, or start again from the home page.")),
+    Errors.METHOD_NOT_ALLOWED.code: (_("This page cannot take that request."),
+                                     _("Go back and use the buttons on the page.")),
     # the device id is the md_device cookie of web.core: only a damaged or blocked cookie gets here
     LoginErrors.DEVICE_ID_MISSING.code: (
         _("This browser did not identify itself."),
@@ -102,6 +132,35 @@ ANY_PAGE_WORDS = register(ANY_PAGE, {
     LoginErrors.DEVICE_ID_INVALID.code: (
         _("This browser did not identify itself."),
         _("Allow cookies for this site, reload the page and try again.")),
+    # "try again later" as a phone says it ({wait}: "16秒后", "after 21:15 today"), not a Beijing timestamp
+    LoginErrors.OTP_RESEND_COOLDOWN.code: (
+        _("A code was sent moments ago; you can ask for another {wait}."),
+        _("Check your messages; the code usually arrives within a minute.")),
+    LoginErrors.OTP_PHONE_HOURLY_LIMIT.code: (
+        _("This number has had the most codes allowed in one hour ({limit}); try again {wait}."),
+        _("If the codes do not arrive, check that the phone has signal and can receive SMS.")),
+    LoginErrors.OTP_PHONE_DAILY_LIMIT.code: (
+        _("This number has had the most codes allowed today ({limit}); try again {wait}."),
+        _("If the codes do not arrive, check that the phone has signal and can receive SMS.")),
+    LoginErrors.OTP_DEVICE_HOURLY_LIMIT.code: (
+        _("This phone has asked for too many codes in one hour; try again {wait}."), _("Please wait until then.")),
+    LoginErrors.OTP_IP_HOURLY_LIMIT.code: (
+        _("Too many codes were asked for from this network in one hour; try again {wait}."),
+        _("Or switch networks (for example to mobile data) and try again now.")),
+    LoginErrors.OTP_WRONG_CODES_FROM_NETWORK.code: (
+        _("Too many wrong codes were entered from this network ({limit}); try again {wait}."),
+        _("Or switch networks (for example to mobile data) and try again now.")),
+    LoginErrors.OTP_WRONG_CODES_FROM_DEVICE.code: (
+        _("Too many wrong codes were entered on this phone ({limit}); try again {wait}."),
+        _("Please wait until then. If this was not you, contact support.")),
+    LoginErrors.LOGIN_LOCKED.code: (
+        _("This number is locked after too many wrong codes; you can try again {wait}."),
+        _("On a phone you have logged in from before, you can log in as usual now. If this was not you, "
+          "contact support.")),
+    PaymentErrors.BINDING_CODES_DAILY_LIMIT.code: (
+        None, _("Try again {wait}.")),
+    PaymentErrors.BINDING_PHONE_DAILY_LIMIT.code: (
+        None, _("Try again {wait}. If this was not you, contact support.")),
     # the app offers the voice call only once a code is on its way, not on the page this refusal is shown on
     LoginErrors.SMS_DELIVERY_FAILED.code: (
         None, _("Send the code again in a moment. If the SMS still does not arrive, contact support.")),

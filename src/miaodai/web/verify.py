@@ -35,7 +35,7 @@ from miaodai.identity.models import ConsentKind, KycAttemptKind, KycStatus
 from miaodai.identity.sessions import AuthContext
 from miaodai.web import journey, page_words
 from miaodai.web.consents import consent_items
-from miaodai.web.core import PREFIX, WebBorrower, WebContainer, csrf_protect, redirect, render
+from miaodai.web.core import PREFIX, WebBorrower, WebContainer, csrf_protect, problem, redirect, render
 
 router = APIRouter(prefix=PREFIX, dependencies=[Depends(csrf_protect)], include_in_schema=False)
 
@@ -73,6 +73,12 @@ def _sandbox_face(container: Container) -> bool:
     return container.settings.sandbox and isinstance(container.face, SandboxFaceLiveness)
 
 
+# What the browser checks as the ID number is typed (static/app.js: its length and characters, its birth date and
+# its check digit), in the same words as the server's refusals, which check the same before asking anyone.
+ID_TYPOS = {"wrong-length": KycErrors.ID_WRONG_LENGTH, "bad-characters": KycErrors.ID_BAD_CHARACTERS,
+            "bad-birth-date": KycErrors.ID_BAD_BIRTH_DATE, "bad-checksum": KycErrors.ID_BAD_CHECKSUM}
+
+
 def _page(request: Request, container: Container, auth: AuthContext, *, error: DomainError | None = None,
           typed: dict[str, str] | None = None) -> HTMLResponse:
     overview = kyc_service.overview(container, auth.borrower_id)
@@ -84,6 +90,7 @@ def _page(request: Request, container: Container, auth: AuthContext, *, error: D
         consents_needed=consent_items(container, auth, needed) if needed else [],
         identity_left=overview.attempts[KycAttemptKind.IDENTITY], face_left=overview.attempts[KycAttemptKind.FACE],
         typed=typed or {"name": "", "id_number": ""}, sandbox_faces=SANDBOX_FACES if _sandbox_face(container) else None,
+        id_typos={key: problem(request, DomainError(spec))["message"] for key, spec in ID_TYPOS.items()},
         next_step=journey.progress(container, auth).next_step if verified else None,
         step_titles=journey.STEP_TITLES)
 
