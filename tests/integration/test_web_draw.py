@@ -46,7 +46,9 @@ def draw_on_web(web: TestClient, **terms: str) -> int:
 
 
 def contract_hash(web: TestClient, loan_id: int) -> str:
-    return re.search(r"SHA-256 ([0-9a-f]{64})", web.get(f"/app/loans/{loan_id}/contract").text).group(1)
+    """The hash the contract page's signing link carries (the page itself shows none)."""
+    page = web.get(f"/app/loans/{loan_id}/contract").text
+    return re.search(rf'href="/app/loans/{loan_id}/sign\?sha256=([0-9a-f]{{64}})"', page).group(1)
 
 
 def signing_form(web: TestClient, loan_id: int, sha256: str | None = None):
@@ -142,9 +144,14 @@ def test_the_contract_page_shows_the_apis_document_and_carries_its_hash(web, cli
     clock.advance(timedelta(seconds=61))
     api = client.get(f"/v1/loans/{loan_id}/contract", headers=demo_borrower(client, container)["headers"])
     sha = api.headers["X-Content-SHA256"]
-    assert page.status_code == 200 and f"SHA-256 {sha}" in page.text
+    assert page.status_code == 200
     assert f'href="/app/loans/{loan_id}/sign?sha256={sha}"' in page.text  # the hash goes to the signing form
-    assert f'<iframe class="contract" src="/app/loans/{loan_id}/contract/document" sandbox' in page.text
+    assert sha not in page.text.replace(f"sign?sha256={sha}", "") and "SHA-256 " + sha[:8] not in page.text
+    assert "<iframe" not in page.text  # the text is in the page, the document's body as the API serves it
+    body = re.search(r"<body>\n(.*)</body>", api.text, re.DOTALL).group(1)
+    shown = re.search(r'<article class="contract-text"[^>]*>\n(.*)\n</article>', page.text, re.DOTALL).group(1)
+    assert shown == body.replace("<h2", "<h3").replace("</h2", "</h3").replace("<h1", "<h2").replace("</h1", "</h2")
+    assert shown.index("重要条款摘要") < shown.index("第一条") and "<h1" not in shown
     document = web.get(f"/app/loans/{loan_id}/contract/document")
     assert document.content == api.content and document.headers["x-content-sha256"] == sha
     assert document.headers["content-security-policy"] == CONTRACT_POLICY  # its own styles, framed only by us
