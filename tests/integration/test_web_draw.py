@@ -209,6 +209,22 @@ def test_signing_another_text_than_the_one_read_is_refused(web, container):
     assert unread.status_code == 303 and unread.headers["location"] == f"/app/loans/{loan_id}/contract"
 
 
+def test_next_without_a_card_asks_for_one_before_drafting_or_holding_anything(web, client, container, clock):
+    signed_in_demo(web, container)
+    clock.advance(timedelta(seconds=61))
+    who = demo_borrower(client, container)
+    card = client.get("/v1/payment-methods", headers=who["headers"]).json()[0]
+    assert client.delete(f"/v1/payment-methods/{card['id']}", headers=who["headers"]).status_code == 200
+    available = client.get("/v1/credit-lines", headers=who["headers"]).json()[0]["available_fen"]
+    page, fields = draw_form(web)
+    assert "/app/methods/card?next=/app/loans/new" in page.text  # asked for before "Next"
+    refused = web.post("/app/loans/new", data=fields)
+    assert refused.status_code == 409 and code_of(refused) == "PAYMENT_PAYOUT_METHOD_REQUIRED"
+    assert "/app/methods/card?next=/app/loans/new" in refused.text  # the way on, on the same page
+    assert client.get("/v1/loans", headers=who["headers"]).json() == []
+    assert client.get("/v1/credit-lines", headers=who["headers"]).json()[0]["available_fen"] == available
+
+
 def test_without_a_card_the_signing_form_says_to_bind_one_first(web, client, container, clock):
     signed_in_demo(web, container)
     loan_id = draw_on_web(web)
