@@ -10,7 +10,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from miaodai.contracts.document import TEMPLATES, TEMPLATE_VERSION, document_sha256, readable_body, render_contract
+from miaodai.contracts.document import TEMPLATE_VERSION, TEMPLATES, document_sha256, readable_body, render_contract
 from miaodai.contracts.formatting import date_zh, percent, yuan, yuan_in_words_zh
 from miaodai.contracts.terms import ContractInstallment, ContractTerms, InvalidContractTerms
 from miaodai.loans.schedule import LoanTerms, RepaymentMethod, build_schedule
