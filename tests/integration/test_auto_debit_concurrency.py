@@ -6,103 +6,30 @@ no money moved; no worker waits on another's bulk rows."""
 
 from __future__ import annotations
 
-import threading
-import time
-from collections.abc import Callable, Iterator
 from datetime import timedelta
-from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, event, func, select, text
-from sqlalchemy.orm import Session
-from sqlalchemy.pool import NullPool
+from sqlalchemy import func, select
 
 from miaodai.core.clock import business_date
 from miaodai.loans import eod
 from miaodai.loans.models import CollectionInstruction
 from miaodai.payments import collections
 from miaodai.payments.models import PaymentOrder
+from tests import race_support
 from tests.integration.test_collections import hopeless_instructions
 from tests.loan_support import assert_book_sound
+from tests.race_support import WAIT, Worker, lock_waits
+
+hold = race_support.hold  # the fixture, shared
 
 PINNED_FIXTURES = ("backend",)
-WAIT = 20.0  # seconds: bounded waits for a thread to arrive or to be seen blocked
 ENDED = ("failed", "NO_AUTO_DEBIT_METHOD")
 
 
 @pytest.fixture
 def backend() -> str:
     return "postgresql"
-
-
-class HoldAtCommit:
-    """Stops the thread that arms it at its next transaction's commit, everything flushed (written, locks
-    held, nothing committed) until released."""
-
-    def __init__(self) -> None:
-        self.local = threading.local()
-        self.reached = threading.Event()
-        self.go = threading.Event()
-
-    def armed(self, target: Callable[[], Any]) -> Callable[[], Any]:
-        def run() -> Any:
-            self.local.armed = True
-            return target()
-        return run
-
-    def before_commit(self, session: Session) -> None:
-        if getattr(self.local, "armed", False) and not self.reached.is_set():
-            session.flush()
-            self.reached.set()
-            assert self.go.wait(WAIT * 3), "never released"
-
-
-@pytest.fixture
-def hold() -> Iterator[HoldAtCommit]:
-    hooks = HoldAtCommit()
-    event.listen(Session, "before_commit", hooks.before_commit)
-    try:
-        yield hooks
-    finally:
-        hooks.go.set()
-        event.remove(Session, "before_commit", hooks.before_commit)
-
-
-class Worker(threading.Thread):
-    def __init__(self, target: Callable[[], Any]) -> None:
-        super().__init__(daemon=True)
-        self.work, self.outcome, self.error = target, None, None
-
-    def run(self) -> None:
-        try:
-            self.outcome = self.work()
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the test's thread
-            self.error = exc
-
-    def result(self) -> Any:
-        self.join(WAIT * 3)
-        assert not self.is_alive(), "still running"
-        if self.error is not None:
-            raise self.error
-        return self.outcome
-
-
-def _lock_waits(container, pattern: str) -> bool:
-    """Whether a session of this database waits for a lock in a statement matching ``pattern`` (polled for at
-    most WAIT seconds)."""
-    watcher = create_engine(container.db.engine.url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
-    deadline = time.monotonic() + WAIT
-    try:
-        with watcher.connect() as conn:
-            while time.monotonic() < deadline:
-                if conn.execute(text(
-                        "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() "
-                        "AND wait_event_type = 'Lock' AND query ~ :pattern"), {"pattern": pattern}).scalar_one():
-                    return True
-                time.sleep(0.02)
-        return False
-    finally:
-        watcher.dispose()
 
 
 def _ends(container, ids: list[int]) -> list[tuple[str, str | None]]:
@@ -128,7 +55,7 @@ def test_two_workers_end_each_hopeless_instruction_once(client, container, clock
     follower = Worker(lambda: collections.run_auto_debit(container))
     follower.start()
     # The second worker skips the rows the first holds, then meets them one by one under their own lock.
-    assert _lock_waits(container, "FOR (NO KEY )?UPDATE"), "the second worker never reached the held rows"
+    assert lock_waits(container), "the second worker never reached the held rows"
     hold.go.set()
     first, second = leader.result(), follower.result()
 
@@ -149,7 +76,7 @@ def test_the_bulk_update_and_a_claim_of_one_instruction_end_it_once(client, cont
     assert hold.reached.wait(WAIT), f"{first} never reached its commit"
     follower = Worker(runs[second])
     follower.start()
-    assert _lock_waits(container, "FOR (NO KEY )?UPDATE"), f"{second} did not wait for a row lock"
+    assert lock_waits(container), f"{second} did not wait for a row lock"
     hold.go.set()
     outcomes = {first: leader.result(), second: follower.result()}
 
