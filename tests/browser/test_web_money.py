@@ -86,14 +86,16 @@ def test_bind_draw_sign_and_follow_the_payout_on_a_phone(browser: Browser, live_
         snap(page, f"money-06-draw-{backend}")
         page.get_by_role("button", name="下一步：阅读合同").click()
 
-        # The contract as the API serves it, downloaded, its hash the one shown.
+        # The contract in the page, key terms first; downloaded, its hash the one the signing link carries.
         expect(page.locator("h1")).to_have_text("阅读借款合同")
-        expect(page.frame_locator("iframe.contract").locator("h1")).to_contain_text("借款合同")
+        expect(page.get_by_test_id("contract").locator("h2").first).to_contain_text("借款合同")
         snap(page, f"money-07-contract-{backend}")
         with page.expect_download() as downloading:
             page.get_by_role("link", name="下载合同").click()
         document = downloading.value.path().read_bytes()
-        assert hashlib.sha256(document).hexdigest() in page.locator(".hash").inner_text()
+        digest = hashlib.sha256(document).hexdigest()
+        assert page.get_by_role("link", name="已阅读，验证后签署").get_attribute("href").endswith(f"sha256={digest}")
+        assert digest not in page.locator("main").inner_text()  # hashes belong to the verification page
 
         sign_with_fresh_code(page, client, PHONE, clock)  # minutes after logging in: a code for this contract
         expect(page.get_by_test_id("payout-to")).to_contain_text(SEED_CARD[-4:])

@@ -5,30 +5,23 @@ request's row lock while the first holds it with everything written."""
 
 from __future__ import annotations
 
-import threading
-import time
-from collections.abc import Callable, Iterator
-from typing import Any
-
 import pytest
-from sqlalchemy import create_engine, event, select, text
-from sqlalchemy.orm import Session
-from sqlalchemy.pool import NullPool
+from sqlalchemy import select
 
 from miaodai.backoffice import approvals
 from miaodai.backoffice.actions import ActionKind
 from miaodai.core.audit import AuditEntry
-from miaodai.core.errors import DomainError
 from miaodai.ledger.models import JournalEntry
+from tests import race_support
 from tests.helpers import assert_problem
 from tests.integration import test_approvals
 from tests.integration.test_approvals import approval, line_of, staff, unpaid_penalty
 from tests.loan_support import assert_book_sound
+from tests.race_support import WAIT, Worker, lock_waits
 
 borrower = test_approvals.borrower  # the fixtures, shared
 late_loan = test_approvals.late_loan
-
-WAIT = 20.0  # seconds: bounded waits for a thread to arrive or to be seen blocked
+hold = race_support.hold
 
 
 def test_only_the_maker_withdraws_a_pending_request_and_then_nobody_decides_it(client, clock, container,
@@ -82,76 +75,6 @@ def test_only_the_maker_withdraws_a_pending_request_and_then_nobody_decides_it(c
 # -- a withdrawal racing an approval --------------------------------------------------------------------------
 
 
-class HoldAtCommit:
-    """Stops the thread that arms it at its transaction's commit, everything flushed (written, locks held,
-    nothing committed) until released: the worst moment for whoever comes second."""
-
-    def __init__(self) -> None:
-        self.local = threading.local()
-        self.reached = threading.Event()
-        self.go = threading.Event()
-
-    def armed(self, target: Callable[[], Any]) -> Callable[[], Any]:
-        def run() -> Any:
-            self.local.armed = True
-            return target()
-        return run
-
-    def before_commit(self, session: Session) -> None:
-        if getattr(self.local, "armed", False) and not self.reached.is_set():
-            session.flush()
-            self.reached.set()
-            assert self.go.wait(WAIT * 3), "never released"
-
-
-@pytest.fixture
-def hold() -> Iterator[HoldAtCommit]:
-    hooks = HoldAtCommit()
-    event.listen(Session, "before_commit", hooks.before_commit)
-    try:
-        yield hooks
-    finally:
-        event.remove(Session, "before_commit", hooks.before_commit)
-
-
-class Worker(threading.Thread):
-    def __init__(self, target: Callable[[], Any]) -> None:
-        super().__init__(daemon=True)
-        self.work, self.outcome, self.error = target, None, None
-
-    def run(self) -> None:
-        try:
-            self.outcome = self.work().state.value
-        except DomainError as refused:
-            self.outcome = refused.code
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the test's thread
-            self.error = exc
-
-    def result(self) -> Any:
-        self.join(WAIT * 3)
-        assert not self.is_alive(), "still running"
-        if self.error is not None:
-            raise self.error
-        return self.outcome
-
-
-def _waiting_for_a_row_lock(container) -> bool:
-    """Whether a session of this PostgreSQL database waits for a row lock (polled for at most WAIT seconds)."""
-    watcher = create_engine(container.db.engine.url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
-    deadline = time.monotonic() + WAIT
-    try:
-        with watcher.connect() as conn:
-            while time.monotonic() < deadline:
-                if conn.execute(text(
-                        "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() "
-                        "AND wait_event_type = 'Lock' AND query ~ 'FOR UPDATE'")).scalar_one():
-                    return True
-                time.sleep(0.02)
-        return False
-    finally:
-        watcher.dispose()
-
-
 @pytest.mark.parametrize("first", ["approve", "withdraw"])
 def test_a_withdrawal_racing_an_approval_ends_in_exactly_one_of_them(client, clock, container, fast_staff_hasher,
                                                                      late_loan, hold, backend, first):
@@ -161,8 +84,8 @@ def test_a_withdrawal_racing_an_approval_ends_in_exactly_one_of_them(client, clo
     unpaid = unpaid_penalty(container, loan_id)
     request = approvals.propose(container, maker, ActionKind.PENALTY_WAIVER, {"loan_id": loan_id, "amount_fen": 1},
                                 reason="goodwill")
-    runs = {"approve": lambda: approvals.approve(container, checker, request.id, reason="ok"),
-            "withdraw": lambda: approvals.withdraw(container, maker, request.id, reason="changed my mind")}
+    runs = {"approve": lambda: approvals.approve(container, checker, request.id, reason="ok").state.value,
+            "withdraw": lambda: approvals.withdraw(container, maker, request.id, reason="changed my mind").state.value}
     second = "withdraw" if first == "approve" else "approve"
 
     leader = Worker(hold.armed(runs[first]))
@@ -170,7 +93,7 @@ def test_a_withdrawal_racing_an_approval_ends_in_exactly_one_of_them(client, clo
     assert hold.reached.wait(WAIT), f"{first} never reached its commit"
     follower = Worker(runs[second])
     follower.start()
-    blocked = _waiting_for_a_row_lock(container) if backend == "postgresql" else True  # SQLite: one writer
+    blocked = lock_waits(container) if backend == "postgresql" else True  # SQLite: one writer
     hold.go.set()
     outcomes = {first: leader.result(), second: follower.result()}
 

@@ -204,9 +204,9 @@ def test_auto_debit_tries_smaller_amounts_after_insufficient_funds(client, conta
     assert_book_sound(container)
 
 
-def test_instructions_with_no_method_to_debit_end_in_one_update(client, container, clock, monkeypatch):
-    """A defaulter whose salary went to a card without auto-debit: every morning an instruction per unpaid
-    installment, all ended NO_AUTO_DEBIT_METHOD by one UPDATE, none by a transaction and a loan lock apiece."""
+def hopeless_instructions(client, container, clock) -> list[int]:
+    """A defaulter whose salary went to a card without auto-debit (the other methods removed), on the day their
+    second installment falls due with the first unpaid: two pending instructions today, nothing to debit."""
     borrower = demo_borrower(client, container)
     loan = active_loan(client, clock, borrower, principal_fen=300_000)
     with container.db.transaction() as session:
@@ -225,6 +225,13 @@ def test_instructions_with_no_method_to_debit_end_in_one_update(client, containe
             CollectionInstruction.loan_id == loan["id"], CollectionInstruction.business_date == second.due_date,
             CollectionInstruction.status == "pending")).scalars().all()
     assert len(due) == 2
+    return list(due)
+
+
+def test_instructions_with_no_method_to_debit_end_in_one_update(client, container, clock, monkeypatch):
+    """Every morning an instruction per unpaid installment of a borrower with nothing to debit: all ended
+    NO_AUTO_DEBIT_METHOD by one UPDATE, none by a transaction and a loan lock apiece."""
+    due = hopeless_instructions(client, container, clock)
 
     one_by_one = []
     started = collections._start_attempt

@@ -171,11 +171,28 @@ def test_forged_and_contradicting_callbacks_are_never_posted(client, container, 
     assert _callbacks(container)[-2:] == ["rejected", "discrepancy"]
 
 
-def test_signing_needs_a_card_to_pay_out_to(client, container, clock):
+def test_a_drawdown_without_a_card_is_refused_before_anything_is_held(client, container):
     borrower = demo_borrower(client, container)
     [card] = client.get("/v1/payment-methods", headers=borrower["headers"]).json()
     assert client.delete(f"/v1/payment-methods/{card['id']}", headers=borrower["headers"]).status_code == 200
+    [line] = client.get("/v1/credit-lines", headers=borrower["headers"]).json()
+    body = {"line_id": line["id"], "principal_fen": 1_000_000, "method": "equal_installment", "term_months": 12}
+    drawn = client.post("/v1/loans", json=body, headers={**borrower["headers"], "Idempotency-Key": "d-1"})
+    assert_problem(drawn, 409, "PAYMENT_PAYOUT_METHOD_REQUIRED")
+    assert client.get("/v1/loans", headers=borrower["headers"]).json() == []  # no contract drafted
+    [after] = client.get("/v1/credit-lines", headers=borrower["headers"]).json()
+    assert after["available_fen"] == line["available_fen"]  # none of the line held
+    bind_card(client, borrower, PHONE)  # with a card, the same request draws
+    assert client.post("/v1/loans", json=body, headers={**borrower["headers"], "Idempotency-Key": "d-1"}
+                       ).status_code == 201
+
+
+def test_signing_needs_a_card_to_pay_out_to(client, container, clock):
+    """The card was there at the drawdown and is gone at the signing: still no payout, nothing kept."""
+    borrower = demo_borrower(client, container)
     loan_id = _drawn(client, borrower)
+    [card] = client.get("/v1/payment-methods", headers=borrower["headers"]).json()
+    assert client.delete(f"/v1/payment-methods/{card['id']}", headers=borrower["headers"]).status_code == 200
     document = client.get(f"/v1/loans/{loan_id}/contract", headers=borrower["headers"])
     body = sign_body(client, clock, borrower, PHONE, loan_id, document.headers["X-Content-SHA256"])
     signed = client.post(f"/v1/loans/{loan_id}/sign", json=body,

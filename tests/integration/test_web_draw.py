@@ -46,7 +46,9 @@ def draw_on_web(web: TestClient, **terms: str) -> int:
 
 
 def contract_hash(web: TestClient, loan_id: int) -> str:
-    return re.search(r"SHA-256 ([0-9a-f]{64})", web.get(f"/app/loans/{loan_id}/contract").text).group(1)
+    """The hash the contract page's signing link carries (the page itself shows none)."""
+    page = web.get(f"/app/loans/{loan_id}/contract").text
+    return re.search(rf'href="/app/loans/{loan_id}/sign\?sha256=([0-9a-f]{{64}})"', page).group(1)
 
 
 def signing_form(web: TestClient, loan_id: int, sha256: str | None = None):
@@ -142,9 +144,14 @@ def test_the_contract_page_shows_the_apis_document_and_carries_its_hash(web, cli
     clock.advance(timedelta(seconds=61))
     api = client.get(f"/v1/loans/{loan_id}/contract", headers=demo_borrower(client, container)["headers"])
     sha = api.headers["X-Content-SHA256"]
-    assert page.status_code == 200 and f"SHA-256 {sha}" in page.text
+    assert page.status_code == 200
     assert f'href="/app/loans/{loan_id}/sign?sha256={sha}"' in page.text  # the hash goes to the signing form
-    assert f'<iframe class="contract" src="/app/loans/{loan_id}/contract/document" sandbox' in page.text
+    assert sha not in page.text.replace(f"sign?sha256={sha}", "") and "SHA-256 " + sha[:8] not in page.text
+    assert "<iframe" not in page.text  # the text is in the page, the document's body as the API serves it
+    body = re.search(r"<body>\n(.*)</body>", api.text, re.DOTALL).group(1)
+    shown = re.search(r'<article class="contract-text"[^>]*>\n(.*)\n</article>', page.text, re.DOTALL).group(1)
+    assert shown == body.replace("<h2", "<h3").replace("</h2", "</h3").replace("<h1", "<h2").replace("</h1", "</h2")
+    assert shown.index("重要条款摘要") < shown.index("第一条") and "<h1" not in shown
     document = web.get(f"/app/loans/{loan_id}/contract/document")
     assert document.content == api.content and document.headers["x-content-sha256"] == sha
     assert document.headers["content-security-policy"] == CONTRACT_POLICY  # its own styles, framed only by us
@@ -200,6 +207,22 @@ def test_signing_another_text_than_the_one_read_is_refused(web, container):
     assert f'href="/app/loans/{loan_id}/contract"' in refused.text and payout_orders(container, loan_id) == 0
     unread = web.get(f"/app/loans/{loan_id}/sign")  # no hash: read the contract first
     assert unread.status_code == 303 and unread.headers["location"] == f"/app/loans/{loan_id}/contract"
+
+
+def test_next_without_a_card_asks_for_one_before_drafting_or_holding_anything(web, client, container, clock):
+    signed_in_demo(web, container)
+    clock.advance(timedelta(seconds=61))
+    who = demo_borrower(client, container)
+    card = client.get("/v1/payment-methods", headers=who["headers"]).json()[0]
+    assert client.delete(f"/v1/payment-methods/{card['id']}", headers=who["headers"]).status_code == 200
+    available = client.get("/v1/credit-lines", headers=who["headers"]).json()[0]["available_fen"]
+    page, fields = draw_form(web)
+    assert "/app/methods/card?next=/app/loans/new" in page.text  # asked for before "Next"
+    refused = web.post("/app/loans/new", data=fields)
+    assert refused.status_code == 409 and code_of(refused) == "PAYMENT_PAYOUT_METHOD_REQUIRED"
+    assert "/app/methods/card?next=/app/loans/new" in refused.text  # the way on, on the same page
+    assert client.get("/v1/loans", headers=who["headers"]).json() == []
+    assert client.get("/v1/credit-lines", headers=who["headers"]).json()[0]["available_fen"] == available
 
 
 def test_without_a_card_the_signing_form_says_to_bind_one_first(web, client, container, clock):

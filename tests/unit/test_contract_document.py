@@ -10,7 +10,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from miaodai.contracts.document import TEMPLATE_VERSION, document_sha256, render_contract
+from miaodai.contracts.document import TEMPLATE_VERSION, TEMPLATES, document_sha256, readable_body, render_contract
 from miaodai.contracts.formatting import date_zh, percent, yuan, yuan_in_words_zh
 from miaodai.contracts.terms import ContractInstallment, ContractTerms, InvalidContractTerms
 from miaodai.loans.schedule import LoanTerms, RepaymentMethod, build_schedule
@@ -71,7 +71,7 @@ def test_the_same_terms_render_byte_identical_html_and_hash():
     assert first.sha256 == second.sha256 == hashlib.sha256(first.html.encode("utf-8")).hexdigest()
     assert first.sha256 == document_sha256(first.html)
     assert first.content == first.html.encode("utf-8")
-    assert first.template_version == TEMPLATE_VERSION == "loan-contract-v2"
+    assert first.template_version == TEMPLATE_VERSION == "loan-contract-v3"
 
 
 def test_one_fen_more_anywhere_changes_the_hash():
@@ -87,7 +87,7 @@ def test_the_html_is_a_well_formed_printable_document():
     checker.feed(html)
     assert checker.errors == [] and checker.open == []
     assert "size: A4" in html and '"Noto Sans CJK SC", "WenQuanYi Zen Hei", sans-serif' in html
-    assert '<meta name="template-version" content="loan-contract-v2">' in html
+    assert '<meta name="template-version" content="loan-contract-v3">' in html
 
 
 def test_apr_amounts_and_every_installment_appear_in_yuan():
@@ -223,3 +223,39 @@ def test_formatting_refuses_floats_and_keeps_apr_digits():
     assert percent(Decimal("0.24")) == "24.00%"
     assert percent(Decimal("0.00125")) == "0.125%"
     assert date_zh(date(2027, 1, 5)) == "2027年1月5日"
+
+
+def test_the_key_terms_come_first_in_bold():
+    """v3: amount, annualized rate, total cost, installments, late payment and early repayment summarised before
+    article 1, each figure in the bold cells of the summary, and each the figure the articles state."""
+    terms = contract_terms()
+    html = render_contract(terms).html
+    summary = html[html.index('<section class="keyterms"'):html.index("</section>")]
+    assert html.index("重要条款摘要") < html.index("第一条")
+    assert ".keyterms td { font-weight: bold; }" in html
+    assert '<span class="figure">19.0492%</span>' in summary
+    assert "人民币 ¥10,000.00 元" in summary and "¥1,061.61" in summary  # principal, total cost
+    first = terms.installments[0]
+    assert f"共 12 期，首期 {date_zh(first.due_date)} 应还 ¥{yuan(first.total_fen)}，应还总额 ¥11,061.61" in summary
+    assert "宽限期 3 日；逾期本金按罚息年利率 27.00% 计收罚息；每期滞纳金 ¥20.00；合计折算年化不超过 24.00%" in summary
+    assert "随时可提前还全部或部分，不收取违约金或任何费用" in summary
+    no_fee = render_contract(contract_terms(late_fee_fen=0, grace_days=0)).html
+    assert "不收取滞纳金；" in no_fee and "宽限期" not in no_fee[:no_fee.index("第一条")]
+
+
+def test_every_english_part_is_marked_and_earlier_versions_render_as_they_did():
+    html = render_contract(contract_terms()).html
+    assert '<span class="en">' not in html and '<div class="en">按' not in html  # each marked lang="en"
+    v2 = render_contract(contract_terms(), template_version="loan-contract-v2")
+    assert v2.template_version == "loan-contract-v2" and "重要条款摘要" not in v2.html
+    assert set(TEMPLATES) == {"loan-contract-v1", "loan-contract-v2", "loan-contract-v3"}
+
+
+def test_the_readable_body_is_the_documents_body_under_the_pages_heading():
+    html = render_contract(contract_terms()).html
+    body = readable_body(html)
+    assert body.startswith("<h2>借款合同<span class=\"en\" lang=\"en\">Loan Contract</span></h2>")
+    assert "<h1" not in body and "<style" not in body and "<h3>第一条" in body and "<h3 id=\"key-terms\">" in body
+    assert body.replace("<h3", "<h2").replace("</h3", "</h2").count("<h2") == html.count("<h2") + html.count("<h1")
+    with pytest.raises(ValueError, match="no <body>"):
+        readable_body("<p>not a contract</p>")

@@ -12,6 +12,7 @@ in :data:`TEMPLATES`, and the old version keeps rendering the contracts it produ
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from functools import cache
 
@@ -20,11 +21,12 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from miaodai.contracts.formatting import date_zh, percent, yuan, yuan_in_words_zh
 from miaodai.contracts.terms import REPAYMENT_METHOD_NAMES, ContractTerms
 
-TEMPLATE_VERSION = "loan-contract-v2"
+TEMPLATE_VERSION = "loan-contract-v3"
 # Every template version ever used to sign a contract, and its file under contracts/templates/.
 TEMPLATES: dict[str, str] = {
     "loan-contract-v1": "loan_contract_v1.html.j2",
     "loan-contract-v2": "loan_contract_v2.html.j2",  # article 8 says how the borrower actually confirms
+    "loan-contract-v3": "loan_contract_v3.html.j2",  # key terms first in bold; reads inside the app's page
 }
 MEDIA_TYPE = "text/html; charset=utf-8"
 
@@ -82,3 +84,18 @@ def render_contract(terms: ContractTerms, *, template_version: str = TEMPLATE_VE
         basis=terms.day_count_basis,
     )
     return ContractDocument(html=html, sha256=document_sha256(html), template_version=template_version)
+
+
+_BODY = re.compile(r"<body>\n?(.*)</body>", re.DOTALL)
+_HEADING = re.compile(r"<(/?)h([1-5])\b")
+
+
+def readable_body(html: str) -> str:
+    """The body of a stored contract document, to be shown inside a page under that page's own heading: the
+    text exactly as signed, its headings one level down (the document's title becomes the page's second
+    level). The document's own style sheet stays behind; the page styles the same classes. Only documents
+    this module rendered are passed here: every value in them was escaped when they were rendered."""
+    found = _BODY.search(html)
+    if found is None:
+        raise ValueError("not a contract document: no <body>")
+    return _HEADING.sub(lambda m: f"<{m.group(1)}h{int(m.group(2)) + 1}", found.group(1))

@@ -127,6 +127,7 @@ def _request_drawdown(ports: LoanPorts, auth: AuthContext, request: DrawdownRequ
             status = line.status.value if line.status is not LineStatus.ACTIVE else "expired"
             raise DomainError(LoanErrors.LINE_NOT_USABLE, params={"status": status})
         line_service.refuse_if_overdue(session, ports, auth.borrower_id, today)
+        ports.payouts.require_method(session, auth.borrower_id)  # asked for before anything is held or drafted
         product = session.get(LoanProduct, line.product_id)
         assert product is not None  # a foreign key
         spec = product.spec()

@@ -36,6 +36,10 @@ class PayoutOrders(Protocol):
         """Send the loan's stored payout order to the channel now (after the ordering transaction committed)."""
         ...
 
+    def require_method(self, session: Session, borrower_id: int) -> None:
+        """Refuse (``PAYMENT_PAYOUT_METHOD_REQUIRED``) a borrower with no active method to be paid out to."""
+        ...
+
 
 class ActiveDelinquencyPolicy(Protocol):
     """The active credit policy's ``delinquency`` section (implemented by ``credit.registry.PolicyCache``)."""

@@ -157,7 +157,7 @@ def _collecting_method(session: Session, borrower_id: int, method_id: int | None
 
 def run_auto_debit(ports: PaymentPorts, *, now: datetime | None = None, limit: int = 500) -> dict[str, int]:
     """Try today's auto-debit instructions that are due: one order each, at most one per loan at a time.
-    Safe to run from any number of workers (each instruction is claimed under its loan's row lock)."""
+    Safe to run from any number of workers (each instruction is claimed under its loan's row lock and its own)."""
     now = now or ports.clock.now()
     today = business_date(now)
     counts = {"debits": 0, "settled_without_debit": _fail_without_method(ports, today, now), "waiting": 0}
@@ -187,7 +187,10 @@ def _fail_without_method(ports: PaymentPorts, today: date, now: datetime) -> int
     collect on the instruction and owed on its loan today (what is due less what the loan holds), no
     collection at the channel for the loan (that one waits), and no active auto-debit method. Nothing moves
     money here, so no loan is locked (as for the batch's instructions); a row another worker took meanwhile
-    is no longer ``pending`` and is left alone (the condition is checked again on the row itself)."""
+    is no longer ``pending`` and is left alone (the condition is checked again on the row itself), and a row
+    another worker holds right now is skipped (``FOR UPDATE OF collection_instructions SKIP LOCKED`` on
+    PostgreSQL): two workers never wait on each other's rows, so never deadlock, and the one-by-one pass that
+    follows meets the skipped row under its lock."""
     if now.astimezone(BUSINESS_TZ).time() >= DAY_CUTOFF:
         return 0
     instructions, loans, items = (table_of(CollectionInstruction), table_of(Loan), table_of(LoanInstallment))
@@ -207,7 +210,7 @@ def _fail_without_method(ports: PaymentPorts, today: date, now: datetime) -> int
                & (instructions.c.next_attempt_at.is_(None) | (instructions.c.next_attempt_at <= now)))
     hopeless = select(instructions.c.id).join(loans, loans.c.id == instructions.c.loan_id).where(
         pending, instructions.c.amount_fen > instructions.c.collected_fen, loans.c.status.in_(ON_BOOK),
-        owed > loans.c.overpayment_fen, ~collecting, ~can_debit)
+        owed > loans.c.overpayment_fen, ~collecting, ~can_debit).with_for_update(of=instructions, skip_locked=True)
     with ports.db.transaction() as session:
         return rows_changed(session.execute(
             update(instructions).where(instructions.c.id.in_(hopeless), pending)
@@ -221,7 +224,9 @@ def _start_attempt(ports: PaymentPorts, instruction_id: int, now: datetime) -> t
                                   .where(CollectionInstruction.id == instruction_id)).scalar_one()
         loan = lock_loan(session, loan_id)
         assert loan is not None
-        instruction = session.get(CollectionInstruction, instruction_id)
+        # Its own row lock too: the bulk UPDATE above ends instructions without the loan's lock.
+        instruction = session.get(CollectionInstruction, instruction_id, with_for_update=True,
+                                  populate_existing=True)
         if instruction.status != InstructionStatus.PENDING:
             return "waiting", None  # another worker took it
         if now.astimezone(BUSINESS_TZ).time() >= DAY_CUTOFF:

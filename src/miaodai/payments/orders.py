@@ -131,6 +131,9 @@ class LoanPayouts:
     def send(self, loan_id: int) -> None:
         send_loan_payout(self._ports, loan_id)
 
+    def require_method(self, session: Session, borrower_id: int) -> None:
+        payout_method(session, borrower_id)
+
 
 def payout_ordered_by(session: Session, loan_id: int, request_key: str) -> bool:
     """Whether the request under ``request_key`` already ordered a payout of the loan."""

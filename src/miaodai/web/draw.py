@@ -11,10 +11,11 @@ Both money-moving forms carry an idempotency key made when the form page is rend
 services keep it with what it made, so a form sent twice — a double tap, a resubmission after a lost
 answer — finds the loan (or the payout) the first one made instead of making another.
 
-The contract is shown as the very document the API serves (and its SHA-256 goes with the signing form, so
-the borrower signs the text they read). Being a document of its own with its own styles, it is served by
-:func:`contract_document` under its own strict policy (no scripts, nothing loaded, only its inline styles)
-and framed by the reading page; ``?download=1`` is the same bytes as a file.
+The contract is read in the page itself, no frame (a phone scrolls one page, not a box inside it): the body
+of the very document the API serves, its headings a level down (:func:`miaodai.contracts.document.readable_body`),
+styled by the app's sheet. Its SHA-256 goes with the signing link and form, never on the page, so the
+borrower signs the text they read. :func:`contract_document` serves the whole document under its own strict
+policy (no scripts, nothing loaded, only its inline styles); ``?download=1`` is the same bytes as a file.
 """
 
 from __future__ import annotations
@@ -25,8 +26,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, Response
+from markupsafe import Markup
 from sqlalchemy import select
 
+from miaodai.contracts.document import readable_body
 from miaodai.contracts.errors import ContractErrors
 from miaodai.core.clock import business_date
 from miaodai.core.errors import DomainError
@@ -204,12 +207,13 @@ def _not_found(request: Request, auth: AuthContext, error: DomainError) -> HTMLR
 def contract_page(request: Request, loan_id: RowId, container: WebContainer, auth: WebBorrower) -> HTMLResponse:
     try:
         # Redrawn first if it was drafted on another day: the text signed is today's.
-        contract, _html = loan_service.open_contract(container, auth, loan_id)
+        contract, html = loan_service.open_contract(container, auth, loan_id)
         loan = loan_view(container, _loan(container, auth, loan_id))
     except DomainError as error:
         return _not_found(request, auth, error)
     return render(request, "draw_contract.html", signed_in=auth, loan=loan, sha256=contract.sha256,
-                  contract_no=contract.contract_no, can_sign=loan.status == LoanStatus.REQUESTED.value)
+                  contract_no=contract.contract_no, text=Markup(readable_body(html)),  # noqa: S704 - ours, escaped
+                  can_sign=loan.status == LoanStatus.REQUESTED.value)
 
 
 @router.get("/loans/{loan_id}/contract/document")
