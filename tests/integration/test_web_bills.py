@@ -42,6 +42,10 @@ def owed(row: LoanInstallment) -> int:
             - row.interest_paid_fen - row.fee_paid_fen - row.penalty_paid_fen)
 
 
+def month_section(html: str, month: str) -> str:
+    return re.search(rf'data-testid="month-{month}".*?</section>', html, re.S).group(0)
+
+
 def test_home_is_the_line_and_what_is_due_this_period_across_loans(web, client, container, clock, borrower,
                                                                    two_loans):
     web_login(web, clock)
@@ -84,15 +88,15 @@ def test_bills_by_month_with_a_calendar_and_states_and_overdue_first_at_home(web
     assert len(view.months) == 12  # the twelve months of the longer loan, the shorter one's six inside them
     months = re.findall(r'data-testid="month-(\d{4}-\d{2})"', page.text)
     assert months == [m.month.strftime("%Y-%m") for m in view.months]
-    first_month = re.search(r'data-testid="month-%s".*?</section>' % months[0], page.text, re.S).group(0)
+    first_month = month_section(page.text, months[0])
     assert re.findall(r'data-testid="bill" data-state="([a-z]+)" data-loan="(\d+)"', first_month) == [
         ("overdue", str(long["id"])), ("overdue", str(short["id"]))]
-    later = re.search(r'data-testid="month-%s".*?</section>' % months[1], page.text, re.S).group(0)
+    later = month_section(page.text, months[1])
     assert set(re.findall(r'data-testid="bill" data-state="([a-z]+)"', later)) == {"pending"}
     assert len(re.findall(r'data-testid="bill"', page.text)) == 12 + 6
     # Not by its internal number: by the day, the amount (the demo line was granted by staff: no purpose).
     assert long["loan_no"] not in page.text and f"借款 {yuan(long['principal_fen'])}" in text(page)
-    assert f'data-testid="bills-overdue">' in page.text
+    assert 'data-testid="bills-overdue">' in page.text
 
     # The calendar opens on this period's month; the overdue day is marked in the month it fell in.
     assert f'data-month="{months[1]}"' in page.text

@@ -97,9 +97,9 @@ def line_purposes(ports: Platform, borrower_id: int) -> dict[int, LoanPurpose]:
     with ports.db.transaction() as session:
         rows = session.execute(select(CreditApplication.credit_line_id, CreditApplication.snapshot_enc).where(
             CreditApplication.borrower_id == borrower_id, CreditApplication.credit_line_id.is_not(None))).all()
-    purposes = {}
+    purposes: dict[int, LoanPurpose] = {}
     for line_id, snapshot in rows:
         declared = json.loads(ports.vault.decrypt(snapshot, SNAPSHOT_FIELD))["application"].get("loan_purpose")
-        if declared in LoanPurpose.__members__.values():
+        if line_id is not None and declared in LoanPurpose.__members__.values():
             purposes[line_id] = LoanPurpose(declared)
     return purposes

@@ -14,6 +14,7 @@ import calendar
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
@@ -26,8 +27,8 @@ from miaodai.loans.contract_service import LENDER_NAME_EN, LENDER_NAME_ZH
 from miaodai.loans.disclosure import line_apr_of
 from miaodai.loans.views import BillLine, BillsView, bills_view
 from miaodai.web.core import PREFIX, WebBorrower, WebContainer, csrf_protect, render
-from miaodai.web.credit import LOAN_PURPOSES
 from miaodai.web.journey import Progress
+from miaodai.web.purposes import LOAN_PURPOSES
 
 router = APIRouter(prefix=PREFIX, dependencies=[Depends(csrf_protect)], include_in_schema=False)
 
@@ -63,7 +64,7 @@ def bills(container: Container, borrower_id: int) -> Bills:
     return Bills(bills_view(container, borrower_id), line_purposes(container, borrower_id))
 
 
-def home_context(container: Container, progress: Progress, borrower_id: int) -> dict[str, object]:
+def home_context(container: Container, progress: Progress, borrower_id: int) -> dict[str, Any]:
     """What the home page shows once the setup is done: the line with its all-in APR, and the bills."""
     line = progress.line
     apr: Decimal | None = line_apr_of(container, line.product_id, line.annual_rate).apr if line else None

@@ -43,8 +43,8 @@ from miaodai.payments.errors import PaymentErrors
 from miaodai.payments.views import CollectionView, MethodView, loan_collection_views, method_view
 from miaodai.web import i18n, page_words
 from miaodai.web.core import PREFIX, WebBorrower, WebContainer, csrf_protect, locale_of, redirect, render
-from miaodai.web.credit import LOAN_PURPOSES
 from miaodai.web.public import parse_yuan
+from miaodai.web.purposes import LOAN_PURPOSES
 
 router = APIRouter(prefix=PREFIX, dependencies=[Depends(csrf_protect)], include_in_schema=False)
 

@@ -15,7 +15,7 @@ from miaodai.loans import product_service
 from miaodai.loans.errors import LoanErrors
 from miaodai.loans.quotes import terms_or_error
 from miaodai.loans.schedule import RepaymentMethod
-from miaodai.web import journey
+from miaodai.web import account, journey
 from miaodai.web.core import PREFIX, MaybeBorrower, WebContainer, csrf_protect, render
 
 router = APIRouter(prefix=PREFIX, dependencies=[Depends(csrf_protect)], include_in_schema=False)
@@ -31,8 +31,6 @@ def home(request: Request, container: WebContainer, auth: MaybeBorrower) -> HTML
         return render(request, "home.html")
     progress = journey.progress(container, auth)
     if progress.setup_done:  # the line card and the bills (web/account.py) instead of the checklist
-        from miaodai.web import account  # its words of purposes come from web.credit, which imports this module
-
         return render(request, "home.html", signed_in=auth, progress=progress,
                       **account.home_context(container, progress, auth.borrower_id))
     return render(request, "home.html", signed_in=auth, progress=progress, steps=progress.steps(),
