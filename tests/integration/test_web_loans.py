@@ -100,7 +100,8 @@ def test_the_list_and_the_plan_say_what_the_api_says(web, client, clock, borrowe
     assert listed.status_code == 200
     words = text(listed)
     # By the day it was paid out and its amount (issue 20), not by its number.
-    assert loan["loan_no"] not in words and "还款中" in words and f"{day(date.fromisoformat(loan['start_date']), 'zh_CN')} 借款 ¥10,000.00" in words
+    paid_out = day(date.fromisoformat(loan["start_date"]), "zh_CN")
+    assert loan["loan_no"] not in words and "还款中" in words and f"{paid_out} 借款 ¥10,000.00" in words
     first = loan["installments"][0]
     assert yuan(first["total_fen"]) in words and f"{first['due_date'][:4]}年" in words  # next due date and amount
     assert f"/app/loans/{loan['id']}" in listed.text
