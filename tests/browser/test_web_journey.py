@@ -133,6 +133,7 @@ def test_a_new_borrower_from_the_login_page_to_a_paid_off_loan(browser: Browser,
         tab(page, "首页")  # the loan's first installment is this period's bill, a tap from repaying it
         expect(page.get_by_test_id("due-this-period").get_by_test_id(f"due-loan-{loan_id}")).to_contain_text("还款")
         snap(page, f"{shots}-19b-home-due")
+        tab(page, "借款")
 
         # A month on, the first installment falls due; the 30-day session has run out meanwhile.
         close_through(container, clock, due_date(container, loan_id, 1) - timedelta(days=1))
