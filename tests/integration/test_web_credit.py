@@ -120,7 +120,7 @@ def test_an_approval_shows_the_line_at_once_and_the_way_to_draw(web, client, con
     assert "<h1>我的额度</h1>" in line and f'data-testid="available">{yuan(view.line.limit_fen)}<' in line
     assert journey(web) == {}  # the setup is done: the start page is the line, not the checklist
     home = web.get("/app").text
-    assert 'href="/app/loans/new" data-testid="borrow">借钱<' in home and 'href="/app/bills"' in home
+    assert 'href="/app/loans/new" data-testid="borrow">借钱<' in home and "暂无账单" in home
     assert f'data-testid="available">{yuan(view.line.limit_fen)}<' in home
     # Sent again, the service refuses a second line before asking anyone (nothing is stored): the line the
     # borrower has is what they see.
