@@ -96,7 +96,8 @@ def test_bills_by_month_with_a_calendar_and_states_and_overdue_first_at_home(web
     assert len(re.findall(r'data-testid="bill"', page.text)) == 12 + 6
     # Not by its internal number: by the day, the amount (the demo line was granted by staff: no purpose).
     assert long["loan_no"] not in page.text and f"借款 {yuan(long['principal_fen'])}" in text(page)
-    assert 'data-testid="bills-overdue">' in page.text
+    notice = re.search(r'data-testid="bills-overdue">.*?</div>', page.text, re.S).group(0)
+    assert f'href="/app/loans/{long["id"]}/repay?what=due"' in notice  # the oldest overdue bill's loan
 
     # The calendar opens on this period's month; the overdue day is marked in the month it fell in.
     assert f'data-month="{months[1]}"' in page.text

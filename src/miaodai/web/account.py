@@ -60,6 +60,13 @@ class Bills:
         return LOAN_PURPOSES[purpose] if purpose is not None else None
 
 
+    @property
+    def first_overdue_loan(self) -> int | None:
+        """The loan of the oldest overdue bill: where the overdue notice's 还款 goes."""
+        return next((line.loan_id for month in self.view.months for line in month.lines if line.status == "overdue"),
+                    None)
+
+
 def bills(container: Container, borrower_id: int) -> Bills:
     return Bills(bills_view(container, borrower_id), line_purposes(container, borrower_id))
 
