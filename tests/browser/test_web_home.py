@@ -16,6 +16,7 @@ from miaodai.loans.models import CreditLine, LoanInstallment
 from miaodai.web import i18n
 from miaodai.web.i18n import yuan
 from tests.browser.journey_support import biggest_text, phone_context
+from tests.browser.test_web_accessibility import Audit
 from tests.browser.test_web_loans import log_in
 from tests.browser.test_web_login import snap
 from tests.loan_support import active_loan, close_through, demo_borrower
@@ -123,6 +124,10 @@ def test_home_bills_and_me_on_a_phone(browser: Browser, live_server, container, 
         expect(day.locator(".calendar-date")).to_have_css("background-color", OVERDUE_COLOUR)
         expect(page.locator("section.bill-month").first.locator('[data-state="overdue"]')).to_have_count(2)
         snap(page, f"home-{backend}-06-bills-overdue-zh")
+        audit = Audit(page, live_server)  # the overdue states pass the app's accessibility rules too
+        audit.both("bills (overdue)", page.url)
+        audit.both("home (overdue)", f"{live_server}/app")
+        audit.assert_clean()
         page.goto(f"{live_server}/app?lang=en")
         expect(page.get_by_test_id("overdue")).to_contain_text("Your loan is overdue")
         snap(page, f"home-{backend}-07-home-overdue-en")
