@@ -26,18 +26,19 @@ def demo_borrower(client: TestClient, container: Any) -> dict[str, Any]:
 
 
 def active_loan(client: TestClient, clock: Any, borrower: dict[str, Any], *, key: str = "loan-1",
-                principal_fen: int = 1_000_000, method: str = "equal_installment", **term: int) -> dict[str, Any]:
+                principal_fen: int = 1_000_000, method: str = "equal_installment", phone: str = PHONE,
+                **term: int) -> dict[str, Any]:
     """Draw, read and sign the contract (with a code sent for it), and let the sandbox channel pay it out to the
-    borrower's card (bound first if they have none) and call back."""
+    borrower's card (bound first if they have none) and call back. ``phone``: the borrower's (the demo one's)."""
     if not client.get("/v1/payment-methods", headers=borrower["headers"]).json():
-        bind_card(client, borrower, PHONE)
+        bind_card(client, borrower, phone)
     line_id = client.get("/v1/credit-lines", headers=borrower["headers"]).json()[0]["id"]
     body = {"line_id": line_id, "principal_fen": principal_fen, "method": method, **(term or {"term_months": 12})}
     drawn = client.post("/v1/loans", json=body, headers={**borrower["headers"], "Idempotency-Key": key})
     assert drawn.status_code in (200, 201), drawn.text
     loan_id = drawn.json()["id"]
     document = client.get(f"/v1/loans/{loan_id}/contract", headers=borrower["headers"])
-    body = sign_body(client, clock, borrower, PHONE, loan_id, document.headers["X-Content-SHA256"])
+    body = sign_body(client, clock, borrower, phone, loan_id, document.headers["X-Content-SHA256"])
     signed = client.post(f"/v1/loans/{loan_id}/sign", json=body,
                          headers={**borrower["headers"], "Idempotency-Key": f"sign-{loan_id}"})
     assert signed.status_code == 200, signed.text

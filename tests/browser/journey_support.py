@@ -32,7 +32,7 @@ def sign_up(page: Page, client, live_server: str, phone: str, *, shots: str | No
     if shots:
         snap(page, f"{shots}-00-login-code")
     page.get_by_role("button", name="登录").click()
-    expect(page.locator("h1")).to_have_text("我的账户")
+    expect(page.locator("h1")).to_have_text("首页")
 
 
 def agree_in_place(page: Page, titles: tuple[str, ...] = CARRIER_CONSENTS) -> None:

@@ -157,7 +157,7 @@ def test_the_app_says_the_loan_is_overdue_and_what_is_owed_and_refuses_the_draw(
     assert home.status_code == 200
     notice = re.search(r'<section class="card overdue-alert" data-testid="overdue" data-state="overdue".*?</section>',
                        home.text, re.S)
-    assert notice is not None and home.text.index('data-testid="overdue"') < home.text.index('data-testid="journey"')
+    assert notice is not None and home.text.index('data-testid="overdue"') < home.text.index('data-testid="line-card"')
     assert re.search(r'data-testid="overdue-owed">([^<]+)<', home.text).group(1) == yuan(owed)
     assert "您的借款已逾期" in text(home) and "已逾期 6 天" in text(home)
     assert f'href="/app/loans/{loan["id"]}/repay?what=due"' in notice.group(0)

@@ -16,15 +16,17 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from miaodai.credit import bureau
+from miaodai.credit.features import LoanPurpose
 from miaodai.credit.models import CreditApplication, ReviewCase
-from miaodai.credit.views import application_view
+from miaodai.credit.views import application_view, line_purposes
 from miaodai.demo import seed_demo
 from miaodai.web.i18n import percent, yuan
 from tests.credit_support import install_test_model, quick_parties
-from tests.helpers import staff_headers
+from tests.helpers import login, staff_headers
 from tests.integration.test_web_login import csrf, log_in
 from tests.integration.test_web_login import web as web  # noqa: PLC0414 (the fixture, by its name)
 from tests.integration.test_web_verify import code_of, grant_on_web, verified_on_web
+from tests.loan_support import active_loan
 from tests.web_support import form_token
 
 PHONE = "13700137301"
@@ -116,10 +118,10 @@ def test_an_approval_shows_the_line_at_once_and_the_way_to_draw(web, client, con
     # The credit page shows the line from now on, with what is available; the start page points to drawing.
     line = web.get("/app/credit").text
     assert "<h1>我的额度</h1>" in line and f'data-testid="available">{yuan(view.line.limit_fen)}<' in line
-    assert journey(web) == {"verify": "done", "consents": "done", "credit": "done", "draw": "current"}
+    assert journey(web) == {}  # the setup is done: the start page is the line, not the checklist
     home = web.get("/app").text
-    assert primary(web) == "/app/loans/new" and 'href="/app/loans"' in home
-    assert f"额度 {yuan(view.line.limit_fen)}" in home
+    assert 'href="/app/loans/new" data-testid="borrow">借钱<' in home and "暂无账单" in home
+    assert f'data-testid="available">{yuan(view.line.limit_fen)}<' in home
     # Sent again, the service refuses a second line before asking anyone (nothing is stored): the line the
     # borrower has is what they see.
     again = apply_on_web(web)
@@ -203,7 +205,7 @@ def test_a_referral_says_what_happens_next_and_later_the_outcome(web, client, co
     assert approved.status_code == 200, approved.text
     page = web.get(f"/app/credit/applications/{application_id}").text
     assert 'data-status="approved"' in page and 'data-testid="limit"' in page
-    assert "<h1>我的额度</h1>" in web.get("/app/credit").text and journey(web)["draw"] == "current"
+    assert "<h1>我的额度</h1>" in web.get("/app/credit").text and 'data-testid="line-card"' in web.get("/app").text
 
 
 @pytest.mark.parametrize(("form", "code", "words"), [
@@ -244,3 +246,20 @@ def test_forms_without_their_token_are_refused_and_nothing_is_decided(web, conta
     with container.db.transaction() as session:
         assert session.execute(select(func.count()).select_from(CreditApplication)).scalar_one() == 1
         assert session.execute(select(func.count()).select_from(ReviewCase)).scalar_one() == 0
+
+
+def test_a_loan_reads_by_the_purpose_declared_when_applying(web, client, container, clock):
+    """The loans list and the bills name a loan by its day, amount and the purpose the borrower gave on the
+    application that granted its line, not by its number."""
+    verified_on_web(web, PHONE, bureau.CLEAN_FILE_ID)
+    application_id, _page = decided(web, loan_purpose="travel")
+    line_id = stored(container, application_id).credit_line_id
+    clock.advance(timedelta(seconds=61))  # past the login code's resend cooldown (the app logged in just now)
+    borrower = login(client, PHONE)
+    assert line_purposes(container, borrower["borrower_id"]) == {line_id: LoanPurpose.TRAVEL}
+    loan = active_loan(client, clock, borrower, phone=PHONE, principal_fen=500_000, term_months=6)
+    for path in ("/app/loans", "/app/bills", "/app"):
+        page = web.get(path).text
+        assert f"借款 {yuan(500_000)} · 旅游" in page and loan["loan_no"] not in page, path
+    assert f"{yuan(500_000)} borrowed on" in web.get("/app/loans?lang=en").text
+    assert "· Travel" in web.get("/app/bills?lang=en").text

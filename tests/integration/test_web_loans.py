@@ -7,7 +7,7 @@ one the API gives for the same loan."""
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from html import unescape
 
@@ -19,7 +19,7 @@ from miaodai.loans.models import Loan, LoanInstallment, Repayment
 from miaodai.payments.bins import sandbox_number
 from miaodai.payments.models import PaymentOrder
 from miaodai.sandbox.channel import ACCOUNT_INSUFFICIENT_FUNDS
-from miaodai.web.i18n import yuan
+from miaodai.web.i18n import day, yuan
 from tests.helpers import staff_headers, step_up
 from tests.integration.test_web_login import csrf, log_in
 from tests.integration.test_web_login import web as web  # noqa: F401  (the fixture)
@@ -99,7 +99,9 @@ def test_the_list_and_the_plan_say_what_the_api_says(web, client, clock, borrowe
     listed = web.get("/app/loans")
     assert listed.status_code == 200
     words = text(listed)
-    assert loan["loan_no"] in words and "还款中" in words and "¥10,000.00" in words
+    # By the day it was paid out and its amount (issue 20), not by its number.
+    paid_out = day(date.fromisoformat(loan["start_date"]), "zh_CN")
+    assert loan["loan_no"] not in words and "还款中" in words and f"{paid_out} 借款 ¥10,000.00" in words
     first = loan["installments"][0]
     assert yuan(first["total_fen"]) in words and f"{first['due_date'][:4]}年" in words  # next due date and amount
     assert f"/app/loans/{loan['id']}" in listed.text

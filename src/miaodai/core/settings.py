@@ -84,6 +84,9 @@ class Settings(BaseSettings):
     # The borrower's web app (/app) sets its cookies Secure; browsers accept that over plain HTTP only on
     # 127.0.0.1/localhost. Turn off only to try the app from a phone on a LAN without TLS.
     web_secure_cookies: bool = True
+    # The lender's licence as the app's about page names it (网络小额贷款经营许可证 number); empty on a demo install,
+    # which the page says.
+    lender_licence: str = ""
     # Where payment channels send their callbacks: this service's public base URL. Unset, ``miaodai serve``
     # makes it the address it listens on (``--host``/``--port``; 0.0.0.0 as 127.0.0.1); other commands
     # (``payments recover``) use this default. Set it to the address the channel can reach in production.

@@ -8,9 +8,12 @@ from datetime import date, datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
+from sqlalchemy import select
 
+from miaodai.core.ports import Platform
 from miaodai.credit import service
-from miaodai.credit.models import ApplicationStatus, CreditApplication
+from miaodai.credit.features import LoanPurpose
+from miaodai.credit.models import SNAPSHOT_FIELD, ApplicationStatus, CreditApplication
 from miaodai.loans.disclosure import AprExample, LineApr, line_apr_of
 from miaodai.loans.ports import LoanPorts
 from miaodai.loans.views import RateOut
@@ -86,3 +89,17 @@ def approved_line_apr(ports: LoanPorts, row: CreditApplication | service.Decided
     if row.status is not ApplicationStatus.APPROVED or row.offered_rate is None:
         return None
     return line_apr_of(ports, product, row.offered_rate)
+
+
+def line_purposes(ports: Platform, borrower_id: int) -> dict[int, LoanPurpose]:
+    """What the borrower said the money is for (借款用途), by credit line: the purpose declared on the application
+    that granted each of their lines (kept in its encrypted snapshot). A line a person granted has none."""
+    with ports.db.transaction() as session:
+        rows = session.execute(select(CreditApplication.credit_line_id, CreditApplication.snapshot_enc).where(
+            CreditApplication.borrower_id == borrower_id, CreditApplication.credit_line_id.is_not(None))).all()
+    purposes: dict[int, LoanPurpose] = {}
+    for line_id, snapshot in rows:
+        declared = json.loads(ports.vault.decrypt(snapshot, SNAPSHOT_FIELD))["application"].get("loan_purpose")
+        if line_id is not None and declared in LoanPurpose.__members__.values():
+            purposes[line_id] = LoanPurpose(declared)
+    return purposes

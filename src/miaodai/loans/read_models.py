@@ -135,6 +135,21 @@ def loan_history(session: Session, borrower_id: int, *, today: date) -> LoanHist
                                                                 **history_params(today)}).one())
 
 
+# -- the borrower's bills (loans.views.bills_view, the app's home and bills pages) ------------------------------
+
+# Loans whose installments are the borrower's bills: on the book, and paid off (their paid history).
+BILLED_LOANS = (LoanStatus.ACTIVE, LoanStatus.OVERDUE, LoanStatus.PAID_OFF)
+
+
+def borrower_installments(session: Session, borrower_id: int) -> list[tuple[Loan, LoanInstallment]]:
+    """Every installment of the borrower's billed loans with its loan, by due date (then loan and period): one
+    statement however many loans."""
+    return [(row.Loan, row.LoanInstallment) for row in session.execute(
+        select(Loan, LoanInstallment).join(LoanInstallment, LoanInstallment.loan_id == Loan.id)
+        .where(Loan.borrower_id == borrower_id, Loan.status.in_(BILLED_LOANS))
+        .order_by(LoanInstallment.due_date, Loan.id, LoanInstallment.period))]
+
+
 # -- the staff's customer view (backoffice.search, backoffice.customer360) ------------------------------------
 
 

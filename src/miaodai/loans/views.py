@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, StrictInt
 from miaodai.core.clock import business_date
 from miaodai.core.errors import DomainError
 from miaodai.core.ports import Platform
-from miaodai.loans import contract_service, loan_service, repayment_service
+from miaodai.loans import contract_service, loan_service, read_models, repayment_service
 from miaodai.loans.errors import LoanErrors
 from miaodai.loans.models import Loan, LoanContract, LoanInstallment
 from miaodai.loans.repayment_math import PrepaymentMode
@@ -131,6 +131,92 @@ def loan_view(ports: Platform, loan: Loan) -> LoanView:
             signed_at=contract.signed_at, signed_with=signed_with, download_url=f"/v1/loans/{loan.id}/contract",
         ) if contract else None,
     )
+
+
+# -- the borrower's bills ----------------------------------------------------------------------------------
+
+
+class BillLine(BaseModel):
+    """One installment as a bill: which loan (the day it was paid out, its principal), when, how much, and its state."""
+
+    loan_id: int
+    loan_status: LoanStatus
+    loan_start_date: date
+    loan_principal_fen: int
+    credit_line_id: int
+    period: int
+    periods: int
+    due_date: date
+    total_fen: int
+    paid_fen: int
+    held_fen: int = Field(description="Money paid ahead on the loan that pays this installment on its due date")
+    to_pay_fen: int = Field(description="Still to pay: the total less what is paid and what is held for it")
+    status: str = Field(description="pending | due | overdue | paid")
+
+
+class BillMonth(BaseModel):
+    month: date = Field(description="The month's first day")
+    total_fen: int
+    to_pay_fen: int
+    lines: list[BillLine]
+
+
+class DueThisPeriod(BaseModel):
+    """本期应还: the next bills across all loans — every unpaid installment not yet past due that falls in the
+    calendar month of the earliest of them."""
+
+    due_date: date = Field(description="The earliest due date among them")
+    days_left: int = Field(description="Days from today to that date; 0: due today")
+    to_pay_fen: int
+    lines: list[BillLine]
+
+
+class BillsView(BaseModel):
+    as_of: date
+    months: list[BillMonth] = Field(description="Every month with an installment, oldest first")
+    this_period: DueThisPeriod | None
+    overdue_fen: int = Field(description="Unpaid past its due date, on every loan")
+
+
+def bills_view(ports: Platform, borrower_id: int) -> BillsView:
+    """Every installment of the borrower's loans on the book and paid off, by month, and what is due this period."""
+    today = business_date(ports.clock.now())
+    with ports.db.transaction() as session:
+        rows = read_models.borrower_installments(session, borrower_id)
+    periods: dict[int, int] = {}
+    for loan, row in rows:
+        periods[loan.id] = max(periods.get(loan.id, 0), row.period)
+    held = {loan.id: loan.overpayment_fen for loan, _row in rows}
+    lines: list[BillLine] = []
+    for loan, row in rows:  # by due date: held money goes to each loan's earliest unpaid installments first
+        total = row.principal_fen + row.interest_fen + row.fee_fen + row.penalty_fen
+        if total == 0:
+            continue  # dropped by an early repayment: not a bill
+        paid = row.principal_paid_fen + row.interest_paid_fen + row.fee_paid_fen + row.penalty_paid_fen
+        status = _status(row, today)
+        covered = min(held[loan.id], total - paid) if status != "paid" and loan.status in ON_BOOK else 0
+        held[loan.id] -= covered
+        lines.append(BillLine(
+            loan_id=loan.id, loan_status=loan.status, loan_start_date=loan.start_date,
+            loan_principal_fen=loan.principal_fen, credit_line_id=loan.credit_line_id, period=row.period,
+            periods=periods[loan.id], due_date=row.due_date, total_fen=total, paid_fen=paid, held_fen=covered,
+            to_pay_fen=0 if status == "paid" else total - paid - covered, status=status))
+    months: dict[date, list[BillLine]] = {}
+    for line in lines:
+        months.setdefault(line.due_date.replace(day=1), []).append(line)
+    upcoming = [line for line in lines if line.status in ("pending", "due") and line.loan_status in ON_BOOK]
+    this_period = None
+    if upcoming:
+        first = upcoming[0].due_date
+        current = [line for line in upcoming if (line.due_date.year, line.due_date.month) == (first.year, first.month)]
+        this_period = DueThisPeriod(due_date=first, days_left=(first - today).days,
+                                    to_pay_fen=sum(line.to_pay_fen for line in current), lines=current)
+    return BillsView(
+        as_of=today, this_period=this_period,
+        months=[BillMonth(month=month, total_fen=sum(line.total_fen for line in group),
+                          to_pay_fen=sum(line.to_pay_fen for line in group), lines=group)
+                for month, group in sorted(months.items())],
+        overdue_fen=sum(line.to_pay_fen for line in lines if line.status == "overdue"))
 
 
 # -- repaying ---------------------------------------------------------------------------------------------

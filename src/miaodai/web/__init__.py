@@ -14,7 +14,8 @@ from fastapi.staticfiles import StaticFiles
 
 from miaodai.web import core, problem_pages, stepup
 
-PAGE_MODULES = ("public", "login", "stepup", "verify", "consents", "credit", "methods", "draw", "payout", "loans")
+PAGE_MODULES = ("public", "login", "stepup", "verify", "consents", "credit", "methods", "draw", "payout", "loans",
+                "account")
 
 
 def install(app: FastAPI) -> None:

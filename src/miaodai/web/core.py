@@ -83,7 +83,8 @@ def environment(locale: str) -> Environment:
                       extensions=["jinja2.ext.i18n"], trim_blocks=True, lstrip_blocks=True)
     env.install_gettext_translations(i18n.translations(locale), newstyle=True)  # type: ignore[attr-defined]
     env.globals.update(yuan=i18n.yuan, yuan_plain=i18n.yuan_plain, percent=i18n.percent,
-                       day=lambda value: i18n.day(value, locale), moment=lambda value: i18n.moment(value, locale))
+                       day=lambda value: i18n.day(value, locale), moment=lambda value: i18n.moment(value, locale),
+                       month=lambda value: i18n.month(value, locale), weekday=lambda value: i18n.weekday(value, locale))
     return env
 
 

@@ -34,6 +34,7 @@ from miaodai.loans.disclosure import line_apr_of
 from miaodai.web import journey, page_words
 from miaodai.web.core import PREFIX, WebBorrower, WebContainer, csrf_protect, redirect, render
 from miaodai.web.public import parse_yuan
+from miaodai.web.purposes import LOAN_PURPOSES
 
 router = APIRouter(prefix=PREFIX, dependencies=[Depends(csrf_protect)], include_in_schema=False)
 
@@ -56,12 +57,6 @@ EDUCATIONS = {
     Education.BELOW_HIGH_SCHOOL: _("Below high school"), Education.HIGH_SCHOOL: _("High school or vocational school"),
     Education.ASSOCIATE: _("Associate degree"), Education.BACHELOR: _("Bachelor's degree"),
     Education.POSTGRADUATE: _("Master's degree or higher"),
-}
-LOAN_PURPOSES = {
-    LoanPurpose.DAILY_CONSUMPTION: _("Everyday spending"),
-    LoanPurpose.HOME_FURNISHING: _("Home furnishing and appliances"),
-    LoanPurpose.EDUCATION: _("Education and training"), LoanPurpose.TRAVEL: _("Travel"),
-    LoanPurpose.MEDICAL: _("Medical care"), LoanPurpose.WEDDING: _("Wedding"), LoanPurpose.OTHER: _("Something else"),
 }
 CHOICES = {"occupation": (Occupation, OCCUPATIONS), "education": (Education, EDUCATIONS),
            "loan_purpose": (LoanPurpose, LOAN_PURPOSES)}

@@ -73,6 +73,16 @@ def day(value: date | None, locale: str) -> str:
     return format_date(value, format="long" if locale == "zh_CN" else "d MMM y", locale=locale)
 
 
+def month(value: date, locale: str) -> str:
+    """A month as a heading names it: ``2026年12月``, ``December 2026``."""
+    return format_date(value, "y年M月" if locale == "zh_CN" else "MMMM y", locale=locale)
+
+
+def weekday(value: date, locale: str) -> str:
+    """A day of the week as a calendar's column names it: ``一``, ``Mon``."""
+    return format_date(value, "EEEEE" if locale == "zh_CN" else "EEE", locale=locale)
+
+
 def moment(value: datetime | None, locale: str) -> str:
     """A time as Beijing time, to the second (a payout's steps are told to the second)."""
     if value is None:

@@ -108,6 +108,12 @@ class Progress:
             return None
         return app.reapply_on if app.reapply_on > self.today else None
 
+    @property
+    def setup_done(self) -> bool:
+        """Verified, every consent an application needs in force, a line held: the checklist has nothing left to
+        ask before drawing, and the start page becomes the line and the bills."""
+        return self.verified and not self.missing_for_credit and self.line is not None
+
     def steps(self) -> list[Step]:
         """The journey's cards: the first step not done is ``current`` (the page's one primary action)."""
         done = {"verify": self.verified, "consents": not self.missing_for_credit, "credit": self.line is not None,

@@ -29,6 +29,7 @@ from pydantic import TypeAdapter, ValidationError
 from miaodai.container import Container
 from miaodai.core.errors import DomainError
 from miaodai.core.fields import RowId
+from miaodai.credit.views import line_purposes
 from miaodai.identity.sessions import AuthContext
 from miaodai.loans import loan_service, views
 from miaodai.loans.errors import LoanErrors
@@ -43,6 +44,7 @@ from miaodai.payments.views import CollectionView, MethodView, loan_collection_v
 from miaodai.web import i18n, page_words
 from miaodai.web.core import PREFIX, WebBorrower, WebContainer, csrf_protect, locale_of, redirect, render
 from miaodai.web.public import parse_yuan
+from miaodai.web.purposes import LOAN_PURPOSES
 
 router = APIRouter(prefix=PREFIX, dependencies=[Depends(csrf_protect)], include_in_schema=False)
 
@@ -151,8 +153,8 @@ def _methods(container: Container, auth: AuthContext) -> list[MethodView]:
 def _list_page(request: Request, container: Container, auth: AuthContext,
                error: DomainError | None = None) -> HTMLResponse:
     cards = [loan_card(container, loan) for loan in loan_service.borrower_loans(container, auth.borrower_id)]
-    return render(request, "loans.html", signed_in=auth, cards=cards,
-                  error=error)
+    purposes = {line: LOAN_PURPOSES[purpose] for line, purpose in line_purposes(container, auth.borrower_id).items()}
+    return render(request, "loans.html", signed_in=auth, cards=cards, purposes=purposes, error=error)
 
 
 @router.get("/loans", response_class=HTMLResponse)

@@ -15,7 +15,7 @@ from miaodai.loans import product_service
 from miaodai.loans.errors import LoanErrors
 from miaodai.loans.quotes import terms_or_error
 from miaodai.loans.schedule import RepaymentMethod
-from miaodai.web import journey
+from miaodai.web import account, journey
 from miaodai.web.core import PREFIX, MaybeBorrower, WebContainer, csrf_protect, render
 
 router = APIRouter(prefix=PREFIX, dependencies=[Depends(csrf_protect)], include_in_schema=False)
@@ -25,10 +25,14 @@ DEFAULT_AMOUNT_YUAN = "10000.00"
 
 @router.get("", response_class=HTMLResponse)
 def home(request: Request, container: WebContainer, auth: MaybeBorrower) -> HTMLResponse:
-    """The start page; signed in, the borrower's way to money with their next step (:mod:`miaodai.web.journey`)."""
+    """The start page; signed in, the borrower's way to money with their next step (:mod:`miaodai.web.journey`),
+    until the setup is done; then their credit line and what is due this period, anything overdue first."""
     if auth is None:
         return render(request, "home.html")
     progress = journey.progress(container, auth)
+    if progress.setup_done:  # the line card and the bills (web/account.py) instead of the checklist
+        return render(request, "home.html", signed_in=auth, progress=progress,
+                      **account.home_context(container, progress, auth.borrower_id))
     return render(request, "home.html", signed_in=auth, progress=progress, steps=progress.steps(),
                   step_titles=journey.STEP_TITLES)
 
