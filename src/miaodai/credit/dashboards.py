@@ -177,8 +177,8 @@ def decision_time(session: Session, filters: Filters, *, rolled: bool = True) ->
         for day, ms, n in rows:
             by_day[day].append((int(ms), int(n)))
         for day, counts in by_day.items():
-            p50, p99 = percentiles(counts, (0.5, 0.99))
-            found[day] = (sum(n for _, n in counts), p50, p99)
+            low, high = percentiles(counts, (0.5, 0.99))
+            found[day] = (sum(n for _, n in counts), low, high)
     table = Table(("day", "decisions", "p50_ms", "p99_ms"))
     for day in filters.days():
         table.rows.append((day, *found.get(day, (0, None, None))))
