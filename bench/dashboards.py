@@ -3,7 +3,12 @@
 ``uv run python -m bench dashboards`` (or ``make bench``) builds the same book on each backend and prints one
 JSON line per backend: the time to build it (not a figure), the time of one month-end snapshot of the whole
 book (what the end-of-day batch adds on the last day of a month), and each dashboard query's time, the
-median of ``BENCH_DASHBOARD_RUNS`` runs (default 5) after one warm-up, over a year and over 30 days.
+median of ``BENCH_DASHBOARD_RUNS`` runs (default 5) after one warm-up, over a year and over 30 days. Before
+the figures are timed the book's daily roll-ups are written by the function the end-of-day batch calls
+(:func:`miaodai.core.rollups.catch_up_all` over ``container.daily_rollups``, timed: ``rollup_seconds``), so
+the figures read them up to 2026-11-30 and the base tables after; ``live_*_ms`` times each figure once more
+read from the base tables alone (``rolled=False``: what they cost without the roll-ups), one run after the
+timed ones, unless ``BENCH_DASHBOARD_LIVE=0``.
 ``BENCH_DASHBOARD_LOANS`` (default 1,000,000) sizes the book; ``BENCH_DASHBOARD_BACKENDS`` picks
 ``sqlite,postgresql`` (default both).
 
@@ -40,6 +45,7 @@ from bench.harness import backend_container, each_backend
 LOANS = int(os.environ.get("BENCH_DASHBOARD_LOANS", "1000000"))
 RUNS = int(os.environ.get("BENCH_DASHBOARD_RUNS", "5"))
 BACKENDS = tuple(os.environ.get("BENCH_DASHBOARD_BACKENDS", "sqlite,postgresql").split(","))
+LIVE = os.environ.get("BENCH_DASHBOARD_LIVE", "1") != "0"
 LAST_MONTH_END = date(2026, 11, 30)
 FIRST_DAY = LAST_MONTH_END - timedelta(days=364)
 PRINCIPALS = (300_000, 500_000, 1_000_000, 2_000_000, 5_000_000)  # fen
@@ -255,7 +261,7 @@ def month_end_snapshot_seconds(container: Any) -> tuple[float, int]:
     return time.perf_counter() - started, rows
 
 
-def queries(container: Any) -> dict[str, Callable[[Any, Any], object]]:
+def queries(container: Any, *, rolled: bool = True) -> dict[str, Callable[[Any, Any], object]]:
     from miaodai.credit import dashboards as credit
     from miaodai.loans import portfolio
     from miaodai.payments import dashboards as money
@@ -264,26 +270,33 @@ def queries(container: Any) -> dict[str, Callable[[Any, Any], object]]:
     with container.db.transaction() as session:
         model = container.credit_policy.active(session).champion
     return {
-        "applications_by_day": credit.applications_by_day,
-        "decline_reasons": credit.decline_reasons,
-        "decision_time": credit.decision_time,
-        "score_distribution": lambda session, f: credit.score_distribution(session, f, model),
+        "applications_by_day": lambda session, f: credit.applications_by_day(session, f, rolled=rolled),
+        "decline_reasons": lambda session, f: credit.decline_reasons(session, f, rolled=rolled),
+        "decision_time": lambda session, f: credit.decision_time(session, f, rolled=rolled),
+        "score_distribution": lambda session, f: credit.score_distribution(session, f, model, rolled=rolled),
         "book_by_bucket": portfolio.book_by_bucket,
         "vintage_curves": portfolio.vintage_curves,
         "roll_rates": portfolio.roll_rates,
         "early_and_write_offs": portfolio.early_and_write_offs,
-        "orders_by_state": lambda session, f: money.orders_by_state(session, f, now=now),
-        "callback_lag": money.callback_lag,
+        "orders_by_state": lambda session, f: money.orders_by_state(session, f, now=now, rolled=rolled),
+        "callback_lag": lambda session, f: money.callback_lag(session, f, rolled=rolled),
         "recon_open": lambda session, f: money.recon_open(session, f, now=now),
     }
 
 
-def time_queries(container: Any, filters: Any) -> dict[str, float]:
-    """Each dashboard's median time (ms) over RUNS runs after one warm-up, each in its own session."""
+ROLLED = ("applications_by_day", "decline_reasons", "decision_time", "score_distribution", "orders_by_state",
+          "callback_lag")  # the figures with a daily roll-up
+
+
+def time_queries(container: Any, filters: Any, *, rolled: bool = True, runs: int = RUNS,
+                 only: tuple[str, ...] | None = None) -> dict[str, float]:
+    """Each dashboard's median time (ms) over ``runs`` runs after one warm-up, each in its own session."""
     figures = {}
-    for name, query in queries(container).items():
+    for name, query in queries(container, rolled=rolled).items():
+        if only is not None and name not in only:
+            continue
         samples = []
-        for n in range(RUNS + 1):
+        for n in range(runs + 1):
             with container.db.autocommit() as session:
                 started = time.perf_counter()
                 query(session, filters)
@@ -291,6 +304,15 @@ def time_queries(container: Any, filters: Any) -> dict[str, float]:
                     samples.append((time.perf_counter() - started) * 1000)
         figures[name] = round(statistics.median(samples), 1)
     return figures
+
+
+def rollup_seconds(container: Any) -> tuple[float, dict[str, int]]:
+    """The end-of-day batch's roll-up step over the whole book (every day to 2026-11-30), timed."""
+    from miaodai.core.rollups import catch_up_all
+
+    started = time.perf_counter()
+    figures = catch_up_all(container.db, container.daily_rollups, through=LAST_MONTH_END, now=container.clock.now())
+    return time.perf_counter() - started, figures
 
 
 def bench_backend(backend: str) -> dict[str, Any]:
@@ -306,14 +328,22 @@ def bench_backend(backend: str) -> dict[str, Any]:
         book = build_book(container, LOANS)
         build_seconds = time.perf_counter() - started
         snapshot_seconds, snapshot_rows = month_end_snapshot_seconds(container)
+        rolled_seconds, rolled = rollup_seconds(container)
         _analyze(container)
         with container.db.transaction() as session:
             product_id = session.execute(select(LoanProduct.id)).scalars().first()
-        year = time_queries(container, Filters(FIRST_DAY, LAST_MONTH_END, product_id))
-        month = time_queries(container, Filters(LAST_MONTH_END - timedelta(days=29), LAST_MONTH_END, product_id))
+        whole_year = Filters(FIRST_DAY, LAST_MONTH_END, product_id)
+        last_30 = Filters(LAST_MONTH_END - timedelta(days=29), LAST_MONTH_END, product_id)
+        year = time_queries(container, whole_year)
+        month = time_queries(container, last_30)
+        live = {}
+        if LIVE:
+            live = {"live_year_ms": time_queries(container, whole_year, rolled=False, runs=1, only=ROLLED),
+                    "live_last_30_days_ms": time_queries(container, last_30, rolled=False, runs=1, only=ROLLED)}
     return {"bench": "dashboards", "backend": backend, **book, "build_seconds": round(build_seconds, 1),
             "month_end_snapshot_seconds": round(snapshot_seconds, 2), "month_end_snapshot_loans": snapshot_rows,
-            "runs": RUNS, "year_ms": year, "last_30_days_ms": month,
+            "rollup_seconds": round(rolled_seconds, 1), "rollup": rolled,
+            "runs": RUNS, "year_ms": year, "last_30_days_ms": month, **live,
             "slowest_ms": max([*year.values(), *month.values()]), "target_ms": TARGET_MS}
 
 

@@ -17,6 +17,7 @@ from miaodai.core.clock import Clock, SystemClock
 from miaodai.core.crypto import Vault, load_keyring
 from miaodai.core.db import Database
 from miaodai.core.providers import Unconfigured
+from miaodai.core.rollups import DailyRollup
 from miaodai.core.settings import Settings
 from miaodai.credit.bureau import CreditBureau, SandboxBureau
 from miaodai.credit.carrier_data import CarrierData, SandboxCarrierData
@@ -104,6 +105,15 @@ class Container:
             timeout_seconds=self.settings.provider_timeout_seconds,
             latency_seconds=self.settings.sandbox_latency_seconds,
         )
+
+    @cached_property
+    def daily_rollups(self) -> tuple[DailyRollup, ...]:
+        """The dashboards' daily roll-ups the end-of-day batch brings up to date, each its domain's own."""
+        from miaodai.credit.dashboards import ApplicationsRollup
+        from miaodai.loans.portfolio import ROLLUPS as LOAN_ROLLUPS
+        from miaodai.payments.dashboards import CallbacksRollup, OrdersRollup
+
+        return (ApplicationsRollup(), OrdersRollup(), CallbacksRollup(), *LOAN_ROLLUPS)
 
     @cached_property
     def signer(self) -> PlatformSigner:

@@ -3,6 +3,7 @@
 from miaodai.backoffice import approval_models as _backoffice  # noqa: F401
 from miaodai.core import audit as _audit  # noqa: F401
 from miaodai.core import idempotency_models as _idempotency  # noqa: F401
+from miaodai.core import rollups as _rollups  # noqa: F401
 from miaodai.core.db import Base
 from miaodai.credit import models as _credit  # noqa: F401
 from miaodai.identity import models as _identity  # noqa: F401

@@ -5,9 +5,9 @@ with a busy timeout) and PostgreSQL (psycopg 3). Each use case runs in one
 transaction opened with :meth:`Database.transaction`.
 
 Where the two databases spell something differently, business code asks this module for the construct:
-one small layer of constructs built for a dialect (``days_between``, ``milliseconds_between``, ``next_id``,
-``dialect_insert`` for upserts, ``selects_may_write``); locking clauses are SQLAlchemy's ``with_for_update``,
-which SQLite does not render.
+one small layer of constructs built for a dialect (``days_between``, ``milliseconds_between``,
+``business_date_of``, ``not_indexed``, ``next_id``, ``dialect_insert`` for upserts, ``selects_may_write``);
+locking clauses are SQLAlchemy's ``with_for_update``, which SQLite does not render.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import BigInteger, DateTime, Enum, Integer, MetaData, create_engine, event, func, select, text
+from sqlalchemy import BigInteger, Date, DateTime, Enum, Integer, MetaData, create_engine, event, func, select, text
 from sqlalchemy.dialects.postgresql import dml as pg_dml
 from sqlalchemy.dialects.sqlite import dml as sqlite_dml
 from sqlalchemy.engine import CursorResult, Engine, Result
@@ -108,6 +108,52 @@ def _milliseconds_between(element: milliseconds_between, compiler: Any, **kw: An
 def _milliseconds_between_sqlite(element: milliseconds_between, compiler: Any, **kw: Any) -> str:
     later, earlier = (compiler.process(clause, **kw) for clause in element.clauses)
     return f"CAST(ROUND((julianday({later}) - julianday({earlier})) * 86400000.0) AS INTEGER)"
+
+
+class business_date_of(FunctionElement[date]):  # noqa: N801 - used like a SQL function, as func.* is
+    """The Beijing business date (UTC+8, no daylight saving since 1991) of a UTC timestamp expression, on both
+    databases: PostgreSQL's ``AT TIME ZONE``, SQLite's ``date()`` of the naive UTC text eight hours on."""
+
+    type = Date()
+    name = "business_date_of"
+    inherit_cache = True
+
+
+@compiles(business_date_of)
+def _business_date_of(element: business_date_of, compiler: Any, **kw: Any) -> str:
+    [moment] = (compiler.process(clause, **kw) for clause in element.clauses)
+    return f"CAST(({moment}) AT TIME ZONE 'Asia/Shanghai' AS DATE)"
+
+
+@compiles(business_date_of, "sqlite")
+def _business_date_of_sqlite(element: business_date_of, compiler: Any, **kw: Any) -> str:
+    [moment] = (compiler.process(clause, **kw) for clause in element.clauses)
+    return f"date({moment}, '+8 hours')"
+
+
+class not_indexed(FunctionElement[Any]):  # noqa: N801 - used like a SQL function, as func.* is
+    """A column that SQLite must not read an index by, for a query whose other condition is the selective one:
+    SQLite's unary ``+`` (a no-op on any value that disqualifies the term from index use; SQLite keeps no
+    statistics on value ranges to see it by itself). PostgreSQL, which has them, gets the column as it is."""
+
+    name = "not_indexed"
+    inherit_cache = True
+
+    def __init__(self, column: Any) -> None:
+        super().__init__(column)
+        self.type = column.type
+
+
+@compiles(not_indexed)
+def _not_indexed(element: not_indexed, compiler: Any, **kw: Any) -> str:
+    [column] = (compiler.process(clause, **kw) for clause in element.clauses)
+    return str(column)
+
+
+@compiles(not_indexed, "sqlite")
+def _not_indexed_sqlite(element: not_indexed, compiler: Any, **kw: Any) -> str:
+    [column] = (compiler.process(clause, **kw) for clause in element.clauses)
+    return f"+{column}"
 
 
 class next_id(FunctionElement[int]):  # noqa: N801 - used like a SQL function, as func.* is

@@ -6,7 +6,9 @@
 * the champion's score distribution over its training histogram's bins, and its PSI against training
   (:func:`miaodai.credit.monitor.psi`, the formula ``model monitor`` uses).
 
-Each figure is one GROUP BY over a range of days that the index ``ix_credit_applications_dashboard``
+Each figure is one GROUP BY over the daily roll-up (``credit_application_days``, ``credit_decision_time_days``,
+``credit_score_days``, written by the end-of-day batch, :mod:`miaodai.core.rollups`) for the days it holds, and
+one over ``credit_applications`` for the days after it, which the index ``ix_credit_applications_dashboard``
 (application_date, product_id, decision, reason_code, decision_ms) answers alone; the Python after it only
 reshapes rows (and reads percentiles from value counts, :func:`miaodai.core.charts.percentiles`). Portable
 SQLAlchemy Core: the same statements on SQLite and PostgreSQL.
@@ -20,15 +22,17 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import case, delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from miaodai.core.charts import Filters, Labels, Table, category_option, label, percentiles
-from miaodai.credit.models import CreditApplication, Decision
+from miaodai.core.rollups import Split, rolled_through, split
+from miaodai.credit.models import ApplicationDay, CreditApplication, Decision, DecisionTimeDay, ScoreDay
 from miaodai.credit.monitor import psi, verdict
 from miaodai.credit.scorecard import Scorecard
 
 A = CreditApplication
+ROLLUP = "credit_applications"  # the daily roll-up's name (its mark in dashboard_rollup_marks)
 TOP_REASONS = 8  # the chart's stacks: the most frequent reasons in the range, the rest as "other"
 
 # Label keys a page translates (zh-CN, English); shown as the key when a page passes none.
@@ -52,22 +56,39 @@ def labels_for(locale: str) -> dict[str, str]:
     return {key: texts[i] for key, texts in LABELS.items()}
 
 
-def _filtered(query: Any, filters: Filters) -> Any:
-    query = query.where(A.application_date >= filters.since, A.application_date <= filters.until)
+def _filtered(query: Any, filters: Filters, days: tuple[date, date], table: Any = A) -> Any:
+    query = query.where(table.application_date >= days[0], table.application_date <= days[1])
     if filters.product_id is not None:
-        query = query.where(A.product_id == filters.product_id)
+        query = query.where(table.product_id == filters.product_id)
     return query
+
+
+def _parts(session: Session, filters: Filters, rolled: bool) -> Split:
+    """The range's days the daily roll-up answers and those read live from ``credit_applications``."""
+    return split(filters.since, filters.until, rolled_through(session, ROLLUP) if rolled else None)
+
+
+def _rows(session: Session, parts: Split, rolled_query: Any, live_query: Any) -> list[Any]:
+    rows: list[Any] = []
+    if parts.rolled is not None:
+        rows += session.connection().execute(rolled_query(parts.rolled)).all()
+    if parts.live is not None:
+        rows += session.connection().execute(live_query(parts.live)).all()
+    return rows
 
 
 # -- applications and approval rate -------------------------------------------------------------------
 
 
-def applications_by_day(session: Session, filters: Filters) -> Table:
+def applications_by_day(session: Session, filters: Filters, *, rolled: bool = True) -> Table:
     """One row per day of the range: applications, approved, declined, review, approval rate (approved /
     applications, None on a day without any) — the automated decision, as it was made."""
-    rows = session.connection().execute(_filtered(
+    D = ApplicationDay  # noqa: N806 - a table alias
+    rows = _rows(session, _parts(session, filters, rolled), lambda days: _filtered(
+        select(D.application_date, D.decision, func.sum(D.applications)).group_by(D.application_date, D.decision),
+        filters, days, D), lambda days: _filtered(
         select(A.application_date, A.decision, func.count()).group_by(A.application_date, A.decision),
-        filters)).all()
+        filters, days))
     counts: dict[date, dict[str, int]] = defaultdict(lambda: dict.fromkeys(Decision, 0))
     for day, decision, n in rows:
         counts[day][Decision(decision)] += int(n)
@@ -95,12 +116,16 @@ def applications_chart(table: Table, labels: Labels | None = None) -> dict[str, 
 # -- decline reasons ----------------------------------------------------------------------------------
 
 
-def decline_reasons(session: Session, filters: Filters) -> Table:
+def decline_reasons(session: Session, filters: Filters, *, rolled: bool = True) -> Table:
     """(day, reason code, declines) for every day and reason with a decline, by day then code."""
-    rows = session.connection().execute(_filtered(
+    D = ApplicationDay  # noqa: N806 - a table alias
+    rows = _rows(session, _parts(session, filters, rolled), lambda days: _filtered(
+        select(D.application_date, D.reason_code, func.sum(D.applications))
+        .where(D.decision == Decision.DECLINED.value)
+        .group_by(D.application_date, D.reason_code), filters, days, D), lambda days: _filtered(
         select(A.application_date, A.reason_code, func.count())
         .where(A.decision == Decision.DECLINED)
-        .group_by(A.application_date, A.reason_code), filters)).all()
+        .group_by(A.application_date, A.reason_code), filters, days))
     table = Table(("day", "reason_code", "declines"))
     table.rows.extend(sorted((day, code or "", int(n)) for day, code, n in rows))
     return table
@@ -131,21 +156,32 @@ _STEP = case((_MS < 100, _MS), (_MS < 1000, _MS // 10 * 10), (_MS < 10000, _MS /
              else_=_MS // 1000 * 1000)
 
 
-def decision_time(session: Session, filters: Filters) -> Table:
+def decision_time(session: Session, filters: Filters, *, rolled: bool = True) -> Table:
     """Per day: decisions timed, p50 and p99 of ``decision_ms`` (nearest rank over values kept to two
-    significant figures, rounded down: 37 ms is 37, 412 ms is 410)."""
-    rows = session.connection().execute(_filtered(
-        select(A.application_date, _STEP, func.count())
-        .where(_MS.is_not(None))
-        .group_by(A.application_date, _STEP), filters)).all()
-    by_day: dict[date, list[tuple[float, int]]] = defaultdict(list)
-    for day, ms, n in rows:
-        by_day[day].append((int(ms), int(n)))
+    significant figures, rounded down: 37 ms is 37, 412 ms is 410). Days rolled up are read as the roll-up
+    computed them (the same values, the same ranks); the days after, live."""
+    parts = _parts(session, filters, rolled)
+    found: dict[date, tuple[int, float | None, float | None]] = {}
+    if parts.rolled is not None:
+        D = DecisionTimeDay  # noqa: N806 - a table alias
+        product = D.product_id.is_(None) if filters.product_id is None else D.product_id == filters.product_id
+        for day, n, p50, p99 in session.connection().execute(
+                select(D.application_date, D.decisions, D.p50_ms, D.p99_ms)
+                .where(D.application_date >= parts.rolled[0], D.application_date <= parts.rolled[1], product)):
+            found[day] = (int(n), int(p50), int(p99))
+    if parts.live is not None:
+        rows = session.connection().execute(_filtered(
+            select(A.application_date, _STEP, func.count()).where(_MS.is_not(None))
+            .group_by(A.application_date, _STEP), filters, parts.live)).all()
+        by_day: dict[date, list[tuple[float, int]]] = defaultdict(list)
+        for day, ms, n in rows:
+            by_day[day].append((int(ms), int(n)))
+        for day, counts in by_day.items():
+            low, high = percentiles(counts, (0.5, 0.99))
+            found[day] = (sum(n for _, n in counts), low, high)
     table = Table(("day", "decisions", "p50_ms", "p99_ms"))
     for day in filters.days():
-        counts = by_day.get(day, [])
-        p50, p99 = percentiles(counts, (0.5, 0.99))
-        table.rows.append((day, sum(n for _, n in counts), p50, p99))
+        table.rows.append((day, *found.get(day, (0, None, None))))
     return table
 
 
@@ -167,7 +203,8 @@ class ScoreDistribution:
     verdict: str | None
 
 
-def score_distribution(session: Session, filters: Filters, model: Scorecard) -> ScoreDistribution:
+def score_distribution(session: Session, filters: Filters, model: Scorecard, *,
+                       rolled: bool = True) -> ScoreDistribution:
     """Applications scored by ``model`` in the range, over its training histogram's bins (a bin holds
     scores below its upper bound and at or above the previous one's; the last is open), and the PSI of
     those counts against the training shares."""
@@ -176,11 +213,18 @@ def score_distribution(session: Session, filters: Filters, model: Scorecard) -> 
     if not bins:
         return ScoreDistribution(model.model_id, table, None, None)
     uppers = [b["upper"] for b in bins]
-    bin_of = case(*((A.score < Decimal(str(u)), i) for i, u in enumerate(uppers) if u is not None),
-                  else_=len(uppers) - 1)
-    rows = session.connection().execute(_filtered(
-        select(bin_of, func.count()).where(A.model_id == model.model_id, A.score.is_not(None)).group_by(bin_of),
-        filters)).all()
+
+    def bin_of(score: Any) -> Any:
+        return case(*((score < Decimal(str(u)), i) for i, u in enumerate(uppers) if u is not None),
+                    else_=len(uppers) - 1)
+
+    D = ScoreDay  # noqa: N806 - a table alias
+    rolled_bin, live_bin = bin_of(D.score), bin_of(A.score)  # one expression each: GROUP BY repeats its SELECT's
+    rows = _rows(session, _parts(session, filters, rolled), lambda days: _filtered(
+        select(rolled_bin, func.sum(D.applications)).where(D.model_id == model.model_id)
+        .group_by(rolled_bin), filters, days, D), lambda days: _filtered(
+        select(live_bin, func.count()).where(A.model_id == model.model_id, A.score.is_not(None))
+        .group_by(live_bin), filters, days))
     counts = [0] * len(bins)
     for i, n in rows:
         counts[int(i)] += int(n)
@@ -206,3 +250,54 @@ def score_chart(result: ScoreDistribution, labels: Labels | None = None) -> dict
                 {"key": "share", "data": [None if s is None else round(s * 100, 2) for s in table.column("share")]}])
     option["title"]["text"] = title
     return option
+
+
+# -- the daily roll-up ----------------------------------------------------------------------------------
+
+
+class ApplicationsRollup:
+    """The end-of-day roll-up of a day's applications (:class:`ApplicationDay`, :class:`DecisionTimeDay`,
+    :class:`ScoreDay`): delete the day's rows, insert them again from ``credit_applications`` (the decision
+    times' percentiles read in Python from the day's values, as :func:`decision_time` reads a live day's)."""
+
+    name = ROLLUP
+
+    def first_day(self, session: Session) -> date | None:
+        return session.execute(select(func.min(A.application_date))).scalar_one_or_none()
+
+    def roll_day(self, session: Session, day: date) -> int:
+        written = 0
+        for table in (ApplicationDay, DecisionTimeDay, ScoreDay):
+            session.connection().execute(delete(table).where(table.application_date == day))
+        on_day = A.application_date == day
+        for target, columns, source in (
+            (ApplicationDay, ("application_date", "product_id", "decision", "reason_code", "applications"),
+             select(A.application_date, A.product_id, A.decision, A.reason_code, func.count()).where(on_day)
+             .group_by(A.application_date, A.product_id, A.decision, A.reason_code)),
+            (ScoreDay, ("application_date", "product_id", "model_id", "score", "applications"),
+             select(A.application_date, A.product_id, A.model_id, A.score, func.count())
+             .where(on_day, A.model_id.is_not(None), A.score.is_not(None))
+             .group_by(A.application_date, A.product_id, A.model_id, A.score)),
+        ):
+            session.connection().execute(insert(target).from_select(list(columns), source))
+            written += session.connection().execute(  # (psycopg reports no rowcount for a Core INSERT … SELECT)
+                select(func.count()).where(target.application_date == day)).scalar_one()
+        return written + self._decision_times(session, day)
+
+    @staticmethod
+    def _decision_times(session: Session, day: date) -> int:
+        """The day's decision-time percentiles per product and for all products (``product_id`` None)."""
+        counts: dict[int | None, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+        for product_id, ms, n in session.connection().execute(
+                select(A.product_id, _STEP, func.count()).where(A.application_date == day, _MS.is_not(None))
+                .group_by(A.product_id, _STEP)):
+            counts[int(product_id)][int(ms)] += int(n)
+            counts[None][int(ms)] += int(n)
+        rows = []
+        for product_id, values in counts.items():
+            p50, p99 = percentiles(values.items(), (0.5, 0.99))
+            rows.append({"application_date": day, "product_id": product_id, "decisions": sum(values.values()),
+                         "p50_ms": p50, "p99_ms": p99})
+        if rows:
+            session.connection().execute(insert(DecisionTimeDay), rows)
+        return len(rows)

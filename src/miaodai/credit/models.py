@@ -119,6 +119,60 @@ class CreditApplication(Base):
     )
 
 
+class ApplicationDay(Base):
+    """The daily roll-up of applications (进件日汇总), written by the end-of-day batch: applications made on a
+    day by product, automated decision and (a decline's) first reason code. An application's decision is
+    written once with its row, so a closed day's rows never change."""
+
+    __tablename__ = "credit_application_days"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    application_date: Mapped[date] = mapped_column(Date)
+    product_id: Mapped[int] = mapped_column(IdType)
+    decision: Mapped[str] = mapped_column(String(32))
+    reason_code: Mapped[str | None] = mapped_column(String(64))
+    applications: Mapped[int] = mapped_column(IdType)
+
+    __table_args__ = (Index("ix_credit_application_days_date", "application_date", "product_id", "decision",
+                            "reason_code", "applications"),)
+
+
+class DecisionTimeDay(Base):
+    """The daily roll-up of decision times: per day and product (and once for all products: ``product_id``
+    None), decisions timed and their p50 / p99 — a day's percentiles, read at the dashboard's step (two
+    significant figures) from that day's values when it is rolled up; days are never merged, so they are kept
+    as they are."""
+
+    __tablename__ = "credit_decision_time_days"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    application_date: Mapped[date] = mapped_column(Date)
+    product_id: Mapped[int | None] = mapped_column(IdType)
+    decisions: Mapped[int] = mapped_column(IdType)
+    p50_ms: Mapped[int] = mapped_column(Integer)
+    p99_ms: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (Index("ix_credit_decision_time_days_date", "application_date", "product_id", "decisions",
+                            "p50_ms", "p99_ms"),)
+
+
+class ScoreDay(Base):
+    """The daily roll-up of scores: applications scored on a day by product, model and score (exact, so any
+    model's bins are read from it)."""
+
+    __tablename__ = "credit_score_days"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    application_date: Mapped[date] = mapped_column(Date)
+    product_id: Mapped[int] = mapped_column(IdType)
+    model_id: Mapped[str] = mapped_column(String(64))
+    score: Mapped[Decimal] = mapped_column(Numeric(9, 2))
+    applications: Mapped[int] = mapped_column(IdType)
+
+    __table_args__ = (Index("ix_credit_score_days_model", "model_id", "application_date", "product_id", "score",
+                            "applications"),)
+
+
 class ReviewCase(Base):
     """A person's look at an application: referred by policy, or asked for by the borrower."""
 

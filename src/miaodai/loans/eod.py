@@ -26,6 +26,9 @@ per chunk:
                     tried (no debit made) → ``expired``; tried, but the retry later that day never
                     started → ``failed`` (its ``last_code`` keeps the channel's answer).
 8. ``instructions`` auto-debit (代扣) instructions for D + 1: what falls due then and what is overdue.
+9. ``rollups``      the dashboards' daily roll-ups (``ports.daily_rollups``, each domain's own): every closed
+                    day up to D not yet rolled up, one transaction per day and roll-up (delete the day's rows,
+                    insert them again, move the roll-up's mark; :func:`miaodai.core.rollups.catch_up`).
 
 Every step is guarded so running it again changes nothing (``penalty_through < D``, ``accrued_through
 < D``, ``posted_due``, journal keys, unique reminder and instruction keys, only ``pending`` instructions
@@ -69,6 +72,7 @@ from miaodai.core.db import SqlText, dialect_of, rows_changed
 from miaodai.core.errors import DomainError
 from miaodai.core.money import Money, sql_round_half_up_div
 from miaodai.core.ports import Platform
+from miaodai.core.rollups import catch_up_all
 from miaodai.identity.models import PHONE_FIELD, Borrower, OtpChannel
 from miaodai.identity.ports import IdentityPorts
 from miaodai.ledger.accounts import Account
@@ -77,10 +81,11 @@ from miaodai.loans import repayment_service
 from miaodai.loans.errors import LoanErrors
 from miaodai.loans.locking import lock_loan_range
 from miaodai.loans.models import EodRun, Loan, LoanInstallment, Reminder
+from miaodai.loans.ports import EodPorts
 from miaodai.loans.write_off import MINIMUM_DAYS_PAST_DUE
 
 STEPS = ("penalty", "accrue", "fall_due", "apply_held", "status", "reminders", "expire_instructions",
-         "instructions")
+         "instructions", "rollups")
 DEFAULT_CHUNK = 50_000
 ON_BOOK = "('active', 'overdue')"
 BUCKETS = ("current", "M1", "M2", "M3", "M3+")
@@ -116,7 +121,7 @@ def daily_interest_sql(balance: str, rate_column: str, days: str, loan: str) -> 
 # -- running a date -----------------------------------------------------------------------------------
 
 
-def run_eod(ports: Platform, day: date, *, chunk: int = DEFAULT_CHUNK,
+def run_eod(ports: EodPorts, day: date, *, chunk: int = DEFAULT_CHUNK,
             progress: Progress | None = None) -> EodReport:
     """Close business date ``day``. Refuses a date out of order or not yet over; a completed date is a no-op."""
     if chunk <= 0:
@@ -178,7 +183,7 @@ def _start(ports: Platform, day: date) -> tuple[EodRun, bool] | None:
 class _Batch:
     """The steps of one date. Each returns its figures; each is safe to run again."""
 
-    def __init__(self, ports: Platform, day: date, chunk: int, progress: Progress | None) -> None:
+    def __init__(self, ports: EodPorts, day: date, chunk: int, progress: Progress | None) -> None:
         self.ports = ports
         self.db = ports.db
         self.sql = SqlText(self.db.dialect)
@@ -499,6 +504,13 @@ class _Batch:
         )
         rows = self._each_chunk("instructions", lambda session, params: session.execute(statement, params).rowcount)
         return {"instructions": rows}
+
+    def rollups(self) -> dict[str, int]:
+        """Every closed day up to D not yet in each daily roll-up (none if the batch ran late: it catches up)."""
+        figures = catch_up_all(self.db, self.ports.daily_rollups, through=self.day, now=self.now)
+        if self.progress:
+            self.progress("rollups", 1, 1)
+        return figures
 
 
 def roll_up_month_end(session: Session, day: date) -> int:

@@ -37,6 +37,8 @@ CLOSED = "closed"
 NEW = "new"  # a roll-up's prev_bucket for loans not on the book at the previous month end
 EARLY = ("payoff", "prepayment")  # repayment kinds (loans.repayment_service.Purpose) paid before they were due
 
+ROLLUPS: tuple[Any, ...] = ()  # the portfolio's daily roll-ups (none yet: see docs/console.md)
+
 LABELS: dict[str, tuple[str, str]] = {
     "book_by_bucket": ("逾期分布（在贷余额）", "The book by days past due"), "bucket": ("逾期档", "Bucket"),
     "loans": ("笔数", "Loans"), "principal_outstanding_fen": ("在贷本金（分）", "Principal outstanding (fen)"),

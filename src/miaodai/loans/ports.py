@@ -7,6 +7,7 @@ port declared here, and the composition root (``miaodai.container``) hands in th
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any, Protocol
 
@@ -15,6 +16,8 @@ from sqlalchemy.orm import Session
 
 from miaodai.contracts.signing import PlatformSigner
 from miaodai.core.http import app_platform
+from miaodai.core.ports import Platform
+from miaodai.core.rollups import DailyRollup
 from miaodai.identity.ports import IdentityPorts
 from miaodai.loans.disclosure import DisclosurePorts
 from miaodai.loans.models import Loan
@@ -66,6 +69,15 @@ class LoanPorts(IdentityPorts, DisclosurePorts, Protocol):
 
     @property
     def credit_policy(self) -> ActiveDelinquencyPolicy: ...
+
+
+class EodPorts(Platform, Protocol):
+    """What the end-of-day batch is given: the platform, and the dashboards' daily roll-ups of every domain
+    (credit's applications, payments' orders and callbacks, loans' own), which it brings up to the date it
+    closes (its last step, ``rollups``)."""
+
+    @property
+    def daily_rollups(self) -> Sequence[DailyRollup]: ...
 
 
 # What loans' routers are given: the running service's wiring, seen through the loans port only.

@@ -148,6 +148,9 @@ class PaymentOrder(Base):
         # for one product too.
         Index("ix_payment_orders_dashboard", "created_at", "kind", "status", "checks", "code", "amount_fen",
               "product_id"),
+        # The live tail of the daily roll-up (``payment_order_days``): orders that became final after its last
+        # day (and the roll-up's own day), from the index alone.
+        Index("ix_payment_orders_settled", "settled_at", "created_at", "kind", "status", "amount_fen", "product_id"),
     )
 
 
@@ -181,6 +184,43 @@ class ChannelCallback(Base):
 
     # Callback lag on the money-movement dashboard: a range of arrival times.
     __table_args__ = (Index("ix_payment_callbacks_received", "received_at", "outcome", "order_no"),)
+
+
+class PaymentOrderDay(Base):
+    """The daily roll-up of final orders (订单日汇总), written by the end-of-day batch: orders that became final
+    (``settled_at``) on ``settled_on``, by the day they were made, product, kind and final state. A final order
+    never changes again, so a closed day's rows never change; orders not final are read live (they are few)."""
+
+    __tablename__ = "payment_order_days"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    settled_on: Mapped[date] = mapped_column(Date, index=True)
+    created_on: Mapped[date] = mapped_column(Date)
+    product_id: Mapped[int | None] = mapped_column(IdType)
+    kind: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16))  # succeeded | failed
+    orders: Mapped[int] = mapped_column(IdType)
+    amount_fen: Mapped[int] = mapped_column(IdType)
+
+    __table_args__ = (Index("ix_payment_order_days_created", "created_on", "settled_on", "product_id", "kind", "state",
+                            "orders", "amount_fen"),)
+
+
+class CallbackLagDay(Base):
+    """The daily roll-up of applied callbacks' lag (回调延迟日汇总), written by the end-of-day batch: callbacks
+    received on ``received_on`` that settled their order, by the order's product and lag in whole steps of
+    ``payments.dashboards.LAG_STEP_MS`` (from the order's completion to the callback's arrival; 0 if negative)."""
+
+    __tablename__ = "payment_callback_days"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    received_on: Mapped[date] = mapped_column(Date)
+    product_id: Mapped[int | None] = mapped_column(IdType)
+    lag_step: Mapped[int] = mapped_column(IdType)
+    callbacks: Mapped[int] = mapped_column(IdType)
+
+    __table_args__ = (Index("ix_payment_callback_days_received", "received_on", "product_id", "lag_step",
+                            "callbacks"),)
 
 
 class WalletBinding(Base):
