@@ -307,7 +307,7 @@ class _Replay:
         self.ports.channel.deliver_due(self.clock.now(), post)  # type: ignore[attr-defined]
 
     def code(self, phone: str) -> str:
-        messages = read_sandbox_inbox(self.ports.db, self.ports.vault, phone_e164=phone, now=self.clock.now())
+        messages = read_sandbox_inbox(self.ports.db, self.ports.vault, phone_e164=phone, now=self.clock.now(), limit=1)
         found = messages[0].code if messages else None
         if found is None:
             raise RuntimeError("no code has arrived in the sandbox SMS inbox")
