@@ -30,7 +30,7 @@ from sqlalchemy import TextClause, bindparam, delete, select, text
 from sqlalchemy.orm import Session
 
 from miaodai.core.clock import business_date, start_of_business_day
-from miaodai.core.db import dialect_insert, dialect_of, table_of
+from miaodai.core.db import dialect_insert, table_of
 from miaodai.identity.models import RateCounter
 
 
@@ -143,11 +143,12 @@ def _upsert(rows: int) -> TextClause:
     names = ("kind", "key", "start", "end", "delta")
     types = (c.kind.type, c.key.type, c.window_start.type, c.window_end.type, c.n.type)
     rows_sql = ", ".join("(" + ", ".join(f":{name}_{i}" for name in names) + ")" for i in range(rows))
-    return text(
-        f'INSERT INTO {table.name} (kind, "key", window_start, window_end, n) VALUES {rows_sql} '
-        f'ON CONFLICT (kind, "key", window_start) DO UPDATE SET n = {table.name}.n + excluded.n RETURNING kind, n'
-    ).bindparams(*(bindparam(f"{name}_{i}", type_=type_) for i in range(rows) for name, type_ in zip(names, types,
-                                                                                                      strict=True)))
+    binds = [bindparam(f"{name}_{i}", type_=type_)
+             for i in range(rows) for name, type_ in zip(names, types, strict=True)]
+    # The table's name and numbered placeholders only: every value is a bound parameter.
+    sql = (f'INSERT INTO {table.name} (kind, "key", window_start, window_end, n) VALUES {rows_sql} '  # noqa: S608
+           f'ON CONFLICT (kind, "key", window_start) DO UPDATE SET n = {table.name}.n + excluded.n RETURNING kind, n')
+    return text(sql).bindparams(*binds)
 
 
 def one_bump(dialect: str) -> Any:
