@@ -31,7 +31,7 @@ installment every day: 6,539 of the 7,276 instructions of the old 145-loan year,
 sandbox without latency no longer calls ``sleep(0)``; the rate counters' upsert behind every SMS code and
 code check is compiled once (SQLAlchemy never caches a multi-row VALUES insert: 4 ms of CPU a bump, now 1),
 and the demo reads only the newest message of a sandbox inbox. The rest is the services' own cost per call,
-spread over the ORM's work for each statement: about two minutes of CPU in all, not the issue's minute (the
+spread over the ORM's work for each statement: about 100 s of CPU in all, not the issue's minute (the
 command prints it by part).
 
 Fates are drawn from :data:`PORTFOLIO_SEED`, so two seeds of the same day build the same book. The consent
