@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from miaodai.core.audit import AuditEntry
 from miaodai.core.errors import DomainError
-from miaodai.identity import staff_rules, staff_service
+from miaodai.identity import counters, staff_rules, staff_service
 from miaodai.identity.login_service import ClientInfo, log_in_with_code, request_login_code
 from miaodai.identity.models import OtpChallenge, OtpChannel
 from miaodai.identity.sessions import AuthContext
@@ -188,7 +188,6 @@ def test_one_reserved_phone_gets_exactly_its_days_bank_codes_when_they_are_asked
 
 
 def test_counters_are_purged_two_days_after_their_window_ends_and_not_before(container, clock):
-    from miaodai.identity import counters
     from miaodai.identity.models import RateCounter
 
     with container.db.transaction() as session:
@@ -200,3 +199,33 @@ def test_counters_are_purged_two_days_after_their_window_ends_and_not_before(con
         assert counters.purge_expired(session, clock.now()) == 1
         left = session.execute(select(RateCounter.key).order_by(RateCounter.key)).scalars().all()
     assert left == ["new-network", "old-number"]
+
+
+def test_a_bump_of_several_counters_reuses_its_compiled_statement_and_counts_each(container, clock):
+    """Every SMS code and every code checked bumps several counters in one statement: SQLAlchemy must find it
+    in its compiled cache (a multi-row ``insert().values([...])`` has no cache key and was compiled on every
+    call), and each counter still gets its own count."""
+    from sqlalchemy import event
+
+    kind = counters.Kind
+    hits: list[object] = []
+
+    def seen(_conn, _cursor, statement, _params, context, _many):  # type: ignore[no-untyped-def]
+        if "rate_counters" in statement and statement.lstrip().upper().startswith("INSERT"):
+            hits.append(context.cache_hit is context.dialect.CACHE_HIT)
+
+    def bump(delta: int) -> dict[counters.Kind, int]:
+        with container.db.transaction() as session:
+            found = counters.bump(session, [counters.Bump(kind.SMS_IP_HOUR, "net", delta),
+                                            counters.Bump(kind.SMS_PHONE_DAY, "number", delta * 2),
+                                            counters.Bump(kind.WRONG_PHONE_DAY, "number", 0)], clock.now())
+        return {k: count.n for k, count in found.items()}
+
+    event.listen(container.db.engine, "before_cursor_execute", seen)
+    try:
+        first, second = bump(1), bump(3)
+    finally:
+        event.remove(container.db.engine, "before_cursor_execute", seen)
+    assert first == {kind.SMS_IP_HOUR: 1, kind.SMS_PHONE_DAY: 2, kind.WRONG_PHONE_DAY: 0}
+    assert second == {kind.SMS_IP_HOUR: 4, kind.SMS_PHONE_DAY: 8, kind.WRONG_PHONE_DAY: 0}
+    assert hits[-1] is True  # the second bump's statement came out of the compiled cache

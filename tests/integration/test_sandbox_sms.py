@@ -42,6 +42,18 @@ def test_the_inbox_shows_arrived_messages_newest_first(client, clock):
     assert sandbox_inbox(client, "13900000009") == []
 
 
+def test_a_reader_after_the_latest_code_gets_only_the_newest_message(client, clock, container):
+    from miaodai.sandbox.sms import read_sandbox_inbox
+
+    request_code(client, PHONE)
+    clock.advance(timedelta(seconds=61))
+    request_code(client, PHONE, channel="voice")
+    every = read_sandbox_inbox(container.db, container.vault, phone_e164="+8613812345678", now=clock.now())
+    [newest] = read_sandbox_inbox(container.db, container.vault, phone_e164="+8613812345678", now=clock.now(),
+                                  limit=1)
+    assert len(every) == 2 and newest == every[0] and newest.channel == "voice"
+
+
 def test_inbox_messages_are_stored_encrypted_with_the_phone_only_as_a_blind_index(client, container):
     request_code(client, PHONE)
     code = latest_code(client, PHONE)

@@ -69,8 +69,10 @@ class InboxMessage:
     visible_at: datetime
 
 
-def read_sandbox_inbox(db: Database, vault: Vault, *, phone_e164: str, now: datetime) -> list[InboxMessage]:
-    """Messages that have "arrived" at a number by ``now``, newest first."""
+def read_sandbox_inbox(db: Database, vault: Vault, *, phone_e164: str, now: datetime,
+                       limit: int = 50) -> list[InboxMessage]:
+    """The latest ``limit`` messages that have "arrived" at a number by ``now``, newest first (each one
+    decrypted: a caller after the latest code asks for one)."""
     stmt = (
         select(SandboxMessage)
         .where(
@@ -78,7 +80,7 @@ def read_sandbox_inbox(db: Database, vault: Vault, *, phone_e164: str, now: date
             SandboxMessage.visible_at <= now,
         )
         .order_by(SandboxMessage.visible_at.desc(), SandboxMessage.id.desc())
-        .limit(50)
+        .limit(limit)
     )
     with db.transaction() as session:
         rows = session.execute(stmt).scalars().all()
